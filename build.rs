@@ -1,0 +1,31 @@
+//! Compiles `proto/` into Rust with prost + tonic, without a system `protoc`: `protox` parses the
+//! .proto files in pure Rust and hands tonic-prost-build a ready descriptor set. The encoded
+//! descriptor set is also written to `OUT_DIR` so the server can offer gRPC reflection.
+
+use std::{env, fs, io, path::PathBuf};
+
+use protox::prost::Message as _;
+
+const PROTO_ROOT: &str = "proto";
+const PROTO_FILES: &[&str] = &["proto/connector/v1/connector_service.proto"];
+
+fn main() -> io::Result<()> {
+    println!("cargo:rerun-if-changed={PROTO_ROOT}");
+    for file in PROTO_FILES {
+        println!("cargo:rerun-if-changed={file}");
+    }
+
+    let descriptors = protox::compile(PROTO_FILES, [PROTO_ROOT])
+        .map_err(|error| io::Error::other(format!("cannot compile {PROTO_ROOT}/: {error:?}")))?;
+
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    fs::write(
+        out_dir.join("connector_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(descriptors)
+}

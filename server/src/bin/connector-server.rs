@@ -1,0 +1,69 @@
+//! `connector-server`: reads the configuration, binds the listen address and runs the server
+//! until SIGTERM or SIGINT.
+//!
+//! Usage: `connector-server [--config FILE]` (or `CONNECTOR_CONFIG=FILE`). With no
+//! configuration it serves on 127.0.0.1:50051 with SQLite in `./data`.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    match serve().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("connector-server: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let mut config_file = std::env::var_os("CONNECTOR_CONFIG").map(PathBuf::from);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" => config_file = Some(args.next().ok_or("--config needs a file")?.into()),
+            "--help" | "-h" => {
+                println!(
+                    "usage: connector-server [--config FILE]\nSee the README for the configuration reference."
+                );
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument `{other}`; try --help")),
+        }
+    }
+    let (config, listen) =
+        connector_server::config::load(config_file.as_deref(), |name| std::env::var(name).ok())
+            .map_err(|error| error.to_string())?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|error| format!("cannot listen on {listen}: {error}"))?;
+    connector_server::run(listener, config, shutdown_signal())
+        .await
+        .map_err(|error| error.to_string())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down gracefully"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down gracefully"),
+    }
+}

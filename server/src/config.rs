@@ -1,0 +1,229 @@
+//! Server configuration: an optional TOML file, overridden by environment variables, with
+//! defaults that make a bare `connector-server` a working embedded server (SQLite in `./data`).
+
+use std::{
+    collections::BTreeSet,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::{
+    clock::{Clock, SystemClock},
+    transport::{ApiKey, Scope},
+};
+
+/// The default Azure Blob endpoint template.
+pub const DEFAULT_AZURE_BLOB_ENDPOINT: &str = "https://{account}.blob.core.windows.net";
+
+/// A configuration problem, reported before the server starts.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// A master key given in configuration.
+#[derive(Debug, Clone)]
+pub struct MasterKeyConfig {
+    /// Key id, stored beside every ciphertext it seals.
+    pub id: String,
+    /// The 32-byte key, base64.
+    pub key_base64: SecretString,
+}
+
+/// Everything `run` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory for the SQLite database and generated key files.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…`; `None` means the SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// The key new secrets are sealed with. `None`: with SQLite, a key file in `data_dir`
+    /// (created on first start); with PostgreSQL, an error (every process must share one key).
+    pub master_key: Option<MasterKeyConfig>,
+    /// Older keys that still open existing secrets (key rotation).
+    pub previous_master_keys: Vec<MasterKeyConfig>,
+    /// Accepted API keys. Empty: an admin key file is created in `data_dir`.
+    pub api_keys: Vec<ApiKey>,
+    /// Blob endpoint template containing `{account}`.
+    pub azure_blob_endpoint: String,
+    /// Lifetime of the SAS tokens handed out (at most one hour).
+    pub sas_lifetime: Duration,
+    /// Timeout for each provider HTTP request.
+    pub provider_timeout: Duration,
+    /// Deadline of each RPC.
+    pub request_timeout: Duration,
+    /// Largest accepted request message.
+    pub max_request_bytes: usize,
+    /// How often the health service checks the database.
+    pub health_check_interval: Duration,
+    /// The clock; the system clock except in tests.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Config {
+    /// Defaults for a server keeping its data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            database_url: None,
+            master_key: None,
+            previous_master_keys: Vec::new(),
+            api_keys: Vec::new(),
+            azure_blob_endpoint: DEFAULT_AZURE_BLOB_ENDPOINT.to_owned(),
+            sas_lifetime: Duration::from_secs(3600),
+            provider_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(30),
+            max_request_bytes: 1024 * 1024,
+            health_check_interval: Duration::from_secs(5),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// The configuration file format (all keys optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    master_key: Option<FileMasterKey>,
+    #[serde(default)]
+    previous_master_keys: Vec<FileMasterKey>,
+    #[serde(default)]
+    api_keys: Vec<FileApiKey>,
+    azure_blob_endpoint: Option<String>,
+    sas_lifetime_secs: Option<u64>,
+    provider_timeout_secs: Option<u64>,
+    request_timeout_secs: Option<u64>,
+    max_request_bytes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMasterKey {
+    id: String,
+    key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileApiKey {
+    id: String,
+    sha256: String,
+    /// Account ids; absent or `["*"]` means every account.
+    accounts: Option<Vec<String>>,
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+/// Loads the configuration from an optional TOML file and the environment (`CONNECTOR_*`,
+/// `DATABASE_URL`). Returns it with the address to listen on.
+pub fn load(
+    file: Option<&Path>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(Config, SocketAddr), ConfigError> {
+    let file_config: FileConfig = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| ConfigError(format!("cannot read {}: {error}", path.display())))?;
+            toml::from_str(&text)
+                .map_err(|error| ConfigError(format!("{}: {error}", path.display())))?
+        }
+        None => FileConfig::default(),
+    };
+    let data_dir = env("CONNECTOR_DATA_DIR")
+        .map(PathBuf::from)
+        .or(file_config.data_dir)
+        .unwrap_or_else(|| PathBuf::from("data"));
+    let mut config = Config::new(data_dir);
+    config.database_url = env("DATABASE_URL").or(file_config.database_url);
+    config.master_key = match (env("CONNECTOR_MASTER_KEY"), file_config.master_key) {
+        (Some(key), _) => Some(MasterKeyConfig {
+            id: env("CONNECTOR_MASTER_KEY_ID").unwrap_or_else(|| "env".to_owned()),
+            key_base64: key.into(),
+        }),
+        (None, Some(key)) => Some(MasterKeyConfig {
+            id: key.id,
+            key_base64: key.key.into(),
+        }),
+        (None, None) => None,
+    };
+    config.previous_master_keys = file_config
+        .previous_master_keys
+        .into_iter()
+        .map(|key| MasterKeyConfig {
+            id: key.id,
+            key_base64: key.key.into(),
+        })
+        .collect();
+    config.api_keys = file_config
+        .api_keys
+        .into_iter()
+        .map(api_key)
+        .collect::<Result<_, _>>()?;
+    if let Some(endpoint) = env("CONNECTOR_AZURE_BLOB_ENDPOINT").or(file_config.azure_blob_endpoint)
+    {
+        if !endpoint.contains("{account}") {
+            return Err(ConfigError(
+                "azure_blob_endpoint must contain `{account}`".into(),
+            ));
+        }
+        config.azure_blob_endpoint = endpoint;
+    }
+    if let Some(secs) = file_config.sas_lifetime_secs {
+        if !(60..=3600).contains(&secs) {
+            return Err(ConfigError(
+                "sas_lifetime_secs must be between 60 and 3600".into(),
+            ));
+        }
+        config.sas_lifetime = Duration::from_secs(secs);
+    }
+    if let Some(secs) = file_config.provider_timeout_secs {
+        config.provider_timeout = Duration::from_secs(secs.max(1));
+    }
+    if let Some(secs) = file_config.request_timeout_secs {
+        config.request_timeout = Duration::from_secs(secs.max(1));
+    }
+    if let Some(bytes) = file_config.max_request_bytes {
+        config.max_request_bytes = bytes.max(4096);
+    }
+    let listen = match env("CONNECTOR_LISTEN") {
+        Some(listen) => listen.parse().map_err(|_| {
+            ConfigError(format!(
+                "CONNECTOR_LISTEN `{listen}` is not an address:port"
+            ))
+        })?,
+        None => file_config
+            .listen
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+    };
+    Ok((config, listen))
+}
+
+fn api_key(key: FileApiKey) -> Result<ApiKey, ConfigError> {
+    let sha256: [u8; 32] = hex::decode(key.sha256.trim())
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "api key `{}`: sha256 must be 64 hex digits",
+                key.id
+            ))
+        })?;
+    let scope = match key.accounts {
+        None => Scope::AllAccounts,
+        Some(accounts) if accounts.iter().any(|account| account == "*") => Scope::AllAccounts,
+        Some(accounts) => Scope::Accounts(accounts.into_iter().collect::<BTreeSet<_>>()),
+    };
+    Ok(ApiKey {
+        id: key.id,
+        sha256,
+        scope,
+    })
+}

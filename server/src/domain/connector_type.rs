@@ -1,0 +1,165 @@
+//! The catalogue of connector types and which Microsoft service each one serves.
+//!
+//! The catalogue is static: a connector type is code (a provider implementation), not data, so
+//! adding one is a release, and every server agrees on the list without a database read.
+
+use std::fmt;
+
+/// How a connector type authenticates to its cloud service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// Storage account name and access key.
+    AccountKey,
+    /// OAuth 2.0 authorization code flow for one user's account.
+    OAuth2Delegated,
+    /// OAuth 2.0 administrator consent for a tenant, then app-only tokens.
+    OAuth2AdminConsent,
+}
+
+impl AuthMethod {
+    /// Whether connectors of this method are created with credentials (not a browser flow).
+    pub fn uses_credentials(self) -> bool {
+        matches!(self, AuthMethod::AccountKey)
+    }
+}
+
+/// A Microsoft service a customer migrates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MicrosoftService {
+    /// Azure Blob Storage.
+    AzureBlobStorage,
+    /// OneDrive for personal accounts.
+    OneDriveConsumer,
+    /// OneDrive for Business, tenant-wide by an administrator.
+    OneDriveForBusinessAdministrator,
+    /// OneDrive for Business, one user's drive.
+    OneDriveForBusinessUser,
+    /// SharePoint Online.
+    SharePointOnline,
+}
+
+/// The supported connector types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConnectorTypeId {
+    /// `azure-blob-storage`.
+    AzureBlobStorage,
+    /// `office-365`.
+    Office365,
+    /// `onedrive-consumer`.
+    OneDriveConsumer,
+    /// `onedrive-for-business-user`.
+    OneDriveForBusinessUser,
+}
+
+/// What the API tells about a connector type.
+#[derive(Debug)]
+pub struct ConnectorType {
+    /// Its id.
+    pub id: ConnectorTypeId,
+    /// Human-readable name.
+    pub display_name: &'static str,
+    /// How it authenticates.
+    pub auth_method: AuthMethod,
+    /// The Microsoft services it serves.
+    pub microsoft_services: &'static [MicrosoftService],
+    /// One sentence on what it links to.
+    pub description: &'static str,
+}
+
+/// Every connector type, ordered by id (the order `ListConnectorTypes` returns).
+pub static CONNECTOR_TYPES: [ConnectorType; 4] = [
+    ConnectorType {
+        id: ConnectorTypeId::AzureBlobStorage,
+        display_name: "Azure Blob Storage",
+        auth_method: AuthMethod::AccountKey,
+        microsoft_services: &[MicrosoftService::AzureBlobStorage],
+        description: "An Azure storage account's Blob service, linked with the account name and an access key.",
+    },
+    ConnectorType {
+        id: ConnectorTypeId::Office365,
+        display_name: "Office 365",
+        auth_method: AuthMethod::OAuth2AdminConsent,
+        microsoft_services: &[
+            MicrosoftService::OneDriveForBusinessAdministrator,
+            MicrosoftService::SharePointOnline,
+        ],
+        description: "A whole Microsoft 365 tenant (every user's OneDrive for Business and SharePoint Online), linked by administrator consent.",
+    },
+    ConnectorType {
+        id: ConnectorTypeId::OneDriveConsumer,
+        display_name: "OneDrive Consumer",
+        auth_method: AuthMethod::OAuth2Delegated,
+        microsoft_services: &[MicrosoftService::OneDriveConsumer],
+        description: "One personal Microsoft account's OneDrive, linked by the user signing in.",
+    },
+    ConnectorType {
+        id: ConnectorTypeId::OneDriveForBusinessUser,
+        display_name: "OneDrive for Business (User)",
+        auth_method: AuthMethod::OAuth2Delegated,
+        microsoft_services: &[MicrosoftService::OneDriveForBusinessUser],
+        description: "One work account's OneDrive for Business, linked by the user signing in.",
+    },
+];
+
+impl ConnectorTypeId {
+    /// The id as it appears in resource names, for example `azure-blob-storage`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorTypeId::AzureBlobStorage => "azure-blob-storage",
+            ConnectorTypeId::Office365 => "office-365",
+            ConnectorTypeId::OneDriveConsumer => "onedrive-consumer",
+            ConnectorTypeId::OneDriveForBusinessUser => "onedrive-for-business-user",
+        }
+    }
+
+    /// Parses an id such as `office-365`.
+    pub fn parse(id: &str) -> Option<Self> {
+        CONNECTOR_TYPES
+            .iter()
+            .map(|connector_type| connector_type.id)
+            .find(|candidate| candidate.as_str() == id)
+    }
+
+    /// The catalogue entry.
+    pub fn info(self) -> &'static ConnectorType {
+        CONNECTOR_TYPES
+            .iter()
+            .find(|connector_type| connector_type.id == self)
+            .expect("every ConnectorTypeId is in CONNECTOR_TYPES")
+    }
+
+    /// The connector type that serves a Microsoft service (the product's table).
+    pub fn serving(service: MicrosoftService) -> Self {
+        match service {
+            MicrosoftService::AzureBlobStorage => ConnectorTypeId::AzureBlobStorage,
+            MicrosoftService::OneDriveConsumer => ConnectorTypeId::OneDriveConsumer,
+            MicrosoftService::OneDriveForBusinessAdministrator
+            | MicrosoftService::SharePointOnline => ConnectorTypeId::Office365,
+            MicrosoftService::OneDriveForBusinessUser => ConnectorTypeId::OneDriveForBusinessUser,
+        }
+    }
+}
+
+impl fmt::Display for ConnectorTypeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_and_resolution_agree() {
+        for connector_type in &CONNECTOR_TYPES {
+            assert_eq!(
+                ConnectorTypeId::parse(connector_type.id.as_str()),
+                Some(connector_type.id)
+            );
+            for &service in connector_type.microsoft_services {
+                assert_eq!(ConnectorTypeId::serving(service), connector_type.id);
+            }
+        }
+    }
+}

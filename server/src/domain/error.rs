@@ -1,0 +1,123 @@
+//! The domain's one error type. Transport maps it to a gRPC status in exactly one place
+//! (`transport::status`); nothing here knows about gRPC.
+
+use std::time::Duration;
+
+use super::{
+    connector_type::ConnectorTypeId,
+    model::{ConnectorName, DeauthorizationReason},
+};
+
+/// A bad input field: the request field path and why it was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// Path of the field in the request, for example `connector.display_name`.
+    pub field: String,
+    /// What is wrong with it.
+    pub description: String,
+}
+
+/// Everything a connector operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// One or more request fields are invalid.
+    #[error("invalid request: {}", describe(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    /// The connector does not exist (or the caller may not see it).
+    #[error("connector {0} not found")]
+    ConnectorNotFound(String),
+    /// The connector type does not exist.
+    #[error("connector type `{0}` not found")]
+    ConnectorTypeNotFound(String),
+    /// The customer account already has a connector for this external account.
+    #[error(
+        "this account already has a {connector_type} connector for that external account: {existing}; reauthorize it instead of adding another"
+    )]
+    AlreadyExists {
+        /// The connector type.
+        connector_type: ConnectorTypeId,
+        /// The existing connector.
+        existing: ConnectorName,
+    },
+    /// The cloud service rejected the credentials.
+    #[error("the cloud service rejected the credentials: {0}")]
+    CredentialsRejected(String),
+    /// The cloud service could not be reached or failed transiently.
+    #[error("the cloud service is unavailable: {message}")]
+    ProviderUnavailable {
+        /// What happened, without secrets.
+        message: String,
+        /// When a retry makes sense.
+        retry_after: Duration,
+    },
+    /// The connector type is authorized through the OAuth 2.0 flow, not with credentials.
+    #[error(
+        "connectors of type {0} are authorized through OAuth 2.0: call StartAuthorization, not CreateConnector or ReauthorizeConnector"
+    )]
+    OAuthAuthorizationRequired(ConnectorTypeId),
+    /// Credentials for another connector type than the connector's.
+    #[error("credentials for {given} do not fit a {expected} connector")]
+    CredentialsTypeMismatch {
+        /// The connector's type.
+        expected: ConnectorTypeId,
+        /// The credentials' type.
+        given: ConnectorTypeId,
+    },
+    /// Reauthorization linked another external account than the connector's.
+    #[error(
+        "connector {name} is linked to {expected}, but the new credentials are for {given}; add a new connector for another account"
+    )]
+    AccountMismatch {
+        /// The connector.
+        name: ConnectorName,
+        /// Its external account id.
+        expected: String,
+        /// The external account id the credentials are for.
+        given: String,
+    },
+    /// The connector lost its authorization and must be reauthorized before use.
+    #[error("connector {name} is deauthorized ({}); reauthorize it to use it again", reason.as_str())]
+    Deauthorized {
+        /// The connector.
+        name: ConnectorName,
+        /// Why it was deauthorized.
+        reason: DeauthorizationReason,
+        /// Whether it is reauthorized with credentials (else through OAuth 2.0).
+        with_credentials: bool,
+    },
+    /// An update tried to change the display name.
+    #[error(
+        "a connector's display name cannot be changed; to rename a connector, delete it and add it again"
+    )]
+    DisplayNameImmutable,
+    /// The caller's etag no longer matches.
+    #[error("connector {0} changed since it was read (etag mismatch); read it again and retry")]
+    EtagMismatch(String),
+    /// The database cannot be reached.
+    #[error("the database is unavailable")]
+    StorageUnavailable,
+    /// A bug or broken invariant; logged with context, shown to callers without detail.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A single field violation.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Error::InvalidArgument(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|violation| format!("{}: {}", violation.field, violation.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Result of domain operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

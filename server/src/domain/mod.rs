@@ -1,0 +1,13 @@
+//! The domain: connector lifecycle rules (create once per external account, reauthorize the same
+//! account only, never rename, delete for good, hand out short-lived access only).
+//!
+//! It depends on providers, persistence and crypto, and knows nothing of gRPC: transport turns
+//! requests into the validated values of [`model`] and [`Error`] into statuses.
+
+pub mod connector_type;
+pub mod error;
+pub mod model;
+mod service;
+
+pub use error::{Error, FieldViolation, Result};
+pub use service::{ConnectorPage, ConnectorUpdate, Connectors, ListFilter};

@@ -1,0 +1,583 @@
+//! [`Connectors`]: the operations the API exposes, as domain rules over the store, the sealer
+//! and the providers.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    connector_type::ConnectorTypeId,
+    error::{Error, Result},
+    model::{
+        AccessToken, AccessTokenKind, AccountId, AzureAccountKey, Connector, ConnectorId,
+        ConnectorName, Credentials, DeauthorizationReason, DisplayName, ExternalAccount, Labels,
+        State, StateFilter,
+    },
+};
+use crate::{
+    clock::Clock,
+    crypto::{Sealed, Sealer},
+    persistence::{self, ConnectorQuery, ConnectorRow, DeleteOutcome, Store},
+    providers::{self, azure_blob::AzureBlob},
+};
+
+/// Secret field holding an Azure storage account key.
+const ACCOUNT_KEY_FIELD: &str = "account_key";
+/// How often a read-modify-write is retried when a concurrent writer got in between.
+const WRITE_ATTEMPTS: usize = 5;
+
+const STATE_AUTHORIZED: &str = "AUTHORIZED";
+const STATE_DEAUTHORIZED: &str = "DEAUTHORIZED";
+
+/// Which connectors a list returns.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ListFilter {
+    /// Only this type.
+    pub connector_type: Option<ConnectorTypeId>,
+    /// Only this state.
+    pub state: Option<StateFilter>,
+}
+
+/// One page of connectors.
+#[derive(Debug)]
+pub struct ConnectorPage {
+    /// The connectors, ordered by id.
+    pub connectors: Vec<Connector>,
+    /// Id to continue after, if there are more.
+    pub next_after: Option<ConnectorId>,
+}
+
+/// A requested change to a connector's mutable fields.
+#[derive(Debug, Default)]
+pub struct ConnectorUpdate {
+    /// New labels, replacing the old ones.
+    pub labels: Option<Labels>,
+    /// A display name the caller sent along; it must equal the current one.
+    pub display_name: Option<String>,
+    /// Act only if the connector still has this etag.
+    pub etag: Option<String>,
+}
+
+/// The connector operations.
+#[derive(Debug, Clone)]
+pub struct Connectors {
+    store: Store,
+    sealer: Arc<Sealer>,
+    azure: AzureBlob,
+    clock: Arc<dyn Clock>,
+}
+
+impl Connectors {
+    /// Assembles the domain service.
+    pub fn new(store: Store, sealer: Arc<Sealer>, azure: AzureBlob, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            sealer,
+            azure,
+            clock,
+        }
+    }
+
+    /// Creates a connector of a credential-based type, after the cloud service accepted the
+    /// credentials. One connector per (account, type, external account).
+    pub async fn create(
+        &self,
+        account: AccountId,
+        connector_type: ConnectorTypeId,
+        display_name: Option<DisplayName>,
+        labels: Labels,
+        credentials: Credentials,
+    ) -> Result<Connector> {
+        require_credential_type(connector_type, &credentials)?;
+        let external_account = external_account_of(&credentials);
+        if let Some(existing) = self
+            .store
+            .find_by_external_account(
+                account.as_str(),
+                connector_type.as_str(),
+                &external_account.id,
+            )
+            .await?
+        {
+            return Err(already_exists(connector_type, &account, existing));
+        }
+        self.check_credentials(&credentials).await?;
+
+        let now = self.clock.now();
+        let name = ConnectorName {
+            account,
+            connector: ConnectorId::generate(),
+        };
+        let connector = Connector {
+            display_name: display_name
+                .unwrap_or_else(|| DisplayName::from_label(&external_account.label)),
+            name,
+            connector_type,
+            state: State::Authorized,
+            external_account,
+            labels,
+            create_time: now,
+            update_time: now,
+            authorize_time: now,
+            last_transfer_time: None,
+            revision: 1,
+        };
+        let secrets = self.seal_credentials(&connector.name.connector, &credentials);
+        match self
+            .store
+            .insert_connector(to_row(&connector), secrets)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(connector = %connector.name, r#type = %connector_type, "connector created");
+                Ok(connector)
+            }
+            // Lost a race with a concurrent create for the same external account.
+            Err(persistence::Error::Conflict) => {
+                let existing = self
+                    .store
+                    .find_by_external_account(
+                        connector.name.account.as_str(),
+                        connector_type.as_str(),
+                        &connector.external_account.id,
+                    )
+                    .await?
+                    .ok_or_else(|| Error::Internal("unique conflict without a row".into()))?;
+                Err(already_exists(
+                    connector_type,
+                    &connector.name.account,
+                    existing,
+                ))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Gets a connector.
+    pub async fn get(&self, name: &ConnectorName) -> Result<Connector> {
+        let row = self.load(name).await?;
+        from_row(row)
+    }
+
+    /// Lists an account's connectors after `after`, at most `page_size` of them.
+    pub async fn list(
+        &self,
+        account: &AccountId,
+        filter: ListFilter,
+        after: Option<&ConnectorId>,
+        page_size: u64,
+    ) -> Result<ConnectorPage> {
+        let rows = self
+            .store
+            .list_connectors(
+                account.as_str(),
+                ConnectorQuery {
+                    connector_type: filter.connector_type.map(ConnectorTypeId::as_str),
+                    state: filter.state.map(|state| match state {
+                        StateFilter::Authorized => STATE_AUTHORIZED,
+                        StateFilter::Deauthorized => STATE_DEAUTHORIZED,
+                    }),
+                    after_id: after.map(ConnectorId::as_str),
+                    limit: page_size + 1,
+                },
+            )
+            .await?;
+        let mut connectors = rows.into_iter().map(from_row).collect::<Result<Vec<_>>>()?;
+        let next_after = if connectors.len() as u64 > page_size {
+            connectors.truncate(page_size as usize);
+            connectors.last().map(|last| last.name.connector.clone())
+        } else {
+            None
+        };
+        Ok(ConnectorPage {
+            connectors,
+            next_after,
+        })
+    }
+
+    /// Changes the mutable fields (labels). The display name never changes.
+    pub async fn update(&self, name: &ConnectorName, update: ConnectorUpdate) -> Result<Connector> {
+        let now = self.clock.now();
+        self.modify(name, update.etag.as_deref(), Vec::new, |connector| {
+            if let Some(display_name) = &update.display_name
+                && display_name != connector.display_name.as_str()
+            {
+                return Err(Error::DisplayNameImmutable);
+            }
+            if let Some(labels) = &update.labels {
+                connector.labels = labels.clone();
+            }
+            connector.update_time = now;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Renews a credential-based connector with new credentials for the same external account.
+    pub async fn reauthorize(
+        &self,
+        name: &ConnectorName,
+        credentials: Credentials,
+    ) -> Result<Connector> {
+        let current = from_row(self.load(name).await?)?;
+        require_credential_type(current.connector_type, &credentials)?;
+        let external_account = external_account_of(&credentials);
+        if external_account.id != current.external_account.id {
+            return Err(Error::AccountMismatch {
+                name: name.clone(),
+                expected: current.external_account.id,
+                given: external_account.id,
+            });
+        }
+        self.check_credentials(&credentials).await?;
+        let now = self.clock.now();
+        let connector = self
+            .modify(
+                name,
+                None,
+                || self.seal_credentials(&name.connector, &credentials),
+                |connector| {
+                    connector.state = State::Authorized;
+                    connector.authorize_time = now;
+                    connector.update_time = now;
+                    Ok(())
+                },
+            )
+            .await?;
+        tracing::info!(connector = %name, "connector reauthorized");
+        Ok(connector)
+    }
+
+    /// Deletes a connector for good, destroying its secrets.
+    pub async fn delete(&self, name: &ConnectorName, etag: Option<&str>) -> Result<()> {
+        let expected_revision = match etag {
+            Some(etag) => {
+                Some(parse_etag(etag).ok_or_else(|| Error::EtagMismatch(name.to_string()))?)
+            }
+            None => None,
+        };
+        match self
+            .store
+            .delete_connector(
+                name.account.as_str(),
+                name.connector.as_str(),
+                expected_revision,
+            )
+            .await?
+        {
+            DeleteOutcome::Deleted => {
+                // Azure account keys cannot be revoked by us: the key stays valid at Azure until
+                // the customer rotates it. What we can do is destroy our copy, which just happened.
+                tracing::info!(connector = %name, "connector deleted, secrets destroyed");
+                Ok(())
+            }
+            DeleteOutcome::NotFound => Err(Error::ConnectorNotFound(name.to_string())),
+            DeleteOutcome::RevisionMismatch => Err(Error::EtagMismatch(name.to_string())),
+        }
+    }
+
+    /// A short-lived credential for moving data.
+    pub async fn access_token(&self, name: &ConnectorName) -> Result<AccessToken> {
+        let connector = self.get(name).await?;
+        require_authorized(&connector)?;
+        match connector.connector_type {
+            ConnectorTypeId::AzureBlobStorage => {
+                let key = self.open_secret(&name.connector, ACCOUNT_KEY_FIELD).await?;
+                let sas = self.azure.account_sas(
+                    &connector.external_account.id,
+                    AzureAccountKey::from_bytes(key).expose(),
+                    self.clock.now(),
+                );
+                Ok(AccessToken {
+                    token: sas.query.into(),
+                    kind: AccessTokenKind::AzureSas,
+                    expire_time: sas.expire_time,
+                    scopes: sas.grants,
+                    resource_url: sas.endpoint,
+                })
+            }
+            other => Err(Error::OAuthAuthorizationRequired(other)),
+        }
+    }
+
+    /// Records data moved with a connector; more than zero bytes counts as activity.
+    pub async fn record_transfer(&self, name: &ConnectorName, bytes: u64) -> Result<Connector> {
+        let connector = self.get(name).await?;
+        require_authorized(&connector)?;
+        if bytes == 0 {
+            return Ok(connector);
+        }
+        let now = self.clock.now();
+        self.modify(name, None, Vec::new, |connector| {
+            require_authorized(connector)?;
+            connector.last_transfer_time = Some(now);
+            connector.update_time = now;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Read-modify-write of one connector, guarded by its revision: retried when a concurrent
+    /// writer got in between, unless the caller pinned an etag.
+    async fn modify(
+        &self,
+        name: &ConnectorName,
+        etag: Option<&str>,
+        secrets: impl Fn() -> Vec<(String, Sealed)>,
+        mut change: impl FnMut(&mut Connector) -> Result<()>,
+    ) -> Result<Connector> {
+        let pinned = match etag {
+            Some(etag) => {
+                Some(parse_etag(etag).ok_or_else(|| Error::EtagMismatch(name.to_string()))?)
+            }
+            None => None,
+        };
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut connector = from_row(self.load(name).await?)?;
+            let revision = connector.revision;
+            if pinned.is_some_and(|pinned| pinned != revision) {
+                return Err(Error::EtagMismatch(name.to_string()));
+            }
+            change(&mut connector)?;
+            connector.revision = revision + 1;
+            if self
+                .store
+                .update_connector(to_row(&connector), revision, secrets())
+                .await?
+            {
+                return Ok(connector);
+            }
+            if pinned.is_some() {
+                return Err(Error::EtagMismatch(name.to_string()));
+            }
+        }
+        Err(Error::EtagMismatch(name.to_string()))
+    }
+
+    async fn load(&self, name: &ConnectorName) -> Result<ConnectorRow> {
+        self.store
+            .get_connector(name.account.as_str(), name.connector.as_str())
+            .await?
+            .ok_or_else(|| Error::ConnectorNotFound(name.to_string()))
+    }
+
+    async fn check_credentials(&self, credentials: &Credentials) -> Result<()> {
+        match credentials {
+            Credentials::AzureAccountKey {
+                account_name,
+                account_key,
+            } => self
+                .azure
+                .check_credentials(
+                    account_name.as_str(),
+                    account_key.expose(),
+                    self.clock.now(),
+                )
+                .await
+                .map_err(Error::from),
+        }
+    }
+
+    fn seal_credentials(
+        &self,
+        id: &ConnectorId,
+        credentials: &Credentials,
+    ) -> Vec<(String, Sealed)> {
+        match credentials {
+            Credentials::AzureAccountKey { account_key, .. } => vec![(
+                ACCOUNT_KEY_FIELD.to_owned(),
+                self.sealer
+                    .seal(account_key.expose(), &secret_context(id, ACCOUNT_KEY_FIELD)),
+            )],
+        }
+    }
+
+    async fn open_secret(&self, id: &ConnectorId, field: &str) -> Result<secrecy::SecretSlice<u8>> {
+        let sealed = self
+            .store
+            .get_secret(id.as_str(), field)
+            .await?
+            .ok_or_else(|| {
+                Error::Internal(format!("connector {} has no `{field}` secret", id.as_str()))
+            })?;
+        self.sealer
+            .open(&sealed, &secret_context(id, field))
+            .map_err(|error| Error::Internal(format!("connector {}: {error}", id.as_str())))
+    }
+}
+
+/// Associated data binding a ciphertext to its connector and field.
+fn secret_context(id: &ConnectorId, field: &str) -> Vec<u8> {
+    format!("connector/{}/{field}", id.as_str()).into_bytes()
+}
+
+fn require_credential_type(
+    connector_type: ConnectorTypeId,
+    credentials: &Credentials,
+) -> Result<()> {
+    if !connector_type.info().auth_method.uses_credentials() {
+        return Err(Error::OAuthAuthorizationRequired(connector_type));
+    }
+    if credentials.connector_type() != connector_type {
+        return Err(Error::CredentialsTypeMismatch {
+            expected: connector_type,
+            given: credentials.connector_type(),
+        });
+    }
+    Ok(())
+}
+
+fn require_authorized(connector: &Connector) -> Result<()> {
+    match connector.state {
+        State::Authorized => Ok(()),
+        State::Deauthorized { reason, .. } => Err(Error::Deauthorized {
+            name: connector.name.clone(),
+            reason,
+            with_credentials: connector
+                .connector_type
+                .info()
+                .auth_method
+                .uses_credentials(),
+        }),
+    }
+}
+
+fn external_account_of(credentials: &Credentials) -> ExternalAccount {
+    match credentials {
+        Credentials::AzureAccountKey { account_name, .. } => ExternalAccount {
+            id: account_name.as_str().to_owned(),
+            label: account_name.as_str().to_owned(),
+        },
+    }
+}
+
+fn already_exists(
+    connector_type: ConnectorTypeId,
+    account: &AccountId,
+    existing: ConnectorRow,
+) -> Error {
+    match ConnectorId::new(&existing.id) {
+        Ok(connector) => Error::AlreadyExists {
+            connector_type,
+            existing: ConnectorName {
+                account: account.clone(),
+                connector,
+            },
+        },
+        Err(_) => Error::Internal(format!(
+            "stored connector id `{}` is malformed",
+            existing.id
+        )),
+    }
+}
+
+fn parse_etag(etag: &str) -> Option<i64> {
+    etag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+}
+
+fn micros(time: DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+fn from_micros(micros: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| Error::Internal(format!("stored time {micros} is out of range")))
+}
+
+fn to_row(connector: &Connector) -> ConnectorRow {
+    let (state, reason, deauthorize_time) = match connector.state {
+        State::Authorized => (STATE_AUTHORIZED, None, None),
+        State::Deauthorized { reason, at } => (
+            STATE_DEAUTHORIZED,
+            Some(reason.as_str().to_owned()),
+            Some(micros(at)),
+        ),
+    };
+    ConnectorRow {
+        id: connector.name.connector.as_str().to_owned(),
+        account: connector.name.account.as_str().to_owned(),
+        connector_type: connector.connector_type.as_str().to_owned(),
+        display_name: connector.display_name.as_str().to_owned(),
+        state: state.to_owned(),
+        deauthorization_reason: reason,
+        deauthorize_time,
+        external_account_id: connector.external_account.id.clone(),
+        external_account_label: connector.external_account.label.clone(),
+        labels: serde_json::to_string(connector.labels.as_map())
+            .expect("a string map always serialises"),
+        create_time: micros(connector.create_time),
+        update_time: micros(connector.update_time),
+        authorize_time: micros(connector.authorize_time),
+        last_transfer_time: connector.last_transfer_time.map(micros),
+        revision: connector.revision,
+    }
+}
+
+fn from_row(row: ConnectorRow) -> Result<Connector> {
+    let corrupt =
+        |what: &str| Error::Internal(format!("connector {} has a corrupt {what}", row.id));
+    let state = match row.state.as_str() {
+        STATE_AUTHORIZED => State::Authorized,
+        STATE_DEAUTHORIZED => State::Deauthorized {
+            reason: row
+                .deauthorization_reason
+                .as_deref()
+                .and_then(DeauthorizationReason::parse)
+                .ok_or_else(|| corrupt("deauthorization reason"))?,
+            at: from_micros(
+                row.deauthorize_time
+                    .ok_or_else(|| corrupt("deauthorize time"))?,
+            )?,
+        },
+        _ => return Err(corrupt("state")),
+    };
+    let labels: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&row.labels).map_err(|_| corrupt("labels"))?;
+    Ok(Connector {
+        name: ConnectorName {
+            account: AccountId::new(&row.account).map_err(|_| corrupt("account"))?,
+            connector: ConnectorId::new(&row.id).map_err(|_| corrupt("id"))?,
+        },
+        connector_type: ConnectorTypeId::parse(&row.connector_type)
+            .ok_or_else(|| corrupt("type"))?,
+        display_name: DisplayName::new(&row.display_name).map_err(|_| corrupt("display name"))?,
+        state,
+        external_account: ExternalAccount {
+            id: row.external_account_id.clone(),
+            label: row.external_account_label.clone(),
+        },
+        labels: Labels::new(labels).map_err(|_| corrupt("labels"))?,
+        create_time: from_micros(row.create_time)?,
+        update_time: from_micros(row.update_time)?,
+        authorize_time: from_micros(row.authorize_time)?,
+        last_transfer_time: row.last_transfer_time.map(from_micros).transpose()?,
+        revision: row.revision,
+    })
+}
+
+impl From<persistence::Error> for Error {
+    fn from(error: persistence::Error) -> Self {
+        match error {
+            persistence::Error::Unavailable(message) => {
+                tracing::warn!(%message, "database unavailable");
+                Error::StorageUnavailable
+            }
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<providers::Error> for Error {
+    fn from(error: providers::Error) -> Self {
+        match error {
+            providers::Error::CredentialsRejected(message) => Error::CredentialsRejected(message),
+            providers::Error::Unavailable {
+                message,
+                retry_after,
+            } => Error::ProviderUnavailable {
+                message,
+                retry_after,
+            },
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Connector Service: owns the links ("connectors") between customer accounts and their cloud
+//! storage accounts, and serves them over gRPC.
+//!
+//! The library does the work and the `connector-server` binary is thin: it reads the
+//! configuration, binds a socket and calls [`run`]. Tests call [`run`] the same way on
+//! `127.0.0.1:0` with an injected clock.
+//!
+//! Layers, with dependencies pointing one way: `transport` (tonic) → `domain` (lifecycle rules)
+//! → `providers` (cloud services), `persistence` (SeaORM) and `crypto` (sealing).
+
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod persistence;
+pub mod providers;
+pub mod transport;
+
+use std::{
+    future::Future,
+    io::Write as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL};
+use rand::RngCore as _;
+use secrecy::ExposeSecret as _;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+use crate::{
+    crypto::{MasterKey, Sealer},
+    persistence::{Backend, Store},
+    providers::azure_blob::AzureBlob,
+    transport::{ApiKey, PageTokens, Scope},
+};
+
+/// File in the data directory holding the generated master key (embedded default only).
+pub const MASTER_KEY_FILE: &str = "master.key";
+/// File in the data directory holding the generated admin API key.
+pub const ADMIN_KEY_FILE: &str = "admin-api-key";
+/// Key id of a generated master key.
+const GENERATED_KEY_ID: &str = "local";
+
+/// Why the server did not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// A key or data file could not be read or written.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A master key is malformed.
+    #[error(transparent)]
+    MasterKey(#[from] crypto::Error),
+    /// The database could not be opened or migrated, or does not fit the master keys.
+    #[error(transparent)]
+    Store(#[from] persistence::Error),
+    /// Serving failed.
+    #[error(transparent)]
+    Transport(#[from] transport::Error),
+}
+
+fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let context = context.into();
+    move |source| Error::Io { context, source }
+}
+
+/// Runs the server on `listener` until `shutdown` resolves, then drains in-flight calls.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    std::fs::create_dir_all(&config.data_dir).map_err(io_error(format!(
+        "cannot create data directory {}",
+        config.data_dir.display()
+    )))?;
+    let database_url = config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| Store::sqlite_url(&config.data_dir));
+    let backend = persistence::backend_of(&database_url);
+    let sealer = Arc::new(sealer(&config, backend)?);
+    let api_keys = api_keys(&config)?;
+
+    let store = Store::open(&database_url).await?;
+    store
+        .verify_master_keys(&sealer, config.clock.now().timestamp_micros())
+        .await?;
+    tracing::info!(backend = ?store.backend(), master_key = sealer.current_key_id(), "database ready");
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(config.provider_timeout)
+        .build()
+        .map_err(|error| config::ConfigError(format!("cannot build the HTTP client: {error}")))?;
+    let azure = AzureBlob::new(http, &config.azure_blob_endpoint, config.sas_lifetime);
+    let connectors =
+        domain::Connectors::new(store.clone(), sealer.clone(), azure, config.clock.clone());
+
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "serving gRPC");
+    }
+    transport::serve(
+        listener,
+        transport::Serving {
+            connectors,
+            page_tokens: PageTokens::new(sealer),
+            store,
+            api_keys,
+            request_timeout: config.request_timeout,
+            max_request_bytes: config.max_request_bytes,
+            health_check_interval: config.health_check_interval,
+        },
+        shutdown,
+    )
+    .await?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// The sealer from the configured master keys, or, for the embedded SQLite default with none
+/// configured, from a key file created on first start.
+fn sealer(config: &Config, backend: Backend) -> Result<Sealer, Error> {
+    let previous = config
+        .previous_master_keys
+        .iter()
+        .map(|key| MasterKey::from_base64(key.id.clone(), key.key_base64.expose_secret()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let current = match (&config.master_key, backend) {
+        (Some(key), _) => MasterKey::from_base64(key.id.clone(), key.key_base64.expose_secret())?,
+        (None, Backend::Sqlite) => {
+            let path = config.data_dir.join(MASTER_KEY_FILE);
+            let encoded = read_or_create_secret_file(&path, || {
+                MasterKey::generate(GENERATED_KEY_ID).to_base64()
+            })?;
+            MasterKey::from_base64(GENERATED_KEY_ID, &encoded)?
+        }
+        (None, Backend::Postgres) => {
+            return Err(config::ConfigError(
+                "a PostgreSQL database needs a master key configured (CONNECTOR_MASTER_KEY or [master_key] in the config file): every server process sharing the database must seal with the same key".into(),
+            )
+            .into());
+        }
+    };
+    Ok(Sealer::new(&current, &previous))
+}
+
+/// The configured API keys, or an admin key from a file created on first start.
+fn api_keys(config: &Config) -> Result<Vec<ApiKey>, Error> {
+    if !config.api_keys.is_empty() {
+        return Ok(config.api_keys.clone());
+    }
+    let path = config.data_dir.join(ADMIN_KEY_FILE);
+    let key = read_or_create_secret_file(&path, || {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        format!("csk_{}", BASE64URL.encode(bytes))
+    })?;
+    Ok(vec![ApiKey {
+        id: "admin".to_owned(),
+        sha256: ApiKey::hash(key.trim()),
+        scope: Scope::AllAccounts,
+    }])
+}
+
+/// Reads a secret file, or creates it with mode 0600 and logs where it is (never the content).
+fn read_or_create_secret_file(
+    path: &Path,
+    generate: impl FnOnce() -> String,
+) -> Result<String, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(content) => return Ok(content.trim().to_owned()),
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io_error(format!("cannot read {}", path.display()))(error));
+        }
+        Err(_) => {}
+    }
+    let content = generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(io_error(format!("cannot create {}", path.display())))?;
+    file.write_all(format!("{content}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io_error(format!("cannot write {}", path.display())))?;
+    tracing::warn!(path = %absolute(path).display(), "created a new secret file (mode 0600); keep it safe");
+    Ok(content)
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}

@@ -1,0 +1,30 @@
+//! One row per connector. Times are microseconds since the Unix epoch (portable across SQLite
+//! and PostgreSQL, and exact to compare).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "connector")]
+pub(crate) struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub(crate) id: String,
+    pub(crate) account: String,
+    pub(crate) connector_type: String,
+    pub(crate) display_name: String,
+    pub(crate) state: String,
+    pub(crate) deauthorization_reason: Option<String>,
+    pub(crate) deauthorize_time: Option<i64>,
+    pub(crate) external_account_id: String,
+    pub(crate) external_account_label: String,
+    pub(crate) labels: String,
+    pub(crate) create_time: i64,
+    pub(crate) update_time: i64,
+    pub(crate) authorize_time: i64,
+    pub(crate) last_transfer_time: Option<i64>,
+    pub(crate) revision: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub(crate) enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

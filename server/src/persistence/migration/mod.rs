@@ -1,0 +1,16 @@
+//! Versioned schema migrations, applied at start-up. One dated file per change, each with `up`
+//! and `down`; a shipped migration is never edited, only followed by a new one.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_connectors;
+
+/// Every migration, oldest first.
+pub(crate) struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_create_connectors::Migration)]
+    }
+}

@@ -1,0 +1,478 @@
+//! Persistence: SeaORM over SQLite (the embedded default) or PostgreSQL.
+//!
+//! The rest of the server sees [`Store`] and plain rows; entities and SQL stay here. Every
+//! multi-row change runs in one transaction, and every update of a connector is guarded by its
+//! revision, so a concurrent writer can never be silently overwritten.
+
+mod entity;
+mod migration;
+
+use std::{path::Path, time::Duration};
+
+use sea_orm::{
+    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, ConnectOptions, Database,
+    DatabaseConnection, DbBackend, DbErr, EntityTrait as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, RuntimeErr, SqlErr, TransactionTrait as _,
+};
+use sea_orm_migration::MigratorTrait as _;
+
+use crate::crypto::{Sealed, Sealer};
+use entity::{connector, connector_secret, sealing_key_check};
+
+/// Errors of the persistence layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A unique constraint refused the write (for connectors: once per external account).
+    #[error("a row with the same unique key exists")]
+    Conflict,
+    /// The database cannot be reached.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The master keys do not fit the stored data; the server must not start.
+    #[error("{0}")]
+    MasterKey(String),
+    /// Anything else the database reported.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<DbErr> for Error {
+    fn from(error: DbErr) -> Self {
+        if let Some(SqlErr::UniqueConstraintViolation(_)) = error.sql_err() {
+            return Error::Conflict;
+        }
+        match &error {
+            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => Error::Unavailable(error.to_string()),
+            DbErr::Exec(RuntimeErr::SqlxError(inner))
+            | DbErr::Query(RuntimeErr::SqlxError(inner))
+                if matches!(
+                    inner.as_ref(),
+                    sea_orm::sqlx::Error::Io(_)
+                        | sea_orm::sqlx::Error::PoolTimedOut
+                        | sea_orm::sqlx::Error::PoolClosed
+                ) =>
+            {
+                Error::Unavailable(error.to_string())
+            }
+            _ => Error::Database(error.to_string()),
+        }
+    }
+}
+
+/// Result of persistence operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A connector as stored. Times are microseconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorRow {
+    /// Connector id.
+    pub id: String,
+    /// Customer account id.
+    pub account: String,
+    /// Connector type id.
+    pub connector_type: String,
+    /// Display name.
+    pub display_name: String,
+    /// `AUTHORIZED` or `DEAUTHORIZED`.
+    pub state: String,
+    /// Why it was deauthorized.
+    pub deauthorization_reason: Option<String>,
+    /// When it was deauthorized.
+    pub deauthorize_time: Option<i64>,
+    /// External account id.
+    pub external_account_id: String,
+    /// External account label.
+    pub external_account_label: String,
+    /// Labels as a JSON object.
+    pub labels: String,
+    /// Creation time.
+    pub create_time: i64,
+    /// Last change.
+    pub update_time: i64,
+    /// Last authorization.
+    pub authorize_time: i64,
+    /// Last transfer.
+    pub last_transfer_time: Option<i64>,
+    /// Revision, incremented on every change.
+    pub revision: i64,
+}
+
+/// Which connectors a list wants.
+#[derive(Debug, Default, Clone)]
+pub struct ConnectorQuery<'a> {
+    /// Only this connector type.
+    pub connector_type: Option<&'a str>,
+    /// Only this state.
+    pub state: Option<&'a str>,
+    /// Only ids after this one (keyset pagination).
+    pub after_id: Option<&'a str>,
+    /// At most this many rows.
+    pub limit: u64,
+}
+
+/// What a guarded delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// The connector and its secrets are gone.
+    Deleted,
+    /// No such connector.
+    NotFound,
+    /// The connector exists but its revision is not the expected one.
+    RevisionMismatch,
+}
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file (or memory).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The database handle the domain uses.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+/// A fixed plaintext sealed per master key, to recognise the key at start-up.
+const KEY_CHECK_PLAINTEXT: &[u8] = b"connector-service master key check v1";
+const KEY_CHECK_CONTEXT: &[u8] = b"sealing_key_check";
+
+impl Store {
+    /// Connects and applies pending migrations.
+    ///
+    /// SQLite runs in WAL mode with `synchronous = FULL`, so every acknowledged write survives a
+    /// crash or power loss, and with a single connection: SQLite serialises writers anyway, and
+    /// one connection rules out "database is locked" upgrades between concurrent transactions.
+    pub async fn open(url: &str) -> Result<Self> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .sqlx_logging(false)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30));
+        match backend_of(url) {
+            Backend::Sqlite => {
+                options.max_connections(1).min_connections(1);
+                options.map_sqlx_sqlite_opts(|sqlite| {
+                    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+                    sqlite
+                        .create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Full)
+                        .foreign_keys(true)
+                        .busy_timeout(Duration::from_secs(10))
+                });
+            }
+            Backend::Postgres => {
+                options.max_connections(20).min_connections(1);
+            }
+        }
+        let db = Database::connect(options).await?;
+        migration::Migrator::up(&db, None).await?;
+        Ok(Self { db })
+    }
+
+    /// The SQLite URL of the embedded default database in `data_dir`.
+    pub fn sqlite_url(data_dir: &Path) -> String {
+        format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("connectors.db").display()
+        )
+    }
+
+    /// Which backend this store runs on.
+    pub fn backend(&self) -> Backend {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+
+    /// Checks that the database answers (for the health service).
+    pub async fn ping(&self) -> Result<()> {
+        self.db
+            .ping()
+            .await
+            .map_err(|error| Error::Unavailable(error.to_string()))
+    }
+
+    /// Refuses master keys that do not fit the stored data: every key id that sealed a stored
+    /// secret must be configured, and each configured key must open its check row. Records a
+    /// check row for a key seen for the first time.
+    pub async fn verify_master_keys(&self, sealer: &Sealer, now_micros: i64) -> Result<()> {
+        let checks = sealing_key_check::Entity::find().all(&self.db).await?;
+        for check in &checks {
+            if !sealer.knows_key(&check.key_id) {
+                continue;
+            }
+            let sealed = Sealed {
+                key_id: check.key_id.clone(),
+                nonce: check.nonce.clone(),
+                ciphertext: check.ciphertext.clone(),
+            };
+            if sealer.open(&sealed, KEY_CHECK_CONTEXT).is_err() {
+                return Err(Error::MasterKey(format!(
+                    "the configured master key `{}` is not the key that sealed this database's secrets; start the server with the original key (see the README on master keys)",
+                    check.key_id
+                )));
+            }
+        }
+        let used_key_ids: Vec<String> = connector_secret::Entity::find()
+            .select_only()
+            .column(connector_secret::Column::KeyId)
+            .distinct()
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if let Some(missing) = used_key_ids.iter().find(|id| !sealer.knows_key(id)) {
+            return Err(Error::MasterKey(format!(
+                "stored secrets were sealed with master key `{missing}`, which is not configured; configure it (as the current or a previous key) to start"
+            )));
+        }
+        let current = sealer.current_key_id();
+        if !checks.iter().any(|check| check.key_id == current) {
+            let sealed = sealer.seal(KEY_CHECK_PLAINTEXT, KEY_CHECK_CONTEXT);
+            sealing_key_check::ActiveModel {
+                key_id: Set(sealed.key_id),
+                nonce: Set(sealed.nonce),
+                ciphertext: Set(sealed.ciphertext),
+                create_time: Set(now_micros),
+            }
+            .insert(&self.db)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts a connector with its sealed secrets, atomically. [`Error::Conflict`] if the
+    /// account already has a connector for that type and external account.
+    pub async fn insert_connector(
+        &self,
+        row: ConnectorRow,
+        secrets: Vec<(String, Sealed)>,
+    ) -> Result<()> {
+        let txn = self.db.begin().await?;
+        let connector_id = row.id.clone();
+        connector::ActiveModel::from(row).insert(&txn).await?;
+        insert_secrets(&txn, &connector_id, secrets).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// One connector of an account.
+    pub async fn get_connector(&self, account: &str, id: &str) -> Result<Option<ConnectorRow>> {
+        Ok(connector::Entity::find_by_id(id.to_owned())
+            .filter(connector::Column::Account.eq(account))
+            .one(&self.db)
+            .await?
+            .map(ConnectorRow::from))
+    }
+
+    /// The account's connector of a type for an external account, if any.
+    pub async fn find_by_external_account(
+        &self,
+        account: &str,
+        connector_type: &str,
+        external_account_id: &str,
+    ) -> Result<Option<ConnectorRow>> {
+        Ok(connector::Entity::find()
+            .filter(connector::Column::Account.eq(account))
+            .filter(connector::Column::ConnectorType.eq(connector_type))
+            .filter(connector::Column::ExternalAccountId.eq(external_account_id))
+            .one(&self.db)
+            .await?
+            .map(ConnectorRow::from))
+    }
+
+    /// A page of an account's connectors, ordered by id.
+    pub async fn list_connectors(
+        &self,
+        account: &str,
+        query: ConnectorQuery<'_>,
+    ) -> Result<Vec<ConnectorRow>> {
+        let mut select = connector::Entity::find().filter(connector::Column::Account.eq(account));
+        if let Some(connector_type) = query.connector_type {
+            select = select.filter(connector::Column::ConnectorType.eq(connector_type));
+        }
+        if let Some(state) = query.state {
+            select = select.filter(connector::Column::State.eq(state));
+        }
+        if let Some(after) = query.after_id {
+            select = select.filter(connector::Column::Id.gt(after));
+        }
+        Ok(select
+            .order_by_asc(connector::Column::Id)
+            .limit(query.limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(ConnectorRow::from)
+            .collect())
+    }
+
+    /// Writes `row` if the stored revision is still `expected_revision`, replacing the secrets
+    /// given (others stay). Returns whether it was written.
+    pub async fn update_connector(
+        &self,
+        row: ConnectorRow,
+        expected_revision: i64,
+        secrets: Vec<(String, Sealed)>,
+    ) -> Result<bool> {
+        let txn = self.db.begin().await?;
+        let connector_id = row.id.clone();
+        let updated = connector::Entity::update_many()
+            .set(connector::ActiveModel::from(row))
+            .filter(connector::Column::Id.eq(connector_id.as_str()))
+            .filter(connector::Column::Revision.eq(expected_revision))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        if !secrets.is_empty() {
+            let fields: Vec<String> = secrets.iter().map(|(field, _)| field.clone()).collect();
+            connector_secret::Entity::delete_many()
+                .filter(connector_secret::Column::ConnectorId.eq(connector_id.as_str()))
+                .filter(connector_secret::Column::Field.is_in(fields))
+                .exec(&txn)
+                .await?;
+            insert_secrets(&txn, &connector_id, secrets).await?;
+        }
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes a connector and destroys its secrets, optionally only at a given revision.
+    pub async fn delete_connector(
+        &self,
+        account: &str,
+        id: &str,
+        expected_revision: Option<i64>,
+    ) -> Result<DeleteOutcome> {
+        let txn = self.db.begin().await?;
+        let mut delete = connector::Entity::delete_many()
+            .filter(connector::Column::Id.eq(id))
+            .filter(connector::Column::Account.eq(account));
+        if let Some(revision) = expected_revision {
+            delete = delete.filter(connector::Column::Revision.eq(revision));
+        }
+        // Secrets first: they must never outlive their connector, whatever the foreign keys do.
+        connector_secret::Entity::delete_many()
+            .filter(connector_secret::Column::ConnectorId.eq(id))
+            .exec(&txn)
+            .await?;
+        if delete.exec(&txn).await?.rows_affected == 1 {
+            txn.commit().await?;
+            return Ok(DeleteOutcome::Deleted);
+        }
+        txn.rollback().await?;
+        let exists = connector::Entity::find_by_id(id.to_owned())
+            .filter(connector::Column::Account.eq(account))
+            .one(&self.db)
+            .await?
+            .is_some();
+        Ok(if exists {
+            DeleteOutcome::RevisionMismatch
+        } else {
+            DeleteOutcome::NotFound
+        })
+    }
+
+    /// A sealed secret of a connector.
+    pub async fn get_secret(&self, connector_id: &str, field: &str) -> Result<Option<Sealed>> {
+        Ok(
+            connector_secret::Entity::find_by_id((connector_id.to_owned(), field.to_owned()))
+                .one(&self.db)
+                .await?
+                .map(|secret| Sealed {
+                    key_id: secret.key_id,
+                    nonce: secret.nonce,
+                    ciphertext: secret.ciphertext,
+                }),
+        )
+    }
+
+    /// How many secret rows a connector has (for tests and diagnostics).
+    pub async fn count_secrets(&self, connector_id: &str) -> Result<u64> {
+        use sea_orm::PaginatorTrait as _;
+        Ok(connector_secret::Entity::find()
+            .filter(connector_secret::Column::ConnectorId.eq(connector_id))
+            .count(&self.db)
+            .await?)
+    }
+}
+
+async fn insert_secrets(
+    txn: &impl sea_orm::ConnectionTrait,
+    connector_id: &str,
+    secrets: Vec<(String, Sealed)>,
+) -> Result<()> {
+    for (field, sealed) in secrets {
+        connector_secret::ActiveModel {
+            connector_id: Set(connector_id.to_owned()),
+            field: Set(field),
+            key_id: Set(sealed.key_id),
+            nonce: Set(sealed.nonce),
+            ciphertext: Set(sealed.ciphertext),
+        }
+        .insert(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Which backend a database URL names.
+pub fn backend_of(url: &str) -> Backend {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
+}
+
+impl From<connector::Model> for ConnectorRow {
+    fn from(model: connector::Model) -> Self {
+        Self {
+            id: model.id,
+            account: model.account,
+            connector_type: model.connector_type,
+            display_name: model.display_name,
+            state: model.state,
+            deauthorization_reason: model.deauthorization_reason,
+            deauthorize_time: model.deauthorize_time,
+            external_account_id: model.external_account_id,
+            external_account_label: model.external_account_label,
+            labels: model.labels,
+            create_time: model.create_time,
+            update_time: model.update_time,
+            authorize_time: model.authorize_time,
+            last_transfer_time: model.last_transfer_time,
+            revision: model.revision,
+        }
+    }
+}
+
+impl From<ConnectorRow> for connector::ActiveModel {
+    fn from(row: ConnectorRow) -> Self {
+        Self {
+            id: Set(row.id),
+            account: Set(row.account),
+            connector_type: Set(row.connector_type),
+            display_name: Set(row.display_name),
+            state: Set(row.state),
+            deauthorization_reason: Set(row.deauthorization_reason),
+            deauthorize_time: Set(row.deauthorize_time),
+            external_account_id: Set(row.external_account_id),
+            external_account_label: Set(row.external_account_label),
+            labels: Set(row.labels),
+            create_time: Set(row.create_time),
+            update_time: Set(row.update_time),
+            authorize_time: Set(row.authorize_time),
+            last_transfer_time: Set(row.last_transfer_time),
+            revision: Set(row.revision),
+        }
+    }
+}

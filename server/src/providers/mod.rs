@@ -1,0 +1,23 @@
+//! Providers: the cloud-service side of each connector type. A provider checks credentials and
+//! mints short-lived access for the orchestrator; it knows HTTP and the provider's protocol, and
+//! nothing of connectors, accounts or storage.
+
+pub mod azure_blob;
+
+use std::time::Duration;
+
+/// What a provider call can fail with. Never carries secret material.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The provider said the credentials are wrong or revoked.
+    #[error("{0}")]
+    CredentialsRejected(String),
+    /// The provider could not be reached or failed transiently (5xx, 429, timeout).
+    #[error("{message}")]
+    Unavailable {
+        /// What happened.
+        message: String,
+        /// When a retry makes sense.
+        retry_after: Duration,
+    },
+}

@@ -1,0 +1,187 @@
+//! Conversions between the protobuf contract and domain values, all in one module:
+//! domain → proto with `From`, proto → domain with validating functions that name the request
+//! field of every violation.
+
+use chrono::{DateTime, Utc};
+use connector_api::pb;
+use secrecy::ExposeSecret as _;
+
+use super::names::connector_type_name;
+use crate::domain::{
+    Error, FieldViolation, Result,
+    connector_type::{AuthMethod, ConnectorType, MicrosoftService},
+    model::{
+        AccessToken, AccessTokenKind, AzureAccountKey, AzureAccountName, Connector, Credentials,
+        DeauthorizationReason, Labels, State,
+    },
+};
+
+pub(crate) fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: time.timestamp_subsec_nanos() as i32,
+    }
+}
+
+impl From<AuthMethod> for pb::AuthMethod {
+    fn from(method: AuthMethod) -> Self {
+        match method {
+            AuthMethod::AccountKey => pb::AuthMethod::AccountKey,
+            AuthMethod::OAuth2Delegated => pb::AuthMethod::Oauth2Delegated,
+            AuthMethod::OAuth2AdminConsent => pb::AuthMethod::Oauth2AdminConsent,
+        }
+    }
+}
+
+impl From<MicrosoftService> for pb::MicrosoftService {
+    fn from(service: MicrosoftService) -> Self {
+        match service {
+            MicrosoftService::AzureBlobStorage => pb::MicrosoftService::AzureBlobStorage,
+            MicrosoftService::OneDriveConsumer => pb::MicrosoftService::OnedriveConsumer,
+            MicrosoftService::OneDriveForBusinessAdministrator => {
+                pb::MicrosoftService::OnedriveForBusinessAdministrator
+            }
+            MicrosoftService::OneDriveForBusinessUser => {
+                pb::MicrosoftService::OnedriveForBusinessUser
+            }
+            MicrosoftService::SharePointOnline => pb::MicrosoftService::SharepointOnline,
+        }
+    }
+}
+
+/// Parses the `microsoft_service` request field.
+pub(crate) fn microsoft_service(value: i32) -> Result<MicrosoftService> {
+    match pb::MicrosoftService::try_from(value) {
+        Ok(pb::MicrosoftService::AzureBlobStorage) => Ok(MicrosoftService::AzureBlobStorage),
+        Ok(pb::MicrosoftService::OnedriveConsumer) => Ok(MicrosoftService::OneDriveConsumer),
+        Ok(pb::MicrosoftService::OnedriveForBusinessAdministrator) => {
+            Ok(MicrosoftService::OneDriveForBusinessAdministrator)
+        }
+        Ok(pb::MicrosoftService::OnedriveForBusinessUser) => {
+            Ok(MicrosoftService::OneDriveForBusinessUser)
+        }
+        Ok(pb::MicrosoftService::SharepointOnline) => Ok(MicrosoftService::SharePointOnline),
+        Ok(pb::MicrosoftService::Unspecified) | Err(_) => Err(Error::invalid(
+            "microsoft_service",
+            "must name a Microsoft service, for example MICROSOFT_SERVICE_SHAREPOINT_ONLINE",
+        )),
+    }
+}
+
+impl From<&ConnectorType> for pb::ConnectorType {
+    fn from(connector_type: &ConnectorType) -> Self {
+        Self {
+            name: connector_type_name(connector_type.id),
+            display_name: connector_type.display_name.to_owned(),
+            auth_method: pb::AuthMethod::from(connector_type.auth_method).into(),
+            microsoft_services: connector_type
+                .microsoft_services
+                .iter()
+                .map(|&service| pb::MicrosoftService::from(service).into())
+                .collect(),
+            description: connector_type.description.to_owned(),
+        }
+    }
+}
+
+impl From<DeauthorizationReason> for pb::connector::DeauthorizationReason {
+    fn from(reason: DeauthorizationReason) -> Self {
+        match reason {
+            DeauthorizationReason::Inactivity => Self::Inactivity,
+            DeauthorizationReason::Revoked => Self::Revoked,
+            DeauthorizationReason::Expired => Self::Expired,
+        }
+    }
+}
+
+impl From<Connector> for pb::Connector {
+    fn from(connector: Connector) -> Self {
+        let etag = connector.etag();
+        let (state, reason, deauthorize_time) = match connector.state {
+            State::Authorized => (
+                pb::connector::State::Authorized,
+                pb::connector::DeauthorizationReason::Unspecified,
+                None,
+            ),
+            State::Deauthorized { reason, at } => (
+                pb::connector::State::Deauthorized,
+                reason.into(),
+                Some(timestamp(at)),
+            ),
+        };
+        Self {
+            name: connector.name.to_string(),
+            connector_type: connector_type_name(connector.connector_type),
+            display_name: connector.display_name.as_str().to_owned(),
+            state: state.into(),
+            deauthorization_reason: reason.into(),
+            external_account: Some(pb::ExternalAccount {
+                id: connector.external_account.id,
+                label: connector.external_account.label,
+            }),
+            auth_method: pb::AuthMethod::from(connector.connector_type.info().auth_method).into(),
+            create_time: Some(timestamp(connector.create_time)),
+            authorize_time: Some(timestamp(connector.authorize_time)),
+            last_transfer_time: connector.last_transfer_time.map(timestamp),
+            labels: connector.labels.as_map().clone().into_iter().collect(),
+            etag,
+            update_time: Some(timestamp(connector.update_time)),
+            deauthorize_time,
+        }
+    }
+}
+
+impl From<AccessToken> for pb::GetAccessTokenResponse {
+    fn from(token: AccessToken) -> Self {
+        let token_type = match token.kind {
+            AccessTokenKind::Bearer => pb::get_access_token_response::TokenType::Bearer,
+            AccessTokenKind::AzureSas => pb::get_access_token_response::TokenType::AzureSas,
+        };
+        Self {
+            access_token: token.token.expose_secret().to_owned(),
+            token_type: token_type.into(),
+            expire_time: Some(timestamp(token.expire_time)),
+            scopes: token.scopes,
+            resource_url: token.resource_url,
+        }
+    }
+}
+
+/// Parses labels from request field `field`.
+pub(crate) fn labels(
+    field: &str,
+    labels: std::collections::HashMap<String, String>,
+) -> Result<Labels> {
+    Labels::new(labels).map_err(|invalid| Error::invalid(field, invalid.0))
+}
+
+/// Parses the `credentials` request field, collecting every violation.
+pub(crate) fn credentials(credentials: Option<pb::Credentials>) -> Result<Credentials> {
+    let kind = credentials
+        .and_then(|credentials| credentials.kind)
+        .ok_or_else(|| Error::invalid("credentials", "is required"))?;
+    match kind {
+        pb::credentials::Kind::AzureStorageAccountKey(key) => {
+            let mut violations = Vec::new();
+            let account_name = AzureAccountName::new(&key.account_name).map_err(|invalid| {
+                violations.push(FieldViolation {
+                    field: "credentials.azure_storage_account_key.account_name".into(),
+                    description: invalid.0,
+                })
+            });
+            let account_key = AzureAccountKey::from_base64(&key.account_key).map_err(|invalid| {
+                violations.push(FieldViolation {
+                    field: "credentials.azure_storage_account_key.account_key".into(),
+                    description: invalid.0,
+                })
+            });
+            match (account_name, account_key) {
+                (Ok(account_name), Ok(account_key)) => Ok(Credentials::AzureAccountKey {
+                    account_name,
+                    account_key,
+                }),
+                _ => Err(Error::InvalidArgument(violations)),
+            }
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The `connector.v1.ConnectorService` handlers. Each one is a few lines: authorize the caller,
+//! convert the request into domain values, call the domain, convert the answer back.
+
+use connector_api::pb::{self, connector_service_server::ConnectorService};
+use tonic::{Request, Response, Status};
+
+use super::{
+    auth::caller,
+    conversions::{self, credentials, labels},
+    filter,
+    names::{parse_account, parse_connector, parse_connector_type},
+    page_token::PageTokens,
+};
+use crate::domain::{
+    ConnectorUpdate, Connectors, Error,
+    connector_type::{CONNECTOR_TYPES, ConnectorTypeId},
+    model::DisplayName,
+};
+
+/// Default and maximum `page_size` of `ListConnectors`.
+const DEFAULT_PAGE_SIZE: u64 = 50;
+const MAX_PAGE_SIZE: u64 = 1000;
+
+/// The gRPC face of [`Connectors`].
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectorApi {
+    connectors: Connectors,
+    page_tokens: PageTokens,
+}
+
+impl ConnectorApi {
+    pub(crate) fn new(connectors: Connectors, page_tokens: PageTokens) -> Self {
+        Self {
+            connectors,
+            page_tokens,
+        }
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl ConnectorService for ConnectorApi {
+    async fn list_connector_types(
+        &self,
+        _request: Request<pb::ListConnectorTypesRequest>,
+    ) -> Reply<pb::ListConnectorTypesResponse> {
+        Ok(Response::new(pb::ListConnectorTypesResponse {
+            connector_types: CONNECTOR_TYPES
+                .iter()
+                .map(pb::ConnectorType::from)
+                .collect(),
+        }))
+    }
+
+    async fn get_connector_type(
+        &self,
+        request: Request<pb::GetConnectorTypeRequest>,
+    ) -> Reply<pb::ConnectorType> {
+        let name = &request.get_ref().name;
+        if !name.starts_with("connectorTypes/") {
+            return Err(Error::invalid("name", "must be `connectorTypes/{connector_type}`").into());
+        }
+        let id = parse_connector_type("name", name).map_err(|_| {
+            Error::ConnectorTypeNotFound(name.trim_start_matches("connectorTypes/").to_owned())
+        })?;
+        Ok(Response::new(id.info().into()))
+    }
+
+    async fn resolve_connector_type(
+        &self,
+        request: Request<pb::ResolveConnectorTypeRequest>,
+    ) -> Reply<pb::ResolveConnectorTypeResponse> {
+        let service = conversions::microsoft_service(request.get_ref().microsoft_service)?;
+        Ok(Response::new(pb::ResolveConnectorTypeResponse {
+            connector_type: Some(ConnectorTypeId::serving(service).info().into()),
+        }))
+    }
+
+    async fn create_connector(
+        &self,
+        request: Request<pb::CreateConnectorRequest>,
+    ) -> Reply<pb::Connector> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let account = parse_account("parent", &request.parent)?;
+        caller.authorize_parent(&account)?;
+        let connector = request
+            .connector
+            .ok_or_else(|| Error::invalid("connector", "is required"))?;
+        let connector_type =
+            parse_connector_type("connector.connector_type", &connector.connector_type)?;
+        let display_name = if connector.display_name.is_empty() {
+            None
+        } else {
+            Some(
+                DisplayName::new(&connector.display_name)
+                    .map_err(|invalid| Error::invalid("connector.display_name", invalid.0))?,
+            )
+        };
+        let labels = labels("connector.labels", connector.labels)?;
+        if !connector_type.info().auth_method.uses_credentials() {
+            return Err(Error::OAuthAuthorizationRequired(connector_type).into());
+        }
+        let credentials = credentials(request.credentials)?;
+        let created = self
+            .connectors
+            .create(account, connector_type, display_name, labels, credentials)
+            .await?;
+        tracing::info!(key = %caller.key_id, connector = %created.name, "CreateConnector");
+        Ok(Response::new(created.into()))
+    }
+
+    async fn get_connector(
+        &self,
+        request: Request<pb::GetConnectorRequest>,
+    ) -> Reply<pb::Connector> {
+        let caller = caller(&request)?;
+        let name = parse_connector("name", &request.get_ref().name)?;
+        caller.authorize_connector(&name)?;
+        Ok(Response::new(self.connectors.get(&name).await?.into()))
+    }
+
+    async fn list_connectors(
+        &self,
+        request: Request<pb::ListConnectorsRequest>,
+    ) -> Reply<pb::ListConnectorsResponse> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let account = parse_account("parent", &request.parent)?;
+        caller.authorize_parent(&account)?;
+        let page_size = match request.page_size {
+            size if size < 0 => {
+                return Err(Error::invalid("page_size", "must not be negative").into());
+            }
+            0 => DEFAULT_PAGE_SIZE,
+            size => (size as u64).min(MAX_PAGE_SIZE),
+        };
+        let list_filter = filter::parse(&request.filter)?;
+        let after = if request.page_token.is_empty() {
+            None
+        } else {
+            Some(
+                self.page_tokens
+                    .redeem(&request.page_token, &request.parent, &request.filter)?,
+            )
+        };
+        let page = self
+            .connectors
+            .list(&account, list_filter, after.as_ref(), page_size)
+            .await?;
+        Ok(Response::new(pb::ListConnectorsResponse {
+            next_page_token: page
+                .next_after
+                .map(|after| {
+                    self.page_tokens
+                        .issue(&request.parent, &request.filter, &after)
+                })
+                .unwrap_or_default(),
+            connectors: page
+                .connectors
+                .into_iter()
+                .map(pb::Connector::from)
+                .collect(),
+        }))
+    }
+
+    async fn update_connector(
+        &self,
+        request: Request<pb::UpdateConnectorRequest>,
+    ) -> Reply<pb::Connector> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let connector = request
+            .connector
+            .ok_or_else(|| Error::invalid("connector", "is required"))?;
+        let name = parse_connector("connector.name", &connector.name)?;
+        caller.authorize_connector(&name)?;
+        let paths = request
+            .update_mask
+            .map(|mask| mask.paths)
+            .unwrap_or_default();
+        let mut update = ConnectorUpdate {
+            etag: (!connector.etag.is_empty()).then_some(connector.etag),
+            ..ConnectorUpdate::default()
+        };
+        if paths.is_empty() {
+            // AIP-134: no mask means every populated field. Labels are the only mutable field;
+            // a display name sent along must be the current one.
+            update.labels = Some(labels("connector.labels", connector.labels.clone())?);
+            update.display_name =
+                (!connector.display_name.is_empty()).then_some(connector.display_name);
+        }
+        for path in &paths {
+            match path.as_str() {
+                "labels" | "*" => {
+                    update.labels = Some(labels("connector.labels", connector.labels.clone())?)
+                }
+                "display_name" => return Err(Error::DisplayNameImmutable.into()),
+                "name"
+                | "connector_type"
+                | "state"
+                | "deauthorization_reason"
+                | "external_account"
+                | "auth_method"
+                | "create_time"
+                | "authorize_time"
+                | "last_transfer_time"
+                | "etag"
+                | "update_time"
+                | "deauthorize_time" => {
+                    return Err(Error::invalid(
+                        "update_mask",
+                        format!(
+                            "`{path}` is output only or immutable; only `labels` can be updated"
+                        ),
+                    )
+                    .into());
+                }
+                other => {
+                    return Err(Error::invalid(
+                        "update_mask",
+                        format!("`{other}` is not a field of Connector"),
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(Response::new(
+            self.connectors.update(&name, update).await?.into(),
+        ))
+    }
+
+    async fn reauthorize_connector(
+        &self,
+        request: Request<pb::ReauthorizeConnectorRequest>,
+    ) -> Reply<pb::Connector> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let name = parse_connector("name", &request.name)?;
+        caller.authorize_connector(&name)?;
+        let current = self.connectors.get(&name).await?;
+        if !current.connector_type.info().auth_method.uses_credentials() {
+            return Err(Error::OAuthAuthorizationRequired(current.connector_type).into());
+        }
+        let credentials = credentials(request.credentials)?;
+        Ok(Response::new(
+            self.connectors
+                .reauthorize(&name, credentials)
+                .await?
+                .into(),
+        ))
+    }
+
+    async fn delete_connector(
+        &self,
+        request: Request<pb::DeleteConnectorRequest>,
+    ) -> Reply<pb::DeleteConnectorResponse> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let name = parse_connector("name", &request.name)?;
+        caller.authorize_connector(&name)?;
+        let etag = (!request.etag.is_empty()).then_some(request.etag.as_str());
+        self.connectors.delete(&name, etag).await?;
+        tracing::info!(key = %caller.key_id, connector = %name, "DeleteConnector");
+        Ok(Response::new(pb::DeleteConnectorResponse {}))
+    }
+
+    async fn get_access_token(
+        &self,
+        request: Request<pb::GetAccessTokenRequest>,
+    ) -> Reply<pb::GetAccessTokenResponse> {
+        let caller = caller(&request)?;
+        let name = parse_connector("name", &request.get_ref().name)?;
+        caller.authorize_connector(&name)?;
+        Ok(Response::new(
+            self.connectors.access_token(&name).await?.into(),
+        ))
+    }
+
+    async fn record_transfer(
+        &self,
+        request: Request<pb::RecordTransferRequest>,
+    ) -> Reply<pb::Connector> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let name = parse_connector("name", &request.name)?;
+        caller.authorize_connector(&name)?;
+        let bytes = u64::try_from(request.bytes_transferred)
+            .map_err(|_| Error::invalid("bytes_transferred", "must be zero or more"))?;
+        Ok(Response::new(
+            self.connectors.record_transfer(&name, bytes).await?.into(),
+        ))
+    }
+}

@@ -1,0 +1,115 @@
+//! Transport: the tonic server with the connector service behind API-key authentication, the
+//! standard health service and server reflection (v1 and v1alpha, so both current clients and
+//! grpcurl 1.8 can describe the API).
+
+mod auth;
+mod conversions;
+mod filter;
+mod grpc;
+mod names;
+mod page_token;
+mod status;
+
+use std::{future::Future, time::Duration};
+
+use connector_api::pb::connector_service_server::ConnectorServiceServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic_health::ServingStatus;
+
+pub use auth::{ApiKey, Scope};
+pub(crate) use grpc::ConnectorApi;
+pub(crate) use page_token::PageTokens;
+
+use crate::{domain::Connectors, persistence::Store};
+
+/// Errors that stop the server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reflection could not be built from the descriptor sets.
+    #[error("cannot build server reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The server failed while serving.
+    #[error("gRPC server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// What the server needs to serve.
+pub(crate) struct Serving {
+    pub(crate) connectors: Connectors,
+    pub(crate) page_tokens: PageTokens,
+    pub(crate) store: Store,
+    pub(crate) api_keys: Vec<ApiKey>,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_request_bytes: usize,
+    pub(crate) health_check_interval: Duration,
+}
+
+const SERVICE_NAME: &str = "connector.v1.ConnectorService";
+
+/// Serves until `shutdown` resolves, then finishes in-flight calls and returns.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    serving: Serving,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status("", ServingStatus::Serving).await;
+    health
+        .set_service_status(SERVICE_NAME, ServingStatus::Serving)
+        .await;
+    let health_watch = tokio::spawn(watch_database(
+        health,
+        serving.store.clone(),
+        serving.health_check_interval,
+    ));
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(connector_api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let api =
+        ConnectorServiceServer::new(ConnectorApi::new(serving.connectors, serving.page_tokens))
+            .max_decoding_message_size(serving.max_request_bytes);
+    let api = InterceptedService::new(api, auth::authenticate(&serving.api_keys));
+
+    let result = tonic::transport::Server::builder()
+        .timeout(serving.request_timeout)
+        .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(api)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    health_watch.abort();
+    Ok(result?)
+}
+
+/// Reports NOT_SERVING while the database does not answer, SERVING again once it does.
+async fn watch_database(
+    health: tonic_health::server::HealthReporter,
+    store: Store,
+    interval: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    let mut serving = true;
+    loop {
+        ticker.tick().await;
+        let up = store.ping().await.is_ok();
+        if up != serving {
+            serving = up;
+            let status = if up {
+                tracing::info!("database reachable again: SERVING");
+                ServingStatus::Serving
+            } else {
+                tracing::warn!("database unreachable: NOT_SERVING");
+                ServingStatus::NotServing
+            };
+            health.set_service_status("", status).await;
+            health.set_service_status(SERVICE_NAME, status).await;
+        }
+    }
+}

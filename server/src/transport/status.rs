@@ -1,0 +1,152 @@
+//! The one place domain errors become gRPC statuses. Every status a client can act on carries
+//! `google.rpc.ErrorInfo` with a stable `UPPER_SNAKE_CASE` reason; bad fields add `BadRequest`
+//! violations; retryable ones add `RetryInfo`; `INTERNAL` is logged here and shown without
+//! detail.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+use crate::domain::Error;
+
+/// The ErrorInfo domain of every error this service returns.
+pub(crate) const ERROR_DOMAIN: &str = "connector.example.com";
+
+/// Builds a status with an ErrorInfo reason and metadata.
+pub(crate) fn status(
+    code: Code,
+    reason: &str,
+    message: impl Into<String>,
+    metadata: &[(&str, String)],
+) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason, ERROR_DOMAIN, to_map(metadata));
+    Status::with_error_details(code, message, details)
+}
+
+fn to_map(metadata: &[(&str, String)]) -> HashMap<String, String> {
+    metadata
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), value.clone()))
+        .collect()
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        let message = error.to_string();
+        let mut details = ErrorDetails::new();
+        let (code, reason, metadata): (Code, &str, Vec<(&str, String)>) = match error {
+            Error::InvalidArgument(violations) => {
+                for violation in violations {
+                    details.add_bad_request_violation(violation.field, violation.description);
+                }
+                (Code::InvalidArgument, "INVALID_ARGUMENT", vec![])
+            }
+            Error::ConnectorNotFound(name) => (
+                Code::NotFound,
+                "CONNECTOR_NOT_FOUND",
+                vec![("connector", name)],
+            ),
+            Error::ConnectorTypeNotFound(name) => (
+                Code::NotFound,
+                "CONNECTOR_TYPE_NOT_FOUND",
+                vec![("connector_type", format!("connectorTypes/{name}"))],
+            ),
+            Error::AlreadyExists {
+                connector_type,
+                existing,
+            } => (
+                Code::AlreadyExists,
+                "CONNECTOR_ALREADY_EXISTS",
+                vec![
+                    ("connector", existing.to_string()),
+                    ("connector_type", format!("connectorTypes/{connector_type}")),
+                ],
+            ),
+            Error::CredentialsRejected(_) => {
+                details.add_bad_request_violation(
+                    "credentials",
+                    "the cloud service rejected these credentials",
+                );
+                (Code::InvalidArgument, "CREDENTIALS_REJECTED", vec![])
+            }
+            Error::ProviderUnavailable { retry_after, .. } => {
+                details.set_retry_info(Some(retry_after));
+                (Code::Unavailable, "PROVIDER_UNAVAILABLE", vec![])
+            }
+            Error::OAuthAuthorizationRequired(connector_type) => (
+                Code::FailedPrecondition,
+                "OAUTH_AUTHORIZATION_REQUIRED",
+                vec![("connector_type", format!("connectorTypes/{connector_type}"))],
+            ),
+            Error::CredentialsTypeMismatch { expected, .. } => {
+                details.add_bad_request_violation(
+                    "credentials",
+                    format!("credentials must be those of a connectorTypes/{expected} connector"),
+                );
+                (Code::InvalidArgument, "CREDENTIALS_TYPE_MISMATCH", vec![])
+            }
+            Error::AccountMismatch { name, expected, .. } => (
+                Code::FailedPrecondition,
+                "ACCOUNT_MISMATCH",
+                vec![
+                    ("connector", name.to_string()),
+                    ("external_account", expected),
+                ],
+            ),
+            Error::Deauthorized {
+                name,
+                reason,
+                with_credentials,
+            } => {
+                let method = if with_credentials {
+                    "ReauthorizeConnector"
+                } else {
+                    "StartReauthorization"
+                };
+                details.set_localized_message(
+                    "en-US",
+                    format!(
+                        "This connector lost its authorization ({}). Reauthorize it to use it again.",
+                        reason.as_str().to_lowercase()
+                    ),
+                );
+                details.add_help_link(
+                    format!("Reauthorize the connector with {method}"),
+                    format!("https://{ERROR_DOMAIN}/docs/reauthorize#{method}"),
+                );
+                (
+                    Code::FailedPrecondition,
+                    "CONNECTOR_DEAUTHORIZED",
+                    vec![
+                        ("connector", name.to_string()),
+                        ("deauthorization_reason", reason.as_str().to_owned()),
+                        ("reauthorize_with", method.to_owned()),
+                    ],
+                )
+            }
+            Error::DisplayNameImmutable => {
+                details.add_bad_request_violation(
+                    "update_mask",
+                    "display_name cannot be changed; delete the connector and add it again to rename it",
+                );
+                (Code::InvalidArgument, "DISPLAY_NAME_IMMUTABLE", vec![])
+            }
+            Error::EtagMismatch(name) => {
+                (Code::Aborted, "ETAG_MISMATCH", vec![("connector", name)])
+            }
+            Error::StorageUnavailable => {
+                details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+                (Code::Unavailable, "DATABASE_UNAVAILABLE", vec![])
+            }
+            Error::Internal(context) => {
+                tracing::error!(%context, "internal error");
+                details.set_error_info("INTERNAL", ERROR_DOMAIN, HashMap::new());
+                return Status::with_error_details(Code::Internal, "internal error", details);
+            }
+        };
+        details.set_error_info(reason, ERROR_DOMAIN, to_map(&metadata));
+        Status::with_error_details(code, message, details)
+    }
+}

@@ -1,0 +1,633 @@
+//! Test support, written once: starting the real server on `127.0.0.1:0` over SQLite or a fresh
+//! PostgreSQL database, a shared Azurite emulator, API keys, and assertions on rich gRPC errors.
+//!
+//! Tests talk to the server only through `connector-client` (and grpcurl / Python for the
+//! cross-language checks). External tools come from `scripts/test` through environment
+//! variables: `TEST_POSTGRES_URL`, `AZURITE_BLOB_BIN`, `GRPCURL_BIN`, `BUF_BIN`, `TEST_PYTHON`.
+
+#![forbid(unsafe_code)]
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    io::Write as _,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
+use chrono::Utc;
+use connector_client::{ConnectorClient, pb};
+use connector_server::{
+    Config,
+    clock::ManualClock,
+    config::MasterKeyConfig,
+    transport::{ApiKey, Scope},
+};
+use sea_orm::{ConnectionTrait as _, Database};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::{Code, Status};
+use tonic_types::StatusExt as _;
+
+pub use connector_client;
+pub use connector_server;
+
+/// The API key every test server accepts for all accounts.
+pub const ADMIN_KEY: &str = "test-admin-key";
+/// An API key limited to [`SCOPED_ACCOUNT`].
+pub const SCOPED_KEY: &str = "test-scoped-key";
+/// The only account [`SCOPED_KEY`] may use.
+pub const SCOPED_ACCOUNT: &str = "scoped-account";
+
+/// Which database a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: a SQLite file in the data directory.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server named by `TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed `async fn(Backend)`, in modules
+/// `sqlite` and `postgres`, so every integration test runs on both databases.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// A required environment variable set by `scripts/test`.
+pub fn tool_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the suite with `scripts/test`, which installs and starts the tools the tests need")
+    })
+}
+
+/// A unique customer account id for one test.
+pub fn unique_account() -> String {
+    format!("acct-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Azurite
+
+/// A storage account configured in the shared Azurite emulator, with its two keys.
+#[derive(Debug, Clone)]
+pub struct StorageAccount {
+    /// Account name.
+    pub name: String,
+    /// Primary key, base64.
+    pub key1: String,
+    /// Secondary key, base64.
+    pub key2: String,
+}
+
+/// The shared Azurite emulator of this test process.
+#[derive(Debug)]
+pub struct Azurite {
+    port: u16,
+    accounts: Vec<StorageAccount>,
+    _process: Child,
+}
+
+/// How many storage accounts Azurite is started with.
+pub const STORAGE_ACCOUNTS: usize = 16;
+
+impl Azurite {
+    /// Starts Azurite once per test process and returns it. The emulator is run under a shell
+    /// that kills it when this process's end of its stdin closes, so it never outlives the tests.
+    pub fn shared() -> &'static Azurite {
+        static AZURITE: OnceLock<Azurite> = OnceLock::new();
+        AZURITE.get_or_init(Azurite::start)
+    }
+
+    fn start() -> Azurite {
+        let binary = tool_env("AZURITE_BLOB_BIN");
+        let accounts: Vec<StorageAccount> = (0..STORAGE_ACCOUNTS)
+            .map(|i| StorageAccount {
+                name: format!("store{i:02}"),
+                key1: BASE64.encode(format!("primary-key-of-store{i:02}-for-tests")),
+                key2: BASE64.encode(format!("secondary-key-of-store{i:02}-for-tests")),
+            })
+            .collect();
+        let accounts_env = accounts
+            .iter()
+            .map(|account| format!("{}:{}:{}", account.name, account.key1, account.key2))
+            .collect::<Vec<_>>()
+            .join(";");
+        let workdir = tempfile::tempdir().expect("temp dir").keep();
+        let port = free_port();
+        let script = format!(
+            "'{binary}' --blobHost 127.0.0.1 --blobPort {port} --location '{}' --skipApiVersionCheck --loose --silent --disableTelemetry & child=$!; cat >/dev/null; kill $child",
+            workdir.display()
+        );
+        let process = Command::new("sh")
+            .args(["-c", &script])
+            .env("AZURITE_ACCOUNTS", accounts_env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start azurite-blob");
+        wait_for_port(port, Duration::from_secs(30));
+        Azurite {
+            port,
+            accounts,
+            _process: process,
+        }
+    }
+
+    /// The Blob endpoint template for the server (`http://127.0.0.1:PORT/{account}`).
+    pub fn endpoint_template(&self) -> String {
+        format!("http://127.0.0.1:{}/{{account}}", self.port)
+    }
+
+    /// The Blob endpoint of one account.
+    pub fn endpoint(&self, account: &str) -> String {
+        format!("http://127.0.0.1:{}/{account}", self.port)
+    }
+
+    /// Storage account number `i`.
+    pub fn account(&self, i: usize) -> &StorageAccount {
+        &self.accounts[i]
+    }
+
+    /// Lists containers with a SAS query string; returns the HTTP status.
+    pub async fn list_containers_with_sas(&self, account: &str, sas: &str) -> u16 {
+        reqwest::Client::new()
+            .get(format!("{}/?comp=list&{sas}", self.endpoint(account)))
+            .header("x-ms-version", "2021-08-06")
+            .send()
+            .await
+            .expect("azurite answers")
+            .status()
+            .as_u16()
+    }
+
+    /// Creates a container with a SAS query string; returns the HTTP status.
+    pub async fn create_container_with_sas(
+        &self,
+        account: &str,
+        container: &str,
+        sas: &str,
+    ) -> u16 {
+        reqwest::Client::new()
+            .put(format!(
+                "{}/{container}?restype=container&{sas}",
+                self.endpoint(account)
+            ))
+            .header("x-ms-version", "2021-08-06")
+            .header("content-length", "0")
+            .send()
+            .await
+            .expect("azurite answers")
+            .status()
+            .as_u16()
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("bind an ephemeral port")
+}
+
+/// Waits until something accepts connections on a loopback port (a startup, not a clock).
+pub fn wait_for_port(port: u16, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on port {port} after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Databases
+
+/// Creates an empty PostgreSQL database and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    let admin_url = tool_env("TEST_POSTGRES_URL");
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(admin_url.as_str())
+        .await
+        .expect("connect to TEST_POSTGRES_URL");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
+    let (base, _) = admin_url.rsplit_once('/').expect("URL has a database path");
+    format!("{base}/{name}")
+}
+
+/// Drops a PostgreSQL database, disconnecting its users first.
+pub async fn drop_postgres_database(url: &str) {
+    let admin_url = tool_env("TEST_POSTGRES_URL");
+    let name = url.rsplit_once('/').expect("URL has a database path").1;
+    let admin = Database::connect(admin_url.as_str())
+        .await
+        .expect("connect to TEST_POSTGRES_URL");
+    admin
+        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .expect("drop test database");
+    admin.close().await.ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+/// How to start a test server; defaults are sensible for most tests.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Database backend.
+    pub backend: Backend,
+    /// Blob endpoint template; `None` means the shared Azurite.
+    pub azure_blob_endpoint: Option<String>,
+    /// Configure the test API keys (else the server generates an admin key file).
+    pub configure_api_keys: bool,
+    /// Configure a master key explicitly (always for PostgreSQL; for SQLite `false` exercises
+    /// the generated key file).
+    pub configure_master_key: bool,
+    /// Largest request message accepted.
+    pub max_request_bytes: Option<usize>,
+    /// How often health checks the database.
+    pub health_check_interval: Option<Duration>,
+}
+
+impl ServerOptions {
+    /// Defaults for a backend.
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            azure_blob_endpoint: None,
+            configure_api_keys: true,
+            configure_master_key: backend == Backend::Postgres,
+            max_request_bytes: None,
+            health_check_interval: None,
+        }
+    }
+}
+
+/// A server started in this process on `127.0.0.1:0`, with its data directory, database, clock
+/// and keys. It can be stopped and started again on the same data.
+#[derive(Debug)]
+pub struct TestServer {
+    /// The options it was started with.
+    pub options: ServerOptions,
+    /// Its injected clock; tests move it.
+    pub clock: ManualClock,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// Its database URL (`sqlite://…` or `postgres://…`).
+    pub database_url: String,
+    /// The master key in use (base64), when configured.
+    pub master_key: Option<String>,
+    address: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), connector_server::Error>>>,
+    _data: Arc<tempfile::TempDir>,
+}
+
+/// A random base64 master key.
+pub fn random_master_key() -> String {
+    let key: [u8; 32] = std::array::from_fn(|_| rand_byte());
+    BASE64.encode(key)
+}
+
+fn rand_byte() -> u8 {
+    uuid::Uuid::new_v4().as_bytes()[0]
+}
+
+impl TestServer {
+    /// Starts a server with default options on `backend`.
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(ServerOptions::new(backend)).await
+    }
+
+    /// Starts a server with `options`.
+    pub async fn start_with(options: ServerOptions) -> TestServer {
+        let data = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let data_dir = data.path().to_owned();
+        let database_url = match options.backend {
+            Backend::Sqlite => connector_server::persistence::Store::sqlite_url(&data_dir),
+            Backend::Postgres => fresh_postgres_database().await,
+        };
+        let master_key = options.configure_master_key.then(random_master_key);
+        let mut server = TestServer {
+            options,
+            clock: ManualClock::new(Utc::now()),
+            data_dir,
+            database_url,
+            master_key,
+            address: "127.0.0.1:0".parse().expect("address"),
+            shutdown: None,
+            task: None,
+            _data: data,
+        };
+        server.boot().await.expect("test server starts");
+        server
+    }
+
+    /// The configuration this server runs with.
+    pub fn config(&self) -> Config {
+        let mut config = Config::new(&self.data_dir);
+        config.database_url = Some(self.database_url.clone());
+        config.clock = Arc::new(self.clock.clone());
+        config.azure_blob_endpoint = self
+            .options
+            .azure_blob_endpoint
+            .clone()
+            .unwrap_or_else(|| Azurite::shared().endpoint_template());
+        config.master_key = self.master_key.clone().map(|key| MasterKeyConfig {
+            id: "test-key".to_owned(),
+            key_base64: key.into(),
+        });
+        if self.options.configure_api_keys {
+            config.api_keys = vec![
+                ApiKey {
+                    id: "admin".to_owned(),
+                    sha256: ApiKey::hash(ADMIN_KEY),
+                    scope: Scope::AllAccounts,
+                },
+                ApiKey {
+                    id: "scoped".to_owned(),
+                    sha256: ApiKey::hash(SCOPED_KEY),
+                    scope: Scope::Accounts(BTreeSet::from([SCOPED_ACCOUNT.to_owned()])),
+                },
+            ];
+        }
+        if let Some(bytes) = self.options.max_request_bytes {
+            config.max_request_bytes = bytes;
+        }
+        if let Some(interval) = self.options.health_check_interval {
+            config.health_check_interval = interval;
+        }
+        config
+    }
+
+    /// Starts the server with [`Self::config`]; an error means it refused to start.
+    pub async fn boot(&mut self) -> Result<(), String> {
+        self.boot_with(self.config()).await
+    }
+
+    /// Starts the server with a given configuration.
+    pub async fn boot_with(&mut self, config: Config) -> Result<(), String> {
+        assert!(self.task.is_none(), "server already running");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        self.address = listener.local_addr().expect("local address");
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let mut task = tokio::spawn(connector_server::run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        // Ready when the health service answers, or failed when `run` returned early.
+        loop {
+            tokio::select! {
+                result = &mut task => {
+                    return Err(match result {
+                        Ok(Ok(())) => "server stopped right away".to_owned(),
+                        Ok(Err(error)) => error.to_string(),
+                        Err(panic) => format!("server panicked: {panic}"),
+                    });
+                }
+                ready = self.health_status() => {
+                    if ready.is_ok() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        self.shutdown = Some(shutdown);
+        self.task = Some(task);
+        Ok(())
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("server task")
+                .expect("server stops cleanly");
+        }
+    }
+
+    /// Stops and starts the server on the same data.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.boot().await.expect("server restarts");
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// A client with the admin key.
+    pub async fn client(&self) -> ConnectorClient {
+        self.client_with_key(ADMIN_KEY).await
+    }
+
+    /// A client with any key.
+    pub async fn client_with_key(&self, key: &str) -> ConnectorClient {
+        ConnectorClient::connect(self.endpoint(), key)
+            .await
+            .expect("connect")
+    }
+
+    /// The health status of the whole server (service "").
+    pub async fn health_status(&self) -> Result<i32, Status> {
+        let channel = tonic::transport::Endpoint::from_shared(self.endpoint())
+            .expect("endpoint")
+            .connect()
+            .await
+            .map_err(|error| Status::unavailable(error.to_string()))?;
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+        let response = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await?;
+        Ok(response.into_inner().status)
+    }
+
+    /// Runs a SQL query that returns one integer (test inspection of what is at rest).
+    pub async fn query_i64(&self, sql: &str) -> i64 {
+        let db = Database::connect(self.database_url.as_str())
+            .await
+            .expect("connect");
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql,
+            ))
+            .await
+            .expect("query")
+            .expect("one row");
+        let value: i64 = row.try_get_by_index(0).expect("an integer");
+        db.close().await.ok();
+        value
+    }
+
+    /// Runs SQL statements against the server's database (for tampering tests).
+    pub async fn execute_sql(&self, sql: &str) {
+        let db = Database::connect(self.database_url.as_str())
+            .await
+            .expect("connect");
+        db.execute_unprepared(sql).await.expect("execute");
+        db.close().await.ok();
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests and assertions
+
+/// A `CreateConnectorRequest` for an Azure storage account.
+pub fn azure_create(
+    parent: &str,
+    account: &StorageAccount,
+    display_name: &str,
+) -> pb::CreateConnectorRequest {
+    azure_create_with_key(parent, &account.name, &account.key1, display_name)
+}
+
+/// A `CreateConnectorRequest` for an Azure storage account with an explicit key.
+pub fn azure_create_with_key(
+    parent: &str,
+    account: &str,
+    key: &str,
+    display_name: &str,
+) -> pb::CreateConnectorRequest {
+    pb::CreateConnectorRequest {
+        parent: parent.to_owned(),
+        connector: Some(pb::Connector {
+            connector_type: "connectorTypes/azure-blob-storage".to_owned(),
+            display_name: display_name.to_owned(),
+            ..Default::default()
+        }),
+        credentials: Some(azure_credentials(account, key)),
+    }
+}
+
+/// Azure account key credentials.
+pub fn azure_credentials(account: &str, key: &str) -> pb::Credentials {
+    pb::Credentials {
+        kind: Some(pb::credentials::Kind::AzureStorageAccountKey(
+            pb::AzureStorageAccountKey {
+                account_name: account.to_owned(),
+                account_key: key.to_owned(),
+            },
+        )),
+    }
+}
+
+/// Asserts a status code and ErrorInfo reason; returns the ErrorInfo metadata.
+#[track_caller]
+pub fn assert_error(status: &Status, code: Code, reason: &str) -> HashMap<String, String> {
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    let info = status
+        .get_details_error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(info.reason, reason, "unexpected reason in {status:?}");
+    assert!(!info.domain.is_empty());
+    info.metadata
+}
+
+/// The fields named by the BadRequest violations of a status.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|bad_request| {
+            bad_request
+                .field_violations
+                .into_iter()
+                .map(|violation| violation.field)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Asserts INVALID_ARGUMENT with a violation on `field`.
+#[track_caller]
+pub fn assert_invalid_field(status: &Status, field: &str) {
+    assert_eq!(
+        status.code(),
+        Code::InvalidArgument,
+        "unexpected status: {status:?}"
+    );
+    let fields = violated_fields(status);
+    assert!(
+        fields.iter().any(|f| f == field),
+        "no violation on `{field}` in {fields:?} ({status:?})"
+    );
+}
+
+/// Reads a file's bytes (for at-rest checks).
+pub fn read_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_default()
+}
+
+/// Whether `haystack` contains `needle`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty()
+        && haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
+}
+
+/// Path of a workspace binary (built by `scripts/test` before the tests run).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/debug/deps/<test> → target/debug/<name>
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join(name))
+        .expect("target directory");
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// Writes a file (test configuration).
+pub fn write_file(path: &Path, content: &str) {
+    let mut file = std::fs::File::create(path).expect("create file");
+    file.write_all(content.as_bytes()).expect("write file");
+}
