@@ -41,6 +41,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://…` or `sqlite://…`; `None` means the SQLite file in `data_dir`.
     pub database_url: Option<String>,
+    /// Largest number of pooled PostgreSQL connections (SQLite always uses one).
+    pub database_max_connections: u32,
     /// The key new secrets are sealed with. `None`: with SQLite, a key file in `data_dir`
     /// (created on first start); with PostgreSQL, an error (every process must share one key).
     pub master_key: Option<MasterKeyConfig>,
@@ -70,6 +72,7 @@ impl Config {
         Self {
             data_dir: data_dir.into(),
             database_url: None,
+            database_max_connections: 10,
             master_key: None,
             previous_master_keys: Vec::new(),
             api_keys: Vec::new(),
@@ -91,6 +94,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    database_max_connections: Option<u32>,
     master_key: Option<FileMasterKey>,
     #[serde(default)]
     previous_master_keys: Vec<FileMasterKey>,
@@ -143,6 +147,9 @@ pub fn load(
         .unwrap_or_else(|| PathBuf::from("data"));
     let mut config = Config::new(data_dir);
     config.database_url = env("DATABASE_URL").or(file_config.database_url);
+    if let Some(connections) = file_config.database_max_connections {
+        config.database_max_connections = connections.max(1);
+    }
     config.master_key = match (env("CONNECTOR_MASTER_KEY"), file_config.master_key) {
         (Some(key), _) => Some(MasterKeyConfig {
             id: env("CONNECTOR_MASTER_KEY_ID").unwrap_or_else(|| "env".to_owned()),

@@ -94,7 +94,7 @@ pub async fn run(
     let sealer = Arc::new(sealer(&config, backend)?);
     let api_keys = api_keys(&config)?;
 
-    let store = Store::open(&database_url).await?;
+    let store = Store::open(&database_url, config.database_max_connections).await?;
     store
         .verify_master_keys(&sealer, config.clock.now().timestamp_micros())
         .await?;

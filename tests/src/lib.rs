@@ -356,6 +356,8 @@ impl TestServer {
     pub fn config(&self) -> Config {
         let mut config = Config::new(&self.data_dir);
         config.database_url = Some(self.database_url.clone());
+        // Many test servers share one PostgreSQL server: keep each pool small.
+        config.database_max_connections = 4;
         config.clock = Arc::new(self.clock.clone());
         config.azure_blob_endpoint = self
             .options
@@ -493,6 +495,42 @@ impl TestServer {
         let value: i64 = row.try_get_by_index(0).expect("an integer");
         db.close().await.ok();
         value
+    }
+
+    /// Runs a SQL query that returns one text value.
+    pub async fn query_string(&self, sql: &str) -> String {
+        let db = Database::connect(self.database_url.as_str())
+            .await
+            .expect("connect");
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql,
+            ))
+            .await
+            .expect("query")
+            .expect("one row");
+        let value: String = row.try_get_by_index(0).expect("a text value");
+        db.close().await.ok();
+        value
+    }
+
+    /// Runs a SQL query and returns the first column of every row as bytes.
+    pub async fn query_blobs(&self, sql: &str) -> Vec<Vec<u8>> {
+        let db = Database::connect(self.database_url.as_str())
+            .await
+            .expect("connect");
+        let rows = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql,
+            ))
+            .await
+            .expect("query");
+        db.close().await.ok();
+        rows.iter()
+            .map(|row| row.try_get_by_index::<Vec<u8>>(0).expect("a blob"))
+            .collect()
     }
 
     /// Runs SQL statements against the server's database (for tampering tests).

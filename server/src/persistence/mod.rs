@@ -41,21 +41,31 @@ impl From<DbErr> for Error {
         if let Some(SqlErr::UniqueConstraintViolation(_)) = error.sql_err() {
             return Error::Conflict;
         }
-        match &error {
-            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => Error::Unavailable(error.to_string()),
+        let unavailable = match &error {
+            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
             DbErr::Exec(RuntimeErr::SqlxError(inner))
-            | DbErr::Query(RuntimeErr::SqlxError(inner))
-                if matches!(
-                    inner.as_ref(),
-                    sea_orm::sqlx::Error::Io(_)
-                        | sea_orm::sqlx::Error::PoolTimedOut
-                        | sea_orm::sqlx::Error::PoolClosed
-                ) =>
-            {
-                Error::Unavailable(error.to_string())
-            }
-            _ => Error::Database(error.to_string()),
+            | DbErr::Query(RuntimeErr::SqlxError(inner)) => connection_lost(inner),
+            _ => false,
+        };
+        if unavailable {
+            Error::Unavailable(error.to_string())
+        } else {
+            Error::Database(error.to_string())
         }
+    }
+}
+
+/// Whether a driver error means the database is out of reach (as opposed to a bad statement):
+/// I/O and pool failures, PostgreSQL connection exceptions (class 08), operator intervention
+/// such as a shutdown or a dropped database (class 57), and a database that no longer exists.
+fn connection_lost(error: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match error {
+        Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(database) => database.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57") || code == "3D000"
+        }),
+        _ => false,
     }
 }
 
@@ -146,7 +156,7 @@ impl Store {
     /// SQLite runs in WAL mode with `synchronous = FULL`, so every acknowledged write survives a
     /// crash or power loss, and with a single connection: SQLite serialises writers anyway, and
     /// one connection rules out "database is locked" upgrades between concurrent transactions.
-    pub async fn open(url: &str) -> Result<Self> {
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self> {
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .sqlx_logging(false)
@@ -166,7 +176,9 @@ impl Store {
                 });
             }
             Backend::Postgres => {
-                options.max_connections(20).min_connections(1);
+                options
+                    .max_connections(max_connections.max(1))
+                    .min_connections(1);
             }
         }
         let db = Database::connect(options).await?;

@@ -1,0 +1,232 @@
+//! Secrets at rest: account keys are sealed with AES-256-GCM, bound to their connector, and a
+//! server refuses to start with a master key that does not open existing data. Generated key
+//! files are private to their owner.
+
+use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
+use connector_client::pb;
+use connector_tests::{
+    Azurite, Backend, ServerOptions, TestServer, assert_error, azure_create, contains_bytes,
+    on_both_backends, random_master_key, read_bytes, unique_account,
+};
+use tonic::Code;
+
+on_both_backends!(
+    account_keys_are_sealed_at_rest,
+    ciphertext_copied_to_another_connector_does_not_open,
+    a_wrong_master_key_refuses_to_start,
+    rotated_master_key_still_opens_old_secrets,
+);
+
+fn parent() -> String {
+    format!("accounts/{}", unique_account())
+}
+
+async fn account_keys_are_sealed_at_rest(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = server.client().await;
+    let account = Azurite::shared().account(0);
+    let created = client
+        .create_connector(azure_create(&parent(), account, "sealed"))
+        .await
+        .expect("create");
+    let raw_key = BASE64.decode(&account.key1).unwrap();
+
+    let ciphertexts = server
+        .query_blobs("SELECT ciphertext FROM connector_secret")
+        .await;
+    assert_eq!(ciphertexts.len(), 1);
+    assert!(!contains_bytes(&ciphertexts[0], &raw_key));
+    assert!(!contains_bytes(&ciphertexts[0], account.key1.as_bytes()));
+    assert_eq!(
+        ciphertexts[0].len(),
+        raw_key.len() + 16,
+        "AES-GCM: ciphertext plus a 16-byte tag"
+    );
+    let nonces = server
+        .query_blobs("SELECT nonce FROM connector_secret")
+        .await;
+    assert_eq!(nonces[0].len(), 12);
+    assert_eq!(
+        server
+            .query_string("SELECT key_id FROM connector_secret")
+            .await,
+        key_id(&server)
+    );
+
+    if backend == Backend::Sqlite {
+        // Nothing in the database files (main file and write-ahead log) holds the key.
+        for file in ["connectors.db", "connectors.db-wal"] {
+            let bytes = read_bytes(&server.data_dir.join(file));
+            assert!(
+                !contains_bytes(&bytes, &raw_key),
+                "{file} holds the raw key"
+            );
+            assert!(
+                !contains_bytes(&bytes, account.key1.as_bytes()),
+                "{file} holds the base64 key"
+            );
+        }
+    }
+    // Every read of the connector keeps the key out of the answer.
+    let shown = client
+        .get_connector(pb::GetConnectorRequest { name: created.name })
+        .await
+        .expect("get");
+    assert!(!format!("{shown:?}").contains(&account.key1));
+}
+
+fn key_id(server: &TestServer) -> String {
+    if server.master_key.is_some() {
+        "test-key"
+    } else {
+        "local"
+    }
+    .to_owned()
+}
+
+async fn ciphertext_copied_to_another_connector_does_not_open(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = server.client().await;
+    let azurite = Azurite::shared();
+    let parent = parent();
+    let victim = client
+        .create_connector(azure_create(&parent, azurite.account(1), "victim"))
+        .await
+        .expect("victim");
+    let thief = client
+        .create_connector(azure_create(&parent, azurite.account(2), "thief"))
+        .await
+        .expect("thief");
+    let id = |name: &str| name.rsplit('/').next().unwrap().to_owned();
+    // Copy the victim's sealed key (nonce and ciphertext) into the thief's row.
+    server
+        .execute_sql(&format!(
+            "UPDATE connector_secret SET \
+               nonce = (SELECT nonce FROM connector_secret WHERE connector_id = '{victim}'), \
+               ciphertext = (SELECT ciphertext FROM connector_secret WHERE connector_id = '{victim}') \
+             WHERE connector_id = '{thief}'",
+            victim = id(&victim.name),
+            thief = id(&thief.name),
+        ))
+        .await;
+
+    let error = client
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: thief.name.clone(),
+        })
+        .await
+        .expect_err("moved ciphertext must not open");
+    assert_error(&error, Code::Internal, "INTERNAL");
+    assert_eq!(
+        error.message(),
+        "internal error",
+        "no detail leaks to the caller"
+    );
+    // The victim's own connector is unaffected.
+    client
+        .get_access_token(pb::GetAccessTokenRequest { name: victim.name })
+        .await
+        .expect("victim still works");
+}
+
+async fn a_wrong_master_key_refuses_to_start(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
+    let client = server.client().await;
+    let created = client
+        .create_connector(azure_create(
+            &parent(),
+            Azurite::shared().account(3),
+            "keyed",
+        ))
+        .await
+        .expect("create");
+    server.stop().await;
+
+    // Same key id, different key.
+    let original = server.master_key.clone();
+    let mut config = server.config();
+    match &original {
+        Some(_) => {
+            config.master_key = Some(connector_server::config::MasterKeyConfig {
+                id: "test-key".into(),
+                key_base64: random_master_key().into(),
+            });
+        }
+        None => {
+            // The embedded default: someone replaced the generated key file.
+            std::fs::write(
+                server.data_dir.join(connector_server::MASTER_KEY_FILE),
+                random_master_key(),
+            )
+            .unwrap();
+        }
+    }
+    let refused = server.boot_with(config).await.expect_err("must refuse");
+    assert!(refused.contains("master key"), "{refused}");
+    assert!(refused.contains("not the key that sealed"), "{refused}");
+
+    // A new key id while secrets sealed with the old one exist.
+    let mut config = server.config();
+    config.master_key = Some(connector_server::config::MasterKeyConfig {
+        id: "another-id".into(),
+        key_base64: random_master_key().into(),
+    });
+    let refused = server.boot_with(config).await.expect_err("must refuse");
+    assert!(refused.contains("not configured"), "{refused}");
+
+    // The right key starts, and the stored key still signs a working SAS.
+    if original.is_none() {
+        return; // the generated key file was overwritten above: nothing can open that data now
+    }
+    server.boot().await.expect("right key starts");
+    let token = server
+        .client()
+        .await
+        .get_access_token(pb::GetAccessTokenRequest { name: created.name })
+        .await
+        .expect("token");
+    assert_eq!(
+        Azurite::shared()
+            .list_containers_with_sas("store03", &token.access_token)
+            .await,
+        200
+    );
+}
+
+async fn rotated_master_key_still_opens_old_secrets(backend: Backend) {
+    let mut options = ServerOptions::new(backend);
+    options.configure_master_key = true;
+    let mut server = TestServer::start_with(options).await;
+    let client = server.client().await;
+    let parent = parent();
+    let old = client
+        .create_connector(azure_create(&parent, Azurite::shared().account(4), "old"))
+        .await
+        .expect("create");
+    server.stop().await;
+
+    let mut config = server.config();
+    let old_key = config.master_key.take().unwrap();
+    config.master_key = Some(connector_server::config::MasterKeyConfig {
+        id: "rotated".into(),
+        key_base64: random_master_key().into(),
+    });
+    config.previous_master_keys = vec![old_key];
+    server
+        .boot_with(config)
+        .await
+        .expect("starts with the rotated key");
+    let client = server.client().await;
+    client
+        .get_access_token(pb::GetAccessTokenRequest { name: old.name })
+        .await
+        .expect("old secret opens with the previous key");
+    client
+        .create_connector(azure_create(&parent, Azurite::shared().account(5), "new"))
+        .await
+        .expect("create with the new key");
+    let key_ids = server
+        .query_i64("SELECT COUNT(DISTINCT key_id) FROM connector_secret")
+        .await;
+    assert_eq!(key_ids, 2, "new secrets are sealed with the new key");
+}
