@@ -275,14 +275,15 @@ tools_setup() {
     # Serialise concurrent installs into the same .tools/.
     exec {__tools_lock_fd}>"$TOOLS_DIR/.lock"
     flock "$__tools_lock_fd" || true
-    tools_install_postgres &&
+    { [[ -n "${TOOLS_NO_POSTGRES:-}" ]] || tools_install_postgres; } &&
         tools_install_node &&
         tools_install_venv
     local rc=$?
     flock -u "$__tools_lock_fd" || true
     exec {__tools_lock_fd}>&-
     [[ $rc -eq 0 ]] || { tools_die "tool installation failed"; return 1; }
-    tools_pg_start || return 1
+    # TOOLS_NO_POSTGRES=1: only the tools (for the README walk-through), no database.
+    if [[ -z "${TOOLS_NO_POSTGRES:-}" ]]; then tools_pg_start || return 1; fi
     export TOOLS_DIR
     tools_log "ready in $((SECONDS - t0))s: BUF_BIN=$BUF_BIN AZURITE_BLOB_BIN=$AZURITE_BLOB_BIN GRPCURL_BIN=$GRPCURL_BIN TEST_PYTHON=$TEST_PYTHON"
 }

@@ -69,6 +69,8 @@ pub(crate) async fn serve(
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(connector_api::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // google.rpc error details, so grpcurl and buf can decode ErrorInfo and friends.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
     };
     let api =
         ConnectorServiceServer::new(ConnectorApi::new(serving.connectors, serving.page_tokens))
