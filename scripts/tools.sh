@@ -291,7 +291,7 @@ tools_setup() {
 __tools_print_env() {
     local v
     for v in TEST_POSTGRES_URL AZURITE_BLOB_BIN BUF_BIN GRPCURL_BIN TEST_PYTHON TOOLS_DIR PGDATA_DIR; do
-        printf 'export %s=%q\n' "$v" "${!v}"
+        if [[ -n "${!v:-}" ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
     done
 }
 

@@ -767,13 +767,20 @@ async fn deauthorized_connector_prompts_reauthorization(backend: Backend) {
             metadata.get("deauthorization_reason").map(String::as_str),
             Some("REVOKED")
         );
-        let help = status.get_details_help().expect("Help");
-        assert!(
-            help.links
-                .iter()
-                .any(|link| link.description.contains("ReauthorizeConnector"))
+        assert_eq!(
+            metadata.get("reauthorize_with").map(String::as_str),
+            Some("ReauthorizeConnector")
         );
-        assert!(status.get_details_localized_message().is_some());
+        let prompt = status
+            .get_details_localized_message()
+            .expect("LocalizedMessage");
+        assert!(
+            prompt
+                .message
+                .contains("Reauthorize it (ReauthorizeConnector)"),
+            "{}",
+            prompt.message
+        );
     }
 
     let renewed = client

@@ -31,7 +31,7 @@ pub enum Error {
     ConnectorTypeNotFound(String),
     /// The customer account already has a connector for this external account.
     #[error(
-        "this account already has a {connector_type} connector for that external account: {existing}; reauthorize it instead of adding another"
+        "this account already has a connector of type {connector_type} for that external account: {existing}; reauthorize it instead of adding another"
     )]
     AlreadyExists {
         /// The connector type.

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use hmac::{Hmac, Mac as _};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::StatusCode;
@@ -140,7 +140,8 @@ impl AzureBlob {
         let endpoint = self.endpoint(account);
         let format = |time: DateTime<Utc>| time.format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let start = format(now - SAS_START_SKEW);
-        let expire_time = now + self.sas_lifetime;
+        // Whole seconds: the SAS carries seconds, and the reported expiry must not outlast it.
+        let expire_time = (now + self.sas_lifetime).trunc_subsecs(0);
         let expiry = format(expire_time);
         // Real Azure gets HTTPS-only tokens; plain HTTP is only ever allowed for an http://
         // endpoint (the emulator).

@@ -11,7 +11,7 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 use crate::domain::Error;
 
 /// The ErrorInfo domain of every error this service returns.
-pub(crate) const ERROR_DOMAIN: &str = "connector.example.com";
+pub(crate) const ERROR_DOMAIN: &str = "connector-service";
 
 /// Builds a status with an ErrorInfo reason and metadata.
 pub(crate) fn status(
@@ -105,16 +105,14 @@ impl From<Error> for Status {
                 } else {
                     "StartReauthorization"
                 };
+                // A message a UI can show as is, and the RPC to call in the metadata; no Help
+                // link, as the service has no public documentation URL of its own to point at.
                 details.set_localized_message(
                     "en-US",
                     format!(
-                        "This connector lost its authorization ({}). Reauthorize it to use it again.",
+                        "This connector lost its authorization ({}). Reauthorize it ({method}) to use it again.",
                         reason.as_str().to_lowercase()
                     ),
-                );
-                details.add_help_link(
-                    format!("Reauthorize the connector with {method}"),
-                    format!("https://{ERROR_DOMAIN}/docs/reauthorize#{method}"),
                 );
                 (
                     Code::FailedPrecondition,
