@@ -15,3 +15,66 @@ pub mod pb {
 /// The encoded `FileDescriptorSet` of `proto/`, including its imports, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/connector_descriptor.bin"));
+
+/// Redacted `Debug` for the messages that carry secrets (see `build.rs`): field names and
+/// non-secret values only.
+mod redacted_debug {
+    use std::fmt;
+
+    use super::pb;
+
+    impl fmt::Debug for pb::AzureStorageAccountKey {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("AzureStorageAccountKey")
+                .field("account_name", &self.account_name)
+                .field("account_key", &"<redacted>")
+                .finish()
+        }
+    }
+
+    impl fmt::Debug for pb::GetAccessTokenResponse {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("GetAccessTokenResponse")
+                .field("access_token", &"<redacted>")
+                .field("token_type", &self.token_type)
+                .field("expire_time", &self.expire_time)
+                .field("scopes", &self.scopes)
+                .field("resource_url", &self.resource_url)
+                .finish()
+        }
+    }
+
+    // `skip_debug` on a message also covers its nested enum, which holds nothing secret.
+    impl fmt::Debug for pb::get_access_token_response::TokenType {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.as_str_name())
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::pb;
+
+        #[test]
+        fn secrets_do_not_show_in_debug_output() {
+            let request = pb::CreateConnectorRequest {
+                credentials: Some(pb::Credentials {
+                    kind: Some(pb::credentials::Kind::AzureStorageAccountKey(
+                        pb::AzureStorageAccountKey {
+                            account_name: "store".into(),
+                            account_key: "SECRET-KEY".into(),
+                        },
+                    )),
+                }),
+                ..Default::default()
+            };
+            let token = pb::GetAccessTokenResponse {
+                access_token: "sig=SECRET".into(),
+                ..Default::default()
+            };
+            let shown = format!("{request:?} {token:?}");
+            assert!(!shown.contains("SECRET"), "{shown}");
+            assert!(shown.contains("store"));
+        }
+    }
+}

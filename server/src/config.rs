@@ -13,8 +13,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::{
+    access::{ApiKey, Scope},
     clock::{Clock, SystemClock},
-    transport::{ApiKey, Scope},
 };
 
 /// The default Azure Blob endpoint template.
@@ -34,8 +34,8 @@ pub struct MasterKeyConfig {
     pub key_base64: SecretString,
 }
 
-/// Everything `run` needs.
-#[derive(Debug, Clone)]
+/// Everything `run` needs. `Debug` hides the database password and every key.
+#[derive(Clone)]
 pub struct Config {
     /// Directory for the SQLite database and generated key files.
     pub data_dir: PathBuf,
@@ -87,8 +87,45 @@ impl Config {
     }
 }
 
-/// The configuration file format (all keys optional).
-#[derive(Debug, Default, Deserialize)]
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_password),
+            )
+            .field("database_max_connections", &self.database_max_connections)
+            .field("master_key", &self.master_key.as_ref().map(|key| &key.id))
+            .field(
+                "api_keys",
+                &self.api_keys.iter().map(|key| &key.id).collect::<Vec<_>>(),
+            )
+            .field("azure_blob_endpoint", &self.azure_blob_endpoint)
+            .field("sas_lifetime", &self.sas_lifetime)
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A database URL with its password replaced, for logs and `Debug`.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials
+                .split_once(':')
+                .map_or(credentials, |(user, _)| user);
+            format!("{scheme}://{user}:<redacted>@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The configuration file format (all keys optional). No `Debug`: it holds raw keys.
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<SocketAddr>,
@@ -107,14 +144,14 @@ struct FileConfig {
     max_request_bytes: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileMasterKey {
     id: String,
     key: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileApiKey {
     id: String,
@@ -136,8 +173,19 @@ pub fn load(
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|error| ConfigError(format!("cannot read {}: {error}", path.display())))?;
-            toml::from_str(&text)
-                .map_err(|error| ConfigError(format!("{}: {error}", path.display())))?
+            // Only the message and line: toml's own rendering quotes the offending line, which
+            // could hold a master key.
+            toml::from_str(&text).map_err(|error| {
+                let line = error
+                    .span()
+                    .map(|span| text[..span.start].lines().count().max(1))
+                    .unwrap_or(0);
+                ConfigError(format!(
+                    "{} line {line}: {}",
+                    path.display(),
+                    error.message()
+                ))
+            })?
         }
         None => FileConfig::default(),
     };
@@ -151,8 +199,10 @@ pub fn load(
         config.database_max_connections = connections.max(1);
     }
     config.master_key = match (env("CONNECTOR_MASTER_KEY"), file_config.master_key) {
-        (Some(key), _) => Some(MasterKeyConfig {
-            id: env("CONNECTOR_MASTER_KEY_ID").unwrap_or_else(|| "env".to_owned()),
+        (Some(key), file_key) => Some(MasterKeyConfig {
+            id: env("CONNECTOR_MASTER_KEY_ID")
+                .or(file_key.map(|file_key| file_key.id))
+                .unwrap_or_else(|| "env".to_owned()),
             key_base64: key.into(),
         }),
         (None, Some(key)) => Some(MasterKeyConfig {
@@ -233,4 +283,120 @@ fn api_key(key: FileApiKey) -> Result<ApiKey, ConfigError> {
         sha256,
         scope,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use secrecy::ExposeSecret as _;
+
+    use super::*;
+
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.get(name).cloned()
+    }
+
+    fn file(content: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), content).unwrap();
+        file
+    }
+
+    #[test]
+    fn no_configuration_means_the_embedded_default() {
+        let (config, listen) = load(None, env_of(&[])).unwrap();
+        assert_eq!(listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.data_dir, PathBuf::from("data"));
+        assert!(config.database_url.is_none() && config.master_key.is_none());
+        assert!(config.api_keys.is_empty());
+        assert_eq!(config.azure_blob_endpoint, DEFAULT_AZURE_BLOB_ENDPOINT);
+    }
+
+    #[test]
+    fn file_settings_and_environment_overrides() {
+        let hash = "ab".repeat(32);
+        let config_file = file(&format!(
+            r#"
+            listen = "0.0.0.0:6000"
+            database_url = "postgres://u:p@db/connectors"
+            azure_blob_endpoint = "http://127.0.0.1:10000/{{account}}"
+            sas_lifetime_secs = 600
+            [master_key]
+            id = "k2"
+            key = "AAAA"
+            [[previous_master_keys]]
+            id = "k1"
+            key = "BBBB"
+            [[api_keys]]
+            id = "all"
+            sha256 = "{hash}"
+            [[api_keys]]
+            id = "star"
+            sha256 = "{hash}"
+            accounts = ["*"]
+            [[api_keys]]
+            id = "two"
+            sha256 = "{hash}"
+            accounts = ["a", "b"]
+            "#
+        ));
+        let (config, listen) = load(
+            Some(config_file.path()),
+            env_of(&[
+                ("CONNECTOR_LISTEN", "127.0.0.1:7000"),
+                ("CONNECTOR_MASTER_KEY", "CCCC"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(listen.to_string(), "127.0.0.1:7000", "the environment wins");
+        assert_eq!(
+            config.database_url.as_deref(),
+            Some("postgres://u:p@db/connectors")
+        );
+        let master = config.master_key.as_ref().unwrap();
+        assert_eq!(
+            (master.id.as_str(), master.key_base64.expose_secret()),
+            ("k2", "CCCC")
+        );
+        assert_eq!(config.previous_master_keys[0].id, "k1");
+        assert_eq!(config.sas_lifetime, Duration::from_secs(600));
+        assert_eq!(config.api_keys[0].scope, Scope::AllAccounts);
+        assert_eq!(config.api_keys[1].scope, Scope::AllAccounts);
+        assert_eq!(
+            config.api_keys[2].scope,
+            Scope::Accounts(BTreeSet::from(["a".to_owned(), "b".to_owned()]))
+        );
+        let shown = format!("{config:?}");
+        assert!(!shown.contains(":p@") && !shown.contains("CCCC"), "{shown}");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_without_quoting_secrets() {
+        let cases = [
+            "sas_lifetime_secs = 7200",
+            "azure_blob_endpoint = \"https://example.net\"",
+            "[[api_keys]]\nid = \"x\"\nsha256 = \"nothex\"",
+            "unknown_setting = 1",
+            "[master_key]\nid = \"k\"\nkey = \"TOP-SECRET\" oops",
+        ];
+        for content in cases {
+            let config_file = file(content);
+            let error = load(Some(config_file.path()), env_of(&[])).expect_err(content);
+            assert!(!error.to_string().contains("TOP-SECRET"), "{error}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_password("postgres://user:hunter2@db:5432/x"),
+            "postgres://user:<redacted>@db:5432/x"
+        );
+        assert_eq!(redact_password("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
 }

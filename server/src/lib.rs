@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -33,10 +34,11 @@ use tokio::net::TcpListener;
 pub use config::Config;
 
 use crate::{
+    access::{ApiKey, Scope},
     crypto::{MasterKey, Sealer},
     persistence::{Backend, Store},
     providers::azure_blob::AzureBlob,
-    transport::{ApiKey, PageTokens, Scope},
+    transport::PageTokens,
 };
 
 /// File in the data directory holding the generated master key (embedded default only).
@@ -92,7 +94,7 @@ pub async fn run(
         .unwrap_or_else(|| Store::sqlite_url(&config.data_dir));
     let backend = persistence::backend_of(&database_url);
     let sealer = Arc::new(sealer(&config, backend)?);
-    let api_keys = api_keys(&config)?;
+    let api_keys = api_keys(&config, backend)?;
 
     let store = Store::open(&database_url, config.database_max_connections).await?;
     store
@@ -154,13 +156,32 @@ fn sealer(config: &Config, backend: Backend) -> Result<Sealer, Error> {
             .into());
         }
     };
+    let mut ids = std::collections::HashSet::new();
+    if let Some(duplicate) = std::iter::once(&current)
+        .chain(&previous)
+        .find(|key| !ids.insert(key.id().to_owned()))
+    {
+        return Err(config::ConfigError(format!(
+            "master key id `{}` is configured twice; every key (current and previous) needs its own id",
+            duplicate.id()
+        ))
+        .into());
+    }
     Ok(Sealer::new(&current, &previous))
 }
 
 /// The configured API keys, or an admin key from a file created on first start.
-fn api_keys(config: &Config) -> Result<Vec<ApiKey>, Error> {
+fn api_keys(config: &Config, backend: Backend) -> Result<Vec<ApiKey>, Error> {
     if !config.api_keys.is_empty() {
         return Ok(config.api_keys.clone());
+    }
+    if backend == Backend::Postgres {
+        // Replicas sharing a database would each invent their own admin key.
+        return Err(config::ConfigError(
+            "a PostgreSQL deployment needs API keys configured ([[api_keys]] in the config file)"
+                .into(),
+        )
+        .into());
     }
     let path = config.data_dir.join(ADMIN_KEY_FILE);
     let key = read_or_create_secret_file(&path, || {
@@ -181,6 +202,13 @@ fn read_or_create_secret_file(
     generate: impl FnOnce() -> String,
 ) -> Result<String, Error> {
     match std::fs::read_to_string(path) {
+        Ok(content) if content.trim().is_empty() => {
+            return Err(config::ConfigError(format!(
+                "{} is empty (a crash while it was first written?); restore it from a backup, or remove it to generate a new one if nothing was sealed with it yet",
+                absolute(path).display()
+            ))
+            .into());
+        }
         Ok(content) => return Ok(content.trim().to_owned()),
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
             return Err(io_error(format!("cannot read {}", path.display()))(error));

@@ -22,9 +22,9 @@ use chrono::Utc;
 use connector_client::{ConnectorClient, pb};
 use connector_server::{
     Config,
+    access::{ApiKey, Scope},
     clock::ManualClock,
     config::MasterKeyConfig,
-    transport::{ApiKey, Scope},
 };
 use sea_orm::{ConnectionTrait as _, Database};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -84,6 +84,11 @@ pub fn tool_env(name: &str) -> String {
 /// A unique customer account id for one test.
 pub fn unique_account() -> String {
     format!("acct-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// `accounts/{unique account}`: a parent no other test uses.
+pub fn unique_parent() -> String {
+    format!("accounts/{}", unique_account())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,6 +209,33 @@ impl Azurite {
     }
 }
 
+/// An endpoint template (`http://127.0.0.1:PORT/{account}`) whose server accepts connections
+/// and never answers, to exercise timeouts. It stops when the returned handle is dropped.
+pub async fn hanging_endpoint() -> (String, HangingServer) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (
+        format!("http://127.0.0.1:{port}/{{account}}"),
+        HangingServer(task),
+    )
+}
+
+/// Keeps a [`hanging_endpoint`] alive.
+#[derive(Debug)]
+pub struct HangingServer(JoinHandle<()>);
+
+impl Drop for HangingServer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -276,6 +308,10 @@ pub struct ServerOptions {
     pub max_request_bytes: Option<usize>,
     /// How often health checks the database.
     pub health_check_interval: Option<Duration>,
+    /// Timeout of each request to a cloud service.
+    pub provider_timeout: Option<Duration>,
+    /// Deadline of each RPC.
+    pub request_timeout: Option<Duration>,
 }
 
 impl ServerOptions {
@@ -288,6 +324,8 @@ impl ServerOptions {
             configure_master_key: backend == Backend::Postgres,
             max_request_bytes: None,
             health_check_interval: None,
+            provider_timeout: None,
+            request_timeout: None,
         }
     }
 }
@@ -387,6 +425,12 @@ impl TestServer {
         }
         if let Some(interval) = self.options.health_check_interval {
             config.health_check_interval = interval;
+        }
+        if let Some(timeout) = self.options.provider_timeout {
+            config.provider_timeout = timeout;
+        }
+        if let Some(timeout) = self.options.request_timeout {
+            config.request_timeout = timeout;
         }
         config
     }
@@ -531,6 +575,19 @@ impl TestServer {
         rows.iter()
             .map(|row| row.try_get_by_index::<Vec<u8>>(0).expect("a blob"))
             .collect()
+    }
+
+    /// Marks a connector deauthorized (reason REVOKED) directly in the database, as the lifecycle
+    /// rules of a later issue will.
+    pub async fn deauthorize_in_database(&self, name: &str) {
+        use connector_server::clock::Clock as _;
+        let id = name.rsplit('/').next().expect("a connector name");
+        self.execute_sql(&format!(
+            "UPDATE connector SET state = 'DEAUTHORIZED', deauthorization_reason = 'REVOKED', \
+             deauthorize_time = {}, revision = revision + 1 WHERE id = '{id}'",
+            self.clock.now().timestamp_micros()
+        ))
+        .await;
     }
 
     /// Runs SQL statements against the server's database (for tampering tests).

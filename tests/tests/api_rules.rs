@@ -8,7 +8,7 @@ use connector_client::pb;
 use connector_tests::{
     ADMIN_KEY, Azurite, Backend, SCOPED_ACCOUNT, SCOPED_KEY, ServerOptions, TestServer,
     assert_error, assert_invalid_field, azure_create, azure_credentials, on_both_backends,
-    unique_account,
+    unique_account, unique_parent,
 };
 use tonic::Code;
 use tonic_types::StatusExt as _;
@@ -25,11 +25,9 @@ on_both_backends!(
     bad_input_gets_field_violations_and_saves_nothing,
     deauthorized_connector_prompts_reauthorization,
     oversized_requests_are_refused,
+    page_size_defaults_to_50_and_is_capped_at_1000,
+    updates_without_a_mask_keep_labels_and_malformed_etags_are_invalid,
 );
-
-fn parent() -> String {
-    format!("accounts/{}", unique_account())
-}
 
 async fn connector_types_are_listed_and_resolved_by_microsoft_service(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -147,7 +145,7 @@ async fn a_scoped_key_sees_only_its_accounts(backend: Backend) {
     let admin = server.client().await;
     let scoped = server.client_with_key(SCOPED_KEY).await;
     let azurite = Azurite::shared();
-    let other_parent = parent();
+    let other_parent = unique_parent();
     let others = admin
         .create_connector(azure_create(&other_parent, azurite.account(0), "not yours"))
         .await
@@ -185,6 +183,26 @@ async fn a_scoped_key_sees_only_its_accounts(backend: Backend) {
             .record_transfer(pb::RecordTransferRequest {
                 name: others.name.clone(),
                 bytes_transferred: 1,
+            })
+            .await
+            .expect_err("hidden"),
+        scoped
+            .update_connector(pb::UpdateConnectorRequest {
+                connector: Some(pb::Connector {
+                    labels: HashMap::from([("mine".to_owned(), "now".to_owned())]),
+                    ..others.clone()
+                }),
+                update_mask: None,
+            })
+            .await
+            .expect_err("hidden"),
+        scoped
+            .reauthorize_connector(pb::ReauthorizeConnectorRequest {
+                name: others.name.clone(),
+                credentials: Some(azure_credentials(
+                    &azurite.account(0).name,
+                    &azurite.account(0).key1,
+                )),
             })
             .await
             .expect_err("hidden"),
@@ -232,7 +250,7 @@ async fn list_pages_in_a_stable_order_without_gaps_or_duplicates(backend: Backen
     let server = TestServer::start(backend).await;
     let client = server.client().await;
     let azurite = Azurite::shared();
-    let parent = parent();
+    let parent = unique_parent();
     let mut created = Vec::new();
     for i in 0..7 {
         created.push(
@@ -269,6 +287,17 @@ async fn list_pages_in_a_stable_order_without_gaps_or_duplicates(backend: Backen
         pages += 1;
         assert!(page.connectors.len() <= 3);
         seen.extend(page.connectors.into_iter().map(|c| c.name));
+        if pages == 1 {
+            // Keyset, not OFFSET: deleting a connector already seen must not make the next page
+            // skip one.
+            client
+                .delete_connector(pb::DeleteConnectorRequest {
+                    name: seen[0].clone(),
+                    etag: String::new(),
+                })
+                .await
+                .expect("delete during paging");
+        }
         if page.next_page_token.is_empty() {
             break;
         }
@@ -276,6 +305,7 @@ async fn list_pages_in_a_stable_order_without_gaps_or_duplicates(backend: Backen
     }
     assert_eq!(pages, 3);
     assert_eq!(seen, created, "oldest first, each exactly once");
+    created.remove(0);
 
     // The default page holds them all; a huge page size is capped, not refused.
     let all = client
@@ -285,7 +315,7 @@ async fn list_pages_in_a_stable_order_without_gaps_or_duplicates(backend: Backen
         })
         .await
         .expect("default page");
-    assert_eq!(all.connectors.len(), 7);
+    assert_eq!(all.connectors.len(), 6);
     assert!(all.next_page_token.is_empty());
     let capped = client
         .list_connectors(pb::ListConnectorsRequest {
@@ -295,7 +325,7 @@ async fn list_pages_in_a_stable_order_without_gaps_or_duplicates(backend: Backen
         })
         .await
         .expect("capped page");
-    assert_eq!(capped.connectors.len(), 7);
+    assert_eq!(capped.connectors.len(), 6);
     let negative = client
         .list_connectors(pb::ListConnectorsRequest {
             parent,
@@ -311,7 +341,7 @@ async fn page_tokens_cannot_be_forged_or_moved_to_another_request(backend: Backe
     let server = TestServer::start(backend).await;
     let client = server.client().await;
     let azurite = Azurite::shared();
-    let parent = parent();
+    let parent = unique_parent();
     for i in 0..2 {
         client
             .create_connector(azure_create(&parent, azurite.account(i), "x"))
@@ -383,7 +413,7 @@ async fn list_filters_by_type_and_state(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = server.client().await;
     let azurite = Azurite::shared();
-    let parent = parent();
+    let parent = unique_parent();
     let a = client
         .create_connector(azure_create(&parent, azurite.account(0), "a"))
         .await
@@ -392,7 +422,7 @@ async fn list_filters_by_type_and_state(backend: Backend) {
         .create_connector(azure_create(&parent, azurite.account(1), "b"))
         .await
         .expect("b");
-    deauthorize_in_database(&server, &b.name).await;
+    server.deauthorize_in_database(&b.name).await;
 
     let list = |filter: &str| {
         let client = client.clone();
@@ -448,28 +478,12 @@ async fn list_filters_by_type_and_state(backend: Backend) {
     }
 }
 
-/// Marks a connector deauthorized directly in the database, as the lifecycle rules will.
-async fn deauthorize_in_database(server: &TestServer, name: &str) {
-    let id = name.rsplit('/').next().unwrap();
-    server
-        .execute_sql(&format!(
-            "UPDATE connector SET state = 'DEAUTHORIZED', deauthorization_reason = 'REVOKED', deauthorize_time = {}, revision = revision + 1 WHERE id = '{id}'",
-            server_now_micros(server)
-        ))
-        .await;
-}
-
-fn server_now_micros(server: &TestServer) -> i64 {
-    use connector_server::clock::Clock as _;
-    server.clock.now().timestamp_micros()
-}
-
 async fn update_changes_labels_and_never_the_display_name(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = server.client().await;
     let created = client
         .create_connector(azure_create(
-            &parent(),
+            &unique_parent(),
             Azurite::shared().account(2),
             "Original name",
         ))
@@ -539,7 +553,7 @@ async fn etags_guard_updates_and_deletes(backend: Backend) {
     let client = server.client().await;
     let created = client
         .create_connector(azure_create(
-            &parent(),
+            &unique_parent(),
             Azurite::shared().account(3),
             "guarded",
         ))
@@ -596,7 +610,7 @@ async fn bad_input_gets_field_violations_and_saves_nothing(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = server.client().await;
     let account = Azurite::shared().account(4);
-    let good = || azure_create(&parent(), account, "fine");
+    let good = || azure_create(&unique_parent(), account, "fine");
 
     let mut cases: Vec<(pb::CreateConnectorRequest, &str)> = Vec::new();
     for bad_parent in [
@@ -619,7 +633,12 @@ async fn bad_input_gets_field_violations_and_saves_nothing(backend: Backend) {
         request.connector.as_mut().unwrap().connector_type = bad_type.to_owned();
         cases.push((request, "connector.connector_type"));
     }
-    for bad_name in ["   ".to_owned(), "a\u{7}b".to_owned(), "x".repeat(257)] {
+    for bad_name in [
+        String::new(),
+        "   ".to_owned(),
+        "a\u{7}b".to_owned(),
+        "x".repeat(257),
+    ] {
         let mut request = good();
         request.connector.as_mut().unwrap().display_name = bad_name;
         cases.push((request, "connector.display_name"));
@@ -728,10 +747,10 @@ async fn deauthorized_connector_prompts_reauthorization(backend: Backend) {
     let client = server.client().await;
     let account = Azurite::shared().account(5);
     let created = client
-        .create_connector(azure_create(&parent(), account, "five"))
+        .create_connector(azure_create(&unique_parent(), account, "five"))
         .await
         .expect("create");
-    deauthorize_in_database(&server, &created.name).await;
+    server.deauthorize_in_database(&created.name).await;
 
     let shown = client
         .get_connector(pb::GetConnectorRequest {
@@ -812,7 +831,7 @@ async fn oversized_requests_are_refused(backend: Backend) {
     options.max_request_bytes = Some(16 * 1024);
     let server = TestServer::start_with(options).await;
     let client = server.client_with_key(ADMIN_KEY).await;
-    let mut request = azure_create(&parent(), Azurite::shared().account(6), "big");
+    let mut request = azure_create(&unique_parent(), Azurite::shared().account(6), "big");
     request.connector.as_mut().unwrap().display_name = "x".repeat(64 * 1024);
     let error = client
         .create_connector(request)
@@ -823,4 +842,111 @@ async fn oversized_requests_are_refused(backend: Backend) {
         "unexpected status {error:?}"
     );
     assert_eq!(server.query_i64("SELECT COUNT(*) FROM connector").await, 0);
+}
+
+async fn page_size_defaults_to_50_and_is_capped_at_1000(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = server.client().await;
+    let account = unique_account();
+    // 1001 connectors cannot be linked through Azurite's few storage accounts, so they are
+    // written straight into the database; listing reads them like any other.
+    let rows: Vec<String> = (0..1001)
+        .map(|i| {
+            format!(
+                "('{}', '{account}', 'azure-blob-storage', 'seeded {i}', 'AUTHORIZED', NULL, NULL, \
+                 'seeded{i:04}', 'seeded{i:04}', '{{}}', 1, 1, 1, NULL, 1)",
+                uuid::Uuid::new_v4()
+            )
+        })
+        .collect();
+    server
+        .execute_sql(&format!(
+            "INSERT INTO connector (id, account, connector_type, display_name, state, \
+             deauthorization_reason, deauthorize_time, external_account_id, \
+             external_account_label, labels, create_time, update_time, authorize_time, \
+             last_transfer_time, revision) VALUES {}",
+            rows.join(", ")
+        ))
+        .await;
+    let parent = format!("accounts/{account}");
+    let page = |page_size: i32, page_token: String| {
+        let client = client.clone();
+        let parent = parent.clone();
+        async move {
+            client
+                .list_connectors(pb::ListConnectorsRequest {
+                    parent,
+                    page_size,
+                    page_token,
+                    filter: String::new(),
+                })
+                .await
+                .expect("page")
+        }
+    };
+    let default = page(0, String::new()).await;
+    assert_eq!(default.connectors.len(), 50);
+    let capped = page(1_000_000, String::new()).await;
+    assert_eq!(capped.connectors.len(), 1000);
+    let rest = page(1_000_000, capped.next_page_token).await;
+    assert_eq!(rest.connectors.len(), 1);
+    assert!(rest.next_page_token.is_empty());
+}
+
+async fn updates_without_a_mask_keep_labels_and_malformed_etags_are_invalid(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = server.client().await;
+    let mut request = azure_create(&unique_parent(), Azurite::shared().account(7), "labelled");
+    request.connector.as_mut().unwrap().labels =
+        HashMap::from([("team".to_owned(), "data".to_owned())]);
+    let created = client.create_connector(request).await.expect("create");
+
+    // Only the name and etag: nothing is populated, so nothing changes.
+    let untouched = client
+        .update_connector(pb::UpdateConnectorRequest {
+            connector: Some(pb::Connector {
+                name: created.name.clone(),
+                etag: created.etag.clone(),
+                ..Default::default()
+            }),
+            update_mask: None,
+        })
+        .await
+        .expect("empty update");
+    assert_eq!(untouched.labels, created.labels);
+    // An explicit `labels` mask with no labels clears them.
+    let cleared = client
+        .update_connector(pb::UpdateConnectorRequest {
+            connector: Some(pb::Connector {
+                name: created.name.clone(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["labels".into()],
+            }),
+        })
+        .await
+        .expect("clear labels");
+    assert!(cleared.labels.is_empty());
+
+    let malformed = client
+        .update_connector(pb::UpdateConnectorRequest {
+            connector: Some(pb::Connector {
+                name: created.name.clone(),
+                etag: "W/not-ours".into(),
+                ..Default::default()
+            }),
+            update_mask: None,
+        })
+        .await
+        .expect_err("malformed etag");
+    assert_invalid_field(&malformed, "connector.etag");
+    let malformed = client
+        .delete_connector(pb::DeleteConnectorRequest {
+            name: created.name.clone(),
+            etag: "nope".into(),
+        })
+        .await
+        .expect_err("malformed etag");
+    assert_invalid_field(&malformed, "etag");
 }

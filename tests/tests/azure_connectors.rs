@@ -1,12 +1,13 @@
 //! Azure Blob Storage connectors end to end against Azurite: create, once per account, get,
 //! reauthorize, delete, SAS tokens that Azurite accepts, transfers.
 
+use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use chrono::{Duration, Utc};
 use connector_client::pb;
 use connector_server::clock::Clock as _;
 use connector_tests::{
     Azurite, Backend, ServerOptions, TestServer, assert_error, assert_invalid_field, azure_create,
-    azure_create_with_key, azure_credentials, on_both_backends, unique_account,
+    azure_create_with_key, azure_credentials, on_both_backends, unique_parent,
 };
 use tonic::Code;
 
@@ -24,29 +25,30 @@ on_both_backends!(
     sas_from_get_access_token_works_at_azurite,
     sas_is_not_issued_after_delete,
     record_transfer_sets_last_transfer_time,
+    reauthorize_stores_the_new_key,
+    reauthorize_while_the_storage_service_is_unreachable_changes_nothing,
+    a_storage_service_that_hangs_is_unavailable_after_the_provider_timeout,
+    a_call_past_the_server_deadline_is_deadline_exceeded,
 );
-
-fn parent() -> String {
-    format!("accounts/{}", unique_account())
-}
 
 async fn create_checks_the_key_and_links_the_storage_account(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = server.client().await;
     let azurite = Azurite::shared();
-    let parent = parent();
+    let parent = unique_parent();
 
     let created = client
-        .create_connector(azure_create(&parent, azurite.account(0), ""))
+        .create_connector(azure_create(
+            &parent,
+            azurite.account(0),
+            "Marketing archive",
+        ))
         .await
         .expect("created");
 
     assert!(created.name.starts_with(&format!("{parent}/connectors/")));
     assert_eq!(created.connector_type, "connectorTypes/azure-blob-storage");
-    assert_eq!(
-        created.display_name, "store00",
-        "display name defaults to the account label"
-    );
+    assert_eq!(created.display_name, "Marketing archive");
     assert_eq!(created.state(), pb::connector::State::Authorized);
     assert_eq!(created.auth_method(), pb::AuthMethod::AccountKey);
     let external = created.external_account.clone().expect("external account");
@@ -73,7 +75,7 @@ async fn wrong_key_is_rejected_and_nothing_is_saved(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = server.client().await;
     let azurite = Azurite::shared();
-    let parent = parent();
+    let parent = unique_parent();
     let account = azurite.account(1);
 
     // A well-formed key that is not the account's.
@@ -116,7 +118,7 @@ async fn unreachable_endpoint_is_unavailable_and_nothing_is_saved(backend: Backe
     options.azure_blob_endpoint = Some(format!("http://127.0.0.1:{closed_port}/{{account}}"));
     let server = TestServer::start_with(options).await;
     let client = server.client().await;
-    let parent = parent();
+    let parent = unique_parent();
 
     let error = client
         .create_connector(azure_create(&parent, Azurite::shared().account(0), "x"))
@@ -139,7 +141,7 @@ async fn oauth_types_are_not_created_with_credentials(backend: Backend) {
         "connectorTypes/office-365",
         "connectorTypes/onedrive-for-business-user",
     ] {
-        let mut request = azure_create(&parent(), Azurite::shared().account(0), "x");
+        let mut request = azure_create(&unique_parent(), Azurite::shared().account(0), "x");
         request.connector.as_mut().unwrap().connector_type = connector_type.to_owned();
         let error = client.create_connector(request).await.expect_err("refused");
         assert_error(
@@ -160,7 +162,7 @@ async fn one_connector_per_storage_account_and_customer_account(backend: Backend
     let server = TestServer::start(backend).await;
     let client = server.client().await;
     let azurite = Azurite::shared();
-    let parent = parent();
+    let parent = unique_parent();
 
     let first = client
         .create_connector(azure_create(&parent, azurite.account(3), "first"))
@@ -178,7 +180,7 @@ async fn one_connector_per_storage_account_and_customer_account(backend: Backend
 
     // Another customer account may link the same storage account.
     let other = client
-        .create_connector(azure_create(&parent_other(), azurite.account(3), "other"))
+        .create_connector(azure_create(&unique_parent(), azurite.account(3), "other"))
         .await
         .expect("other customer");
     assert_ne!(other.name, first.name);
@@ -190,14 +192,10 @@ async fn one_connector_per_storage_account_and_customer_account(backend: Backend
         .expect("another storage account");
 }
 
-fn parent_other() -> String {
-    parent()
-}
-
 async fn concurrent_creates_for_one_storage_account_make_one_connector(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = server.client().await;
-    let parent = parent();
+    let parent = unique_parent();
     let attempts = (0..8).map(|i| {
         let client = client.clone();
         let request = azure_create(&parent, Azurite::shared().account(5), &format!("try {i}"));
@@ -230,7 +228,7 @@ async fn reauthorize_keeps_name_and_display_name(backend: Backend) {
     let client = server.client().await;
     let account = Azurite::shared().account(6);
     let created = client
-        .create_connector(azure_create(&parent(), account, "Finance archive"))
+        .create_connector(azure_create(&unique_parent(), account, "Finance archive"))
         .await
         .expect("created");
 
@@ -274,7 +272,7 @@ async fn reauthorize_with_another_storage_account_changes_nothing(backend: Backe
     let client = server.client().await;
     let azurite = Azurite::shared();
     let created = client
-        .create_connector(azure_create(&parent(), azurite.account(7), "seven"))
+        .create_connector(azure_create(&unique_parent(), azurite.account(7), "seven"))
         .await
         .expect("created");
     server.clock.advance(Duration::days(1));
@@ -304,7 +302,7 @@ async fn reauthorize_with_a_wrong_key_changes_nothing(backend: Backend) {
     let client = server.client().await;
     let azurite = Azurite::shared();
     let created = client
-        .create_connector(azure_create(&parent(), azurite.account(9), "nine"))
+        .create_connector(azure_create(&unique_parent(), azurite.account(9), "nine"))
         .await
         .expect("created");
     let error = client
@@ -343,7 +341,7 @@ async fn reauthorize_with_a_wrong_key_changes_nothing(backend: Backend) {
 async fn delete_is_permanent(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = server.client().await;
-    let parent = parent();
+    let parent = unique_parent();
     let created = client
         .create_connector(azure_create(
             &parent,
@@ -403,7 +401,7 @@ async fn sas_from_get_access_token_works_at_azurite(backend: Backend) {
     let azurite = Azurite::shared();
     let account = azurite.account(12);
     let created = client
-        .create_connector(azure_create(&parent(), account, "twelve"))
+        .create_connector(azure_create(&unique_parent(), account, "twelve"))
         .await
         .expect("created");
 
@@ -461,7 +459,7 @@ async fn sas_is_not_issued_after_delete(backend: Backend) {
     let client = server.client().await;
     let created = client
         .create_connector(azure_create(
-            &parent(),
+            &unique_parent(),
             Azurite::shared().account(13),
             "thirteen",
         ))
@@ -494,7 +492,7 @@ async fn record_transfer_sets_last_transfer_time(backend: Backend) {
     let client = server.client().await;
     let created = client
         .create_connector(azure_create(
-            &parent(),
+            &unique_parent(),
             Azurite::shared().account(14),
             "fourteen",
         ))
@@ -535,4 +533,116 @@ async fn record_transfer_sets_last_transfer_time(backend: Backend) {
         .await
         .expect_err("negative");
     assert_invalid_field(&negative, "bytes_transferred");
+}
+
+async fn reauthorize_stores_the_new_key(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = server.client().await;
+    let account = Azurite::shared().account(6);
+    let created = client
+        .create_connector(azure_create(&unique_parent(), account, "rotating"))
+        .await
+        .expect("created");
+    let sealed_length = || async {
+        server
+            .query_blobs("SELECT ciphertext FROM connector_secret")
+            .await
+            .remove(0)
+            .len()
+    };
+    let key_length = |key: &str| BASE64.decode(key).unwrap().len();
+    // The test keys differ in length, so the ciphertext length (key + 16-byte tag) tells which
+    // key is stored without opening it.
+    assert_ne!(key_length(&account.key1), key_length(&account.key2));
+    assert_eq!(sealed_length().await, key_length(&account.key1) + 16);
+    client
+        .reauthorize_connector(pb::ReauthorizeConnectorRequest {
+            name: created.name,
+            credentials: Some(azure_credentials(&account.name, &account.key2)),
+        })
+        .await
+        .expect("reauthorized");
+    assert_eq!(sealed_length().await, key_length(&account.key2) + 16);
+    assert_eq!(
+        server
+            .query_i64("SELECT COUNT(*) FROM connector_secret")
+            .await,
+        1
+    );
+}
+
+async fn reauthorize_while_the_storage_service_is_unreachable_changes_nothing(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
+    let account = Azurite::shared().account(7);
+    let created = server
+        .client()
+        .await
+        .create_connector(azure_create(&unique_parent(), account, "seven"))
+        .await
+        .expect("created");
+    server.stop().await;
+    server.options.azure_blob_endpoint = Some(format!(
+        "http://127.0.0.1:{}/{{account}}",
+        connector_tests::free_port()
+    ));
+    server.boot().await.expect("restart");
+    let client = server.client().await;
+    server.clock.advance(Duration::days(1));
+    let error = client
+        .reauthorize_connector(pb::ReauthorizeConnectorRequest {
+            name: created.name.clone(),
+            credentials: Some(azure_credentials(&account.name, &account.key2)),
+        })
+        .await
+        .expect_err("unreachable");
+    assert_error(&error, Code::Unavailable, "PROVIDER_UNAVAILABLE");
+    let unchanged = client
+        .get_connector(pb::GetConnectorRequest {
+            name: created.name.clone(),
+        })
+        .await
+        .expect("get");
+    assert_eq!(unchanged, created);
+}
+
+async fn a_storage_service_that_hangs_is_unavailable_after_the_provider_timeout(backend: Backend) {
+    let (endpoint, _hanging) = connector_tests::hanging_endpoint().await;
+    let mut options = ServerOptions::new(backend);
+    options.azure_blob_endpoint = Some(endpoint);
+    options.provider_timeout = Some(std::time::Duration::from_millis(300));
+    let server = TestServer::start_with(options).await;
+    let error = server
+        .client()
+        .await
+        .create_connector(azure_create(
+            &unique_parent(),
+            Azurite::shared().account(8),
+            "slow",
+        ))
+        .await
+        .expect_err("timed out");
+    assert_error(&error, Code::Unavailable, "PROVIDER_UNAVAILABLE");
+    assert!(error.message().contains("timed out"), "{}", error.message());
+    assert_eq!(server.query_i64("SELECT COUNT(*) FROM connector").await, 0);
+}
+
+async fn a_call_past_the_server_deadline_is_deadline_exceeded(backend: Backend) {
+    let (endpoint, _hanging) = connector_tests::hanging_endpoint().await;
+    let mut options = ServerOptions::new(backend);
+    options.azure_blob_endpoint = Some(endpoint);
+    options.provider_timeout = Some(std::time::Duration::from_secs(60));
+    options.request_timeout = Some(std::time::Duration::from_millis(300));
+    let server = TestServer::start_with(options).await;
+    let error = server
+        .client()
+        .await
+        .create_connector(azure_create(
+            &unique_parent(),
+            Azurite::shared().account(8),
+            "slow",
+        ))
+        .await
+        .expect_err("deadline");
+    assert_error(&error, Code::DeadlineExceeded, "REQUEST_TIMEOUT");
+    assert_eq!(server.query_i64("SELECT COUNT(*) FROM connector").await, 0);
 }

@@ -6,7 +6,7 @@ use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use connector_client::pb;
 use connector_tests::{
     Azurite, Backend, ServerOptions, TestServer, assert_error, azure_create, contains_bytes,
-    on_both_backends, random_master_key, read_bytes, unique_account,
+    on_both_backends, random_master_key, read_bytes, unique_parent,
 };
 use tonic::Code;
 
@@ -17,16 +17,12 @@ on_both_backends!(
     rotated_master_key_still_opens_old_secrets,
 );
 
-fn parent() -> String {
-    format!("accounts/{}", unique_account())
-}
-
 async fn account_keys_are_sealed_at_rest(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = server.client().await;
     let account = Azurite::shared().account(0);
     let created = client
-        .create_connector(azure_create(&parent(), account, "sealed"))
+        .create_connector(azure_create(&unique_parent(), account, "sealed"))
         .await
         .expect("create");
     let raw_key = BASE64.decode(&account.key1).unwrap();
@@ -88,7 +84,7 @@ async fn ciphertext_copied_to_another_connector_does_not_open(backend: Backend) 
     let server = TestServer::start(backend).await;
     let client = server.client().await;
     let azurite = Azurite::shared();
-    let parent = parent();
+    let parent = unique_parent();
     let victim = client
         .create_connector(azure_create(&parent, azurite.account(1), "victim"))
         .await
@@ -134,7 +130,7 @@ async fn a_wrong_master_key_refuses_to_start(backend: Backend) {
     let client = server.client().await;
     let created = client
         .create_connector(azure_create(
-            &parent(),
+            &unique_parent(),
             Azurite::shared().account(3),
             "keyed",
         ))
@@ -198,7 +194,7 @@ async fn rotated_master_key_still_opens_old_secrets(backend: Backend) {
     options.configure_master_key = true;
     let mut server = TestServer::start_with(options).await;
     let client = server.client().await;
-    let parent = parent();
+    let parent = unique_parent();
     let old = client
         .create_connector(azure_create(&parent, Azurite::shared().account(4), "old"))
         .await
@@ -229,4 +225,50 @@ async fn rotated_master_key_still_opens_old_secrets(backend: Backend) {
         .query_i64("SELECT COUNT(DISTINCT key_id) FROM connector_secret")
         .await;
     assert_eq!(key_ids, 2, "new secrets are sealed with the new key");
+}
+
+/// SQLite only: PostgreSQL keeps dead rows until its own vacuum, which is outside what the
+/// service controls (see the README).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_files_keep_no_copy_of_a_deleted_secret() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let client = server.client().await;
+    let created = client
+        .create_connector(azure_create(
+            &unique_parent(),
+            Azurite::shared().account(6),
+            "gone",
+        ))
+        .await
+        .expect("create");
+    let ciphertext = server
+        .query_blobs("SELECT ciphertext FROM connector_secret")
+        .await
+        .remove(0);
+    let files = || {
+        ["connectors.db", "connectors.db-wal"]
+            .map(|file| read_bytes(&server.data_dir.join(file)))
+            .concat()
+    };
+    assert!(
+        contains_bytes(&files(), &ciphertext),
+        "the ciphertext is on disk while the connector exists"
+    );
+    client
+        .delete_connector(pb::DeleteConnectorRequest {
+            name: created.name,
+            etag: String::new(),
+        })
+        .await
+        .expect("delete");
+    assert!(
+        !contains_bytes(&files(), &ciphertext),
+        "a deleted secret leaves no copy on disk"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_runs_in_wal_mode() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    assert_eq!(server.query_string("PRAGMA journal_mode").await, "wal");
 }

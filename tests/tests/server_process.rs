@@ -1,18 +1,21 @@
 //! The `connector-server` binary as an operator runs it: with no configuration it serves on the
-//! embedded default and creates its key files privately; SIGTERM stops it cleanly; a PostgreSQL
-//! database without a master key is refused with a clear message; health follows the database.
+//! embedded default and creates its key files privately; an acknowledged write survives SIGKILL;
+//! SIGTERM stops it cleanly; no secret reaches its logs even at `trace`; a PostgreSQL database
+//! without a master key is refused with a clear message; health follows the database.
 
 use std::{
     os::unix::fs::PermissionsExt as _,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::{Duration, Instant},
 };
 
 use connector_client::{ConnectorClient, pb};
+use connector_server::access::ApiKey;
 use connector_tests::{
-    Backend, ServerOptions, TestServer, drop_postgres_database, free_port, fresh_postgres_database,
-    on_both_backends, random_master_key, wait_for_port, workspace_binary,
+    Azurite, Backend, ServerOptions, TestServer, azure_create, drop_postgres_database, free_port,
+    fresh_postgres_database, on_both_backends, random_master_key, unique_parent, wait_for_port,
+    workspace_binary, write_file,
 };
 
 on_both_backends!(binary_serves_with_defaults_and_stops_on_sigterm);
@@ -20,41 +23,63 @@ on_both_backends!(binary_serves_with_defaults_and_stops_on_sigterm);
 struct Binary {
     child: Child,
     port: u16,
+    workdir: std::path::PathBuf,
 }
 
 impl Binary {
-    fn start(workdir: &Path, env: &[(&str, String)]) -> Binary {
-        let port = free_port();
+    fn start(workdir: &Path, port: u16, env: &[(&str, String)]) -> Binary {
+        // Logs go to a file: at `trace` they would fill a pipe nobody reads and stall the server.
+        let log =
+            std::fs::File::create(workdir.join(format!("server-{}.log", uuid::Uuid::new_v4())))
+                .expect("log file");
         let child = Command::new(workspace_binary("connector-server"))
             .current_dir(workdir)
             .env("CONNECTOR_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "info")
+            // The most verbose level: secrets must stay out of every log line.
+            .env("RUST_LOG", "trace")
             .env_remove("DATABASE_URL")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
             .spawn()
             .expect("start connector-server");
-        Binary { child, port }
+        Binary {
+            child,
+            port,
+            workdir: workdir.to_owned(),
+        }
     }
 
-    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+    async fn ready(self) -> Self {
+        let port = self.port;
+        tokio::task::spawn_blocking(move || wait_for_port(port, Duration::from_secs(30)))
+            .await
+            .unwrap();
+        self
+    }
+
+    /// Sends a signal and waits for the process to end; returns its status and logs.
+    fn signal(mut self, signal: &str) -> (std::process::ExitStatus, String) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                let output = self.child.wait_with_output().expect("output");
-                let logs = String::from_utf8_lossy(&output.stdout).into_owned()
-                    + &String::from_utf8_lossy(&output.stderr);
+                // Every log file of this working directory: the runs before this one too.
+                let mut logs = String::new();
+                for entry in std::fs::read_dir(&self.workdir).expect("workdir").flatten() {
+                    if entry.file_name().to_string_lossy().ends_with(".log") {
+                        logs += &std::fs::read_to_string(entry.path()).unwrap_or_default();
+                    }
+                }
                 return (status, logs);
             }
             assert!(
                 Instant::now() < deadline,
-                "server did not stop within 20 s of SIGTERM"
+                "server did not stop within 20 s of {signal}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -69,46 +94,87 @@ fn mode_of(path: &Path) -> u32 {
         & 0o777
 }
 
+/// The API key given to the PostgreSQL deployment through its config file.
+const POSTGRES_API_KEY: &str = "config-file-key";
+
 async fn binary_serves_with_defaults_and_stops_on_sigterm(backend: Backend) {
     let workdir = tempfile::tempdir().unwrap();
-    let mut env = Vec::new();
+    let azurite = Azurite::shared();
+    let storage = azurite.account(9);
+    let mut env = vec![("CONNECTOR_AZURE_BLOB_ENDPOINT", azurite.endpoint_template())];
     let mut database = None;
     if backend == Backend::Postgres {
+        // A PostgreSQL deployment is configured: database, master key and API keys.
         let url = fresh_postgres_database().await;
-        env.push(("DATABASE_URL", url.clone()));
+        let config = workdir.path().join("connector.toml");
+        write_file(
+            &config,
+            &format!(
+                "database_url = \"{url}\"\n[[api_keys]]\nid = \"ops\"\nsha256 = \"{}\"\n",
+                hex::encode(ApiKey::hash(POSTGRES_API_KEY))
+            ),
+        );
+        env.push(("CONNECTOR_CONFIG", config.display().to_string()));
         env.push(("CONNECTOR_MASTER_KEY", random_master_key()));
         database = Some(url);
     }
-    let binary = Binary::start(workdir.path(), &env);
-    let port = binary.port;
-    tokio::task::spawn_blocking(move || wait_for_port(port, Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let port = free_port();
+    let binary = Binary::start(workdir.path(), port, &env).ready().await;
 
     let data = workdir.path().join("data");
-    let key_file = data.join(connector_server::ADMIN_KEY_FILE);
-    assert_eq!(mode_of(&key_file), 0o600, "the admin key file is private");
-    if backend == Backend::Sqlite {
-        assert_eq!(
-            mode_of(&data.join(connector_server::MASTER_KEY_FILE)),
-            0o600
-        );
-        assert!(data.join("connectors.db").exists(), "SQLite in ./data");
-    }
-    let admin_key = std::fs::read_to_string(&key_file)
-        .unwrap()
-        .trim()
-        .to_owned();
-    let client = ConnectorClient::connect(format!("http://127.0.0.1:{port}"), &admin_key)
+    let api_key = match backend {
+        Backend::Sqlite => {
+            let key_file = data.join(connector_server::ADMIN_KEY_FILE);
+            assert_eq!(mode_of(&key_file), 0o600, "the admin key file is private");
+            assert_eq!(
+                mode_of(&data.join(connector_server::MASTER_KEY_FILE)),
+                0o600
+            );
+            assert!(data.join("connectors.db").exists(), "SQLite in ./data");
+            std::fs::read_to_string(&key_file)
+                .unwrap()
+                .trim()
+                .to_owned()
+        }
+        Backend::Postgres => POSTGRES_API_KEY.to_owned(),
+    };
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let client = ConnectorClient::connect(endpoint.clone(), &api_key)
         .await
         .expect("connect");
     let types = client
         .list_connector_types(pb::ListConnectorTypesRequest {})
         .await
-        .expect("the generated admin key works");
+        .expect("the API key works");
     assert_eq!(types.connector_types.len(), 4);
+    let created = client
+        .create_connector(azure_create(&unique_parent(), storage, "durable"))
+        .await
+        .expect("create");
+    let token = client
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: created.name.clone(),
+        })
+        .await
+        .expect("token");
 
-    let (status, logs) = tokio::task::spawn_blocking(move || binary.terminate())
+    // A crash right after the acknowledgement loses nothing.
+    tokio::task::spawn_blocking(move || binary.signal("-KILL"))
+        .await
+        .unwrap();
+    let binary = Binary::start(workdir.path(), port, &env).ready().await;
+    let client = ConnectorClient::connect(endpoint, &api_key)
+        .await
+        .expect("connect");
+    let survived = client
+        .get_connector(pb::GetConnectorRequest {
+            name: created.name.clone(),
+        })
+        .await
+        .expect("the acknowledged create survived SIGKILL");
+    assert_eq!(survived, created);
+
+    let (status, logs) = tokio::task::spawn_blocking(move || binary.signal("-TERM"))
         .await
         .unwrap();
     assert!(
@@ -116,11 +182,26 @@ async fn binary_serves_with_defaults_and_stops_on_sigterm(backend: Backend) {
         "clean exit on SIGTERM, got {status}; logs:\n{logs}"
     );
     assert!(logs.contains("SIGTERM"), "logs say why it stopped:\n{logs}");
-    assert!(
-        logs.contains(&*key_file.file_name().unwrap().to_string_lossy()),
-        "logs say where the key file is"
-    );
-    assert!(!logs.contains(&admin_key), "logs never show the key");
+    let all_logs = logs;
+    if backend == Backend::Sqlite {
+        assert!(
+            all_logs.contains("admin-api-key"),
+            "logs say where the key file is"
+        );
+    }
+    let signature = token
+        .access_token
+        .split("sig=")
+        .nth(1)
+        .expect("a signature");
+    for secret in [
+        api_key.as_str(),
+        storage.key1.as_str(),
+        token.access_token.as_str(),
+        signature,
+    ] {
+        assert!(!all_logs.contains(secret), "a secret reached the logs");
+    }
     if let Some(url) = database {
         drop_postgres_database(&url).await;
     }

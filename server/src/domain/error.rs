@@ -93,6 +93,21 @@ pub enum Error {
     /// The caller's etag no longer matches.
     #[error("connector {0} changed since it was read (etag mismatch); read it again and retry")]
     EtagMismatch(String),
+    /// The call carries no `authorization: Bearer <api key>`.
+    #[error("missing `authorization: Bearer <api key>` metadata")]
+    ApiKeyMissing,
+    /// The API key is not one the server knows.
+    #[error("unknown API key")]
+    ApiKeyInvalid,
+    /// The API key may not act on this customer account.
+    #[error("this API key may not act on accounts/{0}")]
+    AccountAccessDenied(super::model::AccountId),
+    /// Other writers kept changing the same data at the same time; retrying is safe.
+    #[error("{0} is being changed concurrently; retry")]
+    ConcurrentModification(String),
+    /// The call did not finish within the server's deadline.
+    #[error("the request did not finish within {0:?}")]
+    DeadlineExceeded(Duration),
     /// The database cannot be reached.
     #[error("the database is unavailable")]
     StorageUnavailable,

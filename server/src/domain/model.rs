@@ -263,9 +263,19 @@ pub struct Connector {
 }
 
 impl Connector {
-    /// The etag for optimistic concurrency (AIP-154).
+    /// The etag for optimistic concurrency (AIP-154): the revision, quoted.
     pub fn etag(&self) -> String {
         format!("\"{}\"", self.revision)
+    }
+
+    /// The revision an etag names, if it is one this service issued.
+    pub fn revision_of_etag(etag: &str) -> Result<i64, Invalid> {
+        etag.strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+            .and_then(|revision| revision.parse().ok())
+            .ok_or_else(|| {
+                Invalid("is not an etag this service issued; read the connector again".into())
+            })
     }
 }
 

@@ -54,8 +54,8 @@ pub struct ConnectorUpdate {
     pub labels: Option<Labels>,
     /// A display name the caller sent along; it must equal the current one.
     pub display_name: Option<String>,
-    /// Act only if the connector still has this etag.
-    pub etag: Option<String>,
+    /// Act only if the connector is still at this revision (from its etag).
+    pub expected_revision: Option<i64>,
 }
 
 /// The connector operations.
@@ -198,7 +198,7 @@ impl Connectors {
     /// Changes the mutable fields (labels). The display name never changes.
     pub async fn update(&self, name: &ConnectorName, update: ConnectorUpdate) -> Result<Connector> {
         let now = self.clock.now();
-        self.modify(name, update.etag.as_deref(), Vec::new, |connector| {
+        self.modify(name, update.expected_revision, Vec::new, |connector| {
             if let Some(display_name) = &update.display_name
                 && display_name != connector.display_name.as_str()
             {
@@ -249,13 +249,7 @@ impl Connectors {
     }
 
     /// Deletes a connector for good, destroying its secrets.
-    pub async fn delete(&self, name: &ConnectorName, etag: Option<&str>) -> Result<()> {
-        let expected_revision = match etag {
-            Some(etag) => {
-                Some(parse_etag(etag).ok_or_else(|| Error::EtagMismatch(name.to_string()))?)
-            }
-            None => None,
-        };
+    pub async fn delete(&self, name: &ConnectorName, expected_revision: Option<i64>) -> Result<()> {
         match self
             .store
             .delete_connector(
@@ -282,7 +276,7 @@ impl Connectors {
         require_authorized(&connector)?;
         match connector.connector_type {
             ConnectorTypeId::AzureBlobStorage => {
-                let key = self.open_secret(&name.connector, ACCOUNT_KEY_FIELD).await?;
+                let key = self.open_secret(name, ACCOUNT_KEY_FIELD).await?;
                 let sas = self.azure.account_sas(
                     &connector.external_account.id,
                     AzureAccountKey::from_bytes(key).expose(),
@@ -322,16 +316,10 @@ impl Connectors {
     async fn modify(
         &self,
         name: &ConnectorName,
-        etag: Option<&str>,
+        pinned: Option<i64>,
         secrets: impl Fn() -> Vec<(String, Sealed)>,
         mut change: impl FnMut(&mut Connector) -> Result<()>,
     ) -> Result<Connector> {
-        let pinned = match etag {
-            Some(etag) => {
-                Some(parse_etag(etag).ok_or_else(|| Error::EtagMismatch(name.to_string()))?)
-            }
-            None => None,
-        };
         for _ in 0..WRITE_ATTEMPTS {
             let mut connector = from_row(self.load(name).await?)?;
             let revision = connector.revision;
@@ -351,7 +339,7 @@ impl Connectors {
                 return Err(Error::EtagMismatch(name.to_string()));
             }
         }
-        Err(Error::EtagMismatch(name.to_string()))
+        Err(Error::ConcurrentModification(format!("connector {name}")))
     }
 
     async fn load(&self, name: &ConnectorName) -> Result<ConnectorRow> {
@@ -392,14 +380,18 @@ impl Connectors {
         }
     }
 
-    async fn open_secret(&self, id: &ConnectorId, field: &str) -> Result<secrecy::SecretSlice<u8>> {
+    async fn open_secret(
+        &self,
+        name: &ConnectorName,
+        field: &str,
+    ) -> Result<secrecy::SecretSlice<u8>> {
+        let id = &name.connector;
         let sealed = self
             .store
             .get_secret(id.as_str(), field)
             .await?
-            .ok_or_else(|| {
-                Error::Internal(format!("connector {} has no `{field}` secret", id.as_str()))
-            })?;
+            // Deleted between reading the connector and reading its secret.
+            .ok_or_else(|| Error::ConnectorNotFound(name.to_string()))?;
         self.sealer
             .open(&sealed, &secret_context(id, field))
             .map_err(|error| Error::Internal(format!("connector {}: {error}", id.as_str())))
@@ -469,10 +461,6 @@ fn already_exists(
             existing.id
         )),
     }
-}
-
-fn parse_etag(etag: &str) -> Option<i64> {
-    etag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
 }
 
 fn micros(time: DateTime<Utc>) -> i64 {
@@ -561,6 +549,10 @@ impl From<persistence::Error> for Error {
             persistence::Error::Unavailable(message) => {
                 tracing::warn!(%message, "database unavailable");
                 Error::StorageUnavailable
+            }
+            persistence::Error::Contention(message) => {
+                tracing::info!(%message, "concurrent transactions conflicted");
+                Error::ConcurrentModification("the connector".into())
             }
             other => Error::Internal(other.to_string()),
         }

@@ -10,9 +10,9 @@ mod migration;
 use std::{path::Path, time::Duration};
 
 use sea_orm::{
-    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, ConnectOptions, Database,
-    DatabaseConnection, DbBackend, DbErr, EntityTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, RuntimeErr, SqlErr, TransactionTrait as _,
+    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, ConnectOptions,
+    ConnectionTrait as _, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait as _,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, RuntimeErr, SqlErr, TransactionTrait as _,
 };
 use sea_orm_migration::MigratorTrait as _;
 
@@ -28,6 +28,9 @@ pub enum Error {
     /// The database cannot be reached.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A deadlock or serialization failure between concurrent transactions; retrying is safe.
+    #[error("concurrent transactions conflicted: {0}")]
+    Contention(String),
     /// The master keys do not fit the stored data; the server must not start.
     #[error("{0}")]
     MasterKey(String),
@@ -49,9 +52,26 @@ impl From<DbErr> for Error {
         };
         if unavailable {
             Error::Unavailable(error.to_string())
+        } else if contention(&error) {
+            Error::Contention(error.to_string())
         } else {
             Error::Database(error.to_string())
         }
+    }
+}
+
+/// PostgreSQL deadlock (40P01) or serialization failure (40001), and SQLite "busy".
+fn contention(error: &DbErr) -> bool {
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            match inner.as_ref() {
+                sea_orm::sqlx::Error::Database(database) => database
+                    .code()
+                    .is_some_and(|code| matches!(code.as_ref(), "40P01" | "40001" | "5" | "6")),
+                _ => false,
+            }
+        }
+        _ => false,
     }
 }
 
@@ -173,6 +193,8 @@ impl Store {
                         .synchronous(SqliteSynchronous::Full)
                         .foreign_keys(true)
                         .busy_timeout(Duration::from_secs(10))
+                        // Deleted secrets are overwritten, not left in free pages.
+                        .pragma("secure_delete", "ON")
                 });
             }
             Backend::Postgres => {
@@ -182,7 +204,17 @@ impl Store {
             }
         }
         let db = Database::connect(options).await?;
-        migration::Migrator::up(&db, None).await?;
+        // Several processes starting at once on one PostgreSQL database race to apply the same
+        // migration; the losers find it applied when they try again.
+        let mut attempt = 0;
+        while let Err(error) = migration::Migrator::up(&db, None).await {
+            attempt += 1;
+            if attempt == 3 {
+                return Err(error.into());
+            }
+            tracing::warn!(%error, "migrations failed, retrying (another process may be applying them)");
+            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+        }
         Ok(Self { db })
     }
 
@@ -246,14 +278,24 @@ impl Store {
         let current = sealer.current_key_id();
         if !checks.iter().any(|check| check.key_id == current) {
             let sealed = sealer.seal(KEY_CHECK_PLAINTEXT, KEY_CHECK_CONTEXT);
-            sealing_key_check::ActiveModel {
+            let inserted = sealing_key_check::ActiveModel {
                 key_id: Set(sealed.key_id),
                 nonce: Set(sealed.nonce),
                 ciphertext: Set(sealed.ciphertext),
                 create_time: Set(now_micros),
             }
             .insert(&self.db)
-            .await?;
+            .await
+            .map_err(Error::from);
+            match inserted {
+                // Another process starting at the same moment recorded it first: check theirs.
+                Err(Error::Conflict) => {
+                    return Box::pin(self.verify_master_keys(sealer, now_micros)).await;
+                }
+                other => {
+                    other?;
+                }
+            }
         }
         Ok(())
     }
@@ -371,13 +413,15 @@ impl Store {
         if let Some(revision) = expected_revision {
             delete = delete.filter(connector::Column::Revision.eq(revision));
         }
-        // Secrets first: they must never outlive their connector, whatever the foreign keys do.
-        connector_secret::Entity::delete_many()
-            .filter(connector_secret::Column::ConnectorId.eq(id))
-            .exec(&txn)
-            .await?;
+        // The connector row first, as every other write does, so concurrent writers take their
+        // locks in one order; then its secrets, which must never outlive it.
         if delete.exec(&txn).await?.rows_affected == 1 {
+            connector_secret::Entity::delete_many()
+                .filter(connector_secret::Column::ConnectorId.eq(id))
+                .exec(&txn)
+                .await?;
             txn.commit().await?;
+            self.reclaim_deleted_secrets().await;
             return Ok(DeleteOutcome::Deleted);
         }
         txn.rollback().await?;
@@ -407,13 +451,18 @@ impl Store {
         )
     }
 
-    /// How many secret rows a connector has (for tests and diagnostics).
-    pub async fn count_secrets(&self, connector_id: &str) -> Result<u64> {
-        use sea_orm::PaginatorTrait as _;
-        Ok(connector_secret::Entity::find()
-            .filter(connector_secret::Column::ConnectorId.eq(connector_id))
-            .count(&self.db)
-            .await?)
+    /// On SQLite, moves the write-ahead log into the database file (where `secure_delete` has
+    /// overwritten the deleted secrets) and empties it, so no copy of a deleted secret stays in
+    /// the log. PostgreSQL reclaims dead rows through its own vacuum.
+    async fn reclaim_deleted_secrets(&self) {
+        if self.backend() == Backend::Sqlite
+            && let Err(error) = self
+                .db
+                .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+                .await
+        {
+            tracing::warn!(%error, "WAL checkpoint after a delete failed");
+        }
     }
 }
 

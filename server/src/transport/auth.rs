@@ -1,88 +1,17 @@
-//! API keys. Every `ConnectorService` call carries `authorization: Bearer <key>`; the key's
-//! SHA-256 is looked up among the configured hashes (keys are never stored in the clear), and
-//! the caller it names is put in the request extensions for the handlers.
+//! API-key authentication. Every `ConnectorService` call carries `authorization: Bearer <key>`;
+//! the key's SHA-256 is looked up among the configured hashes (keys are never stored in the
+//! clear), and the [`Caller`] it names is put in the request extensions for the handlers.
 //!
 //! Only the connector service is wrapped, so health and reflection stay open by construction.
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    sync::Arc,
+use std::{collections::HashMap, sync::Arc};
+
+use tonic::{Request, Status};
+
+use crate::{
+    access::{ApiKey, Caller},
+    domain::Error,
 };
-
-use sha2::{Digest as _, Sha256};
-use tonic::{Code, Request, Status};
-
-use super::status::status;
-use crate::domain::{
-    Error,
-    model::{AccountId, ConnectorName},
-};
-
-/// Which customer accounts a key may act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    /// Every account (an administrator or a single-tenant orchestrator).
-    AllAccounts,
-    /// Only these account ids.
-    Accounts(BTreeSet<String>),
-}
-
-/// A configured API key: its id (for logs), the SHA-256 of the key, and its scope.
-#[derive(Debug, Clone)]
-pub struct ApiKey {
-    /// Name of the key, logged with each call; never the key itself.
-    pub id: String,
-    /// SHA-256 of the key.
-    pub sha256: [u8; 32],
-    /// What it may access.
-    pub scope: Scope,
-}
-
-impl ApiKey {
-    /// The SHA-256 of a key, as configured.
-    pub fn hash(key: &str) -> [u8; 32] {
-        Sha256::digest(key.as_bytes()).into()
-    }
-}
-
-/// The authenticated caller of a request.
-#[derive(Debug, Clone)]
-pub(crate) struct Caller {
-    pub(crate) key_id: String,
-    scope: Scope,
-}
-
-impl Caller {
-    fn may_access(&self, account: &AccountId) -> bool {
-        match &self.scope {
-            Scope::AllAccounts => true,
-            Scope::Accounts(accounts) => accounts.contains(account.as_str()),
-        }
-    }
-
-    /// A connector outside the caller's scope does not exist as far as the caller can tell.
-    pub(crate) fn authorize_connector(&self, name: &ConnectorName) -> Result<(), Status> {
-        if self.may_access(&name.account) {
-            Ok(())
-        } else {
-            Err(Error::ConnectorNotFound(name.to_string()).into())
-        }
-    }
-
-    /// Acting under a parent account the caller may not use is denied outright.
-    pub(crate) fn authorize_parent(&self, account: &AccountId) -> Result<(), Status> {
-        if self.may_access(account) {
-            Ok(())
-        } else {
-            Err(status(
-                Code::PermissionDenied,
-                "ACCOUNT_ACCESS_DENIED",
-                format!("this API key may not act on accounts/{account}"),
-                &[("account", format!("accounts/{account}"))],
-            ))
-        }
-    }
-}
 
 /// The caller a handler is serving; set by [`authenticate`].
 pub(crate) fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
@@ -103,12 +32,7 @@ pub(crate) fn authenticate(
         let presented = request
             .metadata()
             .get("authorization")
-            .ok_or_else(|| {
-                unauthenticated(
-                    "API_KEY_MISSING",
-                    "missing `authorization: Bearer <api key>` metadata",
-                )
-            })?
+            .ok_or(Error::ApiKeyMissing)?
             .to_str()
             .ok()
             .and_then(|value| {
@@ -118,23 +42,11 @@ pub(crate) fn authenticate(
             })
             .map(str::trim)
             .filter(|key| !key.is_empty())
-            .ok_or_else(|| {
-                unauthenticated(
-                    "API_KEY_MISSING",
-                    "the authorization metadata must be `Bearer <api key>`",
-                )
-            })?;
+            .ok_or(Error::ApiKeyMissing)?;
         let key = by_hash
             .get(&ApiKey::hash(presented))
-            .ok_or_else(|| unauthenticated("API_KEY_INVALID", "unknown API key"))?;
-        request.extensions_mut().insert(Caller {
-            key_id: key.id.clone(),
-            scope: key.scope.clone(),
-        });
+            .ok_or(Error::ApiKeyInvalid)?;
+        request.extensions_mut().insert(Caller::new(key));
         Ok(request)
     }
-}
-
-fn unauthenticated(reason: &str, message: &str) -> Status {
-    status(Code::Unauthenticated, reason, message, &[])
 }

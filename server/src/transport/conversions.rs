@@ -185,3 +185,76 @@ pub(crate) fn credentials(credentials: Option<pb::Credentials>) -> Result<Creden
         }
     }
 }
+
+/// The revision an etag request field names; empty means "any revision".
+pub(crate) fn expected_revision(field: &str, etag: &str) -> Result<Option<i64>> {
+    if etag.is_empty() {
+        return Ok(None);
+    }
+    Connector::revision_of_etag(etag)
+        .map(Some)
+        .map_err(|invalid| Error::invalid(field, invalid.0))
+}
+
+/// Fields of `Connector` that `UpdateConnector` can never change.
+const NOT_UPDATABLE: [&str; 12] = [
+    "name",
+    "connector_type",
+    "state",
+    "deauthorization_reason",
+    "external_account",
+    "auth_method",
+    "create_time",
+    "authorize_time",
+    "last_transfer_time",
+    "etag",
+    "update_time",
+    "deauthorize_time",
+];
+
+/// An `UpdateConnector` request as a domain update (AIP-134).
+///
+/// Labels are the only mutable field. Without a mask, every populated field is meant: labels
+/// when any are given (an empty map is indistinguishable from "not sent", so clearing labels
+/// takes an explicit `labels` mask), and a display name when one is given, which must then be the
+/// current one. `*` means every field, so it also checks the display name. Naming
+/// `display_name` in the mask is refused: connectors cannot be renamed.
+pub(crate) fn connector_update(
+    connector: pb::Connector,
+    mask: Option<prost_types::FieldMask>,
+) -> Result<crate::domain::ConnectorUpdate> {
+    let paths = mask.map(|mask| mask.paths).unwrap_or_default();
+    let mut update = crate::domain::ConnectorUpdate {
+        expected_revision: expected_revision("connector.etag", &connector.etag)?,
+        ..Default::default()
+    };
+    let given_display_name = (!connector.display_name.is_empty()).then_some(connector.display_name);
+    if paths.is_empty() {
+        if !connector.labels.is_empty() {
+            update.labels = Some(labels("connector.labels", connector.labels)?);
+        }
+        update.display_name = given_display_name;
+        return Ok(update);
+    }
+    for path in &paths {
+        match path.as_str() {
+            "labels" => {}
+            "*" => update.display_name = given_display_name.clone(),
+            "display_name" => return Err(Error::DisplayNameImmutable),
+            path if NOT_UPDATABLE.contains(&path) => {
+                return Err(Error::invalid(
+                    "update_mask",
+                    format!("`{path}` is output only or immutable; only `labels` can be updated"),
+                ));
+            }
+            other => {
+                return Err(Error::invalid(
+                    "update_mask",
+                    format!("`{other}` is not a field of Connector"),
+                ));
+            }
+        }
+    }
+    update.labels = Some(labels("connector.labels", connector.labels)?);
+    Ok(update)
+}

@@ -12,7 +12,7 @@ use super::{
     page_token::PageTokens,
 };
 use crate::domain::{
-    ConnectorUpdate, Connectors, Error,
+    Connectors, Error,
     connector_type::{CONNECTOR_TYPES, ConnectorTypeId},
     model::DisplayName,
 };
@@ -90,14 +90,8 @@ impl ConnectorService for ConnectorApi {
             .ok_or_else(|| Error::invalid("connector", "is required"))?;
         let connector_type =
             parse_connector_type("connector.connector_type", &connector.connector_type)?;
-        let display_name = if connector.display_name.is_empty() {
-            None
-        } else {
-            Some(
-                DisplayName::new(&connector.display_name)
-                    .map_err(|invalid| Error::invalid("connector.display_name", invalid.0))?,
-            )
-        };
+        let display_name = DisplayName::new(&connector.display_name)
+            .map_err(|invalid| Error::invalid("connector.display_name", invalid.0))?;
         let labels = labels("connector.labels", connector.labels)?;
         if !connector_type.info().auth_method.uses_credentials() {
             return Err(Error::OAuthAuthorizationRequired(connector_type).into());
@@ -105,7 +99,13 @@ impl ConnectorService for ConnectorApi {
         let credentials = credentials(request.credentials)?;
         let created = self
             .connectors
-            .create(account, connector_type, display_name, labels, credentials)
+            .create(
+                account,
+                connector_type,
+                Some(display_name),
+                labels,
+                credentials,
+            )
             .await?;
         tracing::info!(key = %caller.key_id, connector = %created.name, "CreateConnector");
         Ok(Response::new(created.into()))
@@ -176,56 +176,7 @@ impl ConnectorService for ConnectorApi {
             .ok_or_else(|| Error::invalid("connector", "is required"))?;
         let name = parse_connector("connector.name", &connector.name)?;
         caller.authorize_connector(&name)?;
-        let paths = request
-            .update_mask
-            .map(|mask| mask.paths)
-            .unwrap_or_default();
-        let mut update = ConnectorUpdate {
-            etag: (!connector.etag.is_empty()).then_some(connector.etag),
-            ..ConnectorUpdate::default()
-        };
-        if paths.is_empty() {
-            // AIP-134: no mask means every populated field. Labels are the only mutable field;
-            // a display name sent along must be the current one.
-            update.labels = Some(labels("connector.labels", connector.labels.clone())?);
-            update.display_name =
-                (!connector.display_name.is_empty()).then_some(connector.display_name);
-        }
-        for path in &paths {
-            match path.as_str() {
-                "labels" | "*" => {
-                    update.labels = Some(labels("connector.labels", connector.labels.clone())?)
-                }
-                "display_name" => return Err(Error::DisplayNameImmutable.into()),
-                "name"
-                | "connector_type"
-                | "state"
-                | "deauthorization_reason"
-                | "external_account"
-                | "auth_method"
-                | "create_time"
-                | "authorize_time"
-                | "last_transfer_time"
-                | "etag"
-                | "update_time"
-                | "deauthorize_time" => {
-                    return Err(Error::invalid(
-                        "update_mask",
-                        format!(
-                            "`{path}` is output only or immutable; only `labels` can be updated"
-                        ),
-                    )
-                    .into());
-                }
-                other => {
-                    return Err(Error::invalid(
-                        "update_mask",
-                        format!("`{other}` is not a field of Connector"),
-                    )
-                    .into());
-                }
-            }
-        }
+        let update = conversions::connector_update(connector, request.update_mask)?;
         Ok(Response::new(
             self.connectors.update(&name, update).await?.into(),
         ))
@@ -260,8 +211,8 @@ impl ConnectorService for ConnectorApi {
         let request = request.into_inner();
         let name = parse_connector("name", &request.name)?;
         caller.authorize_connector(&name)?;
-        let etag = (!request.etag.is_empty()).then_some(request.etag.as_str());
-        self.connectors.delete(&name, etag).await?;
+        let expected_revision = conversions::expected_revision("etag", &request.etag)?;
+        self.connectors.delete(&name, expected_revision).await?;
         tracing::info!(key = %caller.key_id, connector = %name, "DeleteConnector");
         Ok(Response::new(pb::DeleteConnectorResponse {}))
     }

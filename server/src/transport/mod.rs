@@ -4,6 +4,7 @@
 
 mod auth;
 mod conversions;
+mod deadline;
 mod filter;
 mod grpc;
 mod names;
@@ -17,12 +18,12 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic_health::ServingStatus;
+use tower::Layer as _;
 
-pub use auth::{ApiKey, Scope};
 pub(crate) use grpc::ConnectorApi;
 pub(crate) use page_token::PageTokens;
 
-use crate::{domain::Connectors, persistence::Store};
+use crate::{access::ApiKey, domain::Connectors, persistence::Store};
 
 /// Errors that stop the server.
 #[derive(Debug, thiserror::Error)]
@@ -75,10 +76,12 @@ pub(crate) async fn serve(
     let api =
         ConnectorServiceServer::new(ConnectorApi::new(serving.connectors, serving.page_tokens))
             .max_decoding_message_size(serving.max_request_bytes);
+    // The deadline applies to the connector service only: health and reflection are instant,
+    // and a health `Watch` stream must be allowed to stay open.
+    let api = deadline::DeadlineLayer(serving.request_timeout).layer(api);
     let api = InterceptedService::new(api, auth::authenticate(&serving.api_keys));
 
     let result = tonic::transport::Server::builder()
-        .timeout(serving.request_timeout)
         .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
         .add_service(health_service)
         .add_service(reflection().build_v1()?)

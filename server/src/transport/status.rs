@@ -13,18 +13,6 @@ use crate::domain::Error;
 /// The ErrorInfo domain of every error this service returns.
 pub(crate) const ERROR_DOMAIN: &str = "connector-service";
 
-/// Builds a status with an ErrorInfo reason and metadata.
-pub(crate) fn status(
-    code: Code,
-    reason: &str,
-    message: impl Into<String>,
-    metadata: &[(&str, String)],
-) -> Status {
-    let mut details = ErrorDetails::new();
-    details.set_error_info(reason, ERROR_DOMAIN, to_map(metadata));
-    Status::with_error_details(code, message, details)
-}
-
 fn to_map(metadata: &[(&str, String)]) -> HashMap<String, String> {
     metadata
         .iter()
@@ -134,6 +122,15 @@ impl From<Error> for Status {
             Error::EtagMismatch(name) => {
                 (Code::Aborted, "ETAG_MISMATCH", vec![("connector", name)])
             }
+            Error::ApiKeyMissing => (Code::Unauthenticated, "API_KEY_MISSING", vec![]),
+            Error::ApiKeyInvalid => (Code::Unauthenticated, "API_KEY_INVALID", vec![]),
+            Error::AccountAccessDenied(account) => (
+                Code::PermissionDenied,
+                "ACCOUNT_ACCESS_DENIED",
+                vec![("account", format!("accounts/{account}"))],
+            ),
+            Error::ConcurrentModification(_) => (Code::Aborted, "CONCURRENT_MODIFICATION", vec![]),
+            Error::DeadlineExceeded(_) => (Code::DeadlineExceeded, "REQUEST_TIMEOUT", vec![]),
             Error::StorageUnavailable => {
                 details.set_retry_info(Some(std::time::Duration::from_secs(1)));
                 (Code::Unavailable, "DATABASE_UNAVAILABLE", vec![])

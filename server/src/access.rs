@@ -1,0 +1,85 @@
+//! Who may act on which customer accounts. An API key is configured as a SHA-256 hash with a
+//! scope (all accounts, or a list of them); the transport layer authenticates a call to a
+//! [`Caller`] and asks it before touching an account's connectors.
+//!
+//! Outside the scope, a connector does not exist (`NOT_FOUND`, so names cannot be probed) and
+//! acting under the parent account is denied.
+
+use std::collections::BTreeSet;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::domain::{
+    Error,
+    model::{AccountId, ConnectorName},
+};
+
+/// Which customer accounts a key may act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every account (an administrator or a single-tenant orchestrator).
+    AllAccounts,
+    /// Only these account ids.
+    Accounts(BTreeSet<String>),
+}
+
+/// A configured API key: its id (for logs), the SHA-256 of the key, and its scope.
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    /// Name of the key, logged with each call; never the key itself.
+    pub id: String,
+    /// SHA-256 of the key.
+    pub sha256: [u8; 32],
+    /// What it may access.
+    pub scope: Scope,
+}
+
+impl ApiKey {
+    /// The SHA-256 of a key, as configured.
+    pub fn hash(key: &str) -> [u8; 32] {
+        Sha256::digest(key.as_bytes()).into()
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The id of the key it used.
+    pub key_id: String,
+    scope: Scope,
+}
+
+impl Caller {
+    /// The caller holding `key`.
+    pub fn new(key: &ApiKey) -> Self {
+        Self {
+            key_id: key.id.clone(),
+            scope: key.scope.clone(),
+        }
+    }
+
+    fn may_access(&self, account: &AccountId) -> bool {
+        match &self.scope {
+            Scope::AllAccounts => true,
+            Scope::Accounts(accounts) => accounts.contains(account.as_str()),
+        }
+    }
+
+    /// A connector outside the caller's scope does not exist as far as the caller can tell.
+    pub fn authorize_connector(&self, name: &ConnectorName) -> Result<(), Error> {
+        if self.may_access(&name.account) {
+            Ok(())
+        } else {
+            Err(Error::ConnectorNotFound(name.to_string()))
+        }
+    }
+
+    /// Acting under a parent account outside the caller's scope is denied outright.
+    pub fn authorize_parent(&self, account: &AccountId) -> Result<(), Error> {
+        if self.may_access(account) {
+            Ok(())
+        } else {
+            Err(Error::AccountAccessDenied(account.clone()))
+        }
+    }
+}
