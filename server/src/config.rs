@@ -2,7 +2,7 @@
 //! defaults that make a bare `connector-server` a working embedded server (SQLite in `./data`).
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeSet, HashMap},
     net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
@@ -15,10 +15,49 @@ use serde::Deserialize;
 use crate::{
     access::{ApiKey, Scope},
     clock::{Clock, SystemClock},
+    domain::connector_type::ConnectorTypeId,
 };
 
 /// The default Azure Blob endpoint template.
 pub const DEFAULT_AZURE_BLOB_ENDPOINT: &str = "https://{account}.blob.core.windows.net";
+
+/// The default Microsoft identity platform base URL.
+pub const DEFAULT_MICROSOFT_LOGIN: &str = "https://login.microsoftonline.com";
+/// The default Microsoft Graph base URL.
+pub const DEFAULT_MICROSOFT_GRAPH: &str = "https://graph.microsoft.com";
+
+/// An OAuth 2.0 app registration for one connector type.
+#[derive(Clone)]
+pub struct OAuthAppConfig {
+    /// Application (client) id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: SecretString,
+    /// Tenant segment; defaults per connector type (`consumers`, `organizations`).
+    pub tenant: Option<String>,
+    /// Scopes; default per connector type.
+    pub scopes: Option<Vec<String>>,
+    /// RFC 7009 revocation endpoint, if the provider has one.
+    pub revocation_url: Option<String>,
+}
+
+/// The default tenant segment and scopes of each OAuth 2.0 connector type (Microsoft's).
+pub fn default_oauth(connector_type: ConnectorTypeId) -> Option<(&'static str, &'static str)> {
+    match connector_type {
+        ConnectorTypeId::OneDriveConsumer => Some((
+            "consumers",
+            "openid profile offline_access User.Read Files.ReadWrite.All",
+        )),
+        ConnectorTypeId::OneDriveForBusinessUser => Some((
+            "organizations",
+            "openid profile offline_access User.Read Files.ReadWrite.All Sites.ReadWrite.All",
+        )),
+        ConnectorTypeId::Office365 => {
+            Some(("organizations", "https://graph.microsoft.com/.default"))
+        }
+        ConnectorTypeId::AzureBlobStorage => None,
+    }
+}
 
 /// A configuration problem, reported before the server starts.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +101,21 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// How often the health service checks the database.
     pub health_check_interval: Duration,
+    /// The URL browsers reach this server at; the OAuth 2.0 redirect URI is
+    /// `{public_url}/oauth/callback`. Default: `http://{listen address}`.
+    pub public_url: Option<String>,
+    /// Return URLs `StartAuthorization` may send browsers to afterwards (exact match).
+    pub return_urls: Vec<String>,
+    /// Microsoft identity platform base URL.
+    pub microsoft_login: String,
+    /// Microsoft Graph base URL.
+    pub microsoft_graph: String,
+    /// OAuth 2.0 app registrations by connector type.
+    pub oauth_apps: HashMap<ConnectorTypeId, OAuthAppConfig>,
+    /// How long an authorization link works.
+    pub authorization_lifetime: Duration,
+    /// Access tokens are refreshed when they expire within this.
+    pub refresh_skew: Duration,
     /// The clock; the system clock except in tests.
     pub clock: Arc<dyn Clock>,
 }
@@ -82,6 +136,13 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             max_request_bytes: 1024 * 1024,
             health_check_interval: Duration::from_secs(5),
+            public_url: None,
+            return_urls: Vec::new(),
+            microsoft_login: DEFAULT_MICROSOFT_LOGIN.to_owned(),
+            microsoft_graph: DEFAULT_MICROSOFT_GRAPH.to_owned(),
+            oauth_apps: HashMap::new(),
+            authorization_lifetime: Duration::from_secs(600),
+            refresh_skew: Duration::from_secs(300),
             clock: Arc::new(SystemClock),
         }
     }
@@ -142,6 +203,24 @@ struct FileConfig {
     provider_timeout_secs: Option<u64>,
     request_timeout_secs: Option<u64>,
     max_request_bytes: Option<usize>,
+    public_url: Option<String>,
+    #[serde(default)]
+    return_urls: Vec<String>,
+    microsoft_login: Option<String>,
+    microsoft_graph: Option<String>,
+    /// `[oauth.<connector type id>]` tables.
+    #[serde(default)]
+    oauth: HashMap<String, FileOAuthApp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOAuthApp {
+    client_id: String,
+    client_secret: String,
+    tenant: Option<String>,
+    scopes: Option<Vec<String>>,
+    revocation_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -249,6 +328,29 @@ pub fn load(
     }
     if let Some(bytes) = file_config.max_request_bytes {
         config.max_request_bytes = bytes.max(4096);
+    }
+    config.public_url = env("CONNECTOR_PUBLIC_URL").or(file_config.public_url);
+    config.return_urls = file_config.return_urls;
+    if let Some(login) = file_config.microsoft_login {
+        config.microsoft_login = login;
+    }
+    if let Some(graph) = file_config.microsoft_graph {
+        config.microsoft_graph = graph;
+    }
+    for (id, app) in file_config.oauth {
+        let connector_type = ConnectorTypeId::parse(&id)
+            .filter(|connector_type| default_oauth(*connector_type).is_some())
+            .ok_or_else(|| ConfigError(format!("[oauth.{id}]: not an OAuth 2.0 connector type")))?;
+        config.oauth_apps.insert(
+            connector_type,
+            OAuthAppConfig {
+                client_id: app.client_id,
+                client_secret: app.client_secret.into(),
+                tenant: app.tenant,
+                scopes: app.scopes,
+                revocation_url: app.revocation_url,
+            },
+        );
     }
     let listen = match env("CONNECTOR_LISTEN") {
         Some(listen) => listen.parse().map_err(|_| {

@@ -37,7 +37,10 @@ use crate::{
     access::{ApiKey, Scope},
     crypto::{MasterKey, Sealer},
     persistence::{Backend, Store},
-    providers::azure_blob::AzureBlob,
+    providers::{
+        azure_blob::AzureBlob,
+        microsoft::{Microsoft, OAuthApp},
+    },
     transport::PageTokens,
 };
 
@@ -107,9 +110,30 @@ pub async fn run(
         .timeout(config.provider_timeout)
         .build()
         .map_err(|error| config::ConfigError(format!("cannot build the HTTP client: {error}")))?;
-    let azure = AzureBlob::new(http, &config.azure_blob_endpoint, config.sas_lifetime);
-    let connectors =
-        domain::Connectors::new(store.clone(), sealer.clone(), azure, config.clock.clone());
+    let azure = AzureBlob::new(
+        http.clone(),
+        &config.azure_blob_endpoint,
+        config.sas_lifetime,
+    );
+    let microsoft = Microsoft::new(http, &config.microsoft_login, &config.microsoft_graph);
+    let public_url = match &config.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .map_err(io_error("cannot read the listen address"))?
+        ),
+    };
+    let oauth = oauth_settings(&config, &public_url)?;
+    let connectors = domain::Connectors::new(
+        store.clone(),
+        sealer.clone(),
+        azure,
+        microsoft,
+        oauth,
+        config.clock.clone(),
+    );
 
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "serving gRPC");
@@ -130,6 +154,41 @@ pub async fn run(
     .await?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// OAuth 2.0 settings: each configured app with its connector type's defaults filled in.
+fn oauth_settings(config: &Config, public_url: &str) -> Result<domain::OAuthSettings, Error> {
+    let mut apps = std::collections::HashMap::new();
+    for (&connector_type, app) in &config.oauth_apps {
+        let (tenant, scopes) = config::default_oauth(connector_type).ok_or_else(|| {
+            config::ConfigError(format!(
+                "{connector_type} is not an OAuth 2.0 connector type"
+            ))
+        })?;
+        apps.insert(
+            connector_type,
+            OAuthApp {
+                client_id: app.client_id.clone(),
+                client_secret: app.client_secret.clone(),
+                tenant: app.tenant.clone().unwrap_or_else(|| tenant.to_owned()),
+                scopes: app
+                    .scopes
+                    .clone()
+                    .unwrap_or_else(|| scopes.split(' ').map(str::to_owned).collect()),
+                revocation_url: app.revocation_url.clone(),
+            },
+        );
+    }
+    let duration =
+        |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero());
+    Ok(domain::OAuthSettings {
+        apps,
+        redirect_uri: format!("{public_url}/oauth/callback"),
+        return_urls: config.return_urls.clone(),
+        attempt_lifetime: duration(config.authorization_lifetime),
+        refresh_skew: duration(config.refresh_skew),
+        resource_url: config.microsoft_graph.trim_end_matches('/').to_owned(),
+    })
 }
 
 /// The sealer from the configured master keys, or, for the embedded SQLite default with none

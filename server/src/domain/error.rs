@@ -55,6 +55,28 @@ pub enum Error {
         "connectors of type {0} are authorized through OAuth 2.0: call StartAuthorization, not CreateConnector or ReauthorizeConnector"
     )]
     OAuthAuthorizationRequired(ConnectorTypeId),
+    /// The connector type is created with credentials (`CreateConnector`), not OAuth 2.0.
+    #[error(
+        "connectors of type {0} are created with credentials: call CreateConnector, not StartAuthorization"
+    )]
+    CredentialsRequired(ConnectorTypeId),
+    /// The operator has not configured an OAuth 2.0 app for this connector type.
+    #[error("connector type {0} is not configured on this server (no OAuth 2.0 app registration)")]
+    OAuthNotConfigured(ConnectorTypeId),
+    /// The `state` is unknown or was already used.
+    #[error(
+        "this authorization link is not valid: the state is {0}; start the authorization again"
+    )]
+    AuthorizationStateInvalid(&'static str),
+    /// The `state` expired before the authorization completed.
+    #[error("this authorization link expired; start the authorization again")]
+    AuthorizationExpired,
+    /// The user (or administrator) did not consent.
+    #[error("access was not granted at the provider: {0}")]
+    AuthorizationDenied(String),
+    /// The provider refused the authorization code (wrong, used, or a PKCE mismatch).
+    #[error("the provider refused the authorization code: {0}")]
+    AuthorizationCodeRejected(String),
     /// Credentials for another connector type than the connector's.
     #[error("credentials for {given} do not fit a {expected} connector")]
     CredentialsTypeMismatch {

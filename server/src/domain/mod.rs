@@ -7,7 +7,9 @@
 pub mod connector_type;
 pub mod error;
 pub mod model;
+mod oauth;
 mod service;
 
 pub use error::{Error, FieldViolation, Result};
+pub use oauth::{Callback, Completion, OAuthSettings, StartedAuthorization};
 pub use service::{ConnectorPage, ConnectorUpdate, Connectors, ListFilter};

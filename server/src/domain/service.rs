@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::oauth::{OAuthSettings, RefreshLocks};
 use super::{
     connector_type::ConnectorTypeId,
     error::{Error, Result},
@@ -18,7 +19,7 @@ use crate::{
     clock::Clock,
     crypto::{Sealed, Sealer},
     persistence::{self, ConnectorQuery, ConnectorRow, DeleteOutcome, Store},
-    providers::{self, azure_blob::AzureBlob},
+    providers::{self, azure_blob::AzureBlob, microsoft::Microsoft},
 };
 
 /// Secret field holding an Azure storage account key.
@@ -61,19 +62,32 @@ pub struct ConnectorUpdate {
 /// The connector operations.
 #[derive(Debug, Clone)]
 pub struct Connectors {
-    store: Store,
-    sealer: Arc<Sealer>,
+    pub(super) store: Store,
+    pub(super) sealer: Arc<Sealer>,
     azure: AzureBlob,
-    clock: Arc<dyn Clock>,
+    pub(super) microsoft: Microsoft,
+    pub(super) oauth: OAuthSettings,
+    pub(super) refresh_locks: RefreshLocks,
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl Connectors {
     /// Assembles the domain service.
-    pub fn new(store: Store, sealer: Arc<Sealer>, azure: AzureBlob, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Store,
+        sealer: Arc<Sealer>,
+        azure: AzureBlob,
+        microsoft: Microsoft,
+        oauth: OAuthSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             store,
             sealer,
             azure,
+            microsoft,
+            oauth,
+            refresh_locks: RefreshLocks::default(),
             clock,
         }
     }
@@ -123,6 +137,17 @@ impl Connectors {
             revision: 1,
         };
         let secrets = self.seal_credentials(&connector.name.connector, &credentials);
+        self.insert_new(connector, secrets).await
+    }
+
+    /// Inserts a new connector with its secrets; a concurrent or earlier link of the same
+    /// external account under the same customer account makes it ALREADY_EXISTS.
+    pub(super) async fn insert_new(
+        &self,
+        connector: Connector,
+        secrets: Vec<(String, Sealed)>,
+    ) -> Result<Connector> {
+        let connector_type = connector.connector_type;
         match self
             .store
             .insert_connector(to_row(&connector), secrets)
@@ -132,7 +157,6 @@ impl Connectors {
                 tracing::info!(connector = %connector.name, r#type = %connector_type, "connector created");
                 Ok(connector)
             }
-            // Lost a race with a concurrent create for the same external account.
             Err(persistence::Error::Conflict) => {
                 let existing = self
                     .store
@@ -250,6 +274,19 @@ impl Connectors {
 
     /// Deletes a connector for good, destroying its secrets.
     pub async fn delete(&self, name: &ConnectorName, expected_revision: Option<i64>) -> Result<()> {
+        // Read before the delete what revocation needs; revoke after it, so a provider that is
+        // down never blocks or undoes a delete.
+        let connector = self.get(name).await?;
+        let refresh_token = if connector
+            .connector_type
+            .info()
+            .auth_method
+            .uses_credentials()
+        {
+            None
+        } else {
+            self.refresh_token_of(name).await
+        };
         match self
             .store
             .delete_connector(
@@ -263,6 +300,8 @@ impl Connectors {
                 // Azure account keys cannot be revoked by us: the key stays valid at Azure until
                 // the customer rotates it. What we can do is destroy our copy, which just happened.
                 tracing::info!(connector = %name, "connector deleted, secrets destroyed");
+                self.revoke_tokens(connector.connector_type, refresh_token)
+                    .await;
                 Ok(())
             }
             DeleteOutcome::NotFound => Err(Error::ConnectorNotFound(name.to_string())),
@@ -290,7 +329,7 @@ impl Connectors {
                     resource_url: sas.endpoint,
                 })
             }
-            other => Err(Error::OAuthAuthorizationRequired(other)),
+            _ => self.oauth_access_token(&connector).await,
         }
     }
 
@@ -313,7 +352,7 @@ impl Connectors {
 
     /// Read-modify-write of one connector, guarded by its revision: retried when a concurrent
     /// writer got in between, unless the caller pinned an etag.
-    async fn modify(
+    pub(super) async fn modify(
         &self,
         name: &ConnectorName,
         pinned: Option<i64>,
@@ -366,6 +405,10 @@ impl Connectors {
         }
     }
 
+    pub(super) fn seal_field(&self, id: &ConnectorId, field: &str, plaintext: &[u8]) -> Sealed {
+        self.sealer.seal(plaintext, &secret_context(id, field))
+    }
+
     fn seal_credentials(
         &self,
         id: &ConnectorId,
@@ -399,7 +442,7 @@ impl Connectors {
 }
 
 /// Associated data binding a ciphertext to its connector and field.
-fn secret_context(id: &ConnectorId, field: &str) -> Vec<u8> {
+pub(super) fn secret_context(id: &ConnectorId, field: &str) -> Vec<u8> {
     format!("connector/{}/{field}", id.as_str()).into_bytes()
 }
 
@@ -472,7 +515,7 @@ fn from_micros(micros: i64) -> Result<DateTime<Utc>> {
         .ok_or_else(|| Error::Internal(format!("stored time {micros} is out of range")))
 }
 
-fn to_row(connector: &Connector) -> ConnectorRow {
+pub(super) fn to_row(connector: &Connector) -> ConnectorRow {
     let (state, reason, deauthorize_time) = match connector.state {
         State::Authorized => (STATE_AUTHORIZED, None, None),
         State::Deauthorized { reason, at } => (
@@ -501,7 +544,7 @@ fn to_row(connector: &Connector) -> ConnectorRow {
     }
 }
 
-fn from_row(row: ConnectorRow) -> Result<Connector> {
+pub(super) fn from_row(row: ConnectorRow) -> Result<Connector> {
     let corrupt =
         |what: &str| Error::Internal(format!("connector {} has a corrupt {what}", row.id));
     let state = match row.state.as_str() {
@@ -563,6 +606,14 @@ impl From<providers::Error> for Error {
     fn from(error: providers::Error) -> Self {
         match error {
             providers::Error::CredentialsRejected(message) => Error::CredentialsRejected(message),
+            providers::Error::InvalidGrant { description, .. } => {
+                Error::CredentialsRejected(format!("invalid_grant: {description}"))
+            }
+            // A provider answering what its protocol does not allow is treated as an outage.
+            providers::Error::Protocol(message) => Error::ProviderUnavailable {
+                message,
+                retry_after: std::time::Duration::from_secs(30),
+            },
             providers::Error::Unavailable {
                 message,
                 retry_after,

@@ -17,7 +17,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait as _;
 
 use crate::crypto::{Sealed, Sealer};
-use entity::{connector, connector_secret, sealing_key_check};
+use entity::{authorization_attempt, connector, connector_secret, sealing_key_check};
 
 /// Errors of the persistence layer.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +138,42 @@ pub struct ConnectorQuery<'a> {
     pub after_id: Option<&'a str>,
     /// At most this many rows.
     pub limit: u64,
+}
+
+/// An OAuth 2.0 authorization attempt as stored. Times are microseconds since the epoch.
+#[derive(Debug, Clone)]
+pub struct AttemptRow {
+    /// SHA-256 (hex) of the `state`.
+    pub state_hash: String,
+    /// Customer account.
+    pub account: String,
+    /// Connector type id.
+    pub connector_type: String,
+    /// The connector being reauthorized, if any.
+    pub connector_id: Option<String>,
+    /// Display name for a new connector.
+    pub display_name: Option<String>,
+    /// Where to send the browser afterwards.
+    pub return_url: Option<String>,
+    /// The sealed PKCE verifier.
+    pub pkce_verifier: Sealed,
+    /// Creation time.
+    pub create_time: i64,
+    /// Expiry.
+    pub expire_time: i64,
+}
+
+/// What consuming a `state` found.
+#[derive(Debug)]
+pub enum Consumed {
+    /// The attempt, now used up.
+    Attempt(Box<AttemptRow>),
+    /// No such state.
+    Unknown,
+    /// It was used before.
+    AlreadyUsed,
+    /// It expired (and is now used up).
+    Expired,
 }
 
 /// What a guarded delete did.
@@ -387,13 +423,7 @@ impl Store {
             return Ok(false);
         }
         if !secrets.is_empty() {
-            let fields: Vec<String> = secrets.iter().map(|(field, _)| field.clone()).collect();
-            connector_secret::Entity::delete_many()
-                .filter(connector_secret::Column::ConnectorId.eq(connector_id.as_str()))
-                .filter(connector_secret::Column::Field.is_in(fields))
-                .exec(&txn)
-                .await?;
-            insert_secrets(&txn, &connector_id, secrets).await?;
+            replace_secrets(&txn, &connector_id, secrets).await?;
         }
         txn.commit().await?;
         Ok(true)
@@ -449,6 +479,105 @@ impl Store {
                     ciphertext: secret.ciphertext,
                 }),
         )
+    }
+
+    /// Records an authorization attempt, and drops attempts that expired over a day ago.
+    pub async fn insert_attempt(&self, row: AttemptRow) -> Result<()> {
+        let stale_before = row.create_time - 86_400_000_000;
+        authorization_attempt::Entity::delete_many()
+            .filter(authorization_attempt::Column::ExpireTime.lt(stale_before))
+            .exec(&self.db)
+            .await?;
+        authorization_attempt::ActiveModel {
+            state_hash: Set(row.state_hash),
+            account: Set(row.account),
+            connector_type: Set(row.connector_type),
+            connector_id: Set(row.connector_id),
+            display_name: Set(row.display_name),
+            return_url: Set(row.return_url),
+            key_id: Set(row.pkce_verifier.key_id),
+            nonce: Set(row.pkce_verifier.nonce),
+            ciphertext: Set(row.pkce_verifier.ciphertext),
+            create_time: Set(row.create_time),
+            expire_time: Set(row.expire_time),
+            consume_time: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Uses up a `state`, once: of concurrent callers with the same state, one gets the attempt.
+    pub async fn consume_attempt(&self, state_hash: &str, now_micros: i64) -> Result<Consumed> {
+        let Some(found) = authorization_attempt::Entity::find_by_id(state_hash.to_owned())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(Consumed::Unknown);
+        };
+        if found.consume_time.is_some() {
+            return Ok(Consumed::AlreadyUsed);
+        }
+        let claimed = authorization_attempt::Entity::update_many()
+            .col_expr(
+                authorization_attempt::Column::ConsumeTime,
+                sea_orm::sea_query::Expr::value(now_micros),
+            )
+            .filter(authorization_attempt::Column::StateHash.eq(state_hash))
+            .filter(authorization_attempt::Column::ConsumeTime.is_null())
+            .exec(&self.db)
+            .await?;
+        if claimed.rows_affected != 1 {
+            return Ok(Consumed::AlreadyUsed);
+        }
+        if found.expire_time <= now_micros {
+            return Ok(Consumed::Expired);
+        }
+        Ok(Consumed::Attempt(Box::new(AttemptRow {
+            state_hash: found.state_hash,
+            account: found.account,
+            connector_type: found.connector_type,
+            connector_id: found.connector_id,
+            display_name: found.display_name,
+            return_url: found.return_url,
+            pkce_verifier: Sealed {
+                key_id: found.key_id,
+                nonce: found.nonce,
+                ciphertext: found.ciphertext,
+            },
+            create_time: found.create_time,
+            expire_time: found.expire_time,
+        })))
+    }
+
+    /// Takes the lock that makes a token refresh single-flight across processes: on PostgreSQL
+    /// a transaction holding `SELECT … FOR UPDATE` on the connector row until
+    /// [`TokenLock::commit`]; on SQLite (one process by design) the caller's in-process lock
+    /// is the whole story, so no transaction is held across the provider call. `None` if the
+    /// connector is gone.
+    pub async fn lock_tokens(&self, connector_id: &str) -> Result<Option<TokenLock>> {
+        match self.backend() {
+            Backend::Postgres => {
+                let txn = self.db.begin().await?;
+                let row = connector::Entity::find_by_id(connector_id.to_owned())
+                    .lock_exclusive()
+                    .one(&txn)
+                    .await?;
+                Ok(row.map(|row| TokenLock {
+                    connection: LockConnection::Transaction(txn),
+                    row: row.into(),
+                }))
+            }
+            Backend::Sqlite => {
+                let row = connector::Entity::find_by_id(connector_id.to_owned())
+                    .one(&self.db)
+                    .await?;
+                Ok(row.map(|row| TokenLock {
+                    connection: LockConnection::Plain(self.db.clone()),
+                    row: row.into(),
+                }))
+            }
+        }
     }
 
     /// On SQLite, moves the write-ahead log into the database file (where `secure_delete` has
@@ -536,4 +665,101 @@ impl From<ConnectorRow> for connector::ActiveModel {
             revision: Set(row.revision),
         }
     }
+}
+
+enum LockConnection {
+    Transaction(sea_orm::DatabaseTransaction),
+    Plain(DatabaseConnection),
+}
+
+/// A connector locked for a token refresh (see [`Store::lock_tokens`]). Dropping it without
+/// [`TokenLock::commit`] rolls back what it wrote on PostgreSQL.
+pub struct TokenLock {
+    connection: LockConnection,
+    /// The connector as it was when locked.
+    pub row: ConnectorRow,
+}
+
+impl std::fmt::Debug for TokenLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenLock")
+            .field("connector", &self.row.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenLock {
+    /// A sealed secret of the locked connector.
+    pub async fn secret(&self, field: &str) -> Result<Option<Sealed>> {
+        let query = connector_secret::Entity::find_by_id((self.row.id.clone(), field.to_owned()));
+        let found = match &self.connection {
+            LockConnection::Transaction(txn) => query.one(txn).await?,
+            LockConnection::Plain(db) => query.one(db).await?,
+        };
+        Ok(found.map(|secret| Sealed {
+            key_id: secret.key_id,
+            nonce: secret.nonce,
+            ciphertext: secret.ciphertext,
+        }))
+    }
+
+    /// Replaces some secrets of the locked connector (new tokens).
+    pub async fn replace_secrets(&self, secrets: Vec<(String, Sealed)>) -> Result<()> {
+        match &self.connection {
+            LockConnection::Transaction(txn) => replace_secrets(txn, &self.row.id, secrets).await,
+            LockConnection::Plain(db) => {
+                let txn = db.begin().await?;
+                replace_secrets(&txn, &self.row.id, secrets).await?;
+                txn.commit().await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the connector row (for a deauthorization) and erases every secret it held.
+    pub async fn deauthorize(&self, row: ConnectorRow) -> Result<()> {
+        async fn write(
+            connection: &impl sea_orm::ConnectionTrait,
+            row: ConnectorRow,
+        ) -> Result<()> {
+            let id = row.id.clone();
+            connector::ActiveModel::from(row).update(connection).await?;
+            connector_secret::Entity::delete_many()
+                .filter(connector_secret::Column::ConnectorId.eq(id))
+                .exec(connection)
+                .await?;
+            Ok(())
+        }
+        match &self.connection {
+            LockConnection::Transaction(txn) => write(txn, row).await,
+            LockConnection::Plain(db) => {
+                let txn = db.begin().await?;
+                write(&txn, row).await?;
+                txn.commit().await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Commits what was written and releases the lock.
+    pub async fn commit(self) -> Result<()> {
+        if let LockConnection::Transaction(txn) = self.connection {
+            txn.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+async fn replace_secrets(
+    txn: &impl sea_orm::ConnectionTrait,
+    connector_id: &str,
+    secrets: Vec<(String, Sealed)>,
+) -> Result<()> {
+    let fields: Vec<String> = secrets.iter().map(|(field, _)| field.clone()).collect();
+    connector_secret::Entity::delete_many()
+        .filter(connector_secret::Column::ConnectorId.eq(connector_id))
+        .filter(connector_secret::Column::Field.is_in(fields))
+        .exec(txn)
+        .await?;
+    insert_secrets(txn, connector_id, secrets).await
 }

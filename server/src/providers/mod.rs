@@ -3,6 +3,7 @@
 //! nothing of connectors, accounts or storage.
 
 pub mod azure_blob;
+pub mod microsoft;
 
 use std::time::Duration;
 
@@ -12,6 +13,18 @@ pub enum Error {
     /// The provider said the credentials are wrong or revoked.
     #[error("{0}")]
     CredentialsRejected(String),
+    /// The grant behind a token is gone (OAuth `invalid_grant`): revoked, expired, or a code
+    /// that is wrong, used or not bound to the PKCE verifier.
+    #[error("invalid_grant: {description}")]
+    InvalidGrant {
+        /// Microsoft's AADSTS error code, when given.
+        aadsts: Option<u32>,
+        /// The provider's description.
+        description: String,
+    },
+    /// The provider answered something this service cannot use.
+    #[error("{0}")]
+    Protocol(String),
     /// The provider could not be reached or failed transiently (5xx, 429, timeout).
     #[error("{message}")]
     Unavailable {

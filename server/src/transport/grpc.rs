@@ -12,7 +12,7 @@ use super::{
     page_token::PageTokens,
 };
 use crate::domain::{
-    Connectors, Error,
+    Callback, Connectors, Error,
     connector_type::{CONNECTOR_TYPES, ConnectorTypeId},
     model::DisplayName,
 };
@@ -109,6 +109,78 @@ impl ConnectorService for ConnectorApi {
             .await?;
         tracing::info!(key = %caller.key_id, connector = %created.name, "CreateConnector");
         Ok(Response::new(created.into()))
+    }
+
+    async fn start_authorization(
+        &self,
+        request: Request<pb::StartAuthorizationRequest>,
+    ) -> Reply<pb::StartAuthorizationResponse> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let account = parse_account("parent", &request.parent)?;
+        caller.authorize_parent(&account)?;
+        let connector_type = parse_connector_type("connector_type", &request.connector_type)?;
+        let display_name = if request.display_name.is_empty() {
+            None
+        } else {
+            Some(
+                DisplayName::new(&request.display_name)
+                    .map_err(|invalid| Error::invalid("display_name", invalid.0))?,
+            )
+        };
+        let return_url = (!request.return_url.is_empty()).then_some(request.return_url);
+        let started = self
+            .connectors
+            .start_authorization(account, connector_type, display_name, return_url)
+            .await?;
+        Ok(Response::new(pb::StartAuthorizationResponse {
+            authorization_url: started.url,
+            expire_time: Some(conversions::timestamp(started.expire_time)),
+        }))
+    }
+
+    async fn start_reauthorization(
+        &self,
+        request: Request<pb::StartReauthorizationRequest>,
+    ) -> Reply<pb::StartReauthorizationResponse> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let name = parse_connector("name", &request.name)?;
+        caller.authorize_connector(&name)?;
+        let return_url = (!request.return_url.is_empty()).then_some(request.return_url);
+        let started = self
+            .connectors
+            .start_reauthorization(&name, return_url)
+            .await?;
+        Ok(Response::new(pb::StartReauthorizationResponse {
+            authorization_url: started.url,
+            expire_time: Some(conversions::timestamp(started.expire_time)),
+        }))
+    }
+
+    async fn complete_authorization(
+        &self,
+        request: Request<pb::CompleteAuthorizationRequest>,
+    ) -> Reply<pb::Connector> {
+        // Any valid key may complete: the state itself is the proof, bound to its account.
+        caller(&request)?;
+        let request = request.into_inner();
+        if request.state.is_empty() {
+            return Err(Error::invalid("state", "is required").into());
+        }
+        let non_empty = |value: String| (!value.is_empty()).then_some(value);
+        let completion = self
+            .connectors
+            .complete_authorization(Callback {
+                state: request.state,
+                code: non_empty(request.code),
+                error: non_empty(request.error),
+                error_description: non_empty(request.error_description),
+                tenant: non_empty(request.tenant),
+                admin_consent: non_empty(request.admin_consent),
+            })
+            .await;
+        Ok(Response::new(completion.result?.into()))
     }
 
     async fn get_connector(

@@ -3,6 +3,7 @@
 //! grpcurl 1.8 can describe the API).
 
 mod auth;
+mod callback;
 mod conversions;
 mod deadline;
 mod filter;
@@ -73,6 +74,7 @@ pub(crate) async fn serve(
             // google.rpc error details, so grpcurl and buf can decode ErrorInfo and friends.
             .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
     };
+    let callback_connectors = serving.connectors.clone();
     let api =
         ConnectorServiceServer::new(ConnectorApi::new(serving.connectors, serving.page_tokens))
             .max_decoding_message_size(serving.max_request_bytes);
@@ -81,12 +83,17 @@ pub(crate) async fn serve(
     let api = deadline::DeadlineLayer(serving.request_timeout).layer(api);
     let api = InterceptedService::new(api, auth::authenticate(&serving.api_keys));
 
-    let result = tonic::transport::Server::builder()
-        .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
-        .add_service(health_service)
+    // gRPC and the OAuth 2.0 callback share the port: HTTP/1.1 requests reach the callback.
+    let routes = tonic::service::Routes::new(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(api)
+        .into_axum_router()
+        .merge(callback::router(callback_connectors));
+    let result = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .trace_fn(|request| tracing::info_span!("request", path = %request.uri().path()))
+        .add_routes(routes.into())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     health_watch.abort();

@@ -112,6 +112,30 @@ impl From<Error> for Status {
                     ],
                 )
             }
+            Error::CredentialsRequired(connector_type) => (
+                Code::FailedPrecondition,
+                "CREDENTIALS_REQUIRED",
+                vec![("connector_type", format!("connectorTypes/{connector_type}"))],
+            ),
+            Error::OAuthNotConfigured(connector_type) => (
+                Code::FailedPrecondition,
+                "CONNECTOR_TYPE_NOT_CONFIGURED",
+                vec![("connector_type", format!("connectorTypes/{connector_type}"))],
+            ),
+            Error::AuthorizationStateInvalid(why) => (
+                Code::FailedPrecondition,
+                "AUTHORIZATION_STATE_INVALID",
+                vec![("state", why.to_owned())],
+            ),
+            Error::AuthorizationExpired => {
+                (Code::FailedPrecondition, "AUTHORIZATION_EXPIRED", vec![])
+            }
+            Error::AuthorizationDenied(_) => (Code::PermissionDenied, "ACCESS_DENIED", vec![]),
+            Error::AuthorizationCodeRejected(_) => (
+                Code::FailedPrecondition,
+                "AUTHORIZATION_CODE_REJECTED",
+                vec![],
+            ),
             Error::DisplayNameImmutable => {
                 details.add_bad_request_violation(
                     "update_mask",

@@ -4,6 +4,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_connectors;
+mod m20261126_000002_create_authorization_attempts;
 
 /// Every migration, oldest first.
 pub(crate) struct Migrator;
@@ -11,6 +12,9 @@ pub(crate) struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_create_connectors::Migration)]
+        vec![
+            Box::new(m20261126_000001_create_connectors::Migration),
+            Box::new(m20261126_000002_create_authorization_attempts::Migration),
+        ]
     }
 }

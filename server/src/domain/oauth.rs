@@ -1,0 +1,633 @@
+//! OAuth 2.0 connectors: starting and completing an authorization (new or reauthorization), and
+//! keeping their tokens working.
+//!
+//! The rules that peers get wrong live here:
+//! - a `state` is random, stored only as a hash, bound to the account, the connector type and
+//!   (for a reauthorization) the connector, works once, and expires;
+//! - the external account is identified by stable ids, never by e-mail; a customer account links
+//!   an external account once; a reauthorization must come back with the same account;
+//! - a refresh is single-flight (an in-process lock, plus a row lock on PostgreSQL so several
+//!   processes refresh once), and the rotated refresh token is committed before the access token
+//!   is handed out;
+//! - `invalid_grant` deauthorizes (tokens erased); transient failures never do.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use chrono::{DateTime, Utc};
+use rand::RngCore as _;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::{
+    Connectors,
+    connector_type::{AuthMethod, ConnectorTypeId},
+    error::{Error, Result},
+    model::{
+        AccessToken, AccessTokenKind, AccountId, Connector, ConnectorId, ConnectorName,
+        DeauthorizationReason, DisplayName, ExternalAccount, Labels, State,
+    },
+};
+use crate::{
+    crypto::Sealed,
+    persistence::{self, AttemptRow, Consumed},
+    providers::{
+        self,
+        microsoft::{Identity, OAuthApp, Tokens},
+    },
+};
+
+/// Secret field: the refresh token of a delegated connector.
+pub(super) const REFRESH_TOKEN_FIELD: &str = "refresh_token";
+/// Secret field: the current access token with its expiry and scopes.
+pub(super) const ACCESS_TOKEN_FIELD: &str = "access_token";
+
+/// How the service runs OAuth 2.0: app registrations per type, its redirect URI, the return
+/// URLs it may send browsers to, and timings.
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    /// App registration per OAuth 2.0 connector type; a type without one cannot be linked.
+    pub apps: HashMap<ConnectorTypeId, OAuthApp>,
+    /// The redirect URI registered with the provider: `{public_url}/oauth/callback`.
+    pub redirect_uri: String,
+    /// Return URLs a caller may ask for, matched exactly.
+    pub return_urls: Vec<String>,
+    /// How long an authorization link works.
+    pub attempt_lifetime: chrono::Duration,
+    /// Refresh when the access token expires within this.
+    pub refresh_skew: chrono::Duration,
+    /// Base URL the access tokens are for (Microsoft Graph).
+    pub resource_url: String,
+}
+
+/// A started authorization.
+#[derive(Debug)]
+pub struct StartedAuthorization {
+    /// Where to send the browser.
+    pub url: String,
+    /// When the link stops working.
+    pub expire_time: DateTime<Utc>,
+}
+
+/// The parameters the provider sent to the redirect URI.
+#[derive(Debug, Default)]
+pub struct Callback {
+    /// `state`.
+    pub state: String,
+    /// `code`, on consent.
+    pub code: Option<String>,
+    /// `error`, when not granted.
+    pub error: Option<String>,
+    /// `error_description`.
+    pub error_description: Option<String>,
+    /// `tenant` (admin consent).
+    pub tenant: Option<String>,
+    /// `admin_consent` (admin consent).
+    pub admin_consent: Option<String>,
+}
+
+/// How a completion ended, with where the browser should go next.
+#[derive(Debug)]
+pub struct Completion {
+    /// The return URL the authorization was started with, once the state is known.
+    pub return_url: Option<String>,
+    /// The connector, or why not.
+    pub result: Result<Connector>,
+}
+
+/// The sealed payload of [`ACCESS_TOKEN_FIELD`].
+#[derive(Serialize, Deserialize)]
+struct StoredAccessToken {
+    token: String,
+    expire_time: i64,
+    scopes: Vec<String>,
+}
+
+/// Per-connector locks that make refreshes single-flight within this process.
+#[derive(Debug, Default, Clone)]
+pub(super) struct RefreshLocks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl RefreshLocks {
+    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Forget locks nobody holds, so the map stays as small as the refreshes in flight.
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        locks.entry(id.to_owned()).or_default().clone()
+    }
+}
+
+fn state_hash(state: &str) -> String {
+    hex::encode(Sha256::digest(state.as_bytes()))
+}
+
+fn attempt_context(state_hash: &str) -> Vec<u8> {
+    format!("authorization_attempt/{state_hash}/pkce_verifier").into_bytes()
+}
+
+impl Connectors {
+    fn app(&self, connector_type: ConnectorTypeId) -> Result<&OAuthApp> {
+        if connector_type.info().auth_method.uses_credentials() {
+            return Err(Error::CredentialsRequired(connector_type));
+        }
+        self.oauth
+            .apps
+            .get(&connector_type)
+            .ok_or(Error::OAuthNotConfigured(connector_type))
+    }
+
+    fn check_return_url(&self, return_url: Option<&str>) -> Result<()> {
+        match return_url {
+            Some(url) if !self.oauth.return_urls.iter().any(|allowed| allowed == url) => {
+                Err(Error::invalid(
+                    "return_url",
+                    "is not one of the return URLs this service is configured with (exact match)",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Starts linking a new connector of an OAuth 2.0 type.
+    pub async fn start_authorization(
+        &self,
+        account: AccountId,
+        connector_type: ConnectorTypeId,
+        display_name: Option<DisplayName>,
+        return_url: Option<String>,
+    ) -> Result<StartedAuthorization> {
+        self.start(account, connector_type, None, display_name, return_url)
+            .await
+    }
+
+    /// Starts reauthorizing an OAuth 2.0 connector.
+    pub async fn start_reauthorization(
+        &self,
+        name: &ConnectorName,
+        return_url: Option<String>,
+    ) -> Result<StartedAuthorization> {
+        let connector = self.get(name).await?;
+        self.start(
+            name.account.clone(),
+            connector.connector_type,
+            Some(name.connector.clone()),
+            None,
+            return_url,
+        )
+        .await
+    }
+
+    async fn start(
+        &self,
+        account: AccountId,
+        connector_type: ConnectorTypeId,
+        connector: Option<ConnectorId>,
+        display_name: Option<DisplayName>,
+        return_url: Option<String>,
+    ) -> Result<StartedAuthorization> {
+        let app = self.app(connector_type)?;
+        self.check_return_url(return_url.as_deref())?;
+        let mut random = [0u8; 32];
+        rand::rng().fill_bytes(&mut random);
+        let state = hex::encode(random);
+        let hash = state_hash(&state);
+        let (url, verifier) = match connector_type.info().auth_method {
+            AuthMethod::OAuth2AdminConsent => (
+                self.microsoft
+                    .admin_consent_url(app, &self.oauth.redirect_uri, &state)?,
+                SecretString::from(String::new()),
+            ),
+            _ => {
+                let started =
+                    self.microsoft
+                        .authorization_url(app, &self.oauth.redirect_uri, &state)?;
+                (started.url, started.pkce_verifier)
+            }
+        };
+        let now = self.clock.now();
+        let expire_time = now + self.oauth.attempt_lifetime;
+        self.store
+            .insert_attempt(AttemptRow {
+                pkce_verifier: self
+                    .sealer
+                    .seal(verifier.expose_secret().as_bytes(), &attempt_context(&hash)),
+                state_hash: hash,
+                account: account.as_str().to_owned(),
+                connector_type: connector_type.as_str().to_owned(),
+                connector_id: connector.map(|id| id.as_str().to_owned()),
+                display_name: display_name.map(|name| name.as_str().to_owned()),
+                return_url,
+                create_time: now.timestamp_micros(),
+                expire_time: expire_time.timestamp_micros(),
+            })
+            .await?;
+        Ok(StartedAuthorization { url, expire_time })
+    }
+
+    /// Completes an authorization with the provider's redirect parameters.
+    pub async fn complete_authorization(&self, callback: Callback) -> Completion {
+        let now = self.clock.now();
+        let attempt = match self
+            .store
+            .consume_attempt(&state_hash(&callback.state), now.timestamp_micros())
+            .await
+        {
+            Ok(Consumed::Attempt(attempt)) => *attempt,
+            Ok(Consumed::Unknown) => {
+                return failed(None, Error::AuthorizationStateInvalid("unknown"));
+            }
+            Ok(Consumed::AlreadyUsed) => {
+                return failed(None, Error::AuthorizationStateInvalid("already used"));
+            }
+            Ok(Consumed::Expired) => return failed(None, Error::AuthorizationExpired),
+            Err(error) => return failed(None, error.into()),
+        };
+        let return_url = attempt.return_url.clone();
+        Completion {
+            result: self.finish(attempt, callback, now).await,
+            return_url,
+        }
+    }
+
+    async fn finish(
+        &self,
+        attempt: AttemptRow,
+        callback: Callback,
+        now: DateTime<Utc>,
+    ) -> Result<Connector> {
+        let corrupt = || {
+            Error::Internal(format!(
+                "authorization attempt {} is corrupt",
+                attempt.state_hash
+            ))
+        };
+        let connector_type = ConnectorTypeId::parse(&attempt.connector_type).ok_or_else(corrupt)?;
+        let account = AccountId::new(&attempt.account).map_err(|_| corrupt())?;
+        if let Some(error) = callback.error {
+            let description = callback.error_description.unwrap_or_default();
+            return Err(if error == "access_denied" {
+                Error::AuthorizationDenied(description)
+            } else {
+                Error::AuthorizationCodeRejected(format!("{error}: {description}"))
+            });
+        }
+        let app = self.app(connector_type)?;
+        let (tokens, identity) = match connector_type.info().auth_method {
+            AuthMethod::OAuth2AdminConsent => {
+                let tenant = callback
+                    .tenant
+                    .filter(|tenant| !tenant.is_empty())
+                    .ok_or_else(|| {
+                        Error::invalid("tenant", "is required for administrator consent")
+                    })?;
+                if !callback
+                    .admin_consent
+                    .is_some_and(|consent| consent.eq_ignore_ascii_case("true"))
+                {
+                    return Err(Error::AuthorizationDenied(
+                        "administrator consent was not granted".into(),
+                    ));
+                }
+                // Never trust the tenant parameter alone: a token for that tenant proves consent.
+                let tokens = self
+                    .microsoft
+                    .app_token(app, &tenant, now)
+                    .await
+                    .map_err(code_rejected)?;
+                let identity = self.microsoft.tenant(&tenant, &tokens).await?;
+                (tokens, identity)
+            }
+            _ => {
+                let code = callback
+                    .code
+                    .filter(|code| !code.is_empty())
+                    .ok_or_else(|| Error::invalid("code", "is required"))?;
+                let verifier = self
+                    .sealer
+                    .open(
+                        &attempt.pkce_verifier,
+                        &attempt_context(&attempt.state_hash),
+                    )
+                    .map_err(|error| Error::Internal(error.to_string()))?;
+                let verifier = SecretString::from(
+                    String::from_utf8(verifier.expose_secret().to_vec()).map_err(|_| corrupt())?,
+                );
+                let tokens = self
+                    .microsoft
+                    .exchange_code(app, &self.oauth.redirect_uri, &code, &verifier, now)
+                    .await
+                    .map_err(code_rejected)?;
+                let identity = self.microsoft.signed_in_user(&tokens).await?;
+                (tokens, identity)
+            }
+        };
+        match attempt.connector_id {
+            Some(id) => {
+                let name = ConnectorName {
+                    account,
+                    connector: ConnectorId::new(&id).map_err(|_| corrupt())?,
+                };
+                self.finish_reauthorization(&name, identity, tokens, now)
+                    .await
+            }
+            None => {
+                let display_name = match attempt.display_name {
+                    Some(name) => Some(DisplayName::new(&name).map_err(|_| corrupt())?),
+                    None => None,
+                };
+                self.finish_new(account, connector_type, display_name, identity, tokens, now)
+                    .await
+            }
+        }
+    }
+
+    async fn finish_new(
+        &self,
+        account: AccountId,
+        connector_type: ConnectorTypeId,
+        display_name: Option<DisplayName>,
+        identity: Identity,
+        tokens: Tokens,
+        now: DateTime<Utc>,
+    ) -> Result<Connector> {
+        let external_account = ExternalAccount {
+            id: identity.id,
+            label: identity.label,
+        };
+        let connector = Connector {
+            display_name: display_name
+                .unwrap_or_else(|| DisplayName::from_label(&external_account.label)),
+            name: ConnectorName {
+                account,
+                connector: ConnectorId::generate(),
+            },
+            connector_type,
+            state: State::Authorized,
+            external_account,
+            labels: Labels::default(),
+            create_time: now,
+            update_time: now,
+            authorize_time: now,
+            last_transfer_time: None,
+            revision: 1,
+        };
+        let secrets = self.seal_tokens(&connector.name.connector, &tokens);
+        // The fresh tokens are dropped with `tokens` when the account is already linked.
+        self.insert_new(connector, secrets).await
+    }
+
+    async fn finish_reauthorization(
+        &self,
+        name: &ConnectorName,
+        identity: Identity,
+        tokens: Tokens,
+        now: DateTime<Utc>,
+    ) -> Result<Connector> {
+        let current = self.get(name).await?;
+        if current.external_account.id != identity.id {
+            return Err(Error::AccountMismatch {
+                name: name.clone(),
+                expected: current.external_account.id,
+                given: identity.id,
+            });
+        }
+        let connector = self
+            .modify(
+                name,
+                None,
+                || self.seal_tokens(&name.connector, &tokens),
+                |connector| {
+                    connector.state = State::Authorized;
+                    connector.authorize_time = now;
+                    connector.update_time = now;
+                    Ok(())
+                },
+            )
+            .await?;
+        tracing::info!(connector = %name, "connector reauthorized through OAuth 2.0");
+        Ok(connector)
+    }
+
+    fn seal_tokens(&self, id: &ConnectorId, tokens: &Tokens) -> Vec<(String, Sealed)> {
+        let stored = StoredAccessToken {
+            token: tokens.access_token.expose_secret().to_owned(),
+            expire_time: tokens.expire_time.timestamp_micros(),
+            scopes: tokens.scopes.clone(),
+        };
+        let payload = serde_json::to_vec(&stored).expect("strings serialise");
+        let mut secrets = vec![(
+            ACCESS_TOKEN_FIELD.to_owned(),
+            self.seal_field(id, ACCESS_TOKEN_FIELD, &payload),
+        )];
+        if let Some(refresh_token) = &tokens.refresh_token {
+            secrets.push((
+                REFRESH_TOKEN_FIELD.to_owned(),
+                self.seal_field(
+                    id,
+                    REFRESH_TOKEN_FIELD,
+                    refresh_token.expose_secret().as_bytes(),
+                ),
+            ));
+        }
+        secrets
+    }
+
+    /// A valid access token for an OAuth 2.0 connector, refreshed (single-flight) when it
+    /// expires within the skew.
+    pub(super) async fn oauth_access_token(&self, connector: &Connector) -> Result<AccessToken> {
+        let now = self.clock.now();
+        let id = connector.name.connector.as_str();
+        if let Some(token) = self.stored_access_token(&connector.name, None).await?
+            && token.expire_time > now + self.oauth.refresh_skew
+        {
+            return Ok(token);
+        }
+        let lock = self.refresh_locks.lock_for(id);
+        let _in_process = lock.lock().await;
+        let locked = self
+            .store
+            .lock_tokens(id)
+            .await?
+            .ok_or_else(|| Error::ConnectorNotFound(connector.name.to_string()))?;
+        // Whoever held the lock before us may have refreshed already.
+        if let Some(token) = self
+            .stored_access_token(&connector.name, Some(&locked))
+            .await?
+            && token.expire_time > now + self.oauth.refresh_skew
+        {
+            locked.commit().await?;
+            return Ok(token);
+        }
+        let current = super::service::from_row(locked.row.clone())?;
+        if let State::Deauthorized { reason, .. } = current.state {
+            return Err(Error::Deauthorized {
+                name: current.name,
+                reason,
+                with_credentials: false,
+            });
+        }
+        let app = self.app(current.connector_type)?;
+        let refreshed = match current.connector_type.info().auth_method {
+            AuthMethod::OAuth2AdminConsent => {
+                self.microsoft
+                    .app_token(app, &current.external_account.id, now)
+                    .await
+            }
+            _ => {
+                let sealed = locked.secret(REFRESH_TOKEN_FIELD).await?.ok_or_else(|| {
+                    Error::Internal(format!("connector {} has no refresh token", current.name))
+                })?;
+                let refresh_token =
+                    self.open_field(&current.name.connector, REFRESH_TOKEN_FIELD, &sealed)?;
+                self.microsoft.refresh(app, &refresh_token, now).await
+            }
+        };
+        match refreshed {
+            Ok(tokens) => {
+                // Commit the rotated refresh token before anyone sees the new access token.
+                locked
+                    .replace_secrets(self.seal_tokens(&current.name.connector, &tokens))
+                    .await?;
+                locked.commit().await?;
+                tracing::info!(connector = %current.name, "access token refreshed");
+                Ok(self.access_token_of(&tokens))
+            }
+            Err(providers::Error::InvalidGrant {
+                aadsts,
+                description,
+            }) => {
+                let reason = match aadsts {
+                    // Refresh token or grant expired (inactivity, max age).
+                    Some(70008 | 700082 | 700084) => DeauthorizationReason::Expired,
+                    _ => DeauthorizationReason::Revoked,
+                };
+                tracing::warn!(connector = %current.name, ?aadsts, %description, "grant gone: deauthorizing");
+                let mut deauthorized = current.clone();
+                deauthorized.state = State::Deauthorized { reason, at: now };
+                deauthorized.update_time = now;
+                deauthorized.revision += 1;
+                locked
+                    .deauthorize(super::service::to_row(&deauthorized))
+                    .await?;
+                locked.commit().await?;
+                Err(Error::Deauthorized {
+                    name: current.name,
+                    reason,
+                    with_credentials: false,
+                })
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn stored_access_token(
+        &self,
+        name: &ConnectorName,
+        locked: Option<&persistence::TokenLock>,
+    ) -> Result<Option<AccessToken>> {
+        let sealed = match locked {
+            Some(locked) => locked.secret(ACCESS_TOKEN_FIELD).await?,
+            None => {
+                self.store
+                    .get_secret(name.connector.as_str(), ACCESS_TOKEN_FIELD)
+                    .await?
+            }
+        };
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let payload = self.open_field(&name.connector, ACCESS_TOKEN_FIELD, &sealed)?;
+        let stored: StoredAccessToken = serde_json::from_slice(payload.expose_secret().as_bytes())
+            .map_err(|_| Error::Internal(format!("connector {name} has a corrupt access token")))?;
+        let expire_time = DateTime::from_timestamp_micros(stored.expire_time).ok_or_else(|| {
+            Error::Internal(format!("connector {name} has a corrupt token expiry"))
+        })?;
+        Ok(Some(AccessToken {
+            token: stored.token.into(),
+            kind: AccessTokenKind::Bearer,
+            expire_time,
+            scopes: stored.scopes,
+            resource_url: self.oauth.resource_url.clone(),
+        }))
+    }
+
+    fn access_token_of(&self, tokens: &Tokens) -> AccessToken {
+        AccessToken {
+            token: tokens.access_token.expose_secret().to_owned().into(),
+            kind: AccessTokenKind::Bearer,
+            expire_time: tokens.expire_time,
+            scopes: tokens.scopes.clone(),
+            resource_url: self.oauth.resource_url.clone(),
+        }
+    }
+
+    /// Revokes an OAuth 2.0 connector's refresh token where its provider has an RFC 7009
+    /// endpoint. Best effort: a provider that is down never blocks a delete.
+    pub(super) async fn revoke_tokens(
+        &self,
+        connector_type: ConnectorTypeId,
+        refresh_token: Option<SecretString>,
+    ) {
+        let (Some(app), Some(refresh_token)) =
+            (self.oauth.apps.get(&connector_type), refresh_token)
+        else {
+            return;
+        };
+        match self.microsoft.revoke(app, &refresh_token).await {
+            Ok(true) => {
+                tracing::info!(r#type = %connector_type, "refresh token revoked at the provider")
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "revocation failed; the token was erased anyway"),
+        }
+    }
+
+    /// The refresh token of a connector, for revocation before it is deleted.
+    pub(super) async fn refresh_token_of(&self, name: &ConnectorName) -> Option<SecretString> {
+        let sealed = self
+            .store
+            .get_secret(name.connector.as_str(), REFRESH_TOKEN_FIELD)
+            .await
+            .ok()??;
+        self.open_field(&name.connector, REFRESH_TOKEN_FIELD, &sealed)
+            .ok()
+    }
+
+    fn open_field(&self, id: &ConnectorId, field: &str, sealed: &Sealed) -> Result<SecretString> {
+        let opened = self
+            .sealer
+            .open(sealed, &super::service::secret_context(id, field))
+            .map_err(|error| Error::Internal(format!("connector {}: {error}", id.as_str())))?;
+        String::from_utf8(opened.expose_secret().to_vec())
+            .map(SecretString::from)
+            .map_err(|_| {
+                Error::Internal(format!("connector {}: `{field}` is not text", id.as_str()))
+            })
+    }
+}
+
+fn failed(return_url: Option<String>, error: Error) -> Completion {
+    Completion {
+        return_url,
+        result: Err(error),
+    }
+}
+
+/// During a code exchange, `invalid_grant` means the code is wrong, used, or not bound to our
+/// PKCE verifier, not that a connector lost its grant.
+fn code_rejected(error: providers::Error) -> Error {
+    match error {
+        providers::Error::InvalidGrant { description, .. } => {
+            Error::AuthorizationCodeRejected(description)
+        }
+        providers::Error::CredentialsRejected(description) => {
+            Error::AuthorizationCodeRejected(description)
+        }
+        other => other.into(),
+    }
+}

@@ -1,0 +1,587 @@
+//! Microsoft identity platform (OAuth 2.0 v2 endpoints) and the two Microsoft Graph calls that
+//! identify who signed in: the protocol side of the OneDrive Consumer, OneDrive for Business
+//! (User) and Office 365 connector types.
+//!
+//! The `oauth2` crate speaks the protocol; it gets a small HTTP adapter over the reqwest client
+//! the rest of the server uses (redirects disabled, timeouts set), which also turns 5xx and 429
+//! answers into transient errors before `oauth2` tries to parse them. Endpoints are configurable
+//! so tests (and sovereign clouds) can point them elsewhere.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, ExtraTokenFields, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse as _, TokenUrl,
+    basic::{
+        BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+        BasicTokenIntrospectionResponse, BasicTokenType,
+    },
+};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::Error;
+
+/// An app registration for one connector type: who we are at the identity platform.
+#[derive(Clone)]
+pub struct OAuthApp {
+    /// Application (client) id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: SecretString,
+    /// Tenant segment of the authorize and token URLs for delegated sign-in (`consumers`,
+    /// `organizations`), or the one used for admin consent (`organizations`).
+    pub tenant: String,
+    /// Scopes requested.
+    pub scopes: Vec<String>,
+    /// An RFC 7009 revocation endpoint, for providers that have one (Microsoft has none).
+    pub revocation_url: Option<String>,
+}
+
+impl std::fmt::Debug for OAuthApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthApp")
+            .field("client_id", &self.client_id)
+            .field("tenant", &self.tenant)
+            .field("scopes", &self.scopes)
+            .field("revocation_url", &self.revocation_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tokens from a token endpoint. `Debug` shows none of them.
+pub struct Tokens {
+    /// The access token.
+    pub access_token: SecretString,
+    /// The refresh token, when one was issued (delegated flows with `offline_access`).
+    pub refresh_token: Option<SecretString>,
+    /// When the access token expires.
+    pub expire_time: DateTime<Utc>,
+    /// Scopes granted.
+    pub scopes: Vec<String>,
+    /// The OpenID Connect id token, when one was issued.
+    id_token: Option<String>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("expire_time", &self.expire_time)
+            .field("scopes", &self.scopes)
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who or what an authorization links to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Stable id: `{tenant id}/{object id}` for a user, the tenant id for a tenant.
+    pub id: String,
+    /// Human label: the user principal name or e-mail; the tenant's default domain.
+    pub label: String,
+}
+
+/// A started authorization: the URL for the browser and the PKCE verifier to keep.
+pub struct AuthorizationStart {
+    /// Where to send the browser.
+    pub url: String,
+    /// The PKCE verifier for the code exchange; secret until then.
+    pub pkce_verifier: SecretString,
+}
+
+/// The `id_token` field Microsoft adds to token responses.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+struct IdTokenField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+}
+
+impl ExtraTokenFields for IdTokenField {}
+
+type TokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
+type OAuthClient<HasAuth, HasRevocation, HasToken> = oauth2::Client<
+    BasicErrorResponse,
+    TokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    HasAuth,
+    EndpointNotSet,
+    EndpointNotSet,
+    HasRevocation,
+    HasToken,
+>;
+
+/// Why an HTTP exchange with the provider failed before `oauth2` could read an answer.
+#[derive(Debug, thiserror::Error)]
+#[allow(unreachable_pub)] // public only as the adapter's associated error type
+pub enum Transport {
+    /// The request could not be sent or the answer not read.
+    #[error("{0}")]
+    Request(String),
+    /// A 5xx or 429 answer.
+    #[error("the provider answered HTTP {status}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The provider's `Retry-After`, if any.
+        retry_after: Option<Duration>,
+    },
+}
+
+/// The Microsoft identity platform and Graph, at configurable base URLs.
+#[derive(Debug, Clone)]
+pub struct Microsoft {
+    http: reqwest::Client,
+    login_base: String,
+    graph_base: String,
+}
+
+impl Microsoft {
+    /// `login_base` is `https://login.microsoftonline.com` in production, `graph_base`
+    /// `https://graph.microsoft.com`.
+    pub fn new(http: reqwest::Client, login_base: &str, graph_base: &str) -> Self {
+        Self {
+            http,
+            login_base: login_base.trim_end_matches('/').to_owned(),
+            graph_base: graph_base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn client(
+        &self,
+        app: &OAuthApp,
+        tenant: &str,
+    ) -> Result<OAuthClient<EndpointSet, EndpointNotSet, EndpointSet>, Error> {
+        let base = format!("{}/{tenant}/oauth2/v2.0", self.login_base);
+        Ok(oauth2::Client::new(ClientId::new(app.client_id.clone()))
+            .set_client_secret(ClientSecret::new(
+                app.client_secret.expose_secret().to_owned(),
+            ))
+            .set_auth_type(AuthType::RequestBody)
+            .set_auth_uri(AuthUrl::new(format!("{base}/authorize")).map_err(misconfigured)?)
+            .set_token_uri(TokenUrl::new(format!("{base}/token")).map_err(misconfigured)?))
+    }
+
+    /// The authorization URL for a delegated sign-in, with PKCE S256 and our `state`.
+    pub fn authorization_url(
+        &self,
+        app: &OAuthApp,
+        redirect_uri: &str,
+        state: &str,
+    ) -> Result<AuthorizationStart, Error> {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let client = self
+            .client(app, &app.tenant)?
+            .set_redirect_uri(RedirectUrl::new(redirect_uri.to_owned()).map_err(misconfigured)?);
+        let state = state.to_owned();
+        let (url, _) = client
+            .authorize_url(move || CsrfToken::new(state))
+            .add_scopes(app.scopes.iter().cloned().map(Scope::new))
+            .set_pkce_challenge(challenge)
+            // Always show the account picker: reauthorizing must let the user choose.
+            .add_extra_param("prompt", "select_account")
+            .url();
+        Ok(AuthorizationStart {
+            url: url.to_string(),
+            pkce_verifier: verifier.secret().clone().into(),
+        })
+    }
+
+    /// The administrator consent URL (tenant-wide, app permissions).
+    pub fn admin_consent_url(
+        &self,
+        app: &OAuthApp,
+        redirect_uri: &str,
+        state: &str,
+    ) -> Result<String, Error> {
+        let mut url = url::Url::parse(&format!(
+            "{}/{}/v2.0/adminconsent",
+            self.login_base, app.tenant
+        ))
+        .map_err(misconfigured)?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &app.client_id)
+            .append_pair("scope", &app.scopes.join(" "))
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("state", state);
+        Ok(url.to_string())
+    }
+
+    /// Exchanges an authorization code (with its PKCE verifier) for tokens.
+    pub async fn exchange_code(
+        &self,
+        app: &OAuthApp,
+        redirect_uri: &str,
+        code: &str,
+        pkce_verifier: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Result<Tokens, Error> {
+        let client = self
+            .client(app, &app.tenant)?
+            .set_redirect_uri(RedirectUrl::new(redirect_uri.to_owned()).map_err(misconfigured)?);
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(
+                pkce_verifier.expose_secret().to_owned(),
+            ))
+            .request_async(self)
+            .await
+            .map_err(token_error)?;
+        Ok(tokens(response, now))
+    }
+
+    /// Redeems a refresh token. Microsoft rotates refresh tokens: the answer carries a new one,
+    /// which replaces the old.
+    pub async fn refresh(
+        &self,
+        app: &OAuthApp,
+        refresh_token: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Result<Tokens, Error> {
+        let refresh_token = RefreshToken::new(refresh_token.expose_secret().to_owned());
+        let response = self
+            .client(app, &app.tenant)?
+            .exchange_refresh_token(&refresh_token)
+            .add_scopes(app.scopes.iter().cloned().map(Scope::new))
+            .request_async(self)
+            .await
+            .map_err(token_error)?;
+        Ok(tokens(response, now))
+    }
+
+    /// An app-only token for a tenant (client credentials grant), as admin consent allows.
+    pub async fn app_token(
+        &self,
+        app: &OAuthApp,
+        tenant_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Tokens, Error> {
+        let response = self
+            .client(app, tenant_id)?
+            .exchange_client_credentials()
+            .add_scopes(app.scopes.iter().cloned().map(Scope::new))
+            .request_async(self)
+            .await
+            .map_err(token_error)?;
+        Ok(tokens(response, now))
+    }
+
+    /// Revokes a refresh token at an RFC 7009 endpoint, where the app has one.
+    pub async fn revoke(
+        &self,
+        app: &OAuthApp,
+        refresh_token: &SecretString,
+    ) -> Result<bool, Error> {
+        let Some(revocation_url) = &app.revocation_url else {
+            return Ok(false);
+        };
+        let client = self
+            .client(app, &app.tenant)?
+            .set_revocation_url(RevocationUrl::new(revocation_url.clone()).map_err(misconfigured)?);
+        client
+            .revoke_token(StandardRevocableToken::RefreshToken(RefreshToken::new(
+                refresh_token.expose_secret().to_owned(),
+            )))
+            .map_err(misconfigured)?
+            .request_async(self)
+            .await
+            .map_err(|error| match error {
+                RequestTokenError::Request(transport) => transient(transport),
+                other => Error::Protocol(format!("revocation failed: {other}")),
+            })?;
+        Ok(true)
+    }
+
+    /// Who signed in: tenant and object id from the id token (received straight from the token
+    /// endpoint over TLS, so its signature need not be checked); Graph `/me` proves the access
+    /// token works and gives the label (principal name or mail). Never identified by e-mail.
+    pub async fn signed_in_user(&self, tokens: &Tokens) -> Result<Identity, Error> {
+        let claims = tokens
+            .id_token
+            .as_deref()
+            .and_then(id_token_claims)
+            .ok_or_else(|| Error::Protocol("the token response has no readable id_token".into()))?;
+        let me: GraphUser = self.graph(&tokens.access_token, "/v1.0/me").await?;
+        let tenant = claims
+            .tid
+            .ok_or_else(|| Error::Protocol("the id token has no tid claim".into()))?;
+        let object = claims.oid.unwrap_or(me.id);
+        let label = me
+            .user_principal_name
+            .or(me.mail)
+            .or(claims.preferred_username)
+            .unwrap_or_else(|| object.clone());
+        Ok(Identity {
+            id: format!("{tenant}/{object}"),
+            label,
+        })
+    }
+
+    /// The tenant an app-only token is for, with its default domain as the label. Confirms that
+    /// the tenant from a consent callback is the one the token works in.
+    pub async fn tenant(&self, tenant_id: &str, tokens: &Tokens) -> Result<Identity, Error> {
+        let organizations: GraphList<GraphOrganization> = self
+            .graph(&tokens.access_token, "/v1.0/organization")
+            .await?;
+        let organization = organizations
+            .value
+            .into_iter()
+            .find(|organization| organization.id.eq_ignore_ascii_case(tenant_id))
+            .ok_or_else(|| {
+                Error::CredentialsRejected(format!("the token is not valid in tenant {tenant_id}"))
+            })?;
+        let label = organization
+            .verified_domains
+            .iter()
+            .find(|domain| domain.is_default)
+            .map(|domain| domain.name.clone())
+            .or(organization.display_name)
+            .unwrap_or_else(|| organization.id.clone());
+        Ok(Identity {
+            id: organization.id,
+            label,
+        })
+    }
+
+    async fn graph<T: serde::de::DeserializeOwned>(
+        &self,
+        access_token: &SecretString,
+        path: &str,
+    ) -> Result<T, Error> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.graph_base))
+            .bearer_auth(access_token.expose_secret())
+            .send()
+            .await
+            .map_err(|error| transient(Transport::Request(describe(&error))))?;
+        let status = response.status();
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(transient(Transport::Status {
+                status: status.as_u16(),
+                retry_after: retry_after(response.headers()),
+            }));
+        }
+        if !status.is_success() {
+            return Err(Error::CredentialsRejected(format!(
+                "Microsoft Graph answered {status} for {path}"
+            )));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| transient(Transport::Request(describe(&error))))?;
+        serde_json::from_slice(&body).map_err(|_| {
+            Error::Protocol(format!(
+                "Microsoft Graph sent an unreadable answer for {path}"
+            ))
+        })
+    }
+
+    /// The HTTP adapter `oauth2` calls: reqwest with our timeouts and no redirects; 5xx and 429
+    /// become transient errors here.
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, Transport> {
+        let request = reqwest::Request::try_from(request)
+            .map_err(|error| Transport::Request(describe(&error)))?;
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|error| Transport::Request(describe(&error)))?;
+        let status = response.status();
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(Transport::Status {
+                status: status.as_u16(),
+                retry_after: retry_after(response.headers()),
+            });
+        }
+        let mut builder = http::Response::builder().status(status);
+        for (name, value) in response.headers() {
+            builder = builder.header(name, value);
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| Transport::Request(describe(&error)))?;
+        builder
+            .body(body.to_vec())
+            .map_err(|error| Transport::Request(error.to_string()))
+    }
+}
+
+/// `oauth2` drives its requests through this: a boxed, `Send` future per call (a plain closure
+/// would not be `Send` for every lifetime `oauth2` asks for).
+impl<'c> oauth2::AsyncHttpClient<'c> for Microsoft {
+    type Error = Transport;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<HttpResponse, Transport>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(self.send(request))
+    }
+}
+
+fn tokens(response: TokenResponse, now: DateTime<Utc>) -> Tokens {
+    let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3600));
+    Tokens {
+        access_token: response.access_token().secret().clone().into(),
+        refresh_token: response
+            .refresh_token()
+            .map(|token| token.secret().clone().into()),
+        expire_time: now
+            + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(1)),
+        scopes: response
+            .scopes()
+            .map(|scopes| scopes.iter().map(|scope| scope.to_string()).collect())
+            .unwrap_or_default(),
+        id_token: response.extra_fields().id_token.clone(),
+    }
+}
+
+/// Classifies a token endpoint failure: `invalid_grant` (with Microsoft's AADSTS code) means the
+/// grant is gone; transport trouble, 5xx and 429 are transient; anything else is a rejection.
+fn token_error(error: RequestTokenError<Transport, BasicErrorResponse>) -> Error {
+    match error {
+        RequestTokenError::ServerResponse(response) => {
+            let description = response.error_description().cloned().unwrap_or_default();
+            match response.error() {
+                BasicErrorResponseType::InvalidGrant => Error::InvalidGrant {
+                    aadsts: aadsts_code(&description),
+                    description,
+                },
+                other => Error::CredentialsRejected(format!("{other}: {description}")),
+            }
+        }
+        RequestTokenError::Request(transport) => transient(transport),
+        RequestTokenError::Parse(_, _) => {
+            Error::Protocol("the token endpoint sent an unreadable answer".into())
+        }
+        RequestTokenError::Other(message) => Error::Protocol(message),
+    }
+}
+
+fn transient(transport: Transport) -> Error {
+    let retry_after = match &transport {
+        Transport::Status { retry_after, .. } => retry_after.unwrap_or(Duration::from_secs(5)),
+        Transport::Request(_) => Duration::from_secs(5),
+    };
+    Error::Unavailable {
+        message: format!("the identity provider is unavailable: {transport}"),
+        retry_after,
+    }
+}
+
+/// `AADSTS70008: …` → 70008.
+fn aadsts_code(description: &str) -> Option<u32> {
+    let digits: String = description
+        .strip_prefix("AADSTS")?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_connect() {
+        "connection failed".into()
+    } else {
+        "request failed".into()
+    }
+}
+
+fn misconfigured(error: impl std::fmt::Display) -> Error {
+    Error::Protocol(format!("OAuth configuration is invalid: {error}"))
+}
+
+#[derive(Debug, Deserialize)]
+struct IdTokenClaims {
+    tid: Option<String>,
+    oid: Option<String>,
+    preferred_username: Option<String>,
+}
+
+fn id_token_claims(id_token: &str) -> Option<IdTokenClaims> {
+    use base64::Engine as _;
+    let payload = id_token.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphUser {
+    id: String,
+    user_principal_name: Option<String>,
+    mail: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GraphList<T> {
+    value: Vec<T>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphOrganization {
+    id: String,
+    display_name: Option<String>,
+    #[serde(default)]
+    verified_domains: Vec<GraphDomain>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphDomain {
+    name: String,
+    #[serde(default)]
+    is_default: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aadsts_codes_are_read_from_descriptions() {
+        assert_eq!(
+            aadsts_code("AADSTS70008: The refresh token has expired"),
+            Some(70008)
+        );
+        assert_eq!(
+            aadsts_code("AADSTS700082: expired due to inactivity"),
+            Some(700082)
+        );
+        assert_eq!(aadsts_code("something else"), None);
+    }
+
+    #[test]
+    fn id_token_claims_are_read_without_the_signature() {
+        use base64::Engine as _;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"tid":"t-1","oid":"o-1","preferred_username":"ada@example.com"}"#);
+        let claims = id_token_claims(&format!("e30.{payload}.")).unwrap();
+        assert_eq!(claims.tid.as_deref(), Some("t-1"));
+        assert_eq!(claims.oid.as_deref(), Some("o-1"));
+    }
+}
