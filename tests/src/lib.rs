@@ -312,6 +312,36 @@ pub struct ServerOptions {
     pub provider_timeout: Option<Duration>,
     /// Deadline of each RPC.
     pub request_timeout: Option<Duration>,
+    /// OAuth 2.0: identity platform and Graph base URLs, app registrations, return URLs.
+    pub oauth: Option<OAuthOptions>,
+    /// Share another test server's database and master key (a second process of one
+    /// deployment).
+    pub share_database_of: Option<(String, Option<String>)>,
+}
+
+/// OAuth 2.0 settings of a test server.
+#[derive(Clone)]
+pub struct OAuthOptions {
+    /// Identity platform base URL (the emulator's).
+    pub login_base: String,
+    /// Graph base URL (the emulator's).
+    pub graph_base: String,
+    /// App registrations.
+    pub apps: Vec<(
+        connector_server::domain::connector_type::ConnectorTypeId,
+        connector_server::config::OAuthAppConfig,
+    )>,
+    /// Allowed return URLs.
+    pub return_urls: Vec<String>,
+}
+
+impl std::fmt::Debug for OAuthOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthOptions")
+            .field("login_base", &self.login_base)
+            .field("return_urls", &self.return_urls)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServerOptions {
@@ -326,6 +356,8 @@ impl ServerOptions {
             health_check_interval: None,
             provider_timeout: None,
             request_timeout: None,
+            oauth: None,
+            share_database_of: None,
         }
     }
 }
@@ -370,11 +402,16 @@ impl TestServer {
     pub async fn start_with(options: ServerOptions) -> TestServer {
         let data = Arc::new(tempfile::tempdir().expect("temp dir"));
         let data_dir = data.path().to_owned();
-        let database_url = match options.backend {
-            Backend::Sqlite => connector_server::persistence::Store::sqlite_url(&data_dir),
-            Backend::Postgres => fresh_postgres_database().await,
+        let (database_url, master_key) = match &options.share_database_of {
+            Some((url, key)) => (url.clone(), key.clone()),
+            None => (
+                match options.backend {
+                    Backend::Sqlite => connector_server::persistence::Store::sqlite_url(&data_dir),
+                    Backend::Postgres => fresh_postgres_database().await,
+                },
+                options.configure_master_key.then(random_master_key),
+            ),
         };
-        let master_key = options.configure_master_key.then(random_master_key);
         let mut server = TestServer {
             options,
             clock: ManualClock::new(Utc::now()),
@@ -432,6 +469,12 @@ impl TestServer {
         if let Some(timeout) = self.options.request_timeout {
             config.request_timeout = timeout;
         }
+        if let Some(oauth) = &self.options.oauth {
+            config.microsoft_login = oauth.login_base.clone();
+            config.microsoft_graph = oauth.graph_base.clone();
+            config.oauth_apps = oauth.apps.iter().cloned().collect();
+            config.return_urls = oauth.return_urls.clone();
+        }
         config
     }
 
@@ -488,6 +531,18 @@ impl TestServer {
     pub async fn restart(&mut self) {
         self.stop().await;
         self.boot().await.expect("server restarts");
+    }
+
+    /// Options for a second server process sharing this one's database and master key.
+    pub fn sharing_options(&self) -> ServerOptions {
+        let mut options = self.options.clone();
+        options.share_database_of = Some((self.database_url.clone(), self.master_key.clone()));
+        options
+    }
+
+    /// The OAuth 2.0 redirect URI of this server.
+    pub fn redirect_uri(&self) -> String {
+        format!("http://{}/oauth/callback", self.address)
     }
 
     /// `http://127.0.0.1:PORT`.

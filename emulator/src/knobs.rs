@@ -1,0 +1,104 @@
+//! What a test can turn and read: injected failures, token lifetimes and request counters.
+//!
+//! They exist because the interesting bugs of an OAuth client live in the unhappy paths
+//! (a provider that is down, throttles, hangs, or has revoked the grant) and in how often it
+//! calls the provider (a refresh storm must cause exactly one refresh).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How an injected failure answers a call (see [`crate::Emulator::fail_next_token_calls`]).
+///
+/// As JSON (admin endpoints): `{"kind": "status_500"}`, `{"kind": "status_429",
+/// "retry_after": 5}`, `{"kind": "timeout"}`, `{"kind": "invalid_grant", "aadsts": 70008}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Failure {
+    /// HTTP 500 with Microsoft's error JSON (`server_error`, AADSTS50000).
+    #[serde(rename = "status_500")]
+    Status500,
+    /// HTTP 429 with a `Retry-After` header of `retry_after` seconds and Microsoft's error JSON
+    /// (`temporarily_unavailable`, AADSTS90055).
+    #[serde(rename = "status_429")]
+    Status429 {
+        /// The `Retry-After` value, in seconds.
+        retry_after: u64,
+    },
+    /// Never answer: the request is held until the client drops the connection or the emulator
+    /// shuts down (then it answers 503). Any client timeout fires first.
+    Timeout,
+    /// HTTP 400 `invalid_grant` with `error_codes: [aadsts]` and an `AADSTS{aadsts}: …`
+    /// description (Microsoft's text for the codes it knows, e.g. 70008, 700082, 50173, 70000).
+    InvalidGrant {
+        /// The AADSTS error code, e.g. 50173.
+        aadsts: u32,
+    },
+}
+
+/// How long the things the emulator issues live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Access tokens (`expires_in`); default one hour.
+    pub access_token: Duration,
+    /// Refresh tokens, renewed by every rotation (Microsoft's 90-day inactivity window);
+    /// default 90 days. An expired one answers `invalid_grant` AADSTS700082.
+    pub refresh_token: Duration,
+    /// Authorization codes; default ten minutes. An expired one answers AADSTS70008.
+    pub authorization_code: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            access_token: Duration::from_secs(3600),
+            refresh_token: Duration::from_secs(90 * 24 * 3600),
+            authorization_code: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Requests received per endpoint since start or the last reset
+/// ([`crate::Emulator::counters`], `GET /_emulator/counters`).
+///
+/// Every request that reaches an endpoint counts, whether it succeeds, is refused, or is
+/// answered by an injected failure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// `GET …/oauth2/v2.0/authorize` (the sign-in page).
+    pub authorize: u64,
+    /// `POST …/oauth2/v2.0/authorize` and [`crate::Emulator::complete_authorization`] /
+    /// [`crate::Emulator::deny_authorization`]: accept or deny decisions.
+    pub authorize_decisions: u64,
+    /// Every `POST …/oauth2/v2.0/token`, whatever its grant type.
+    pub token: u64,
+    /// Token calls with `grant_type=authorization_code`.
+    pub authorization_code: u64,
+    /// Token calls with `grant_type=refresh_token`: the refresh count.
+    pub refresh: u64,
+    /// Token calls with `grant_type=client_credentials`.
+    pub client_credentials: u64,
+    /// Token calls answered 200 with tokens.
+    pub tokens_issued: u64,
+    /// Token and revoke calls answered by an injected [`Failure`].
+    pub injected_failures: u64,
+    /// `GET …/v2.0/adminconsent` (the admin consent page).
+    pub adminconsent: u64,
+    /// `POST …/v2.0/adminconsent` and [`crate::Emulator::complete_admin_consent`] /
+    /// [`crate::Emulator::deny_admin_consent`].
+    pub adminconsent_decisions: u64,
+    /// Graph `GET /v1.0/me`.
+    pub me: u64,
+    /// Graph `GET /v1.0/organization`.
+    pub organization: u64,
+    /// `POST /oauth2/revoke` (RFC 7009).
+    pub revoke: u64,
+}
+
+/// The queues of failures still to be injected, consumed first in, first out.
+#[derive(Debug, Default)]
+pub(crate) struct FailureQueues {
+    pub(crate) token: VecDeque<Failure>,
+    pub(crate) revoke: VecDeque<Failure>,
+}
