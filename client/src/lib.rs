@@ -116,6 +116,12 @@ rpcs! {
     resolve_connector_type(pb::ResolveConnectorTypeRequest) -> pb::ResolveConnectorTypeResponse;
     /// Creates a credential-based connector.
     create_connector(pb::CreateConnectorRequest) -> pb::Connector;
+    /// Starts linking an OAuth 2.0 connector: the URL for the user's browser.
+    start_authorization(pb::StartAuthorizationRequest) -> pb::StartAuthorizationResponse;
+    /// Starts reauthorizing an OAuth 2.0 connector.
+    start_reauthorization(pb::StartReauthorizationRequest) -> pb::StartReauthorizationResponse;
+    /// Completes an authorization with the provider's redirect parameters.
+    complete_authorization(pb::CompleteAuthorizationRequest) -> pb::Connector;
     /// Gets a connector.
     get_connector(pb::GetConnectorRequest) -> pb::Connector;
     /// Lists an account's connectors, one page at a time.

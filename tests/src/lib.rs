@@ -781,3 +781,128 @@ pub fn write_file(path: &Path, content: &str) {
     let mut file = std::fs::File::create(path).expect("create file");
     file.write_all(content.as_bytes()).expect("write file");
 }
+
+// ---------------------------------------------------------------------------------------------
+// OAuth 2.0
+
+/// The return URL every OAuth test server allows.
+pub const RETURN_URL: &str = "https://orchestrator.example/connectors/done";
+
+/// A test server wired to a fresh identity emulator, with apps for the three OAuth types.
+#[derive(Debug)]
+pub struct OAuthWorld {
+    /// The identity platform and Graph emulator.
+    pub emulator: identity_emulator::Emulator,
+    /// The server.
+    pub server: TestServer,
+}
+
+impl OAuthWorld {
+    /// Starts an emulator and a server using it.
+    pub async fn start(backend: Backend) -> OAuthWorld {
+        let emulator = identity_emulator::Emulator::start()
+            .await
+            .expect("emulator");
+        let mut options = ServerOptions::new(backend);
+        options.oauth = Some(oauth_options(&emulator, None));
+        let server = TestServer::start_with(options).await;
+        emulator
+            .add_redirect_uri(
+                identity_emulator::fixtures::CLIENT_ID,
+                &server.redirect_uri(),
+            )
+            .expect("register the redirect URI");
+        OAuthWorld { emulator, server }
+    }
+
+    /// Starts a second server process on the same database and emulator.
+    pub async fn second_server(&self) -> TestServer {
+        let server = TestServer::start_with(self.server.sharing_options()).await;
+        self.emulator
+            .add_redirect_uri(
+                identity_emulator::fixtures::CLIENT_ID,
+                &server.redirect_uri(),
+            )
+            .expect("register the redirect URI");
+        server
+    }
+
+    /// Links a connector: starts an authorization, signs in at the emulator as `account`
+    /// (a user principal name), and completes it through `CompleteAuthorization`.
+    pub async fn link(
+        &self,
+        parent: &str,
+        connector_type: &str,
+        account: &str,
+    ) -> Result<pb::Connector, Status> {
+        let client = self.server.client().await;
+        let started = client
+            .start_authorization(pb::StartAuthorizationRequest {
+                parent: parent.to_owned(),
+                connector_type: connector_type.to_owned(),
+                ..Default::default()
+            })
+            .await?;
+        let redirect = self
+            .emulator
+            .complete_authorization(&started.authorization_url, account)
+            .expect("the emulator signs in");
+        client
+            .complete_authorization(callback_request(&redirect))
+            .await
+    }
+}
+
+/// The emulator settings for a server: every OAuth type uses the emulator's fixture client.
+pub fn oauth_options(
+    emulator: &identity_emulator::Emulator,
+    revocation_url: Option<String>,
+) -> OAuthOptions {
+    use connector_server::{config::OAuthAppConfig, domain::connector_type::ConnectorTypeId};
+    let app = || OAuthAppConfig {
+        client_id: identity_emulator::fixtures::CLIENT_ID.to_owned(),
+        client_secret: identity_emulator::fixtures::CLIENT_SECRET.to_owned().into(),
+        tenant: None,
+        scopes: None,
+        revocation_url: revocation_url.clone(),
+    };
+    OAuthOptions {
+        login_base: emulator.base_url().to_owned(),
+        graph_base: emulator.base_url().to_owned(),
+        apps: vec![
+            (ConnectorTypeId::OneDriveConsumer, app()),
+            (ConnectorTypeId::OneDriveForBusinessUser, app()),
+            (ConnectorTypeId::Office365, app()),
+        ],
+        return_urls: vec![RETURN_URL.to_owned()],
+    }
+}
+
+/// A `CompleteAuthorizationRequest` from the provider's redirect (the `Location` it sent the
+/// browser to).
+pub fn callback_request(redirect: &str) -> pb::CompleteAuthorizationRequest {
+    let url = reqwest::Url::parse(redirect).expect("a redirect URL");
+    let get = |name: &str| {
+        url.query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default()
+    };
+    pb::CompleteAuthorizationRequest {
+        state: get("state"),
+        code: get("code"),
+        error: get("error"),
+        error_description: get("error_description"),
+        tenant: get("tenant"),
+        admin_consent: get("admin_consent"),
+    }
+}
+
+/// A query parameter of a URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}

@@ -1,0 +1,712 @@
+//! OAuth 2.0 connectors end to end against the identity emulator: linking once per account,
+//! reauthorizing the same account only, tokens that refresh once under a storm and survive
+//! restarts, revoked grants that deauthorize, and every way an authorization can be refused.
+
+use chrono::Duration;
+use connector_client::pb;
+use connector_server::clock::Clock as _;
+use connector_tests::{
+    Backend, OAuthWorld, RETURN_URL, assert_error, assert_invalid_field, callback_request,
+    on_both_backends, query_param, unique_parent,
+};
+use identity_emulator::{Failure, fixtures};
+use tonic::Code;
+
+const CONSUMER: &str = "connectorTypes/onedrive-consumer";
+const BUSINESS_USER: &str = "connectorTypes/onedrive-for-business-user";
+const OFFICE: &str = "connectorTypes/office-365";
+
+on_both_backends!(
+    a_user_links_a_personal_onedrive_once,
+    a_work_account_is_identified_by_tenant_and_object_id,
+    the_callback_redirects_to_the_return_url,
+    reauthorization_keeps_the_connector_and_requires_the_same_account,
+    access_tokens_refresh_and_the_rotated_token_survives_a_restart,
+    a_refresh_storm_refreshes_once,
+    a_failing_refresh_is_unavailable_and_deauthorizes_nothing,
+    a_revoked_grant_deauthorizes_the_connector,
+    an_expired_refresh_token_deauthorizes_as_expired,
+    states_are_single_use_expire_and_bind_the_pkce_verifier,
+    access_denied_creates_nothing,
+    return_urls_must_match_the_allowlist_exactly,
+    office_365_links_a_tenant_by_admin_consent,
+    credential_and_unconfigured_types_are_refused,
+);
+
+fn connectors_in_database(world: &OAuthWorld) -> impl std::future::Future<Output = i64> + '_ {
+    world.server.query_i64("SELECT COUNT(*) FROM connector")
+}
+
+async fn a_user_links_a_personal_onedrive_once(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let parent = unique_parent();
+    let linked = world
+        .link(&parent, CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("linked");
+    assert_eq!(linked.connector_type, CONSUMER);
+    assert_eq!(linked.state(), pb::connector::State::Authorized);
+    assert_eq!(linked.auth_method(), pb::AuthMethod::Oauth2Delegated);
+    let external = linked.external_account.clone().unwrap();
+    assert!(
+        external.id.ends_with(fixtures::ALICE_OBJECT_ID),
+        "identified by ids, not e-mail: {}",
+        external.id
+    );
+    assert!(!external.id.contains('@'));
+    assert_eq!(external.label, fixtures::ALICE_UPN);
+    assert_eq!(
+        linked.display_name,
+        fixtures::ALICE_UPN,
+        "defaults to the label"
+    );
+
+    // Signing in with the same account again under the same customer account.
+    let again = world
+        .link(&parent, CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect_err("once per account");
+    let metadata = assert_error(&again, Code::AlreadyExists, "CONNECTOR_ALREADY_EXISTS");
+    assert_eq!(metadata.get("connector"), Some(&linked.name));
+    assert_eq!(connectors_in_database(&world).await, 1);
+    let unchanged = world
+        .server
+        .client()
+        .await
+        .get_connector(pb::GetConnectorRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(unchanged, linked);
+
+    // Another account, or another customer account, links fine.
+    world
+        .link(&parent, CONSUMER, fixtures::BOB_UPN)
+        .await
+        .expect("another personal account");
+    world
+        .link(&unique_parent(), CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("same account, other customer");
+}
+
+async fn a_work_account_is_identified_by_tenant_and_object_id(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let linked = world
+        .link(&unique_parent(), BUSINESS_USER, fixtures::ADELE_UPN)
+        .await
+        .expect("linked");
+    let external = linked.external_account.unwrap();
+    assert_eq!(
+        external.id,
+        format!(
+            "{}/{}",
+            fixtures::CONTOSO_TENANT_ID,
+            fixtures::ADELE_OBJECT_ID
+        )
+    );
+    assert_eq!(external.label, fixtures::ADELE_UPN);
+}
+
+async fn the_callback_redirects_to_the_return_url(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    let parent = unique_parent();
+    let started = client
+        .start_authorization(pb::StartAuthorizationRequest {
+            parent: parent.clone(),
+            connector_type: CONSUMER.into(),
+            display_name: "Alice's OneDrive".into(),
+            return_url: RETURN_URL.into(),
+        })
+        .await
+        .expect("started");
+    assert!(started.expire_time.is_some());
+    let redirect = world
+        .emulator
+        .complete_authorization(&started.authorization_url, fixtures::ALICE_UPN)
+        .expect("signed in");
+    assert!(
+        redirect.starts_with(&world.server.redirect_uri()),
+        "{redirect}"
+    );
+
+    // The browser arrives at the callback, which sends it on to the return URL.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = http.get(&redirect).send().await.expect("callback answers");
+    assert_eq!(
+        response.status().as_u16(),
+        303,
+        "{:?}",
+        response.text().await
+    );
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(RETURN_URL), "{location}");
+    let name = query_param(&location, "connector").expect("connector parameter");
+    let connector = client
+        .get_connector(pb::GetConnectorRequest { name })
+        .await
+        .expect("created");
+    assert_eq!(connector.display_name, "Alice's OneDrive");
+
+    // Opening the callback again (a replayed state) is refused, without a redirect.
+    let replay = http.get(&redirect).send().await.expect("callback answers");
+    assert_eq!(replay.status().as_u16(), 400);
+    assert!(replay.text().await.unwrap().contains("not valid"));
+}
+
+async fn reauthorization_keeps_the_connector_and_requires_the_same_account(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    let linked = world
+        .link(&unique_parent(), CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("linked");
+    world.server.clock.advance(Duration::days(10));
+
+    let reauthorize = |account: &'static str| {
+        let client = client.clone();
+        let name = linked.name.clone();
+        let emulator = &world.emulator;
+        async move {
+            let started = client
+                .start_reauthorization(pb::StartReauthorizationRequest {
+                    name,
+                    return_url: String::new(),
+                })
+                .await
+                .expect("started");
+            let redirect = emulator
+                .complete_authorization(&started.authorization_url, account)
+                .expect("signed in");
+            client
+                .complete_authorization(callback_request(&redirect))
+                .await
+        }
+    };
+    let mismatch = reauthorize(fixtures::BOB_UPN)
+        .await
+        .expect_err("another account");
+    let metadata = assert_error(&mismatch, Code::FailedPrecondition, "ACCOUNT_MISMATCH");
+    assert_eq!(metadata.get("connector"), Some(&linked.name));
+    let unchanged = client
+        .get_connector(pb::GetConnectorRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(unchanged, linked);
+
+    let renewed = reauthorize(fixtures::ALICE_UPN)
+        .await
+        .expect("same account");
+    assert_eq!(renewed.name, linked.name);
+    assert_eq!(renewed.display_name, linked.display_name);
+    assert_eq!(renewed.state(), pb::connector::State::Authorized);
+    assert_eq!(
+        renewed.authorize_time.map(|t| t.seconds),
+        Some(world.server.clock.now().timestamp())
+    );
+    assert_eq!(connectors_in_database(&world).await, 1);
+}
+
+async fn access_tokens_refresh_and_the_rotated_token_survives_a_restart(backend: Backend) {
+    let mut world = OAuthWorld::start(backend).await;
+    let linked = world
+        .link(&unique_parent(), CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("linked");
+    let name = linked.name.clone();
+    let token = |server: &connector_tests::TestServer| {
+        let name = name.clone();
+        let endpoint = server.endpoint();
+        async move {
+            connector_client::ConnectorClient::connect(endpoint, connector_tests::ADMIN_KEY)
+                .await
+                .unwrap()
+                .get_access_token(pb::GetAccessTokenRequest { name })
+                .await
+        }
+    };
+    let first = token(&world.server).await.expect("token");
+    assert_eq!(
+        first.token_type(),
+        pb::get_access_token_response::TokenType::Bearer
+    );
+    assert!(!first.access_token.is_empty());
+    assert_eq!(
+        world.emulator.counters().refresh,
+        0,
+        "fresh token served as is"
+    );
+
+    // Past expiry: one refresh, a new token; the old refresh token is rotated away.
+    world.server.clock.advance(Duration::hours(2));
+    let second = token(&world.server).await.expect("refreshed");
+    assert_ne!(second.access_token, first.access_token);
+    assert_eq!(world.emulator.counters().refresh, 1);
+
+    // Restart right after the refresh: the rotated refresh token was committed, so the next
+    // refresh works (the emulator rejects any refresh token but the latest).
+    world.server.restart().await;
+    world.server.clock.advance(Duration::hours(2));
+    let third = token(&world.server).await.expect("refreshed after restart");
+    assert_ne!(third.access_token, second.access_token);
+    assert_eq!(world.emulator.counters().refresh, 2);
+    let shown = world
+        .server
+        .client()
+        .await
+        .get_connector(pb::GetConnectorRequest { name })
+        .await
+        .unwrap();
+    assert_eq!(shown.state(), pb::connector::State::Authorized);
+}
+
+async fn a_refresh_storm_refreshes_once(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let linked = world
+        .link(&unique_parent(), CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("linked");
+    // On PostgreSQL the storm is spread over two server processes sharing the database.
+    let second = match backend {
+        Backend::Postgres => Some(world.second_server().await),
+        Backend::Sqlite => None,
+    };
+    world.server.clock.advance(Duration::hours(2));
+    if let Some(second) = &second {
+        second.clock.advance(Duration::hours(2));
+    }
+    world.emulator.reset_counters();
+    let clients = [
+        world.server.client().await,
+        match &second {
+            Some(second) => second.client().await,
+            None => world.server.client().await,
+        },
+    ];
+    let calls: Vec<_> = (0..200)
+        .map(|i| {
+            let client = clients[i % 2].clone();
+            let name = linked.name.clone();
+            tokio::spawn(async move {
+                client
+                    .get_access_token(pb::GetAccessTokenRequest { name })
+                    .await
+            })
+        })
+        .collect();
+    let mut tokens = std::collections::HashSet::new();
+    for call in calls {
+        tokens.insert(
+            call.await
+                .unwrap()
+                .expect("every caller gets a token")
+                .access_token,
+        );
+    }
+    assert_eq!(world.emulator.counters().refresh, 1, "exactly one refresh");
+    assert_eq!(tokens.len(), 1, "every caller got the same token");
+}
+
+async fn a_failing_refresh_is_unavailable_and_deauthorizes_nothing(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    let linked = world
+        .link(&unique_parent(), CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("linked");
+    world.server.clock.advance(Duration::hours(2));
+    world.emulator.fail_next_token_calls(1, Failure::Status500);
+    world.emulator.reset_counters();
+    let calls: Vec<_> = (0..200)
+        .map(|_| {
+            let client = client.clone();
+            let name = linked.name.clone();
+            tokio::spawn(async move {
+                client
+                    .get_access_token(pb::GetAccessTokenRequest { name })
+                    .await
+            })
+        })
+        .collect();
+    let mut unavailable = 0;
+    let mut tokens = std::collections::HashSet::new();
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(token) => {
+                tokens.insert(token.access_token);
+            }
+            Err(status) => {
+                assert_error(&status, Code::Unavailable, "PROVIDER_UNAVAILABLE");
+                unavailable += 1;
+            }
+        }
+    }
+    assert!(
+        unavailable >= 1,
+        "the caller that met the 500 is told to retry"
+    );
+    assert!(tokens.len() <= 1, "at most one new token");
+    let counters = world.emulator.counters();
+    assert_eq!(
+        counters.refresh, 2,
+        "the failed refresh and exactly one retry"
+    );
+    let shown = client
+        .get_connector(pb::GetConnectorRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(shown.state(), pb::connector::State::Authorized);
+    // The refresh token was kept: a later refresh works.
+    world.server.clock.advance(Duration::hours(2));
+    client
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .expect("refresh still works");
+}
+
+async fn a_revoked_grant_deauthorizes_the_connector(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    let linked = world
+        .link(&unique_parent(), CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("linked");
+    world
+        .emulator
+        .revoke_user_grant(fixtures::ALICE_UPN, fixtures::CLIENT_ID)
+        .expect("revoke");
+    world.server.clock.advance(Duration::hours(2));
+    let error = client
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .expect_err("revoked");
+    let metadata = assert_error(&error, Code::FailedPrecondition, "CONNECTOR_DEAUTHORIZED");
+    assert_eq!(
+        metadata.get("deauthorization_reason").map(String::as_str),
+        Some("REVOKED")
+    );
+    assert_eq!(
+        metadata.get("reauthorize_with").map(String::as_str),
+        Some("StartReauthorization")
+    );
+    let shown = client
+        .get_connector(pb::GetConnectorRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(shown.state(), pb::connector::State::Deauthorized);
+    assert_eq!(
+        shown.deauthorization_reason(),
+        pb::connector::DeauthorizationReason::Revoked
+    );
+    assert_eq!(
+        world
+            .server
+            .query_i64("SELECT COUNT(*) FROM connector_secret")
+            .await,
+        0,
+        "tokens erased"
+    );
+}
+
+async fn an_expired_refresh_token_deauthorizes_as_expired(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    let linked = world
+        .link(&unique_parent(), CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("linked");
+    world
+        .emulator
+        .fail_next_token_calls(1, Failure::InvalidGrant { aadsts: 700082 });
+    world.server.clock.advance(Duration::hours(2));
+    let error = client
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .expect_err("expired");
+    let metadata = assert_error(&error, Code::FailedPrecondition, "CONNECTOR_DEAUTHORIZED");
+    assert_eq!(
+        metadata.get("deauthorization_reason").map(String::as_str),
+        Some("EXPIRED")
+    );
+}
+
+async fn states_are_single_use_expire_and_bind_the_pkce_verifier(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    let parent = unique_parent();
+    let start = || {
+        let client = client.clone();
+        let parent = parent.clone();
+        async move {
+            client
+                .start_authorization(pb::StartAuthorizationRequest {
+                    parent,
+                    connector_type: CONSUMER.into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("started")
+                .authorization_url
+        }
+    };
+
+    // Replay: the second completion with the same state is refused.
+    let url = start().await;
+    let redirect = world
+        .emulator
+        .complete_authorization(&url, fixtures::ALICE_UPN)
+        .unwrap();
+    let first = client
+        .complete_authorization(callback_request(&redirect))
+        .await
+        .expect("first completion");
+    let replay = client
+        .complete_authorization(callback_request(&redirect))
+        .await
+        .expect_err("replayed state");
+    assert_error(
+        &replay,
+        Code::FailedPrecondition,
+        "AUTHORIZATION_STATE_INVALID",
+    );
+    client
+        .delete_connector(pb::DeleteConnectorRequest {
+            name: first.name,
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+
+    // Unknown state.
+    let mut unknown = callback_request(&redirect);
+    unknown.state = "0".repeat(64);
+    let error = client
+        .complete_authorization(unknown)
+        .await
+        .expect_err("unknown");
+    assert_error(
+        &error,
+        Code::FailedPrecondition,
+        "AUTHORIZATION_STATE_INVALID",
+    );
+
+    // Expired: eleven minutes later.
+    let url = start().await;
+    let redirect = world
+        .emulator
+        .complete_authorization(&url, fixtures::ALICE_UPN)
+        .unwrap();
+    world.server.clock.advance(Duration::minutes(11));
+    let error = client
+        .complete_authorization(callback_request(&redirect))
+        .await
+        .expect_err("expired");
+    assert_error(&error, Code::FailedPrecondition, "AUTHORIZATION_EXPIRED");
+
+    // PKCE: a code issued for one authorization does not complete another (its verifier does
+    // not match the code's challenge).
+    let url_a = start().await;
+    let url_b = start().await;
+    let redirect_a = world
+        .emulator
+        .complete_authorization(&url_a, fixtures::ALICE_UPN)
+        .unwrap();
+    let mut crossed = callback_request(&redirect_a);
+    crossed.state = query_param(&url_b, "state").expect("state in the URL");
+    let error = client
+        .complete_authorization(crossed)
+        .await
+        .expect_err("PKCE mismatch");
+    assert_error(
+        &error,
+        Code::FailedPrecondition,
+        "AUTHORIZATION_CODE_REJECTED",
+    );
+
+    let missing_state = client
+        .complete_authorization(pb::CompleteAuthorizationRequest::default())
+        .await
+        .expect_err("no state");
+    assert_invalid_field(&missing_state, "state");
+    assert_eq!(connectors_in_database(&world).await, 0, "nothing created");
+}
+
+async fn access_denied_creates_nothing(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    let started = client
+        .start_authorization(pb::StartAuthorizationRequest {
+            parent: unique_parent(),
+            connector_type: CONSUMER.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let redirect = world
+        .emulator
+        .deny_authorization(&started.authorization_url)
+        .unwrap();
+    let error = client
+        .complete_authorization(callback_request(&redirect))
+        .await
+        .expect_err("denied");
+    assert_error(&error, Code::PermissionDenied, "ACCESS_DENIED");
+    assert_eq!(connectors_in_database(&world).await, 0);
+}
+
+async fn return_urls_must_match_the_allowlist_exactly(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    for return_url in [
+        format!("{RETURN_URL}%0a"),
+        format!("{RETURN_URL}%09"),
+        format!("{RETURN_URL}\n"),
+        format!("{RETURN_URL}/"),
+        format!("{RETURN_URL}?next=//evil.example"),
+        "//evil.example/connectors/done".to_owned(),
+        "https://evil.example/connectors/done".to_owned(),
+        "https://orchestrator.example.evil.example/connectors/done".to_owned(),
+        RETURN_URL.to_uppercase(),
+    ] {
+        let error = client
+            .start_authorization(pb::StartAuthorizationRequest {
+                parent: unique_parent(),
+                connector_type: CONSUMER.into(),
+                return_url: return_url.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect_err(&return_url);
+        assert_invalid_field(&error, "return_url");
+    }
+    assert_eq!(
+        world
+            .server
+            .query_i64("SELECT COUNT(*) FROM authorization_attempt")
+            .await,
+        0,
+        "no state was handed out"
+    );
+}
+
+async fn office_365_links_a_tenant_by_admin_consent(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    let parent = unique_parent();
+    let start = || {
+        let client = client.clone();
+        let parent = parent.clone();
+        async move {
+            client
+                .start_authorization(pb::StartAuthorizationRequest {
+                    parent,
+                    connector_type: OFFICE.into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("started")
+                .authorization_url
+        }
+    };
+
+    // A callback naming a tenant that never consented is not trusted.
+    let url = start().await;
+    let redirect = world
+        .emulator
+        .complete_admin_consent(&url, fixtures::CONTOSO_TENANT_ID)
+        .unwrap();
+    let mut forged = callback_request(&redirect);
+    forged.tenant = fixtures::FABRIKAM_TENANT_ID.to_owned();
+    let error = client
+        .complete_authorization(forged)
+        .await
+        .expect_err("forged tenant");
+    assert_error(
+        &error,
+        Code::FailedPrecondition,
+        "AUTHORIZATION_CODE_REJECTED",
+    );
+    assert_eq!(connectors_in_database(&world).await, 0);
+
+    let url = start().await;
+    let redirect = world
+        .emulator
+        .complete_admin_consent(&url, fixtures::CONTOSO_TENANT_ID)
+        .unwrap();
+    let linked = client
+        .complete_authorization(callback_request(&redirect))
+        .await
+        .expect("consented");
+    assert_eq!(linked.auth_method(), pb::AuthMethod::Oauth2AdminConsent);
+    let external = linked.external_account.clone().unwrap();
+    assert_eq!(external.id, fixtures::CONTOSO_TENANT_ID);
+    assert_eq!(external.label, fixtures::CONTOSO_DOMAIN);
+
+    // App-only tokens: minted at consent, served from the store until near expiry.
+    world.emulator.reset_counters();
+    let token = client
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .expect("token");
+    assert_eq!(world.emulator.counters().client_credentials, 0);
+    world.server.clock.advance(Duration::hours(2));
+    let renewed = client
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .expect("minted again");
+    assert_ne!(renewed.access_token, token.access_token);
+    assert_eq!(world.emulator.counters().client_credentials, 1);
+}
+
+async fn credential_and_unconfigured_types_are_refused(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    let azure = client
+        .start_authorization(pb::StartAuthorizationRequest {
+            parent: unique_parent(),
+            connector_type: "connectorTypes/azure-blob-storage".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("credential type");
+    assert_error(&azure, Code::FailedPrecondition, "CREDENTIALS_REQUIRED");
+
+    // A server without OAuth apps configured.
+    let bare = connector_tests::TestServer::start(backend).await;
+    let error = bare
+        .client()
+        .await
+        .start_authorization(pb::StartAuthorizationRequest {
+            parent: unique_parent(),
+            connector_type: CONSUMER.into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("not configured");
+    assert_error(
+        &error,
+        Code::FailedPrecondition,
+        "CONNECTOR_TYPE_NOT_CONFIGURED",
+    );
+}
