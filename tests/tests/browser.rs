@@ -1,0 +1,241 @@
+//! The browser leg for real: headless Chromium, driven through ChromeDriver's WebDriver API,
+//! opens the `authorization_url`, signs in and consents on the emulator's page, follows the
+//! redirects through the service's callback to the return URL, and the new connector is there
+//! over gRPC.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use connector_client::pb;
+use connector_tests::{
+    Backend, ServerOptions, TestServer, free_port, oauth_options, on_both_backends, query_param,
+    tool_env, unique_parent, wait_for_port,
+};
+use identity_emulator::{Emulator, fixtures};
+use serde_json::{Value, json};
+use tokio::{io::AsyncWriteExt as _, net::TcpListener};
+
+on_both_backends!(a_user_links_onedrive_in_a_real_browser);
+
+/// The W3C WebDriver element reference key.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A ChromeDriver process and one headless Chromium session.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let port = free_port();
+        let driver = Command::new(tool_env("CHROMEDRIVER_BIN"))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        tokio::task::spawn_blocking(move || wait_for_port(port, Duration::from_secs(30)))
+            .await
+            .unwrap();
+        let profile = tempfile::tempdir().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": tool_env("CHROMIUM_BIN"),
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        }}});
+        let created: Value = http
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("session JSON");
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {created}"))
+            .to_owned();
+        Browser {
+            driver,
+            base,
+            session,
+            http,
+            _profile: profile,
+        }
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let response: Value = self
+            .http
+            .request(method, url)
+            .json(&body)
+            .send()
+            .await
+            .expect("webdriver answers")
+            .json()
+            .await
+            .expect("webdriver JSON");
+        assert!(
+            response["value"].get("error").is_none(),
+            "webdriver error on {path}: {response}"
+        );
+        response["value"].clone()
+    }
+
+    async fn open(&self, url: &str) {
+        self.command(reqwest::Method::POST, "/url", json!({"url": url}))
+            .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self
+            .command(
+                reqwest::Method::POST,
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        let id = element[ELEMENT].as_str().expect("an element").to_owned();
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            json!({}),
+        )
+        .await;
+    }
+
+    async fn current_url(&self) -> String {
+        let url = format!("{}/session/{}/url", self.base, self.session);
+        let response: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        response["value"].as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn text_of(&self, css: &str) -> String {
+        let element = self
+            .command(
+                reqwest::Method::POST,
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        let id = element[ELEMENT].as_str().expect("an element").to_owned();
+        let url = format!("{}/session/{}/element/{id}/text", self.base, self.session);
+        let response: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        response["value"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The orchestrator's page the browser ends on: answers every request with a small page.
+async fn return_page() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/linked", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut buffer).await;
+                let body = "<html><body><h1 id=\"done\">Linked</h1></body></html>";
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+async fn a_user_links_onedrive_in_a_real_browser(backend: Backend) {
+    let emulator = Emulator::start().await.expect("emulator");
+    let return_url = return_page().await;
+    let mut options = ServerOptions::new(backend);
+    let mut oauth = oauth_options(&emulator, None);
+    oauth.return_urls = vec![return_url.clone()];
+    options.oauth = Some(oauth);
+    let server = TestServer::start_with(options).await;
+    emulator
+        .add_redirect_uri(fixtures::CLIENT_ID, &server.redirect_uri())
+        .unwrap();
+    let client = server.client().await;
+    let started = client
+        .start_authorization(pb::StartAuthorizationRequest {
+            parent: unique_parent(),
+            connector_type: "connectorTypes/onedrive-consumer".into(),
+            display_name: "Linked in Chromium".into(),
+            return_url: return_url.clone(),
+        })
+        .await
+        .expect("started");
+
+    let browser = Browser::start().await;
+    browser.open(&started.authorization_url).await;
+    browser
+        .click(&format!("#account option[value='{}']", fixtures::BOB_UPN))
+        .await;
+    browser.click("#accept").await;
+
+    // Emulator → callback → return URL: wait for the browser to land (a page load, not a clock).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let landed = loop {
+        let url = browser.current_url().await;
+        if url.starts_with(&return_url) {
+            break url;
+        }
+        assert!(Instant::now() < deadline, "the browser is stuck at {url}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(browser.text_of("#done").await, "Linked");
+    let name = query_param(&landed, "connector").expect("connector in the return URL");
+    let connector = client
+        .get_connector(pb::GetConnectorRequest { name })
+        .await
+        .expect("the connector exists");
+    assert_eq!(connector.display_name, "Linked in Chromium");
+    assert_eq!(connector.state(), pb::connector::State::Authorized);
+    assert_eq!(
+        connector.external_account.unwrap().label,
+        fixtures::BOB_UPN,
+        "the account chosen in the browser"
+    );
+}
