@@ -800,11 +800,17 @@ pub struct OAuthWorld {
 impl OAuthWorld {
     /// Starts an emulator and a server using it.
     pub async fn start(backend: Backend) -> OAuthWorld {
+        Self::start_with_revocation(backend, false).await
+    }
+
+    /// Like [`Self::start`]; with `revocation`, the apps use the emulator's RFC 7009 endpoint.
+    pub async fn start_with_revocation(backend: Backend, revocation: bool) -> OAuthWorld {
         let emulator = identity_emulator::Emulator::start()
             .await
             .expect("emulator");
         let mut options = ServerOptions::new(backend);
-        options.oauth = Some(oauth_options(&emulator, None));
+        let revocation_url = revocation.then(|| emulator.revoke_url());
+        options.oauth = Some(oauth_options(&emulator, revocation_url));
         let server = TestServer::start_with(options).await;
         emulator
             .add_redirect_uri(

@@ -31,6 +31,8 @@ on_both_backends!(
     return_urls_must_match_the_allowlist_exactly,
     office_365_links_a_tenant_by_admin_consent,
     credential_and_unconfigured_types_are_refused,
+    a_scoped_key_cannot_complete_another_accounts_authorization,
+    delete_revokes_where_the_provider_can_and_never_waits_for_it,
 );
 
 fn connectors_in_database(world: &OAuthWorld) -> impl std::future::Future<Output = i64> + '_ {
@@ -709,4 +711,100 @@ async fn credential_and_unconfigured_types_are_refused(backend: Backend) {
         Code::FailedPrecondition,
         "CONNECTOR_TYPE_NOT_CONFIGURED",
     );
+}
+
+async fn a_scoped_key_cannot_complete_another_accounts_authorization(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let admin = world.server.client().await;
+    let scoped = world
+        .server
+        .client_with_key(connector_tests::SCOPED_KEY)
+        .await;
+    let started = admin
+        .start_authorization(pb::StartAuthorizationRequest {
+            parent: unique_parent(),
+            connector_type: CONSUMER.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let redirect = world
+        .emulator
+        .complete_authorization(&started.authorization_url, fixtures::ALICE_UPN)
+        .unwrap();
+    let error = scoped
+        .complete_authorization(callback_request(&redirect))
+        .await
+        .expect_err("another account's state");
+    assert_error(
+        &error,
+        Code::FailedPrecondition,
+        "AUTHORIZATION_STATE_INVALID",
+    );
+    assert_eq!(connectors_in_database(&world).await, 0);
+    let denied = scoped
+        .start_authorization(pb::StartAuthorizationRequest {
+            parent: unique_parent(),
+            connector_type: CONSUMER.into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("another account");
+    assert_error(&denied, Code::PermissionDenied, "ACCOUNT_ACCESS_DENIED");
+}
+
+async fn delete_revokes_where_the_provider_can_and_never_waits_for_it(backend: Backend) {
+    let world = OAuthWorld::start_with_revocation(backend, true).await;
+    let client = world.server.client().await;
+    let parent = unique_parent();
+    let linked = world
+        .link(&parent, CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("linked");
+    world.emulator.reset_counters();
+    client
+        .delete_connector(pb::DeleteConnectorRequest {
+            name: linked.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .expect("deleted");
+    wait_for_revocations(&world, 1).await;
+
+    // The provider hanging: the delete still answers at once and the secrets are gone.
+    let linked = world
+        .link(&parent, CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("linked again");
+    world.emulator.fail_next_revoke_calls(1, Failure::Timeout);
+    // The provider call times out after 15 s; the delete must not wait for it.
+    let delete = client.delete_connector(pb::DeleteConnectorRequest {
+        name: linked.name.clone(),
+        etag: String::new(),
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(5), delete)
+        .await
+        .expect("the delete did not wait for the hanging provider")
+        .expect("deleted although revocation hangs");
+    wait_for_revocations(&world, 2).await;
+    assert_eq!(
+        world
+            .server
+            .query_i64("SELECT COUNT(*) FROM connector_secret")
+            .await,
+        0
+    );
+}
+
+/// Waits until the emulator has seen `count` revocation requests (they run in the background
+/// after a delete answers).
+async fn wait_for_revocations(world: &OAuthWorld, count: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while world.emulator.counters().revoke < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no revocation request reached the provider"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -229,8 +229,15 @@ impl Connectors {
         Ok(StartedAuthorization { url, expire_time })
     }
 
-    /// Completes an authorization with the provider's redirect parameters.
-    pub async fn complete_authorization(&self, callback: Callback) -> Completion {
+    /// Completes an authorization with the provider's redirect parameters. `may_access` says
+    /// whether the caller may act on the account the state is bound to (the browser callback
+    /// holds the state itself as proof and passes `|_| true`); a state of another account
+    /// answers as unknown.
+    pub async fn complete_authorization(
+        &self,
+        callback: Callback,
+        may_access: impl Fn(&AccountId) -> bool,
+    ) -> Completion {
         let now = self.clock.now();
         let attempt = match self
             .store
@@ -247,6 +254,9 @@ impl Connectors {
             Ok(Consumed::Expired) => return failed(None, Error::AuthorizationExpired),
             Err(error) => return failed(None, error.into()),
         };
+        if !AccountId::new(&attempt.account).is_ok_and(|account| may_access(&account)) {
+            return failed(None, Error::AuthorizationStateInvalid("unknown"));
+        }
         let return_url = attempt.return_url.clone();
         Completion {
             result: self.finish(attempt, callback, now).await,

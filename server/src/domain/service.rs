@@ -300,8 +300,16 @@ impl Connectors {
                 // Azure account keys cannot be revoked by us: the key stays valid at Azure until
                 // the customer rotates it. What we can do is destroy our copy, which just happened.
                 tracing::info!(connector = %name, "connector deleted, secrets destroyed");
-                self.revoke_tokens(connector.connector_type, refresh_token)
-                    .await;
+                // In the background: the delete is done, and a slow or dead provider must not
+                // hold the caller. (A durable, retried revocation is the lifecycle issue's.)
+                if refresh_token.is_some() {
+                    let connectors = self.clone();
+                    tokio::spawn(async move {
+                        connectors
+                            .revoke_tokens(connector.connector_type, refresh_token)
+                            .await;
+                    });
+                }
                 Ok(())
             }
             DeleteOutcome::NotFound => Err(Error::ConnectorNotFound(name.to_string())),

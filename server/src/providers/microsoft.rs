@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
     EndpointSet, ExtraTokenFields, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope, StandardRevocableToken,
+    RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
     StandardTokenResponse, TokenResponse as _, TokenUrl,
     basic::{
         BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
@@ -271,7 +271,9 @@ impl Microsoft {
         Ok(tokens(response, now))
     }
 
-    /// Revokes a refresh token at an RFC 7009 endpoint, where the app has one.
+    /// Revokes a refresh token at an RFC 7009 endpoint, where the app has one. Sent directly
+    /// rather than through `oauth2`, which refuses non-HTTPS revocation URLs (and with them the
+    /// emulator in tests); production endpoints are HTTPS by configuration.
     pub async fn revoke(
         &self,
         app: &OAuthApp,
@@ -280,20 +282,48 @@ impl Microsoft {
         let Some(revocation_url) = &app.revocation_url else {
             return Ok(false);
         };
-        let client = self
-            .client(app, &app.tenant)?
-            .set_revocation_url(RevocationUrl::new(revocation_url.clone()).map_err(misconfigured)?);
-        client
-            .revoke_token(StandardRevocableToken::RefreshToken(RefreshToken::new(
-                refresh_token.expose_secret().to_owned(),
-            )))
-            .map_err(misconfigured)?
-            .request_async(self)
+        let form = [
+            ("token", refresh_token.expose_secret()),
+            ("token_type_hint", "refresh_token"),
+            ("client_id", app.client_id.as_str()),
+            ("client_secret", app.client_secret.expose_secret()),
+        ];
+        let body = form
+            .iter()
+            .map(|(name, value)| {
+                format!(
+                    "{name}={}",
+                    percent_encoding::utf8_percent_encode(
+                        value,
+                        percent_encoding::NON_ALPHANUMERIC
+                    )
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        let response = self
+            .http
+            .post(revocation_url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
             .await
-            .map_err(|error| match error {
-                RequestTokenError::Request(transport) => transient(transport),
-                other => Error::Protocol(format!("revocation failed: {other}")),
-            })?;
+            .map_err(|error| transient(Transport::Request(describe(&error))))?;
+        let status = response.status();
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(transient(Transport::Status {
+                status: status.as_u16(),
+                retry_after: retry_after(response.headers()),
+            }));
+        }
+        if !status.is_success() {
+            return Err(Error::Protocol(format!(
+                "the revocation endpoint answered {status}"
+            )));
+        }
         Ok(true)
     }
 

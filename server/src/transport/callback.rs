@@ -49,14 +49,17 @@ async fn callback(
         );
     };
     let completion = connectors
-        .complete_authorization(Callback {
-            state,
-            code: query.code,
-            error: query.error,
-            error_description: query.error_description,
-            tenant: query.tenant,
-            admin_consent: query.admin_consent,
-        })
+        .complete_authorization(
+            Callback {
+                state,
+                code: query.code,
+                error: query.error,
+                error_description: query.error_description,
+                tenant: query.tenant,
+                admin_consent: query.admin_consent,
+            },
+            |_| true,
+        )
         .await;
     match (completion.return_url, completion.result) {
         (Some(return_url), result) => {

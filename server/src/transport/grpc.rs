@@ -162,8 +162,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::CompleteAuthorizationRequest>,
     ) -> Reply<pb::Connector> {
-        // Any valid key may complete: the state itself is the proof, bound to its account.
-        caller(&request)?;
+        let caller = caller(&request)?;
         let request = request.into_inner();
         if request.state.is_empty() {
             return Err(Error::invalid("state", "is required").into());
@@ -171,14 +170,17 @@ impl ConnectorService for ConnectorApi {
         let non_empty = |value: String| (!value.is_empty()).then_some(value);
         let completion = self
             .connectors
-            .complete_authorization(Callback {
-                state: request.state,
-                code: non_empty(request.code),
-                error: non_empty(request.error),
-                error_description: non_empty(request.error_description),
-                tenant: non_empty(request.tenant),
-                admin_consent: non_empty(request.admin_consent),
-            })
+            .complete_authorization(
+                Callback {
+                    state: request.state,
+                    code: non_empty(request.code),
+                    error: non_empty(request.error),
+                    error_description: non_empty(request.error_description),
+                    tenant: non_empty(request.tenant),
+                    admin_consent: non_empty(request.admin_consent),
+                },
+                |account| caller.authorize_parent(account).is_ok(),
+            )
             .await;
         Ok(Response::new(completion.result?.into()))
     }
