@@ -411,6 +411,12 @@ impl Emulator {
             .extend(std::iter::repeat_n(failure, count as usize));
     }
 
+    /// Holds every token endpoint answer for `delay` before processing it: a slow provider,
+    /// which widens the window in which concurrent refreshes could race (single-flight tests).
+    pub fn set_token_delay(&self, delay: Duration) {
+        self.shared.lock().failures.token_delay = delay;
+    }
+
     /// Like [`Emulator::fail_next_token_calls`], for the RFC 7009 revocation endpoint.
     pub fn fail_next_revoke_calls(&self, count: u32, failure: Failure) {
         let mut store = self.shared.lock();

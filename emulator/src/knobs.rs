@@ -101,4 +101,6 @@ pub struct Counters {
 pub(crate) struct FailureQueues {
     pub(crate) token: VecDeque<Failure>,
     pub(crate) revoke: VecDeque<Failure>,
+    /// How long every token answer is held (zero: none).
+    pub(crate) token_delay: std::time::Duration,
 }

@@ -285,6 +285,10 @@ async fn a_refresh_storm_refreshes_once(backend: Backend) {
         second.clock.advance(Duration::hours(2));
     }
     world.emulator.reset_counters();
+    // A slow token endpoint keeps every caller in the refresh window at once.
+    world
+        .emulator
+        .set_token_delay(std::time::Duration::from_millis(200));
     let clients = [
         world.server.client().await,
         match &second {
@@ -807,4 +811,105 @@ async fn wait_for_revocations(world: &OAuthWorld, count: u64) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// The storm across two operating-system processes: this test's server and a second
+/// `connector-server` binary on the same PostgreSQL database. Both run on real time, so the
+/// stored access token is removed (as if it had expired) instead of moving a clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_storm_over_two_server_processes_refreshes_once() {
+    let world = OAuthWorld::start(Backend::Postgres).await;
+    world.server.clock.set(chrono::Utc::now());
+    let linked = world
+        .link(&unique_parent(), CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("linked");
+
+    let workdir = tempfile::tempdir().unwrap();
+    let config = workdir.path().join("connector.toml");
+    connector_tests::write_file(
+        &config,
+        &format!(
+            "database_url = \"{database}\"\n\
+             microsoft_login = \"{base}\"\n\
+             microsoft_graph = \"{base}\"\n\
+             [[api_keys]]\nid = \"admin\"\nsha256 = \"{hash}\"\n\
+             [oauth.onedrive-consumer]\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\n",
+            database = world.server.database_url,
+            base = world.emulator.base_url(),
+            hash = hex::encode(connector_server::access::ApiKey::hash(
+                connector_tests::ADMIN_KEY
+            )),
+            client = fixtures::CLIENT_ID,
+            secret = fixtures::CLIENT_SECRET,
+        ),
+    );
+    let port = connector_tests::free_port();
+    let mut second =
+        std::process::Command::new(connector_tests::workspace_binary("connector-server"))
+            .current_dir(workdir.path())
+            .env("CONNECTOR_CONFIG", &config)
+            .env("CONNECTOR_LISTEN", format!("127.0.0.1:{port}"))
+            .env(
+                "CONNECTOR_MASTER_KEY",
+                world
+                    .server
+                    .master_key
+                    .clone()
+                    .expect("PostgreSQL has a key"),
+            )
+            .env("CONNECTOR_MASTER_KEY_ID", "test-key")
+            .env_remove("DATABASE_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the second process");
+    tokio::task::spawn_blocking(move || {
+        connector_tests::wait_for_port(port, std::time::Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
+
+    world
+        .server
+        .execute_sql("DELETE FROM connector_secret WHERE field = 'access_token'")
+        .await;
+    world.emulator.reset_counters();
+    // A slow token endpoint: both processes are surely refreshing at the same time.
+    world
+        .emulator
+        .set_token_delay(std::time::Duration::from_millis(300));
+    let clients = [
+        world.server.client().await,
+        connector_client::ConnectorClient::connect(
+            format!("http://127.0.0.1:{port}"),
+            connector_tests::ADMIN_KEY,
+        )
+        .await
+        .expect("connect to the second process"),
+    ];
+    let calls: Vec<_> = (0..200)
+        .map(|i| {
+            let client = clients[i % 2].clone();
+            let name = linked.name.clone();
+            tokio::spawn(async move {
+                client
+                    .get_access_token(pb::GetAccessTokenRequest { name })
+                    .await
+            })
+        })
+        .collect();
+    let mut tokens = std::collections::HashSet::new();
+    for call in calls {
+        tokens.insert(
+            call.await
+                .unwrap()
+                .expect("every caller gets a token")
+                .access_token,
+        );
+    }
+    let _ = second.kill();
+    let _ = second.wait();
+    assert_eq!(world.emulator.counters().refresh, 1, "exactly one refresh");
+    assert_eq!(tokens.len(), 1, "every caller got the same token");
 }

@@ -49,6 +49,10 @@ pub(super) async fn token(
     if let Some(failure) = failure {
         return inject(&shared, failure, correlation_id).await;
     }
+    let delay = shared.lock().failures.token_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
 
     let mut store = shared.lock();
     let now = store.now();
@@ -87,6 +91,10 @@ pub(super) async fn revoke(
     };
     if let Some(failure) = failure {
         return inject(&shared, failure, correlation_id).await;
+    }
+    let delay = shared.lock().failures.token_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
 
     let mut store = shared.lock();
