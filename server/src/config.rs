@@ -494,6 +494,26 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_configuration_loads() {
+        let readme = include_str!("../../README.md");
+        let example = readme
+            .split("Example `connector.toml`:")
+            .nth(1)
+            .and_then(|rest| rest.split("```toml").nth(1))
+            .and_then(|rest| rest.split("```").next())
+            .expect("the README has an example configuration");
+        let config_file = file(example);
+        let (config, listen) = load(Some(config_file.path()), env_of(&[])).expect("it loads");
+        assert_eq!(listen.port(), 50051);
+        assert!(
+            config
+                .oauth_apps
+                .contains_key(&ConnectorTypeId::OneDriveConsumer)
+        );
+        assert_eq!(config.return_urls.len(), 1);
+    }
+
+    #[test]
     fn passwords_are_redacted() {
         assert_eq!(
             redact_password("postgres://user:hunter2@db:5432/x"),

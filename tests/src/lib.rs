@@ -236,6 +236,40 @@ impl Drop for HangingServer {
     }
 }
 
+/// Waits until a server at `endpoint` answers health checks: it is listening and done starting
+/// (a process binds its port before it has created its files and opened its database).
+pub async fn wait_until_serving(endpoint: &str, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let answered = async {
+            let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+                .ok()?
+                .connect()
+                .await
+                .ok()?;
+            tonic_health::pb::health_client::HealthClient::new(channel)
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .ok()
+        };
+        if tokio::time::timeout(Duration::from_secs(2), answered)
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{endpoint} is not serving after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -33,6 +33,8 @@ on_both_backends!(
     credential_and_unconfigured_types_are_refused,
     a_scoped_key_cannot_complete_another_accounts_authorization,
     delete_revokes_where_the_provider_can_and_never_waits_for_it,
+    throttling_and_timeouts_are_unavailable_with_retry_information,
+    the_callback_page_says_what_happened,
 );
 
 fn connectors_in_database(world: &OAuthWorld) -> impl std::future::Future<Output = i64> + '_ {
@@ -864,11 +866,11 @@ async fn a_refresh_storm_over_two_server_processes_refreshes_once() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start the second process");
-    tokio::task::spawn_blocking(move || {
-        connector_tests::wait_for_port(port, std::time::Duration::from_secs(30))
-    })
-    .await
-    .unwrap();
+    connector_tests::wait_until_serving(
+        &format!("http://127.0.0.1:{port}"),
+        std::time::Duration::from_secs(30),
+    )
+    .await;
 
     world
         .server
@@ -912,4 +914,116 @@ async fn a_refresh_storm_over_two_server_processes_refreshes_once() {
     let _ = second.wait();
     assert_eq!(world.emulator.counters().refresh, 1, "exactly one refresh");
     assert_eq!(tokens.len(), 1, "every caller got the same token");
+}
+
+async fn throttling_and_timeouts_are_unavailable_with_retry_information(backend: Backend) {
+    use tonic_types::StatusExt as _;
+    let emulator = identity_emulator::Emulator::start().await.unwrap();
+    let mut options = connector_tests::ServerOptions::new(backend);
+    options.oauth = Some(connector_tests::oauth_options(&emulator, None));
+    options.provider_timeout = Some(std::time::Duration::from_millis(500));
+    let server = connector_tests::TestServer::start_with(options).await;
+    emulator
+        .add_redirect_uri(fixtures::CLIENT_ID, &server.redirect_uri())
+        .unwrap();
+    let world = OAuthWorld { emulator, server };
+    let client = world.server.client().await;
+    let linked = world
+        .link(&unique_parent(), CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("linked");
+    world.server.clock.advance(Duration::hours(2));
+    let token = || {
+        client.get_access_token(pb::GetAccessTokenRequest {
+            name: linked.name.clone(),
+        })
+    };
+
+    world
+        .emulator
+        .fail_next_token_calls(1, Failure::Status429 { retry_after: 7 });
+    let throttled = token().await.expect_err("429");
+    assert_error(&throttled, Code::Unavailable, "PROVIDER_UNAVAILABLE");
+    let retry = throttled.get_details_retry_info().expect("RetryInfo");
+    assert_eq!(
+        retry.retry_delay,
+        Some(std::time::Duration::from_secs(7)),
+        "the provider's Retry-After"
+    );
+
+    world.emulator.fail_next_token_calls(1, Failure::Timeout);
+    let timed_out = token().await.expect_err("timeout");
+    assert_error(&timed_out, Code::Unavailable, "PROVIDER_UNAVAILABLE");
+
+    // Neither deauthorized anything; the kept refresh token still works.
+    token().await.expect("refreshed after the outage");
+    assert_eq!(world.emulator.counters().refresh, 3);
+}
+
+async fn the_callback_page_says_what_happened(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let parent = unique_parent();
+    let start = || {
+        let client = client.clone();
+        let parent = parent.clone();
+        async move {
+            client
+                .start_authorization(pb::StartAuthorizationRequest {
+                    parent,
+                    connector_type: CONSUMER.into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .authorization_url
+        }
+    };
+    let open = |url: String| {
+        let http = http.clone();
+        async move {
+            let response = http.get(url).send().await.expect("callback answers");
+            let status = response.status().as_u16();
+            assert_eq!(
+                response.headers()["cache-control"].to_str().unwrap(),
+                "no-store"
+            );
+            (status, response.text().await.unwrap())
+        }
+    };
+
+    let linked = world
+        .emulator
+        .complete_authorization(&start().await, fixtures::ALICE_UPN)
+        .unwrap();
+    let (status, page) = open(linked).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Account linked"), "{page}");
+
+    let again = world
+        .emulator
+        .complete_authorization(&start().await, fixtures::ALICE_UPN)
+        .unwrap();
+    let (status, page) = open(again).await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("Account already linked"), "{page}");
+
+    let denied = world.emulator.deny_authorization(&start().await).unwrap();
+    let (status, page) = open(denied).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("Access not granted"), "{page}");
+
+    let late = world
+        .emulator
+        .complete_authorization(&start().await, fixtures::BOB_UPN)
+        .unwrap();
+    world.server.clock.advance(Duration::minutes(11));
+    let (status, page) = open(late).await;
+    assert_eq!(status, 410, "{page}");
+    assert!(page.contains("Link expired"), "{page}");
+    assert_eq!(connectors_in_database(&world).await, 1);
 }

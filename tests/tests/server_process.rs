@@ -14,8 +14,8 @@ use connector_client::{ConnectorClient, pb};
 use connector_server::access::ApiKey;
 use connector_tests::{
     Azurite, Backend, ServerOptions, TestServer, azure_create, drop_postgres_database, free_port,
-    fresh_postgres_database, on_both_backends, random_master_key, unique_parent, wait_for_port,
-    workspace_binary, write_file,
+    fresh_postgres_database, on_both_backends, random_master_key, unique_parent,
+    wait_until_serving, workspace_binary, write_file,
 };
 
 on_both_backends!(binary_serves_with_defaults_and_stops_on_sigterm);
@@ -51,10 +51,11 @@ impl Binary {
     }
 
     async fn ready(self) -> Self {
-        let port = self.port;
-        tokio::task::spawn_blocking(move || wait_for_port(port, Duration::from_secs(30)))
-            .await
-            .unwrap();
+        wait_until_serving(
+            &format!("http://127.0.0.1:{}", self.port),
+            Duration::from_secs(30),
+        )
+        .await;
         self
     }
 
