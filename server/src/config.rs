@@ -116,6 +116,12 @@ pub struct Config {
     pub authorization_lifetime: Duration,
     /// Access tokens are refreshed when they expire within this.
     pub refresh_skew: Duration,
+    /// A connector that moves no data for this long is deauthorized (90 days).
+    pub inactivity_period: Duration,
+    /// How often the sweeper looks for connectors past their inactivity deadline.
+    pub sweep_interval: Duration,
+    /// Connectors deauthorized per sweeper transaction.
+    pub sweep_batch: u64,
     /// The clock; the system clock except in tests.
     pub clock: Arc<dyn Clock>,
 }
@@ -143,6 +149,9 @@ impl Config {
             oauth_apps: HashMap::new(),
             authorization_lifetime: Duration::from_secs(600),
             refresh_skew: Duration::from_secs(300),
+            inactivity_period: Duration::from_secs(90 * 24 * 3600),
+            sweep_interval: Duration::from_secs(3600),
+            sweep_batch: 1000,
             clock: Arc::new(SystemClock),
         }
     }
@@ -208,6 +217,9 @@ struct FileConfig {
     return_urls: Vec<String>,
     microsoft_login: Option<String>,
     microsoft_graph: Option<String>,
+    inactivity_period_days: Option<u64>,
+    sweep_interval_secs: Option<u64>,
+    sweep_batch: Option<u64>,
     /// `[oauth.<connector type id>]` tables.
     #[serde(default)]
     oauth: HashMap<String, FileOAuthApp>,
@@ -336,6 +348,15 @@ pub fn load(
     }
     if let Some(graph) = file_config.microsoft_graph {
         config.microsoft_graph = graph;
+    }
+    if let Some(days) = file_config.inactivity_period_days {
+        config.inactivity_period = Duration::from_secs(days.max(1) * 24 * 3600);
+    }
+    if let Some(secs) = file_config.sweep_interval_secs {
+        config.sweep_interval = Duration::from_secs(secs.max(1));
+    }
+    if let Some(batch) = file_config.sweep_batch {
+        config.sweep_batch = batch.clamp(1, 100_000);
     }
     for (id, app) in file_config.oauth {
         let connector_type = ConnectorTypeId::parse(&id)

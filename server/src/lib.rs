@@ -132,13 +132,19 @@ pub async fn run(
         azure,
         microsoft,
         oauth,
+        chrono::Duration::from_std(config.inactivity_period).unwrap_or(chrono::Duration::days(90)),
         config.clock.clone(),
     );
+    let sweeper = tokio::spawn(sweep_inactive_connectors(
+        connectors.clone(),
+        config.sweep_interval,
+        config.sweep_batch,
+    ));
 
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "serving gRPC");
     }
-    transport::serve(
+    let served = transport::serve(
         listener,
         transport::Serving {
             connectors,
@@ -151,9 +157,33 @@ pub async fn run(
         },
         shutdown,
     )
-    .await?;
+    .await;
+    sweeper.abort();
+    served?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// The inactivity sweeper: at start-up and then every `interval`, deauthorizes the connectors
+/// past their deadline. Reads never wait for it (a connector past its deadline already reads as
+/// deauthorized); it makes the state durable and erases the secrets.
+async fn sweep_inactive_connectors(
+    connectors: domain::Connectors,
+    interval: std::time::Duration,
+    batch: u64,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match connectors.sweep_inactive(batch).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "deauthorized connectors for inactivity"),
+            Err(error) => {
+                tracing::warn!(%error, "inactivity sweep failed; retrying at the next interval")
+            }
+        }
+    }
 }
 
 /// OAuth 2.0 settings: each configured app with its connector type's defaults filled in.

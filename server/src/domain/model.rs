@@ -260,12 +260,27 @@ pub struct Connector {
     pub last_transfer_time: Option<DateTime<Utc>>,
     /// Incremented on every change; the etag is derived from it.
     pub revision: i64,
+    /// When it is deauthorized for inactivity unless data moves (or it is reauthorized).
+    pub inactivity_deadline: DateTime<Utc>,
 }
 
 impl Connector {
     /// The etag for optimistic concurrency (AIP-154): the revision, quoted.
     pub fn etag(&self) -> String {
         format!("\"{}\"", self.revision)
+    }
+
+    /// The connector as it stands at `now`: past its inactivity deadline an authorized connector
+    /// is deauthorized (reason `INACTIVITY`, at the deadline) whether or not the sweeper has
+    /// reached it yet, so readers never wait for the sweeper.
+    pub fn at(mut self, now: DateTime<Utc>) -> Self {
+        if self.state == State::Authorized && now >= self.inactivity_deadline {
+            self.state = State::Deauthorized {
+                reason: DeauthorizationReason::Inactivity,
+                at: self.inactivity_deadline,
+            };
+        }
+        self
     }
 
     /// The revision an etag names, if it is one this service issued.

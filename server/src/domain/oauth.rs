@@ -385,6 +385,7 @@ impl Connectors {
             authorize_time: now,
             last_transfer_time: None,
             revision: 1,
+            inactivity_deadline: now + self.inactivity_period,
         };
         let secrets = self.seal_tokens(&connector.name.connector, &tokens);
         // The fresh tokens are dropped with `tokens` when the account is already linked.
@@ -415,6 +416,8 @@ impl Connectors {
                     connector.state = State::Authorized;
                     connector.authorize_time = now;
                     connector.update_time = now;
+                    // Reauthorizing restarts the inactivity clock.
+                    connector.inactivity_deadline = now + self.inactivity_period;
                     Ok(())
                 },
             )
@@ -473,7 +476,7 @@ impl Connectors {
             locked.commit().await?;
             return Ok(token);
         }
-        let current = super::service::from_row(locked.row.clone())?;
+        let current = super::service::from_row(locked.row.clone())?.at(now);
         if let State::Deauthorized { reason, .. } = current.state {
             return Err(Error::Deauthorized {
                 name: current.name,

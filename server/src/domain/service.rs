@@ -27,8 +27,7 @@ const ACCOUNT_KEY_FIELD: &str = "account_key";
 /// How often a read-modify-write is retried when a concurrent writer got in between.
 const WRITE_ATTEMPTS: usize = 5;
 
-const STATE_AUTHORIZED: &str = "AUTHORIZED";
-const STATE_DEAUTHORIZED: &str = "DEAUTHORIZED";
+use crate::persistence::{STATE_AUTHORIZED, STATE_DEAUTHORIZED};
 
 /// Which connectors a list returns.
 #[derive(Debug, Default, Clone, Copy)]
@@ -68,6 +67,7 @@ pub struct Connectors {
     pub(super) microsoft: Microsoft,
     pub(super) oauth: OAuthSettings,
     pub(super) refresh_locks: RefreshLocks,
+    pub(super) inactivity_period: chrono::Duration,
     pub(super) clock: Arc<dyn Clock>,
 }
 
@@ -79,6 +79,7 @@ impl Connectors {
         azure: AzureBlob,
         microsoft: Microsoft,
         oauth: OAuthSettings,
+        inactivity_period: chrono::Duration,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
@@ -88,7 +89,24 @@ impl Connectors {
             microsoft,
             oauth,
             refresh_locks: RefreshLocks::default(),
+            inactivity_period,
             clock,
+        }
+    }
+
+    /// Deauthorizes every connector past its inactivity deadline, in batches of `batch`
+    /// (bounded memory), and returns how many. Safe to run in several processes at once.
+    pub async fn sweep_inactive(&self, batch: u64) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let swept = self
+                .store
+                .sweep_inactive(micros(self.clock.now()), batch)
+                .await?;
+            total += swept.len() as u64;
+            if (swept.len() as u64) < batch {
+                return Ok(total);
+            }
         }
     }
 
@@ -135,6 +153,7 @@ impl Connectors {
             authorize_time: now,
             last_transfer_time: None,
             revision: 1,
+            inactivity_deadline: now + self.inactivity_period,
         };
         let secrets = self.seal_credentials(&connector.name.connector, &credentials);
         self.insert_new(connector, secrets).await
@@ -180,7 +199,7 @@ impl Connectors {
     /// Gets a connector.
     pub async fn get(&self, name: &ConnectorName) -> Result<Connector> {
         let row = self.load(name).await?;
-        from_row(row)
+        Ok(from_row(row)?.at(self.clock.now()))
     }
 
     /// Lists an account's connectors after `after`, at most `page_size` of them.
@@ -203,10 +222,15 @@ impl Connectors {
                     }),
                     after_id: after.map(ConnectorId::as_str),
                     limit: page_size + 1,
+                    now_micros: micros(self.clock.now()),
                 },
             )
             .await?;
-        let mut connectors = rows.into_iter().map(from_row).collect::<Result<Vec<_>>>()?;
+        let now = self.clock.now();
+        let mut connectors = rows
+            .into_iter()
+            .map(|row| from_row(row).map(|connector| connector.at(now)))
+            .collect::<Result<Vec<_>>>()?;
         let next_after = if connectors.len() as u64 > page_size {
             connectors.truncate(page_size as usize);
             connectors.last().map(|last| last.name.connector.clone())
@@ -264,6 +288,8 @@ impl Connectors {
                     connector.state = State::Authorized;
                     connector.authorize_time = now;
                     connector.update_time = now;
+                    // Reauthorizing restarts the inactivity clock.
+                    connector.inactivity_deadline = now + self.inactivity_period;
                     Ok(())
                 },
             )
@@ -353,6 +379,7 @@ impl Connectors {
             require_authorized(connector)?;
             connector.last_transfer_time = Some(now);
             connector.update_time = now;
+            connector.inactivity_deadline = now + self.inactivity_period;
             Ok(())
         })
         .await
@@ -368,7 +395,7 @@ impl Connectors {
         mut change: impl FnMut(&mut Connector) -> Result<()>,
     ) -> Result<Connector> {
         for _ in 0..WRITE_ATTEMPTS {
-            let mut connector = from_row(self.load(name).await?)?;
+            let mut connector = from_row(self.load(name).await?)?.at(self.clock.now());
             let revision = connector.revision;
             if pinned.is_some_and(|pinned| pinned != revision) {
                 return Err(Error::EtagMismatch(name.to_string()));
@@ -549,6 +576,7 @@ pub(super) fn to_row(connector: &Connector) -> ConnectorRow {
         authorize_time: micros(connector.authorize_time),
         last_transfer_time: connector.last_transfer_time.map(micros),
         revision: connector.revision,
+        inactivity_deadline: micros(connector.inactivity_deadline),
     }
 }
 
@@ -591,6 +619,7 @@ pub(super) fn from_row(row: ConnectorRow) -> Result<Connector> {
         authorize_time: from_micros(row.authorize_time)?,
         last_transfer_time: row.last_transfer_time.map(from_micros).transpose()?,
         revision: row.revision,
+        inactivity_deadline: from_micros(row.inactivity_deadline)?,
     })
 }
 

@@ -125,6 +125,8 @@ pub struct ConnectorRow {
     pub last_transfer_time: Option<i64>,
     /// Revision, incremented on every change.
     pub revision: i64,
+    /// When the connector is deauthorized for inactivity unless data moves.
+    pub inactivity_deadline: i64,
 }
 
 /// Which connectors a list wants.
@@ -138,6 +140,9 @@ pub struct ConnectorQuery<'a> {
     pub after_id: Option<&'a str>,
     /// At most this many rows.
     pub limit: u64,
+    /// Now, for the state filter: a connector past its inactivity deadline counts as
+    /// deauthorized before the sweeper reaches it.
+    pub now_micros: i64,
 }
 
 /// An OAuth 2.0 authorization attempt as stored. Times are microseconds since the epoch.
@@ -175,6 +180,11 @@ pub enum Consumed {
     /// It expired (and is now used up).
     Expired,
 }
+
+/// The stored state of an authorized connector.
+pub const STATE_AUTHORIZED: &str = "AUTHORIZED";
+/// The stored state of a deauthorized connector.
+pub const STATE_DEAUTHORIZED: &str = "DEAUTHORIZED";
 
 /// What a guarded delete did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -386,8 +396,20 @@ impl Store {
         if let Some(connector_type) = query.connector_type {
             select = select.filter(connector::Column::ConnectorType.eq(connector_type));
         }
-        if let Some(state) = query.state {
-            select = select.filter(connector::Column::State.eq(state));
+        match query.state {
+            Some(STATE_AUTHORIZED) => {
+                select = select
+                    .filter(connector::Column::State.eq(STATE_AUTHORIZED))
+                    .filter(connector::Column::InactivityDeadline.gt(query.now_micros));
+            }
+            Some(state) => {
+                select = select.filter(
+                    sea_orm::Condition::any()
+                        .add(connector::Column::State.eq(state))
+                        .add(connector::Column::InactivityDeadline.lte(query.now_micros)),
+                );
+            }
+            None => {}
         }
         if let Some(after) = query.after_id {
             select = select.filter(connector::Column::Id.gt(after));
@@ -580,6 +602,68 @@ impl Store {
         }
     }
 
+    /// Deauthorizes (reason `INACTIVITY`, at the deadline) up to `batch` authorized connectors
+    /// whose inactivity deadline has passed, erasing their secrets, in one transaction. On
+    /// PostgreSQL the rows are claimed with `FOR UPDATE SKIP LOCKED`, so several sweeping
+    /// processes share the work without processing a connector twice or waiting on each other.
+    /// Returns the ids deauthorized.
+    pub async fn sweep_inactive(&self, now_micros: i64, batch: u64) -> Result<Vec<String>> {
+        use sea_orm::sea_query::{Expr, ExprTrait as _, LockBehavior, LockType};
+        let txn = self.db.begin().await?;
+        let due: Vec<String> = connector::Entity::find()
+            .select_only()
+            .column(connector::Column::Id)
+            .filter(connector::Column::State.eq(STATE_AUTHORIZED))
+            .filter(connector::Column::InactivityDeadline.lte(now_micros))
+            .order_by_asc(connector::Column::InactivityDeadline)
+            .limit(batch)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        if due.is_empty() {
+            txn.rollback().await?;
+            return Ok(due);
+        }
+        connector::Entity::update_many()
+            .col_expr(connector::Column::State, Expr::value(STATE_DEAUTHORIZED))
+            .col_expr(
+                connector::Column::DeauthorizationReason,
+                Expr::value("INACTIVITY"),
+            )
+            .col_expr(
+                connector::Column::DeauthorizeTime,
+                Expr::col(connector::Column::InactivityDeadline),
+            )
+            .col_expr(connector::Column::UpdateTime, Expr::value(now_micros))
+            .col_expr(
+                connector::Column::Revision,
+                Expr::col(connector::Column::Revision).add(1),
+            )
+            .filter(connector::Column::Id.is_in(due.clone()))
+            // Re-checked: on SQLite nothing is locked, and a transfer may have just landed.
+            .filter(connector::Column::State.eq(STATE_AUTHORIZED))
+            .filter(connector::Column::InactivityDeadline.lte(now_micros))
+            .exec(&txn)
+            .await?;
+        // Only the connectors this sweep deauthorized lose their secrets (not one that a
+        // transfer just revived between the select and the update).
+        let swept: Vec<String> = connector::Entity::find()
+            .select_only()
+            .column(connector::Column::Id)
+            .filter(connector::Column::Id.is_in(due))
+            .filter(connector::Column::State.eq(STATE_DEAUTHORIZED))
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        connector_secret::Entity::delete_many()
+            .filter(connector_secret::Column::ConnectorId.is_in(swept.clone()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(swept)
+    }
+
     /// On SQLite, moves the write-ahead log into the database file (where `secure_delete` has
     /// overwritten the deleted secrets) and empties it, so no copy of a deleted secret stays in
     /// the log. PostgreSQL reclaims dead rows through its own vacuum.
@@ -641,6 +725,7 @@ impl From<connector::Model> for ConnectorRow {
             authorize_time: model.authorize_time,
             last_transfer_time: model.last_transfer_time,
             revision: model.revision,
+            inactivity_deadline: model.inactivity_deadline,
         }
     }
 }
@@ -663,6 +748,7 @@ impl From<ConnectorRow> for connector::ActiveModel {
             authorize_time: Set(row.authorize_time),
             last_transfer_time: Set(row.last_transfer_time),
             revision: Set(row.revision),
+            inactivity_deadline: Set(row.inactivity_deadline),
         }
     }
 }

@@ -127,6 +127,7 @@ impl From<Connector> for pb::Connector {
             etag,
             update_time: Some(timestamp(connector.update_time)),
             deauthorize_time,
+            inactivity_deadline: Some(timestamp(connector.inactivity_deadline)),
         }
     }
 }
@@ -197,7 +198,8 @@ pub(crate) fn expected_revision(field: &str, etag: &str) -> Result<Option<i64>> 
 }
 
 /// Fields of `Connector` that `UpdateConnector` can never change.
-const NOT_UPDATABLE: [&str; 12] = [
+const NOT_UPDATABLE: [&str; 13] = [
+    "inactivity_deadline",
     "name",
     "connector_type",
     "state",

@@ -22,6 +22,7 @@ pub(crate) struct Model {
     pub(crate) authorize_time: i64,
     pub(crate) last_transfer_time: Option<i64>,
     pub(crate) revision: i64,
+    pub(crate) inactivity_deadline: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

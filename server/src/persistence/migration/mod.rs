@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_connectors;
 mod m20261126_000002_create_authorization_attempts;
+mod m20261126_000003_add_inactivity_deadline;
 
 /// Every migration, oldest first.
 pub(crate) struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_create_connectors::Migration),
             Box::new(m20261126_000002_create_authorization_attempts::Migration),
+            Box::new(m20261126_000003_add_inactivity_deadline::Migration),
         ]
     }
 }
