@@ -35,6 +35,7 @@ on_both_backends!(
     delete_revokes_where_the_provider_can_and_never_waits_for_it,
     throttling_and_timeouts_are_unavailable_with_retry_information,
     the_callback_page_says_what_happened,
+    a_refresh_cut_off_by_the_callers_deadline_is_still_committed,
 );
 
 fn connectors_in_database(world: &OAuthWorld) -> impl std::future::Future<Output = i64> + '_ {
@@ -820,6 +821,49 @@ async fn wait_for_revocations(world: &OAuthWorld, count: u64) {
 /// stored access token is removed (as if it had expired) instead of moving a clock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_storm_over_two_server_processes_refreshes_once() {
+    let storm = two_process_storm(false).await;
+    assert_eq!(storm.refreshes, 1, "exactly one refresh");
+    assert_eq!(storm.unavailable, 0);
+    assert_eq!(storm.tokens.len(), 1, "every caller got the same token");
+}
+
+/// The same storm with the token endpoint failing once with 500: the callers that met the
+/// failure are told to retry, nothing is deauthorized, the refresh token is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_storm_over_two_processes_with_one_500_deauthorizes_nothing() {
+    let storm = two_process_storm(true).await;
+    assert!(
+        storm.unavailable >= 1,
+        "the 500 reached a caller as UNAVAILABLE"
+    );
+    assert!(storm.tokens.len() <= 1, "at most one new token");
+    assert_eq!(
+        storm.refreshes, 2,
+        "the failed refresh and exactly one more"
+    );
+    let client = storm.world.server.client().await;
+    let shown = client
+        .get_connector(pb::GetConnectorRequest {
+            name: storm.name.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(shown.state(), pb::connector::State::Authorized);
+    client
+        .get_access_token(pb::GetAccessTokenRequest { name: storm.name })
+        .await
+        .expect("the kept refresh token still works");
+}
+
+struct Storm {
+    world: OAuthWorld,
+    name: String,
+    refreshes: u64,
+    unavailable: usize,
+    tokens: std::collections::HashSet<String>,
+}
+
+async fn two_process_storm(fail_first: bool) -> Storm {
     let world = OAuthWorld::start(Backend::Postgres).await;
     world.server.clock.set(chrono::Utc::now());
     let linked = world
@@ -877,6 +921,9 @@ async fn a_refresh_storm_over_two_server_processes_refreshes_once() {
         .execute_sql("DELETE FROM connector_secret WHERE field = 'access_token'")
         .await;
     world.emulator.reset_counters();
+    if fail_first {
+        world.emulator.fail_next_token_calls(1, Failure::Status500);
+    }
     // A slow token endpoint: both processes are surely refreshing at the same time.
     world
         .emulator
@@ -902,18 +949,28 @@ async fn a_refresh_storm_over_two_server_processes_refreshes_once() {
         })
         .collect();
     let mut tokens = std::collections::HashSet::new();
+    let mut unavailable = 0;
     for call in calls {
-        tokens.insert(
-            call.await
-                .unwrap()
-                .expect("every caller gets a token")
-                .access_token,
-        );
+        match call.await.unwrap() {
+            Ok(token) => {
+                tokens.insert(token.access_token);
+            }
+            Err(status) => {
+                assert_error(&status, Code::Unavailable, "PROVIDER_UNAVAILABLE");
+                unavailable += 1;
+            }
+        }
     }
     let _ = second.kill();
     let _ = second.wait();
-    assert_eq!(world.emulator.counters().refresh, 1, "exactly one refresh");
-    assert_eq!(tokens.len(), 1, "every caller got the same token");
+    world.emulator.set_token_delay(std::time::Duration::ZERO);
+    Storm {
+        refreshes: world.emulator.counters().refresh,
+        name: linked.name,
+        world,
+        unavailable,
+        tokens,
+    }
 }
 
 async fn throttling_and_timeouts_are_unavailable_with_retry_information(backend: Backend) {
@@ -1026,4 +1083,38 @@ async fn the_callback_page_says_what_happened(backend: Backend) {
     assert_eq!(status, 410, "{page}");
     assert!(page.contains("Link expired"), "{page}");
     assert_eq!(connectors_in_database(&world).await, 1);
+}
+
+async fn a_refresh_cut_off_by_the_callers_deadline_is_still_committed(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    let linked = world
+        .link(&unique_parent(), CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("linked");
+    world.server.clock.advance(Duration::hours(2));
+    world.emulator.reset_counters();
+    world
+        .emulator
+        .set_token_delay(std::time::Duration::from_millis(300));
+    // The caller gives up while the provider is rotating the refresh token.
+    let cut_off = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        client.get_access_token(pb::GetAccessTokenRequest {
+            name: linked.name.clone(),
+        }),
+    )
+    .await;
+    assert!(cut_off.is_err(), "the call was cut off");
+    world.emulator.set_token_delay(std::time::Duration::ZERO);
+    // The rotated token was committed anyway: the next call works, with no second refresh
+    // (a lost rotation would make the provider answer invalid_grant and deauthorize).
+    let token = client
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .expect("the connector still works");
+    assert!(!token.access_token.is_empty());
+    assert_eq!(world.emulator.counters().refresh, 1);
 }

@@ -454,23 +454,37 @@ impl Connectors {
     /// expires within the skew.
     pub(super) async fn oauth_access_token(&self, connector: &Connector) -> Result<AccessToken> {
         let now = self.clock.now();
-        let id = connector.name.connector.as_str();
         if let Some(token) = self.stored_access_token(&connector.name, None).await?
             && token.expire_time > now + self.oauth.refresh_skew
         {
             return Ok(token);
         }
+        // The refresh runs in its own task: if the caller goes away (its deadline, a dropped
+        // connection), the provider may already have rotated the refresh token, and the new one
+        // must still be committed, or the connector would be left holding a spent token.
+        let this = self.clone();
+        let name = connector.name.clone();
+        tokio::spawn(async move { this.refresh_access_token(&name, now).await })
+            .await
+            .map_err(|error| Error::Internal(format!("token refresh task failed: {error}")))?
+    }
+
+    /// The slow path of [`Self::oauth_access_token`]: single-flight refresh under the locks.
+    async fn refresh_access_token(
+        &self,
+        name: &ConnectorName,
+        now: DateTime<Utc>,
+    ) -> Result<AccessToken> {
+        let id = name.connector.as_str();
         let lock = self.refresh_locks.lock_for(id);
         let _in_process = lock.lock().await;
         let locked = self
             .store
             .lock_tokens(id)
             .await?
-            .ok_or_else(|| Error::ConnectorNotFound(connector.name.to_string()))?;
+            .ok_or_else(|| Error::ConnectorNotFound(name.to_string()))?;
         // Whoever held the lock before us may have refreshed already.
-        if let Some(token) = self
-            .stored_access_token(&connector.name, Some(&locked))
-            .await?
+        if let Some(token) = self.stored_access_token(name, Some(&locked)).await?
             && token.expire_time > now + self.oauth.refresh_skew
         {
             locked.commit().await?;

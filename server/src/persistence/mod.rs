@@ -789,25 +789,30 @@ impl TokenLock {
         }))
     }
 
-    /// Replaces some secrets of the locked connector (new tokens).
+    /// Replaces some secrets of the locked connector (new tokens), if the connector is still
+    /// authorized at the revision it was locked at; [`Error::Contention`] otherwise (it was
+    /// reauthorized, deauthorized or deleted meanwhile, and its newer state wins).
     pub async fn replace_secrets(&self, secrets: Vec<(String, Sealed)>) -> Result<()> {
+        let write = async |connection: &sea_orm::DatabaseTransaction| {
+            self.still_current(connection).await?;
+            replace_secrets(connection, &self.row.id, secrets).await
+        };
         match &self.connection {
-            LockConnection::Transaction(txn) => replace_secrets(txn, &self.row.id, secrets).await,
+            LockConnection::Transaction(txn) => write(txn).await,
             LockConnection::Plain(db) => {
                 let txn = db.begin().await?;
-                replace_secrets(&txn, &self.row.id, secrets).await?;
+                write(&txn).await?;
                 txn.commit().await?;
                 Ok(())
             }
         }
     }
 
-    /// Writes the connector row (for a deauthorization) and erases every secret it held.
+    /// Writes the connector row (for a deauthorization) and erases every secret it held, under
+    /// the same condition as [`TokenLock::replace_secrets`].
     pub async fn deauthorize(&self, row: ConnectorRow) -> Result<()> {
-        async fn write(
-            connection: &impl sea_orm::ConnectionTrait,
-            row: ConnectorRow,
-        ) -> Result<()> {
+        let write = async |connection: &sea_orm::DatabaseTransaction| {
+            self.still_current(connection).await?;
             let id = row.id.clone();
             connector::ActiveModel::from(row).update(connection).await?;
             connector_secret::Entity::delete_many()
@@ -815,15 +820,39 @@ impl TokenLock {
                 .exec(connection)
                 .await?;
             Ok(())
-        }
+        };
         match &self.connection {
-            LockConnection::Transaction(txn) => write(txn, row).await,
+            LockConnection::Transaction(txn) => write(txn).await,
             LockConnection::Plain(db) => {
                 let txn = db.begin().await?;
-                write(&txn, row).await?;
+                write(&txn).await?;
                 txn.commit().await?;
                 Ok(())
             }
+        }
+    }
+
+    /// Checks, inside the write's transaction, that nobody changed the connector since it was
+    /// locked (on SQLite nothing is held across the provider call, so this is the guard).
+    async fn still_current(&self, connection: &sea_orm::DatabaseTransaction) -> Result<()> {
+        use sea_orm::sea_query::Expr;
+        let unchanged = connector::Entity::update_many()
+            .col_expr(
+                connector::Column::Revision,
+                Expr::col(connector::Column::Revision),
+            )
+            .filter(connector::Column::Id.eq(self.row.id.as_str()))
+            .filter(connector::Column::Revision.eq(self.row.revision))
+            .filter(connector::Column::State.eq(STATE_AUTHORIZED))
+            .exec(connection)
+            .await?;
+        if unchanged.rows_affected == 1 {
+            Ok(())
+        } else {
+            Err(Error::Contention(format!(
+                "connector {} changed during a token refresh",
+                self.row.id
+            )))
         }
     }
 
