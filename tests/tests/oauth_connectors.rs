@@ -641,6 +641,19 @@ async fn office_365_links_a_tenant_by_admin_consent(backend: Backend) {
         .emulator
         .complete_admin_consent(&url, fixtures::CONTOSO_TENANT_ID)
         .unwrap();
+    // A tenant that is not a GUID never reaches a URL.
+    let mut injected = callback_request(&redirect);
+    injected.tenant = "../common/oauth2/v2.0/token?x=".to_owned();
+    let error = client
+        .complete_authorization(injected)
+        .await
+        .expect_err("not a tenant id");
+    assert_invalid_field(&error, "tenant");
+    let url = start().await;
+    let redirect = world
+        .emulator
+        .complete_admin_consent(&url, fixtures::CONTOSO_TENANT_ID)
+        .unwrap();
     let mut forged = callback_request(&redirect);
     forged.tenant = fixtures::FABRIKAM_TENANT_ID.to_owned();
     let error = client

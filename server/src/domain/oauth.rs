@@ -72,8 +72,8 @@ pub struct StartedAuthorization {
     pub expire_time: DateTime<Utc>,
 }
 
-/// The parameters the provider sent to the redirect URI.
-#[derive(Debug, Default)]
+/// The parameters the provider sent to the redirect URI. `Debug` hides the code and state.
+#[derive(Default)]
 pub struct Callback {
     /// `state`.
     pub state: String,
@@ -87,6 +87,17 @@ pub struct Callback {
     pub tenant: Option<String>,
     /// `admin_consent` (admin consent).
     pub admin_consent: Option<String>,
+}
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callback")
+            .field("has_code", &self.code.is_some())
+            .field("error", &self.error)
+            .field("tenant", &self.tenant)
+            .field("admin_consent", &self.admin_consent)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a completion ended, with where the browser should go next.
@@ -289,11 +300,16 @@ impl Connectors {
         let app = self.app(connector_type)?;
         let (tokens, identity) = match connector_type.info().auth_method {
             AuthMethod::OAuth2AdminConsent => {
+                // A tenant id goes into the token URL's path: only a GUID is accepted, so no
+                // `../`, `?` or `#` can steer where the client secret is sent.
                 let tenant = callback
                     .tenant
-                    .filter(|tenant| !tenant.is_empty())
+                    .filter(|tenant| uuid::Uuid::try_parse(tenant).is_ok())
                     .ok_or_else(|| {
-                        Error::invalid("tenant", "is required for administrator consent")
+                        Error::invalid(
+                            "tenant",
+                            "must be the tenant id (a GUID) the consent was granted in",
+                        )
                     })?;
                 if !callback
                     .admin_consent
@@ -332,7 +348,16 @@ impl Connectors {
                     .exchange_code(app, &self.oauth.redirect_uri, &code, &verifier, now)
                     .await
                     .map_err(code_rejected)?;
-                let identity = self.microsoft.signed_in_user(&tokens).await?;
+                if tokens.refresh_token.is_none() {
+                    // Without one the connector would stop working within the hour.
+                    return Err(Error::AuthorizationCodeRejected(
+                        "the provider granted no refresh token (offline_access)".into(),
+                    ));
+                }
+                let identity = self
+                    .microsoft
+                    .signed_in_user(&tokens, &app.client_id)
+                    .await?;
                 (tokens, identity)
             }
         };

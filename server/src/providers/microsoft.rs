@@ -330,7 +330,11 @@ impl Microsoft {
     /// Who signed in: tenant and object id from the id token (received straight from the token
     /// endpoint over TLS, so its signature need not be checked); Graph `/me` proves the access
     /// token works and gives the label (principal name or mail). Never identified by e-mail.
-    pub async fn signed_in_user(&self, tokens: &Tokens) -> Result<Identity, Error> {
+    pub async fn signed_in_user(
+        &self,
+        tokens: &Tokens,
+        client_id: &str,
+    ) -> Result<Identity, Error> {
         let claims = tokens
             .id_token
             .as_deref()
@@ -340,7 +344,16 @@ impl Microsoft {
         let tenant = claims
             .tid
             .ok_or_else(|| Error::Protocol("the id token has no tid claim".into()))?;
-        let object = claims.oid.unwrap_or(me.id);
+        if claims.aud.as_deref() != Some(client_id) {
+            return Err(Error::Protocol(
+                "the id token was issued to another client".into(),
+            ));
+        }
+        // The object id only: Graph's `/me` id has another form for personal accounts, and
+        // mixing the two would give one account two identities.
+        let object = claims
+            .oid
+            .ok_or_else(|| Error::Protocol("the id token has no oid claim".into()))?;
         let label = me
             .user_principal_name
             .or(me.mail)
@@ -544,6 +557,7 @@ fn misconfigured(error: impl std::fmt::Display) -> Error {
 
 #[derive(Debug, Deserialize)]
 struct IdTokenClaims {
+    aud: Option<String>,
     tid: Option<String>,
     oid: Option<String>,
     preferred_username: Option<String>,
@@ -561,7 +575,6 @@ fn id_token_claims(id_token: &str) -> Option<IdTokenClaims> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GraphUser {
-    id: String,
     user_principal_name: Option<String>,
     mail: Option<String>,
 }
@@ -611,6 +624,7 @@ mod tests {
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(r#"{"tid":"t-1","oid":"o-1","preferred_username":"ada@example.com"}"#);
         let claims = id_token_claims(&format!("e30.{payload}.")).unwrap();
+        assert!(claims.aud.is_none());
         assert_eq!(claims.tid.as_deref(), Some("t-1"));
         assert_eq!(claims.oid.as_deref(), Some("o-1"));
     }

@@ -27,7 +27,8 @@ pub(crate) fn router(connectors: Connectors) -> Router {
         .with_state(connectors)
 }
 
-#[derive(Debug, Deserialize)]
+// No `Debug`: it holds the authorization code.
+#[derive(Deserialize)]
 struct CallbackQuery {
     state: Option<String>,
     code: Option<String>,
@@ -99,13 +100,29 @@ async fn callback(
                 }
                 _ => (StatusCode::BAD_REQUEST, "Link failed"),
             };
+            // Fixed words per outcome: the page is for a person, and error texts name resources
+            // and account ids that a browser has no business seeing.
             let message = match &error {
-                // Internal errors are logged by the status mapping; the page says nothing more.
-                Error::Internal(_) => "Something went wrong on our side.".to_owned(),
-                other => other.to_string(),
+                Error::AlreadyExists { .. } => {
+                    "This account is already linked. Reauthorize the existing connector instead of adding it again."
+                }
+                Error::AuthorizationDenied(_) => "Access was not granted, so nothing was linked.",
+                Error::AuthorizationExpired => {
+                    "This link expired. Start linking the account again."
+                }
+                Error::AuthorizationStateInvalid(_) => {
+                    "This link is not valid (already used or unknown). Start linking the account again."
+                }
+                Error::AccountMismatch { .. } => {
+                    "You signed in with a different account than the one this connector is linked to. Sign in with the original account."
+                }
+                Error::ProviderUnavailable { .. } | Error::StorageUnavailable => {
+                    "The service is temporarily unavailable. Start linking the account again in a moment."
+                }
+                _ => "The account could not be linked. Start linking it again.",
             };
             let _logged = reason_of(error);
-            page(status, title, &message)
+            page(status, title, message)
         }
     }
 }
