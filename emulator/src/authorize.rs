@@ -43,6 +43,8 @@ pub(crate) struct AuthorizationRequest {
     pub(crate) code_challenge: String,
     pub(crate) nonce: Option<String>,
     pub(crate) login_hint: Option<String>,
+    /// `prompt=admin_consent`: a work account signing in consents for its whole tenant.
+    pub(crate) admin_consent: bool,
 }
 
 /// A validated `…/v2.0/adminconsent` request.
@@ -174,6 +176,7 @@ pub(crate) fn validate_authorization(
         code_challenge: code_challenge.to_owned(),
         nonce: params.get("nonce").map(str::to_owned),
         login_hint: params.get("login_hint").map(str::to_owned),
+        admin_consent: params.get("prompt") == Some("admin_consent"),
     })
 }
 
@@ -204,6 +207,11 @@ pub(crate) fn decide_authorization(
             )
         })?;
     let user_oid = user.object_id.clone();
+    if request.admin_consent && user.kind == crate::model::AccountKind::Work {
+        // The signed-in work account consents for its tenant, as an administrator would.
+        let tenant_id = user.tenant_id.clone();
+        let _ = store.grant_admin_consent(&tenant_id, &request.client_id);
+    }
     let grant = store.grant_for(&user_oid, &request.client_id);
     let expires_at: SystemTime = store.now() + store.lifetimes.authorization_code;
     let code = store.issue_code(Code {

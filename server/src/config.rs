@@ -52,9 +52,10 @@ pub fn default_oauth(connector_type: ConnectorTypeId) -> Option<(&'static str, &
             "organizations",
             "openid profile offline_access User.Read Files.ReadWrite.All Sites.ReadWrite.All",
         )),
-        ConnectorTypeId::Office365 => {
-            Some(("organizations", "https://graph.microsoft.com/.default"))
-        }
+        ConnectorTypeId::Office365 => Some((
+            "organizations",
+            "openid profile https://graph.microsoft.com/.default",
+        )),
         ConnectorTypeId::AzureBlobStorage => None,
     }
 }

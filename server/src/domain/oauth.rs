@@ -207,19 +207,17 @@ impl Connectors {
         rand::rng().fill_bytes(&mut random);
         let state = hex::encode(random);
         let hash = state_hash(&state);
-        let (url, verifier) = match connector_type.info().auth_method {
-            AuthMethod::OAuth2AdminConsent => (
-                self.microsoft
-                    .admin_consent_url(app, &self.oauth.redirect_uri, &state)?,
-                SecretString::from(String::new()),
-            ),
-            _ => {
-                let started =
-                    self.microsoft
-                        .authorization_url(app, &self.oauth.redirect_uri, &state)?;
-                (started.url, started.pkce_verifier)
-            }
+        // Office 365 is linked by an administrator signing in with `prompt=admin_consent`: the
+        // consent covers the tenant, and the tenant is then taken from the administrator's own
+        // id token, never from a URL parameter anyone can edit.
+        let prompt = match connector_type.info().auth_method {
+            AuthMethod::OAuth2AdminConsent => "admin_consent",
+            _ => "select_account",
         };
+        let started =
+            self.microsoft
+                .authorization_url(app, &self.oauth.redirect_uri, &state, prompt)?;
+        let (url, verifier) = (started.url, started.pkce_verifier);
         let now = self.clock.now();
         let expire_time = now + self.oauth.attempt_lifetime;
         self.store
@@ -300,26 +298,13 @@ impl Connectors {
         let app = self.app(connector_type)?;
         let (tokens, identity) = match connector_type.info().auth_method {
             AuthMethod::OAuth2AdminConsent => {
-                // A tenant id goes into the token URL's path: only a GUID is accepted, so no
-                // `../`, `?` or `#` can steer where the client secret is sent.
-                let tenant = callback
-                    .tenant
-                    .filter(|tenant| uuid::Uuid::try_parse(tenant).is_ok())
-                    .ok_or_else(|| {
-                        Error::invalid(
-                            "tenant",
-                            "must be the tenant id (a GUID) the consent was granted in",
-                        )
-                    })?;
-                if !callback
-                    .admin_consent
-                    .is_some_and(|consent| consent.eq_ignore_ascii_case("true"))
-                {
-                    return Err(Error::AuthorizationDenied(
-                        "administrator consent was not granted".into(),
-                    ));
-                }
-                // Never trust the tenant parameter alone: a token for that tenant proves consent.
+                let signed_in = self.exchange(app, &attempt, callback.code, now).await?;
+                // The tenant of the administrator who signed in and consented; the callback's
+                // `tenant` parameter is ignored. A client-credentials token for it proves the
+                // consent, and the app-only tokens are what the connector keeps.
+                let tenant = self
+                    .microsoft
+                    .signed_in_tenant(&signed_in, &app.client_id)?;
                 let tokens = self
                     .microsoft
                     .app_token(app, &tenant, now)
@@ -329,25 +314,7 @@ impl Connectors {
                 (tokens, identity)
             }
             _ => {
-                let code = callback
-                    .code
-                    .filter(|code| !code.is_empty())
-                    .ok_or_else(|| Error::invalid("code", "is required"))?;
-                let verifier = self
-                    .sealer
-                    .open(
-                        &attempt.pkce_verifier,
-                        &attempt_context(&attempt.state_hash),
-                    )
-                    .map_err(|error| Error::Internal(error.to_string()))?;
-                let verifier = SecretString::from(
-                    String::from_utf8(verifier.expose_secret().to_vec()).map_err(|_| corrupt())?,
-                );
-                let tokens = self
-                    .microsoft
-                    .exchange_code(app, &self.oauth.redirect_uri, &code, &verifier, now)
-                    .await
-                    .map_err(code_rejected)?;
+                let tokens = self.exchange(app, &attempt, callback.code, now).await?;
                 if tokens.refresh_token.is_none() {
                     // Without one the connector would stop working within the hour.
                     return Err(Error::AuthorizationCodeRejected(
@@ -379,6 +346,39 @@ impl Connectors {
                     .await
             }
         }
+    }
+
+    /// Redeems the authorization code of an attempt with its PKCE verifier.
+    async fn exchange(
+        &self,
+        app: &OAuthApp,
+        attempt: &AttemptRow,
+        code: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Tokens> {
+        let code = code
+            .filter(|code| !code.is_empty())
+            .ok_or_else(|| Error::invalid("code", "is required"))?;
+        let corrupt = || {
+            Error::Internal(format!(
+                "authorization attempt {} is corrupt",
+                attempt.state_hash
+            ))
+        };
+        let verifier = self
+            .sealer
+            .open(
+                &attempt.pkce_verifier,
+                &attempt_context(&attempt.state_hash),
+            )
+            .map_err(|error| Error::Internal(error.to_string()))?;
+        let verifier = SecretString::from(
+            String::from_utf8(verifier.expose_secret().to_vec()).map_err(|_| corrupt())?,
+        );
+        self.microsoft
+            .exchange_code(app, &self.oauth.redirect_uri, &code, &verifier, now)
+            .await
+            .map_err(code_rejected)
     }
 
     async fn finish_new(

@@ -173,6 +173,7 @@ impl Microsoft {
         app: &OAuthApp,
         redirect_uri: &str,
         state: &str,
+        prompt: &str,
     ) -> Result<AuthorizationStart, Error> {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let client = self
@@ -183,33 +184,14 @@ impl Microsoft {
             .authorize_url(move || CsrfToken::new(state))
             .add_scopes(app.scopes.iter().cloned().map(Scope::new))
             .set_pkce_challenge(challenge)
-            // Always show the account picker: reauthorizing must let the user choose.
-            .add_extra_param("prompt", "select_account")
+            // `select_account`: reauthorizing must let the user choose the account;
+            // `admin_consent`: an administrator consents for the whole tenant.
+            .add_extra_param("prompt", prompt.to_owned())
             .url();
         Ok(AuthorizationStart {
             url: url.to_string(),
             pkce_verifier: verifier.secret().clone().into(),
         })
-    }
-
-    /// The administrator consent URL (tenant-wide, app permissions).
-    pub fn admin_consent_url(
-        &self,
-        app: &OAuthApp,
-        redirect_uri: &str,
-        state: &str,
-    ) -> Result<String, Error> {
-        let mut url = url::Url::parse(&format!(
-            "{}/{}/v2.0/adminconsent",
-            self.login_base, app.tenant
-        ))
-        .map_err(misconfigured)?;
-        url.query_pairs_mut()
-            .append_pair("client_id", &app.client_id)
-            .append_pair("scope", &app.scopes.join(" "))
-            .append_pair("redirect_uri", redirect_uri)
-            .append_pair("state", state);
-        Ok(url.to_string())
     }
 
     /// Exchanges an authorization code (with its PKCE verifier) for tokens.
@@ -264,7 +246,14 @@ impl Microsoft {
         let response = self
             .client(app, tenant_id)?
             .exchange_client_credentials()
-            .add_scopes(app.scopes.iter().cloned().map(Scope::new))
+            // App-only tokens take the resource's `.default` scope and nothing else.
+            .add_scopes(
+                app.scopes
+                    .iter()
+                    .filter(|scope| scope.ends_with("/.default"))
+                    .cloned()
+                    .map(Scope::new),
+            )
             .request_async(self)
             .await
             .map_err(token_error)?;
@@ -363,6 +352,27 @@ impl Microsoft {
             id: format!("{tenant}/{object}"),
             label,
         })
+    }
+
+    /// The tenant of the account that signed in (the id token's `tid`, issued to our client).
+    pub fn signed_in_tenant(&self, tokens: &Tokens, client_id: &str) -> Result<String, Error> {
+        let claims = tokens
+            .id_token
+            .as_deref()
+            .and_then(id_token_claims)
+            .ok_or_else(|| Error::Protocol("the token response has no readable id_token".into()))?;
+        if claims.aud.as_deref() != Some(client_id) {
+            return Err(Error::Protocol(
+                "the id token was issued to another client".into(),
+            ));
+        }
+        let tenant = claims
+            .tid
+            .ok_or_else(|| Error::Protocol("the id token has no tid claim".into()))?;
+        // It goes into the token URL's path: only a GUID is accepted.
+        uuid::Uuid::try_parse(&tenant)
+            .map(|_| tenant)
+            .map_err(|_| Error::Protocol("the id token's tid is not a tenant id".into()))
     }
 
     /// The tenant an app-only token is for, with its default domain as the label. Confirms that
