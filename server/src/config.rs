@@ -344,6 +344,18 @@ pub fn load(
     }
     config.public_url = env("CONNECTOR_PUBLIC_URL").or(file_config.public_url);
     config.return_urls = file_config.return_urls;
+    // Checked now rather than when a browser arrives at the callback.
+    for url in config.public_url.iter().chain(&config.return_urls) {
+        match url::Url::parse(url) {
+            Ok(parsed)
+                if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
+            _ => {
+                return Err(ConfigError(format!(
+                    "`{url}` is not an absolute http(s) URL"
+                )));
+            }
+        }
+    }
     if let Some(login) = file_config.microsoft_login {
         config.microsoft_login = login;
     }
@@ -506,6 +518,8 @@ mod tests {
             "azure_blob_endpoint = \"https://example.net\"",
             "[[api_keys]]\nid = \"x\"\nsha256 = \"nothex\"",
             "unknown_setting = 1",
+            "return_urls = [\"/relative\"]",
+            "public_url = \"javascript:alert(1)\"",
             "[master_key]\nid = \"k\"\nkey = \"TOP-SECRET\" oops",
         ];
         for content in cases {

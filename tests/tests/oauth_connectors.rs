@@ -36,6 +36,7 @@ on_both_backends!(
     throttling_and_timeouts_are_unavailable_with_retry_information,
     the_callback_page_says_what_happened,
     a_refresh_cut_off_by_the_callers_deadline_is_still_committed,
+    withdrawn_office_365_consent_deauthorizes_the_connector,
 );
 
 fn connectors_in_database(world: &OAuthWorld) -> impl std::future::Future<Output = i64> + '_ {
@@ -1120,4 +1121,30 @@ async fn a_refresh_cut_off_by_the_callers_deadline_is_still_committed(backend: B
         .expect("the connector still works");
     assert!(!token.access_token.is_empty());
     assert_eq!(world.emulator.counters().refresh, 1);
+}
+
+async fn withdrawn_office_365_consent_deauthorizes_the_connector(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    let linked = world
+        .link(&unique_parent(), OFFICE, fixtures::ADELE_UPN)
+        .await
+        .expect("linked");
+    assert!(
+        world
+            .emulator
+            .revoke_admin_consent(fixtures::CONTOSO_TENANT_ID, fixtures::CLIENT_ID)
+    );
+    world.server.clock.advance(Duration::hours(2));
+    let error = client
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .expect_err("consent withdrawn");
+    let metadata = assert_error(&error, Code::FailedPrecondition, "CONNECTOR_DEAUTHORIZED");
+    assert_eq!(
+        metadata.get("deauthorization_reason").map(String::as_str),
+        Some("REVOKED")
+    );
 }

@@ -549,16 +549,27 @@ impl Connectors {
                 tracing::info!(connector = %current.name, "access token refreshed");
                 Ok(self.access_token_of(&tokens))
             }
-            Err(providers::Error::InvalidGrant {
-                aadsts,
-                description,
-            }) => {
-                let reason = match aadsts {
+            Err(
+                gone @ (providers::Error::InvalidGrant { .. }
+                | providers::Error::CredentialsRejected(_)),
+            ) if matches!(gone, providers::Error::InvalidGrant { .. })
+                || current.connector_type.info().auth_method == AuthMethod::OAuth2AdminConsent =>
+            {
+                // invalid_grant: the delegated grant is gone. For Office 365, a refused
+                // client-credentials request (unauthorized_client) means the tenant's consent
+                // was withdrawn.
+                let (reason, aadsts) = match &gone {
                     // Refresh token or grant expired (inactivity, max age).
-                    Some(70008 | 700082 | 700084) => DeauthorizationReason::Expired,
-                    _ => DeauthorizationReason::Revoked,
+                    providers::Error::InvalidGrant {
+                        aadsts: Some(code @ (70008 | 700082 | 700084)),
+                        ..
+                    } => (DeauthorizationReason::Expired, Some(*code)),
+                    providers::Error::InvalidGrant { aadsts, .. } => {
+                        (DeauthorizationReason::Revoked, *aadsts)
+                    }
+                    _ => (DeauthorizationReason::Revoked, None),
                 };
-                tracing::warn!(connector = %current.name, ?aadsts, %description, "grant gone: deauthorizing");
+                tracing::warn!(connector = %current.name, ?aadsts, error = %gone, "grant gone: deauthorizing");
                 let mut deauthorized = current.clone();
                 deauthorized.state = State::Deauthorized { reason, at: now };
                 deauthorized.update_time = now;
