@@ -753,6 +753,11 @@ async fn a_scoped_key_cannot_complete_another_accounts_authorization(backend: Ba
         "AUTHORIZATION_STATE_INVALID",
     );
     assert_eq!(connectors_in_database(&world).await, 0);
+    // The refused attempt did not burn the state: its own account can still complete it.
+    admin
+        .complete_authorization(callback_request(&redirect))
+        .await
+        .expect("the state is still good for its account");
     let denied = scoped
         .start_authorization(pb::StartAuthorizationRequest {
             parent: unique_parent(),

@@ -250,7 +250,11 @@ impl Connectors {
         let now = self.clock.now();
         let attempt = match self
             .store
-            .consume_attempt(&state_hash(&callback.state), now.timestamp_micros())
+            .consume_attempt(
+                &state_hash(&callback.state),
+                now.timestamp_micros(),
+                |account| AccountId::new(account).is_ok_and(|account| may_access(&account)),
+            )
             .await
         {
             Ok(Consumed::Attempt(attempt)) => *attempt,
@@ -263,9 +267,6 @@ impl Connectors {
             Ok(Consumed::Expired) => return failed(None, Error::AuthorizationExpired),
             Err(error) => return failed(None, error.into()),
         };
-        if !AccountId::new(&attempt.account).is_ok_and(|account| may_access(&account)) {
-            return failed(None, Error::AuthorizationStateInvalid("unknown"));
-        }
         let return_url = attempt.return_url.clone();
         Completion {
             result: self.finish(attempt, callback, now).await,

@@ -530,13 +530,22 @@ impl Store {
     }
 
     /// Uses up a `state`, once: of concurrent callers with the same state, one gets the attempt.
-    pub async fn consume_attempt(&self, state_hash: &str, now_micros: i64) -> Result<Consumed> {
+    /// A state whose account `may_access` refuses is reported unknown and left unused.
+    pub async fn consume_attempt(
+        &self,
+        state_hash: &str,
+        now_micros: i64,
+        may_access: impl Fn(&str) -> bool,
+    ) -> Result<Consumed> {
         let Some(found) = authorization_attempt::Entity::find_by_id(state_hash.to_owned())
             .one(&self.db)
             .await?
         else {
             return Ok(Consumed::Unknown);
         };
+        if !may_access(&found.account) {
+            return Ok(Consumed::Unknown);
+        }
         if found.consume_time.is_some() {
             return Ok(Consumed::AlreadyUsed);
         }
