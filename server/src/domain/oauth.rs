@@ -651,18 +651,12 @@ impl Connectors {
         }
     }
 
-    /// The refresh token of a connector, for revocation before it is deleted.
-    pub(super) async fn refresh_token_of(&self, name: &ConnectorName) -> Option<SecretString> {
-        let sealed = self
-            .store
-            .get_secret(name.connector.as_str(), REFRESH_TOKEN_FIELD)
-            .await
-            .ok()??;
-        self.open_field(&name.connector, REFRESH_TOKEN_FIELD, &sealed)
-            .ok()
-    }
-
-    fn open_field(&self, id: &ConnectorId, field: &str, sealed: &Sealed) -> Result<SecretString> {
+    pub(super) fn open_field(
+        &self,
+        id: &ConnectorId,
+        field: &str,
+        sealed: &Sealed,
+    ) -> Result<SecretString> {
         let opened = self
             .sealer
             .open(sealed, &super::service::secret_context(id, field))

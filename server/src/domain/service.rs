@@ -300,19 +300,7 @@ impl Connectors {
 
     /// Deletes a connector for good, destroying its secrets.
     pub async fn delete(&self, name: &ConnectorName, expected_revision: Option<i64>) -> Result<()> {
-        // Read before the delete what revocation needs; revoke after it, so a provider that is
-        // down never blocks or undoes a delete.
         let connector = self.get(name).await?;
-        let refresh_token = if connector
-            .connector_type
-            .info()
-            .auth_method
-            .uses_credentials()
-        {
-            None
-        } else {
-            self.refresh_token_of(name).await
-        };
         match self
             .store
             .delete_connector(
@@ -322,7 +310,16 @@ impl Connectors {
             )
             .await?
         {
-            DeleteOutcome::Deleted => {
+            DeleteOutcome::Deleted(secrets) => {
+                // The refresh token as the delete's transaction found it (after any refresh in
+                // flight), to revoke after the delete, so a provider that is down never blocks
+                // or undoes a delete.
+                let refresh_token = secrets
+                    .into_iter()
+                    .find(|(field, _)| field == super::oauth::REFRESH_TOKEN_FIELD)
+                    .and_then(|(field, sealed)| {
+                        self.open_field(&name.connector, &field, &sealed).ok()
+                    });
                 // Azure account keys cannot be revoked by us: the key stays valid at Azure until
                 // the customer rotates it. What we can do is destroy our copy, which just happened.
                 tracing::info!(connector = %name, "connector deleted, secrets destroyed");

@@ -187,10 +187,10 @@ pub const STATE_AUTHORIZED: &str = "AUTHORIZED";
 pub const STATE_DEAUTHORIZED: &str = "DEAUTHORIZED";
 
 /// What a guarded delete did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeleteOutcome {
-    /// The connector and its secrets are gone.
-    Deleted,
+    /// The connector and its secrets are gone; the secrets as they were, for revocation.
+    Deleted(Vec<(String, Sealed)>),
     /// No such connector.
     NotFound,
     /// The connector exists but its revision is not the expected one.
@@ -459,34 +459,47 @@ impl Store {
         expected_revision: Option<i64>,
     ) -> Result<DeleteOutcome> {
         let txn = self.db.begin().await?;
-        let mut delete = connector::Entity::delete_many()
-            .filter(connector::Column::Id.eq(id))
-            .filter(connector::Column::Account.eq(account));
-        if let Some(revision) = expected_revision {
-            delete = delete.filter(connector::Column::Revision.eq(revision));
-        }
-        // The connector row first, as every other write does, so concurrent writers take their
-        // locks in one order; then its secrets, which must never outlive it.
-        if delete.exec(&txn).await?.rows_affected == 1 {
-            connector_secret::Entity::delete_many()
-                .filter(connector_secret::Column::ConnectorId.eq(id))
-                .exec(&txn)
-                .await?;
-            txn.commit().await?;
-            self.reclaim_deleted_secrets().await;
-            return Ok(DeleteOutcome::Deleted);
-        }
-        txn.rollback().await?;
-        let exists = connector::Entity::find_by_id(id.to_owned())
+        // Lock the row first (PostgreSQL), as every other writer does, so a token refresh in
+        // flight finishes before the secrets are read: the ones returned are the latest.
+        let Some(row) = connector::Entity::find_by_id(id.to_owned())
             .filter(connector::Column::Account.eq(account))
-            .one(&self.db)
+            .lock_exclusive()
+            .one(&txn)
             .await?
-            .is_some();
-        Ok(if exists {
-            DeleteOutcome::RevisionMismatch
-        } else {
-            DeleteOutcome::NotFound
-        })
+        else {
+            txn.rollback().await?;
+            return Ok(DeleteOutcome::NotFound);
+        };
+        if expected_revision.is_some_and(|revision| revision != row.revision) {
+            txn.rollback().await?;
+            return Ok(DeleteOutcome::RevisionMismatch);
+        }
+        let secrets = connector_secret::Entity::find()
+            .filter(connector_secret::Column::ConnectorId.eq(id))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|secret| {
+                (
+                    secret.field,
+                    Sealed {
+                        key_id: secret.key_id,
+                        nonce: secret.nonce,
+                        ciphertext: secret.ciphertext,
+                    },
+                )
+            })
+            .collect();
+        connector_secret::Entity::delete_many()
+            .filter(connector_secret::Column::ConnectorId.eq(id))
+            .exec(&txn)
+            .await?;
+        connector::Entity::delete_by_id(id.to_owned())
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        self.reclaim_deleted_secrets().await;
+        Ok(DeleteOutcome::Deleted(secrets))
     }
 
     /// A sealed secret of a connector.
