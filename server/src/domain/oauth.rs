@@ -335,8 +335,7 @@ impl Connectors {
                     account,
                     connector: ConnectorId::new(&id).map_err(|_| corrupt())?,
                 };
-                self.finish_reauthorization(&name, identity, tokens, now)
-                    .await
+                self.finish_reauthorization(&name, identity, tokens).await
             }
             None => {
                 let display_name = match attempt.display_name {
@@ -423,7 +422,6 @@ impl Connectors {
         name: &ConnectorName,
         identity: Identity,
         tokens: Tokens,
-        now: DateTime<Utc>,
     ) -> Result<Connector> {
         let current = self.get(name).await?;
         if current.external_account.id != identity.id {
@@ -434,19 +432,7 @@ impl Connectors {
             });
         }
         let connector = self
-            .modify(
-                name,
-                None,
-                || self.seal_tokens(&name.connector, &tokens),
-                |connector| {
-                    connector.state = State::Authorized;
-                    connector.authorize_time = now;
-                    connector.update_time = now;
-                    // Reauthorizing restarts the inactivity clock.
-                    connector.inactivity_deadline = now + self.inactivity_period;
-                    Ok(())
-                },
-            )
+            .renew(name, || self.seal_tokens(&name.connector, &tokens))
             .await?;
         tracing::info!(connector = %name, "connector reauthorized through OAuth 2.0");
         Ok(connector)

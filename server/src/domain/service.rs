@@ -278,24 +278,31 @@ impl Connectors {
             });
         }
         self.check_credentials(&credentials).await?;
-        let now = self.clock.now();
         let connector = self
-            .modify(
-                name,
-                None,
-                || self.seal_credentials(&name.connector, &credentials),
-                |connector| {
-                    connector.state = State::Authorized;
-                    connector.authorize_time = now;
-                    connector.update_time = now;
-                    // Reauthorizing restarts the inactivity clock.
-                    connector.inactivity_deadline = now + self.inactivity_period;
-                    Ok(())
-                },
-            )
+            .renew(name, || {
+                self.seal_credentials(&name.connector, &credentials)
+            })
             .await?;
         tracing::info!(connector = %name, "connector reauthorized");
         Ok(connector)
+    }
+
+    /// Marks a connector authorized again with new secrets: same name and display name,
+    /// `authorize_time` now, and a fresh inactivity period.
+    pub(super) async fn renew(
+        &self,
+        name: &ConnectorName,
+        secrets: impl Fn() -> Vec<(String, Sealed)>,
+    ) -> Result<Connector> {
+        let now = self.clock.now();
+        self.modify(name, None, secrets, |connector| {
+            connector.state = State::Authorized;
+            connector.authorize_time = now;
+            connector.update_time = now;
+            connector.inactivity_deadline = now + self.inactivity_period;
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes a connector for good, destroying its secrets.

@@ -290,24 +290,16 @@ impl Microsoft {
             })
             .collect::<Vec<_>>()
             .join("&");
-        let response = self
+        let request = self
             .http
             .post(revocation_url)
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
-            .body(body)
-            .send()
-            .await
-            .map_err(|error| transient(Transport::Request(describe(&error))))?;
+            .body(body);
+        let response = send_checked(request).await?;
         let status = response.status();
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(transient(Transport::Status {
-                status: status.as_u16(),
-                retry_after: retry_after(response.headers()),
-            }));
-        }
         if !status.is_success() {
             return Err(Error::Protocol(format!(
                 "the revocation endpoint answered {status}"
@@ -406,20 +398,13 @@ impl Microsoft {
         access_token: &SecretString,
         path: &str,
     ) -> Result<T, Error> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.graph_base))
-            .bearer_auth(access_token.expose_secret())
-            .send()
-            .await
-            .map_err(|error| transient(Transport::Request(describe(&error))))?;
+        let response = send_checked(
+            self.http
+                .get(format!("{}{path}", self.graph_base))
+                .bearer_auth(access_token.expose_secret()),
+        )
+        .await?;
         let status = response.status();
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(transient(Transport::Status {
-                status: status.as_u16(),
-                retry_after: retry_after(response.headers()),
-            }));
-        }
         if !status.is_success() {
             return Err(Error::CredentialsRejected(format!(
                 "Microsoft Graph answered {status} for {path}"
@@ -517,6 +502,22 @@ fn token_error(error: RequestTokenError<Transport, BasicErrorResponse>) -> Error
         }
         RequestTokenError::Other(message) => Error::Protocol(message),
     }
+}
+
+/// Sends a request outside `oauth2`; transport failures, 5xx and 429 are transient errors.
+async fn send_checked(request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
+    let response = request
+        .send()
+        .await
+        .map_err(|error| transient(Transport::Request(describe(&error))))?;
+    let status = response.status();
+    if status.is_server_error() || status.as_u16() == 429 {
+        return Err(transient(Transport::Status {
+            status: status.as_u16(),
+            retry_after: retry_after(response.headers()),
+        }));
+    }
+    Ok(response)
 }
 
 fn transient(transport: Transport) -> Error {
