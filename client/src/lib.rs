@@ -134,6 +134,8 @@ rpcs! {
     delete_connector(pb::DeleteConnectorRequest) -> pb::DeleteConnectorResponse;
     /// Gets a short-lived credential for moving data.
     get_access_token(pb::GetAccessTokenRequest) -> pb::GetAccessTokenResponse;
+    /// Lists an account's connector lifecycle events, oldest first.
+    list_connector_events(pb::ListConnectorEventsRequest) -> pb::ListConnectorEventsResponse;
     /// Records data moved with a connector.
     record_transfer(pb::RecordTransferRequest) -> pb::Connector;
 }

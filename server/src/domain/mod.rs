@@ -6,10 +6,12 @@
 
 pub mod connector_type;
 pub mod error;
+mod events;
 pub mod model;
 mod oauth;
 mod service;
 
 pub use error::{Error, FieldViolation, Result};
+pub use events::{ConnectorEvent, EventKind, EventPage};
 pub use oauth::{Callback, Completion, OAuthSettings, StartedAuthorization};
 pub use service::{ConnectorPage, ConnectorUpdate, Connectors, ListFilter};

@@ -27,7 +27,7 @@ const ACCOUNT_KEY_FIELD: &str = "account_key";
 /// How often a read-modify-write is retried when a concurrent writer got in between.
 const WRITE_ATTEMPTS: usize = 5;
 
-use crate::persistence::{STATE_AUTHORIZED, STATE_DEAUTHORIZED};
+use crate::persistence::{EVENT_REAUTHORIZED, STATE_AUTHORIZED, STATE_DEAUTHORIZED};
 
 /// Which connectors a list returns.
 #[derive(Debug, Default, Clone, Copy)]
@@ -246,18 +246,24 @@ impl Connectors {
     /// Changes the mutable fields (labels). The display name never changes.
     pub async fn update(&self, name: &ConnectorName, update: ConnectorUpdate) -> Result<Connector> {
         let now = self.clock.now();
-        self.modify(name, update.expected_revision, Vec::new, |connector| {
-            if let Some(display_name) = &update.display_name
-                && display_name != connector.display_name.as_str()
-            {
-                return Err(Error::DisplayNameImmutable);
-            }
-            if let Some(labels) = &update.labels {
-                connector.labels = labels.clone();
-            }
-            connector.update_time = now;
-            Ok(())
-        })
+        self.modify(
+            name,
+            update.expected_revision,
+            Vec::new,
+            None,
+            |connector| {
+                if let Some(display_name) = &update.display_name
+                    && display_name != connector.display_name.as_str()
+                {
+                    return Err(Error::DisplayNameImmutable);
+                }
+                if let Some(labels) = &update.labels {
+                    connector.labels = labels.clone();
+                }
+                connector.update_time = now;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -295,7 +301,7 @@ impl Connectors {
         secrets: impl Fn() -> Vec<(String, Sealed)>,
     ) -> Result<Connector> {
         let now = self.clock.now();
-        self.modify(name, None, secrets, |connector| {
+        self.modify(name, None, secrets, Some(EVENT_REAUTHORIZED), |connector| {
             connector.state = State::Authorized;
             connector.authorize_time = now;
             connector.update_time = now;
@@ -314,6 +320,7 @@ impl Connectors {
                 name.account.as_str(),
                 name.connector.as_str(),
                 expected_revision,
+                micros(self.clock.now()),
             )
             .await?
         {
@@ -379,7 +386,7 @@ impl Connectors {
             return Ok(connector);
         }
         let now = self.clock.now();
-        self.modify(name, None, Vec::new, |connector| {
+        self.modify(name, None, Vec::new, None, |connector| {
             require_authorized(connector)?;
             connector.last_transfer_time = Some(now);
             connector.update_time = now;
@@ -396,6 +403,7 @@ impl Connectors {
         name: &ConnectorName,
         pinned: Option<i64>,
         secrets: impl Fn() -> Vec<(String, Sealed)>,
+        event: Option<&str>,
         mut change: impl FnMut(&mut Connector) -> Result<()>,
     ) -> Result<Connector> {
         for _ in 0..WRITE_ATTEMPTS {
@@ -408,7 +416,7 @@ impl Connectors {
             connector.revision = revision + 1;
             if self
                 .store
-                .update_connector(to_row(&connector), revision, secrets())
+                .update_connector(to_row(&connector), revision, secrets(), event)
                 .await?
             {
                 return Ok(connector);

@@ -17,7 +17,9 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait as _;
 
 use crate::crypto::{Sealed, Sealer};
-use entity::{authorization_attempt, connector, connector_secret, sealing_key_check};
+use entity::{
+    authorization_attempt, connector, connector_event, connector_secret, sealing_key_check,
+};
 
 /// Errors of the persistence layer.
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +181,62 @@ pub enum Consumed {
     AlreadyUsed,
     /// It expired (and is now used up).
     Expired,
+}
+
+/// A lifecycle event as stored. Times are microseconds since the epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    /// Position in the log; assigned on append.
+    pub cursor: i64,
+    /// Customer account.
+    pub account: String,
+    /// Connector id.
+    pub connector_id: String,
+    /// Connector type id.
+    pub connector_type: String,
+    /// `AUTHORIZED`, `REAUTHORIZED`, `DEAUTHORIZED` or `DELETED`.
+    pub kind: String,
+    /// Deauthorization reason, for `DEAUTHORIZED`.
+    pub reason: Option<String>,
+    /// When it happened.
+    pub create_time: i64,
+}
+
+/// Event kinds.
+pub const EVENT_AUTHORIZED: &str = "AUTHORIZED";
+/// A connector was reauthorized.
+pub const EVENT_REAUTHORIZED: &str = "REAUTHORIZED";
+/// A connector was deauthorized.
+pub const EVENT_DEAUTHORIZED: &str = "DEAUTHORIZED";
+/// A connector was deleted.
+pub const EVENT_DELETED: &str = "DELETED";
+
+/// Appends an event inside the caller's transaction. On PostgreSQL a transaction-scoped
+/// advisory lock serialises appenders, so cursors become visible in commit order and a reader
+/// following the log never skips an event that commits late.
+async fn append_event(
+    txn: &impl sea_orm::ConnectionTrait,
+    row: &ConnectorRow,
+    kind: &str,
+    reason: Option<&str>,
+    now_micros: i64,
+) -> Result<()> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7411)")
+            .await?;
+    }
+    connector_event::ActiveModel {
+        cursor: sea_orm::ActiveValue::NotSet,
+        account: Set(row.account.clone()),
+        connector_id: Set(row.id.clone()),
+        connector_type: Set(row.connector_type.clone()),
+        kind: Set(kind.to_owned()),
+        reason: Set(reason.map(str::to_owned)),
+        create_time: Set(now_micros),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
 }
 
 /// The stored state of an authorized connector.
@@ -355,6 +413,7 @@ impl Store {
     ) -> Result<()> {
         let txn = self.db.begin().await?;
         let connector_id = row.id.clone();
+        append_event(&txn, &row, EVENT_AUTHORIZED, None, row.create_time).await?;
         connector::ActiveModel::from(row).insert(&txn).await?;
         insert_secrets(&txn, &connector_id, secrets).await?;
         txn.commit().await?;
@@ -431,9 +490,13 @@ impl Store {
         row: ConnectorRow,
         expected_revision: i64,
         secrets: Vec<(String, Sealed)>,
+        event: Option<&str>,
     ) -> Result<bool> {
         let txn = self.db.begin().await?;
         let connector_id = row.id.clone();
+        if let Some(kind) = event {
+            append_event(&txn, &row, kind, None, row.update_time).await?;
+        }
         let updated = connector::Entity::update_many()
             .set(connector::ActiveModel::from(row))
             .filter(connector::Column::Id.eq(connector_id.as_str()))
@@ -457,6 +520,7 @@ impl Store {
         account: &str,
         id: &str,
         expected_revision: Option<i64>,
+        now_micros: i64,
     ) -> Result<DeleteOutcome> {
         let txn = self.db.begin().await?;
         // Lock the row first (PostgreSQL), as every other writer does, so a token refresh in
@@ -497,9 +561,37 @@ impl Store {
         connector::Entity::delete_by_id(id.to_owned())
             .exec(&txn)
             .await?;
+        append_event(&txn, &row.into(), EVENT_DELETED, None, now_micros).await?;
         txn.commit().await?;
         self.reclaim_deleted_secrets().await;
         Ok(DeleteOutcome::Deleted(secrets))
+    }
+
+    /// An account's events after `after_cursor`, oldest first, at most `limit`.
+    pub async fn list_events(
+        &self,
+        account: &str,
+        after_cursor: i64,
+        limit: u64,
+    ) -> Result<Vec<EventRow>> {
+        Ok(connector_event::Entity::find()
+            .filter(connector_event::Column::Account.eq(account))
+            .filter(connector_event::Column::Cursor.gt(after_cursor))
+            .order_by_asc(connector_event::Column::Cursor)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|event| EventRow {
+                cursor: event.cursor,
+                account: event.account,
+                connector_id: event.connector_id,
+                connector_type: event.connector_type,
+                kind: event.kind,
+                reason: event.reason,
+                create_time: event.create_time,
+            })
+            .collect())
     }
 
     /// A sealed secret of a connector.
@@ -682,6 +774,20 @@ impl Store {
             .filter(connector_secret::Column::ConnectorId.is_in(swept.clone()))
             .exec(&txn)
             .await?;
+        let rows = connector::Entity::find()
+            .filter(connector::Column::Id.is_in(swept.clone()))
+            .all(&txn)
+            .await?;
+        for row in rows {
+            append_event(
+                &txn,
+                &row.into(),
+                EVENT_DEAUTHORIZED,
+                Some("INACTIVITY"),
+                now_micros,
+            )
+            .await?;
+        }
         txn.commit().await?;
         Ok(swept)
     }
@@ -836,6 +942,14 @@ impl TokenLock {
         let write = async |connection: &sea_orm::DatabaseTransaction| {
             self.still_current(connection).await?;
             let id = row.id.clone();
+            append_event(
+                connection,
+                &row,
+                EVENT_DEAUTHORIZED,
+                row.deauthorization_reason.as_deref(),
+                row.update_time,
+            )
+            .await?;
             connector::ActiveModel::from(row).update(connection).await?;
             connector_secret::Entity::delete_many()
                 .filter(connector_secret::Column::ConnectorId.eq(id))

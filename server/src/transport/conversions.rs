@@ -260,3 +260,27 @@ pub(crate) fn connector_update(
     update.labels = Some(labels("connector.labels", connector.labels)?);
     Ok(update)
 }
+
+impl From<crate::domain::ConnectorEvent> for pb::ConnectorEvent {
+    fn from(event: crate::domain::ConnectorEvent) -> Self {
+        use crate::domain::EventKind;
+        let kind = match event.kind {
+            EventKind::Authorized => pb::connector_event::Kind::Authorized,
+            EventKind::Reauthorized => pb::connector_event::Kind::Reauthorized,
+            EventKind::Deauthorized => pb::connector_event::Kind::Deauthorized,
+            EventKind::Deleted => pb::connector_event::Kind::Deleted,
+        };
+        Self {
+            cursor: event.cursor,
+            connector: event.connector.to_string(),
+            connector_type: connector_type_name(event.connector_type),
+            kind: kind.into(),
+            deauthorization_reason: event
+                .reason
+                .map(pb::connector::DeauthorizationReason::from)
+                .unwrap_or(pb::connector::DeauthorizationReason::Unspecified)
+                .into(),
+            create_time: Some(timestamp(event.time)),
+        }
+    }
+}

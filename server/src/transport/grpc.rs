@@ -14,7 +14,7 @@ use super::{
 use crate::domain::{
     Callback, Connectors, Error,
     connector_type::{CONNECTOR_TYPES, ConnectorTypeId},
-    model::DisplayName,
+    model::{ConnectorId, DisplayName},
 };
 
 /// Default and maximum `page_size` of `ListConnectors`.
@@ -38,6 +38,15 @@ impl ConnectorApi {
 }
 
 type Reply<T> = Result<Response<T>, Status>;
+
+/// A list `page_size`: default 50, capped at 1000, never negative.
+fn page_size(requested: i32) -> Result<u64, Error> {
+    match requested {
+        size if size < 0 => Err(Error::invalid("page_size", "must not be negative")),
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        size => Ok((size as u64).min(MAX_PAGE_SIZE)),
+    }
+}
 
 #[tonic::async_trait]
 impl ConnectorService for ConnectorApi {
@@ -203,21 +212,17 @@ impl ConnectorService for ConnectorApi {
         let request = request.into_inner();
         let account = parse_account("parent", &request.parent)?;
         caller.authorize_parent(&account)?;
-        let page_size = match request.page_size {
-            size if size < 0 => {
-                return Err(Error::invalid("page_size", "must not be negative").into());
-            }
-            0 => DEFAULT_PAGE_SIZE,
-            size => (size as u64).min(MAX_PAGE_SIZE),
-        };
+        let page_size = page_size(request.page_size)?;
         let list_filter = filter::parse(&request.filter)?;
         let after = if request.page_token.is_empty() {
             None
         } else {
-            Some(
+            let after =
                 self.page_tokens
-                    .redeem(&request.page_token, &request.parent, &request.filter)?,
-            )
+                    .redeem(&request.page_token, &request.parent, &request.filter)?;
+            Some(ConnectorId::new(&after).map_err(|_| {
+                Error::invalid("page_token", "is not a page token this service issued")
+            })?)
         };
         let page = self
             .connectors
@@ -228,7 +233,7 @@ impl ConnectorService for ConnectorApi {
                 .next_after
                 .map(|after| {
                     self.page_tokens
-                        .issue(&request.parent, &request.filter, &after)
+                        .issue(&request.parent, &request.filter, after.as_str())
                 })
                 .unwrap_or_default(),
             connectors: page
@@ -301,6 +306,46 @@ impl ConnectorService for ConnectorApi {
         Ok(Response::new(
             self.connectors.access_token(&name).await?.into(),
         ))
+    }
+
+    async fn list_connector_events(
+        &self,
+        request: Request<pb::ListConnectorEventsRequest>,
+    ) -> Reply<pb::ListConnectorEventsResponse> {
+        const LISTING: &str = "connector events";
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let account = parse_account("parent", &request.parent)?;
+        caller.authorize_parent(&account)?;
+        let page_size = page_size(request.page_size)?;
+        let after = if request.page_token.is_empty() {
+            0
+        } else {
+            self.page_tokens
+                .redeem(&request.page_token, &request.parent, LISTING)?
+                .parse()
+                .map_err(|_| {
+                    Error::invalid("page_token", "is not a page token this service issued")
+                })?
+        };
+        let page = self
+            .connectors
+            .list_events(&account, after, page_size)
+            .await?;
+        Ok(Response::new(pb::ListConnectorEventsResponse {
+            next_page_token: page
+                .next_after
+                .map(|after| {
+                    self.page_tokens
+                        .issue(&request.parent, LISTING, &after.to_string())
+                })
+                .unwrap_or_default(),
+            events: page
+                .events
+                .into_iter()
+                .map(pb::ConnectorEvent::from)
+                .collect(),
+        }))
     }
 
     async fn record_transfer(

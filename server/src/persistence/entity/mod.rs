@@ -3,5 +3,6 @@
 
 pub(crate) mod authorization_attempt;
 pub(crate) mod connector;
+pub(crate) mod connector_event;
 pub(crate) mod connector_secret;
 pub(crate) mod sealing_key_check;

@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261126_000001_create_connectors;
 mod m20261126_000002_create_authorization_attempts;
 mod m20261126_000003_add_inactivity_deadline;
+mod m20261126_000004_create_connector_events;
 
 /// Every migration, oldest first.
 pub(crate) struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_connectors::Migration),
             Box::new(m20261126_000002_create_authorization_attempts::Migration),
             Box::new(m20261126_000003_add_inactivity_deadline::Migration),
+            Box::new(m20261126_000004_create_connector_events::Migration),
         ]
     }
 }

@@ -1,0 +1,211 @@
+//! The connector event log: every lifecycle change appears once, in order, recorded with the
+//! change itself (a refused change records nothing), readable page by page per account.
+
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::Duration;
+use connector_client::pb;
+use connector_tests::{
+    Azurite, Backend, OAuthWorld, SCOPED_KEY, TestServer, assert_error, assert_invalid_field,
+    azure_create, azure_credentials, on_both_backends, unique_parent,
+};
+use identity_emulator::fixtures;
+use pb::connector_event::Kind;
+use tonic::Code;
+
+on_both_backends!(
+    every_lifecycle_change_is_one_event_in_order,
+    events_are_per_account_and_paged,
+    a_revoked_grant_records_a_revoked_deauthorization,
+);
+
+async fn events(server: &TestServer, parent: &str) -> Vec<pb::ConnectorEvent> {
+    server
+        .client()
+        .await
+        .list_connector_events(pb::ListConnectorEventsRequest {
+            parent: parent.to_owned(),
+            page_size: 1000,
+            page_token: String::new(),
+        })
+        .await
+        .expect("events")
+        .events
+}
+
+async fn every_lifecycle_change_is_one_event_in_order(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
+    let client = server.client().await;
+    let parent = unique_parent();
+    let account = Azurite::shared().account(3);
+    let created = client
+        .create_connector(azure_create(&parent, account, "logged"))
+        .await
+        .expect("created");
+    // Refused changes record nothing.
+    client
+        .create_connector(azure_create(&parent, account, "again"))
+        .await
+        .expect_err("duplicate");
+    client
+        .update_connector(pb::UpdateConnectorRequest {
+            connector: Some(pb::Connector {
+                labels: [("team".to_owned(), "data".to_owned())].into(),
+                ..created.clone()
+            }),
+            update_mask: None,
+        })
+        .await
+        .expect("labels are not a lifecycle change");
+    client
+        .reauthorize_connector(pb::ReauthorizeConnectorRequest {
+            name: created.name.clone(),
+            credentials: Some(azure_credentials(&account.name, &account.key2)),
+        })
+        .await
+        .expect("reauthorized");
+    // 91 idle days, then the sweeper (it runs at start-up).
+    server.clock.advance(Duration::days(91));
+    server.restart().await;
+    let deadline = Instant::now() + StdDuration::from_secs(15);
+    while events(&server, &parent).await.len() < 3 {
+        assert!(Instant::now() < deadline, "the sweeper recorded no event");
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    server
+        .client()
+        .await
+        .delete_connector(pb::DeleteConnectorRequest {
+            name: created.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .expect("deleted");
+
+    let log = events(&server, &parent).await;
+    let kinds: Vec<Kind> = log.iter().map(|event| event.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            Kind::Authorized,
+            Kind::Reauthorized,
+            Kind::Deauthorized,
+            Kind::Deleted
+        ]
+    );
+    assert!(log.iter().all(|event| event.connector == created.name));
+    assert!(
+        log.windows(2).all(|pair| pair[0].cursor < pair[1].cursor),
+        "cursors increase"
+    );
+    assert_eq!(
+        log[2].deauthorization_reason(),
+        pb::connector::DeauthorizationReason::Inactivity
+    );
+    assert_eq!(log[0].connector_type, "connectorTypes/azure-blob-storage");
+}
+
+async fn events_are_per_account_and_paged(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = server.client().await;
+    let parent = unique_parent();
+    for i in 0..5 {
+        client
+            .create_connector(azure_create(&parent, Azurite::shared().account(i), "paged"))
+            .await
+            .expect("created");
+    }
+    client
+        .create_connector(azure_create(
+            &unique_parent(),
+            Azurite::shared().account(0),
+            "other",
+        ))
+        .await
+        .expect("another account");
+
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_connector_events(pb::ListConnectorEventsRequest {
+                parent: parent.clone(),
+                page_size: 2,
+                page_token: token.clone(),
+            })
+            .await
+            .expect("page");
+        assert!(page.events.len() <= 2);
+        seen.extend(page.events);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen.len(), 5, "exactly this account's five events");
+    assert!(seen.windows(2).all(|pair| pair[0].cursor < pair[1].cursor));
+
+    // A connector-list token is not an event token, and other accounts are off limits.
+    let list_token = client
+        .list_connectors(pb::ListConnectorsRequest {
+            parent: parent.clone(),
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .next_page_token;
+    let error = client
+        .list_connector_events(pb::ListConnectorEventsRequest {
+            parent: parent.clone(),
+            page_size: 2,
+            page_token: list_token,
+        })
+        .await
+        .expect_err("wrong listing");
+    assert_invalid_field(&error, "page_token");
+    let denied = server
+        .client_with_key(SCOPED_KEY)
+        .await
+        .list_connector_events(pb::ListConnectorEventsRequest {
+            parent,
+            ..Default::default()
+        })
+        .await
+        .expect_err("another account");
+    assert_error(&denied, Code::PermissionDenied, "ACCOUNT_ACCESS_DENIED");
+}
+
+async fn a_revoked_grant_records_a_revoked_deauthorization(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let parent = unique_parent();
+    let linked = world
+        .link(
+            &parent,
+            "connectorTypes/onedrive-consumer",
+            fixtures::ALICE_UPN,
+        )
+        .await
+        .expect("linked");
+    world
+        .emulator
+        .revoke_user_grant(fixtures::ALICE_UPN, fixtures::CLIENT_ID)
+        .unwrap();
+    world.server.clock.advance(Duration::hours(2));
+    world
+        .server
+        .client()
+        .await
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .expect_err("revoked");
+    let log = events(&world.server, &parent).await;
+    let kinds: Vec<Kind> = log.iter().map(|event| event.kind()).collect();
+    assert_eq!(kinds, [Kind::Authorized, Kind::Deauthorized]);
+    assert_eq!(
+        log[1].deauthorization_reason(),
+        pb::connector::DeauthorizationReason::Revoked
+    );
+}
