@@ -132,6 +132,8 @@ rpcs! {
     reauthorize_connector(pb::ReauthorizeConnectorRequest) -> pb::Connector;
     /// Deletes a connector for good.
     delete_connector(pb::DeleteConnectorRequest) -> pb::DeleteConnectorResponse;
+    /// Deletes every connector of a customer account.
+    delete_account(pb::DeleteAccountRequest) -> pb::DeleteAccountResponse;
     /// Gets a short-lived credential for moving data.
     get_access_token(pb::GetAccessTokenRequest) -> pb::GetAccessTokenResponse;
     /// Lists an account's connector lifecycle events, oldest first.

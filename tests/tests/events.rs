@@ -17,6 +17,7 @@ on_both_backends!(
     every_lifecycle_change_is_one_event_in_order,
     events_are_per_account_and_paged,
     a_revoked_grant_records_a_revoked_deauthorization,
+    deleting_an_account_deletes_its_connectors_and_revokes_their_access,
 );
 
 async fn events(server: &TestServer, parent: &str) -> Vec<pb::ConnectorEvent> {
@@ -208,4 +209,88 @@ async fn a_revoked_grant_records_a_revoked_deauthorization(backend: Backend) {
         log[1].deauthorization_reason(),
         pb::connector::DeauthorizationReason::Revoked
     );
+}
+
+async fn deleting_an_account_deletes_its_connectors_and_revokes_their_access(backend: Backend) {
+    let world = OAuthWorld::start_with_revocation(backend, true).await;
+    let server = &world.server;
+    let client = server.client().await;
+    let parent = unique_parent();
+    for i in 0..3 {
+        client
+            .create_connector(azure_create(&parent, Azurite::shared().account(i), "gone"))
+            .await
+            .expect("created");
+    }
+    world
+        .link(
+            &parent,
+            "connectorTypes/onedrive-consumer",
+            fixtures::ALICE_UPN,
+        )
+        .await
+        .expect("linked");
+    let other = unique_parent();
+    let kept = client
+        .create_connector(azure_create(&other, Azurite::shared().account(0), "kept"))
+        .await
+        .expect("another account");
+
+    // A key scoped to another account cannot do it.
+    let denied = server
+        .client_with_key(SCOPED_KEY)
+        .await
+        .delete_account(pb::DeleteAccountRequest {
+            name: parent.clone(),
+        })
+        .await
+        .expect_err("not its account");
+    assert_error(&denied, Code::PermissionDenied, "ACCOUNT_ACCESS_DENIED");
+
+    world.emulator.reset_counters();
+    let deleted = client
+        .delete_account(pb::DeleteAccountRequest {
+            name: parent.clone(),
+        })
+        .await
+        .expect("deleted");
+    assert_eq!(deleted.deleted_connectors, 4);
+    let left = client
+        .list_connectors(pb::ListConnectorsRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(left.connectors.is_empty());
+    client
+        .get_connector(pb::GetConnectorRequest { name: kept.name })
+        .await
+        .expect("other accounts keep theirs");
+    assert_eq!(
+        server
+            .query_i64("SELECT COUNT(*) FROM connector_secret")
+            .await,
+        1,
+        "only the other account's key remains"
+    );
+
+    let log = events(server, &parent).await;
+    let kinds: Vec<Kind> = log.iter().map(|event| event.kind()).collect();
+    assert_eq!(
+        kinds.iter().filter(|kind| **kind == Kind::Deleted).count(),
+        4
+    );
+    assert_eq!(kinds.last(), Some(&Kind::AccountDeleted));
+    assert!(log.last().unwrap().connector.is_empty());
+
+    // The OAuth connector's refresh token is revoked (in the background).
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    while world.emulator.counters().revoke < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "no revocation reached the provider"
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
 }

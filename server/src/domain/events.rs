@@ -11,7 +11,8 @@ use super::{
     model::{AccountId, ConnectorId, ConnectorName, DeauthorizationReason},
 };
 use crate::persistence::{
-    EVENT_AUTHORIZED, EVENT_DEAUTHORIZED, EVENT_DELETED, EVENT_REAUTHORIZED, EventRow,
+    EVENT_ACCOUNT_DELETED, EVENT_AUTHORIZED, EVENT_DEAUTHORIZED, EVENT_DELETED, EVENT_REAUTHORIZED,
+    EventRow,
 };
 
 /// What happened to a connector.
@@ -25,6 +26,8 @@ pub enum EventKind {
     Deauthorized,
     /// It was deleted.
     Deleted,
+    /// The whole customer account was deleted.
+    AccountDeleted,
 }
 
 /// One entry of the event log.
@@ -32,10 +35,12 @@ pub enum EventKind {
 pub struct ConnectorEvent {
     /// Position in the log; increases with every event.
     pub cursor: i64,
-    /// The connector.
-    pub connector: ConnectorName,
-    /// Its type.
-    pub connector_type: ConnectorTypeId,
+    /// The account the event belongs to.
+    pub account: AccountId,
+    /// The connector (none for an account deletion).
+    pub connector: Option<ConnectorName>,
+    /// Its type (none for an account deletion).
+    pub connector_type: Option<ConnectorTypeId>,
     /// What happened.
     pub kind: EventKind,
     /// Why, for a deauthorization.
@@ -83,15 +88,26 @@ fn event_of(row: EventRow) -> Result<ConnectorEvent> {
         EVENT_REAUTHORIZED => EventKind::Reauthorized,
         EVENT_DEAUTHORIZED => EventKind::Deauthorized,
         EVENT_DELETED => EventKind::Deleted,
+        EVENT_ACCOUNT_DELETED => EventKind::AccountDeleted,
         _ => return Err(corrupt()),
+    };
+    let account = AccountId::new(&row.account).map_err(|_| corrupt())?;
+    let (connector, connector_type) = if kind == EventKind::AccountDeleted {
+        (None, None)
+    } else {
+        (
+            Some(ConnectorName {
+                account: account.clone(),
+                connector: ConnectorId::new(&row.connector_id).map_err(|_| corrupt())?,
+            }),
+            Some(ConnectorTypeId::parse(&row.connector_type).ok_or_else(corrupt)?),
+        )
     };
     Ok(ConnectorEvent {
         cursor: row.cursor,
-        connector: ConnectorName {
-            account: AccountId::new(&row.account).map_err(|_| corrupt())?,
-            connector: ConnectorId::new(&row.connector_id).map_err(|_| corrupt())?,
-        },
-        connector_type: ConnectorTypeId::parse(&row.connector_type).ok_or_else(corrupt)?,
+        account,
+        connector,
+        connector_type,
         kind,
         reason: row.reason.as_deref().and_then(DeauthorizationReason::parse),
         time: DateTime::from_timestamp_micros(row.create_time).ok_or_else(corrupt)?,

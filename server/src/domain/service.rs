@@ -354,6 +354,44 @@ impl Connectors {
         }
     }
 
+    /// Deletes every connector of a customer account (as [`Self::delete`] does for each) and
+    /// returns how many.
+    pub async fn delete_account(&self, account: &AccountId) -> Result<u64> {
+        let deleted = self
+            .store
+            .delete_account(account.as_str(), micros(self.clock.now()))
+            .await?;
+        let count = deleted.len() as u64;
+        let mut revocations = Vec::new();
+        for (row, secrets) in deleted {
+            let (Some(connector_type), Ok(id)) = (
+                ConnectorTypeId::parse(&row.connector_type),
+                ConnectorId::new(&row.id),
+            ) else {
+                continue;
+            };
+            if let Some(refresh_token) = secrets
+                .into_iter()
+                .find(|(field, _)| field == super::oauth::REFRESH_TOKEN_FIELD)
+                .and_then(|(field, sealed)| self.open_field(&id, &field, &sealed).ok())
+            {
+                revocations.push((connector_type, refresh_token));
+            }
+        }
+        tracing::info!(account = %account, count, "account deleted");
+        if !revocations.is_empty() {
+            let connectors = self.clone();
+            tokio::spawn(async move {
+                for (connector_type, refresh_token) in revocations {
+                    connectors
+                        .revoke_tokens(connector_type, Some(refresh_token))
+                        .await;
+                }
+            });
+        }
+        Ok(count)
+    }
+
     /// A short-lived credential for moving data.
     pub async fn access_token(&self, name: &ConnectorName) -> Result<AccessToken> {
         let connector = self.get(name).await?;

@@ -210,6 +210,8 @@ pub const EVENT_REAUTHORIZED: &str = "REAUTHORIZED";
 pub const EVENT_DEAUTHORIZED: &str = "DEAUTHORIZED";
 /// A connector was deleted.
 pub const EVENT_DELETED: &str = "DELETED";
+/// A customer account was deleted.
+pub const EVENT_ACCOUNT_DELETED: &str = "ACCOUNT_DELETED";
 
 /// Appends an event inside the caller's transaction. On PostgreSQL a transaction-scoped
 /// advisory lock serialises appenders, so cursors become visible in commit order and a reader
@@ -592,6 +594,76 @@ impl Store {
                 create_time: event.create_time,
             })
             .collect())
+    }
+
+    /// Deletes every connector of an account with its secrets, appending one `DELETED` event
+    /// each and an `ACCOUNT_DELETED` event, in one transaction. Returns the deleted connectors
+    /// with the secrets they held (for revocation).
+    pub async fn delete_account(
+        &self,
+        account: &str,
+        now_micros: i64,
+    ) -> Result<Vec<(ConnectorRow, Vec<(String, Sealed)>)>> {
+        let txn = self.db.begin().await?;
+        let rows = connector::Entity::find()
+            .filter(connector::Column::Account.eq(account))
+            .order_by_asc(connector::Column::Id)
+            .lock_exclusive()
+            .all(&txn)
+            .await?;
+        let mut deleted = Vec::with_capacity(rows.len());
+        for row in rows {
+            let row = ConnectorRow::from(row);
+            let secrets = connector_secret::Entity::find()
+                .filter(connector_secret::Column::ConnectorId.eq(row.id.as_str()))
+                .all(&txn)
+                .await?
+                .into_iter()
+                .map(|secret| {
+                    (
+                        secret.field,
+                        Sealed {
+                            key_id: secret.key_id,
+                            nonce: secret.nonce,
+                            ciphertext: secret.ciphertext,
+                        },
+                    )
+                })
+                .collect();
+            append_event(&txn, &row, EVENT_DELETED, None, now_micros).await?;
+            deleted.push((row, secrets));
+        }
+        let ids: Vec<String> = deleted.iter().map(|(row, _)| row.id.clone()).collect();
+        connector_secret::Entity::delete_many()
+            .filter(connector_secret::Column::ConnectorId.is_in(ids.clone()))
+            .exec(&txn)
+            .await?;
+        connector::Entity::delete_many()
+            .filter(connector::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await?;
+        let account_row = ConnectorRow {
+            id: String::new(),
+            account: account.to_owned(),
+            connector_type: String::new(),
+            display_name: String::new(),
+            state: String::new(),
+            deauthorization_reason: None,
+            deauthorize_time: None,
+            external_account_id: String::new(),
+            external_account_label: String::new(),
+            labels: String::new(),
+            create_time: now_micros,
+            update_time: now_micros,
+            authorize_time: now_micros,
+            last_transfer_time: None,
+            revision: 0,
+            inactivity_deadline: now_micros,
+        };
+        append_event(&txn, &account_row, EVENT_ACCOUNT_DELETED, None, now_micros).await?;
+        txn.commit().await?;
+        self.reclaim_deleted_secrets().await;
+        Ok(deleted)
     }
 
     /// A sealed secret of a connector.

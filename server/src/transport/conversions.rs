@@ -269,11 +269,18 @@ impl From<crate::domain::ConnectorEvent> for pb::ConnectorEvent {
             EventKind::Reauthorized => pb::connector_event::Kind::Reauthorized,
             EventKind::Deauthorized => pb::connector_event::Kind::Deauthorized,
             EventKind::Deleted => pb::connector_event::Kind::Deleted,
+            EventKind::AccountDeleted => pb::connector_event::Kind::AccountDeleted,
         };
         Self {
             cursor: event.cursor,
-            connector: event.connector.to_string(),
-            connector_type: connector_type_name(event.connector_type),
+            connector: event
+                .connector
+                .map(|name| name.to_string())
+                .unwrap_or_default(),
+            connector_type: event
+                .connector_type
+                .map(connector_type_name)
+                .unwrap_or_default(),
             kind: kind.into(),
             deauthorization_reason: event
                 .reason

@@ -296,6 +296,20 @@ impl ConnectorService for ConnectorApi {
         Ok(Response::new(pb::DeleteConnectorResponse {}))
     }
 
+    async fn delete_account(
+        &self,
+        request: Request<pb::DeleteAccountRequest>,
+    ) -> Reply<pb::DeleteAccountResponse> {
+        let caller = caller(&request)?;
+        let account = parse_account("name", &request.get_ref().name)?;
+        caller.authorize_parent(&account)?;
+        let deleted = self.connectors.delete_account(&account).await?;
+        tracing::info!(key = %caller.key_id, %account, deleted, "DeleteAccount");
+        Ok(Response::new(pb::DeleteAccountResponse {
+            deleted_connectors: deleted as i64,
+        }))
+    }
+
     async fn get_access_token(
         &self,
         request: Request<pb::GetAccessTokenRequest>,
