@@ -64,6 +64,40 @@ pub struct ConnectorClient {
     inner: ConnectorServiceClient<InterceptedService<Channel, BearerKey>>,
 }
 
+/// A resuming watch of an account's connector events (see [`ConnectorClient::watch_events`]).
+/// Dropping it stops the watch.
+#[derive(Debug)]
+pub struct EventWatch {
+    events: tokio::sync::mpsc::Receiver<Result<pb::ConnectorEvent, Status>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EventWatch {
+    /// The next event; `None` after a permanent error was returned.
+    pub async fn next(&mut self) -> Option<Result<pb::ConnectorEvent, Status>> {
+        self.events.recv().await
+    }
+}
+
+impl Drop for EventWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Errors that retrying the same request cannot fix.
+fn is_permanent(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::InvalidArgument
+            | tonic::Code::NotFound
+            | tonic::Code::PermissionDenied
+            | tonic::Code::Unauthenticated
+            | tonic::Code::FailedPrecondition
+            | tonic::Code::Unimplemented
+    )
+}
+
 /// The `google.rpc.ErrorInfo` reason of a failed call, if it carries one.
 pub fn error_reason(status: &Status) -> Option<String> {
     status.get_details_error_info().map(|info| info.reason)
@@ -95,6 +129,57 @@ impl ConnectorClient {
             .connect()
             .await?;
         Self::with_channel(channel, api_key)
+    }
+
+    /// Watches an account's connector events after `after_cursor` (0: from the beginning),
+    /// following new ones as they happen. When the stream breaks (a restart, a network
+    /// failure) it reconnects, backing off up to two seconds, and resumes after the last cursor
+    /// it delivered, so every event arrives exactly once and in order. A permanent error (bad
+    /// request, no access) is delivered once, and the watch ends.
+    pub fn watch_events(&self, parent: impl Into<String>, after_cursor: i64) -> EventWatch {
+        let (sender, events) = tokio::sync::mpsc::channel(256);
+        let inner = self.inner.clone();
+        let parent = parent.into();
+        let task = tokio::spawn(async move {
+            let mut after = after_cursor;
+            let mut backoff = std::time::Duration::from_millis(100);
+            loop {
+                let request = pb::WatchConnectorEventsRequest {
+                    parent: parent.clone(),
+                    after_cursor: after,
+                };
+                match inner.clone().watch_connector_events(request).await {
+                    Ok(response) => {
+                        let mut stream = response.into_inner();
+                        loop {
+                            match stream.message().await {
+                                Ok(Some(event)) => {
+                                    after = event.cursor;
+                                    backoff = std::time::Duration::from_millis(100);
+                                    if sender.send(Ok(event)).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Ok(None) => break,
+                                Err(status) if is_permanent(&status) => {
+                                    let _ = sender.send(Err(status)).await;
+                                    return;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    Err(status) if is_permanent(&status) => {
+                        let _ = sender.send(Err(status)).await;
+                        return;
+                    }
+                    Err(_) => {}
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
+            }
+        });
+        EventWatch { events, task }
     }
 
     /// Uses an existing channel (for custom TLS, timeouts or load balancing).

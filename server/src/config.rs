@@ -123,6 +123,8 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// Connectors deauthorized per sweeper transaction.
     pub sweep_batch: u64,
+    /// How often a caught-up `WatchConnectorEvents` stream looks for new events.
+    pub event_poll_interval: Duration,
     /// The clock; the system clock except in tests.
     pub clock: Arc<dyn Clock>,
 }
@@ -153,6 +155,7 @@ impl Config {
             inactivity_period: Duration::from_secs(90 * 24 * 3600),
             sweep_interval: Duration::from_secs(3600),
             sweep_batch: 1000,
+            event_poll_interval: Duration::from_millis(250),
             clock: Arc::new(SystemClock),
         }
     }

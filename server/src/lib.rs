@@ -154,6 +154,7 @@ pub async fn run(
             request_timeout: config.request_timeout,
             max_request_bytes: config.max_request_bytes,
             health_check_interval: config.health_check_interval,
+            event_poll_interval: config.event_poll_interval,
         },
         shutdown,
     )

@@ -18,7 +18,10 @@ use connector_tests::{
     wait_until_serving, workspace_binary, write_file,
 };
 
-on_both_backends!(binary_serves_with_defaults_and_stops_on_sigterm);
+on_both_backends!(
+    binary_serves_with_defaults_and_stops_on_sigterm,
+    a_watcher_cut_off_by_sigkill_resumes_and_sees_every_event_once,
+);
 
 struct Binary {
     child: Child,
@@ -255,4 +258,108 @@ async fn health_reports_not_serving_when_the_database_goes_away() {
         .await
         .expect_err("no database");
     connector_tests::assert_error(&error, tonic::Code::Unavailable, "DATABASE_UNAVAILABLE");
+}
+
+/// Environment for a binary on `backend` (config file, master key and API key for PostgreSQL),
+/// and the API key to use.
+async fn binary_setup(
+    backend: Backend,
+    workdir: &Path,
+) -> (Vec<(&'static str, String)>, Option<String>) {
+    let mut env = vec![(
+        "CONNECTOR_AZURE_BLOB_ENDPOINT",
+        Azurite::shared().endpoint_template(),
+    )];
+    if backend == Backend::Sqlite {
+        return (env, None);
+    }
+    let url = fresh_postgres_database().await;
+    let config = workdir.join("connector.toml");
+    write_file(
+        &config,
+        &format!(
+            "database_url = \"{url}\"\n[[api_keys]]\nid = \"ops\"\nsha256 = \"{}\"\n",
+            hex::encode(ApiKey::hash(POSTGRES_API_KEY))
+        ),
+    );
+    env.push(("CONNECTOR_CONFIG", config.display().to_string()));
+    env.push(("CONNECTOR_MASTER_KEY", random_master_key()));
+    (env, Some(POSTGRES_API_KEY.to_owned()))
+}
+
+async fn a_watcher_cut_off_by_sigkill_resumes_and_sees_every_event_once(backend: Backend) {
+    let workdir = tempfile::tempdir().unwrap();
+    let (env, configured_key) = binary_setup(backend, workdir.path()).await;
+    let port = free_port();
+    let binary = Binary::start(workdir.path(), port, &env).ready().await;
+    let api_key = configured_key.unwrap_or_else(|| {
+        std::fs::read_to_string(
+            workdir
+                .path()
+                .join("data")
+                .join(connector_server::ADMIN_KEY_FILE),
+        )
+        .unwrap()
+        .trim()
+        .to_owned()
+    });
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let client = ConnectorClient::connect(endpoint.clone(), &api_key)
+        .await
+        .expect("connect");
+    let parent = unique_parent();
+    let mut watch = client.watch_events(parent.clone(), 0);
+    let azurite = Azurite::shared();
+    let mut created = Vec::new();
+    for i in 0..3 {
+        created.push(
+            client
+                .create_connector(azure_create(&parent, azurite.account(i), "watched"))
+                .await
+                .expect("create")
+                .name,
+        );
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        seen.push(next_event(&mut watch).await);
+    }
+
+    // Cut off: the process dies without a goodbye, then comes back on the same port.
+    tokio::task::spawn_blocking(move || binary.signal("-KILL"))
+        .await
+        .unwrap();
+    let binary = Binary::start(workdir.path(), port, &env).ready().await;
+    for i in 3..5 {
+        created.push(
+            client
+                .create_connector(azure_create(&parent, azurite.account(i), "watched"))
+                .await
+                .expect("create after the restart")
+                .name,
+        );
+    }
+    while seen.len() < 5 {
+        seen.push(next_event(&mut watch).await);
+    }
+    let names: Vec<String> = seen.iter().map(|event| event.connector.clone()).collect();
+    assert_eq!(names, created, "every event exactly once, in order");
+    assert!(seen.windows(2).all(|pair| pair[0].cursor < pair[1].cursor));
+    // An open watch does not hold up a graceful shutdown.
+    let (status, logs) = tokio::task::spawn_blocking(move || binary.signal("-TERM"))
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "clean exit with a watch open; logs:\n{logs}"
+    );
+    drop(watch);
+}
+
+async fn next_event(watch: &mut connector_client::EventWatch) -> pb::ConnectorEvent {
+    tokio::time::timeout(Duration::from_secs(30), watch.next())
+        .await
+        .expect("an event within 30 s")
+        .expect("the watch goes on")
+        .expect("no permanent error")
 }

@@ -26,16 +26,30 @@ const MAX_PAGE_SIZE: u64 = 1000;
 pub(crate) struct ConnectorApi {
     connectors: Connectors,
     page_tokens: PageTokens,
+    /// Flips to `true` when the server shuts down, ending event watches.
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    /// How often a caught-up event watch looks for new events.
+    event_poll_interval: std::time::Duration,
 }
 
 impl ConnectorApi {
-    pub(crate) fn new(connectors: Connectors, page_tokens: PageTokens) -> Self {
+    pub(crate) fn new(
+        connectors: Connectors,
+        page_tokens: PageTokens,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+        event_poll_interval: std::time::Duration,
+    ) -> Self {
         Self {
             connectors,
             page_tokens,
+            shutdown,
+            event_poll_interval,
         }
     }
 }
+
+/// Events read per query while a watch catches up.
+const WATCH_BATCH: u64 = 500;
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -360,6 +374,60 @@ impl ConnectorService for ConnectorApi {
                 .map(pb::ConnectorEvent::from)
                 .collect(),
         }))
+    }
+
+    type WatchConnectorEventsStream =
+        tokio_stream::wrappers::ReceiverStream<Result<pb::ConnectorEvent, Status>>;
+
+    async fn watch_connector_events(
+        &self,
+        request: Request<pb::WatchConnectorEventsRequest>,
+    ) -> Reply<Self::WatchConnectorEventsStream> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let account = parse_account("parent", &request.parent)?;
+        caller.authorize_parent(&account)?;
+        if request.after_cursor < 0 {
+            return Err(Error::invalid("after_cursor", "must not be negative").into());
+        }
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        let connectors = self.connectors.clone();
+        let mut shutdown = self.shutdown.clone();
+        let interval = self.event_poll_interval;
+        // Replays the log after the cursor, then polls for new events. Cursors become visible
+        // in commit order (see persistence::append_event), so following the highest cursor
+        // seen never skips an event.
+        tokio::spawn(async move {
+            let mut after = request.after_cursor;
+            loop {
+                match connectors.list_events(&account, after, WATCH_BATCH).await {
+                    Ok(page) => {
+                        let caught_up = page.next_after.is_none();
+                        for event in page.events {
+                            after = event.cursor;
+                            if sender.send(Ok(event.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        if !caught_up {
+                            continue;
+                        }
+                    }
+                    Err(error) => {
+                        let _ = sender.send(Err(error.into())).await;
+                        return;
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = shutdown.changed() => return,
+                    _ = sender.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            receiver,
+        )))
     }
 
     async fn record_transfer(

@@ -46,6 +46,7 @@ pub(crate) struct Serving {
     pub(crate) request_timeout: Duration,
     pub(crate) max_request_bytes: usize,
     pub(crate) health_check_interval: Duration,
+    pub(crate) event_poll_interval: Duration,
 }
 
 const SERVICE_NAME: &str = "connector.v1.ConnectorService";
@@ -75,9 +76,19 @@ pub(crate) async fn serve(
             .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
     };
     let callback_connectors = serving.connectors.clone();
-    let api =
-        ConnectorServiceServer::new(ConnectorApi::new(serving.connectors, serving.page_tokens))
-            .max_decoding_message_size(serving.max_request_bytes);
+    // Long-lived event watches end when the server shuts down, so shutdown never waits on them.
+    let (stop_watches, watches_stopped) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_watches.send(true);
+    };
+    let api = ConnectorServiceServer::new(ConnectorApi::new(
+        serving.connectors,
+        serving.page_tokens,
+        watches_stopped,
+        serving.event_poll_interval,
+    ))
+    .max_decoding_message_size(serving.max_request_bytes);
     // The deadline applies to the connector service only: health and reflection are instant,
     // and a health `Watch` stream must be allowed to stay open.
     let api = deadline::DeadlineLayer(serving.request_timeout).layer(api);
