@@ -679,6 +679,42 @@ impl TestServer {
         .await;
     }
 
+    /// Writes `count` authorized Azure connectors straight into the database (more than
+    /// Azurite's few storage accounts could link), with the given inactivity deadline, in
+    /// statements of 1000 rows.
+    pub async fn seed_connectors(&self, account: &str, count: usize, inactivity_deadline: i64) {
+        let db = Database::connect(self.database_url.as_str())
+            .await
+            .expect("connect");
+        let ids: Vec<String> = (0..count)
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
+        for (chunk_number, chunk) in ids.chunks(1000).enumerate() {
+            let rows: Vec<String> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let n = chunk_number * 1000 + i;
+                    format!(
+                        "('{id}', '{account}', 'azure-blob-storage', 'seeded {n}', 'AUTHORIZED', \
+                         NULL, NULL, 'seeded{n:06}', 'seeded{n:06}', '{{}}', 1, 1, 1, NULL, 1, \
+                         {inactivity_deadline})"
+                    )
+                })
+                .collect();
+            db.execute_unprepared(&format!(
+                "INSERT INTO connector (id, account, connector_type, display_name, state, \
+                 deauthorization_reason, deauthorize_time, external_account_id, \
+                 external_account_label, labels, create_time, update_time, authorize_time, \
+                 last_transfer_time, revision, inactivity_deadline) VALUES {}",
+                rows.join(", ")
+            ))
+            .await
+            .expect("seed connectors");
+        }
+        db.close().await.ok();
+    }
+
     /// Runs SQL statements against the server's database (for tampering tests).
     pub async fn execute_sql(&self, sql: &str) {
         let db = Database::connect(self.database_url.as_str())

@@ -848,26 +848,10 @@ async fn page_size_defaults_to_50_and_is_capped_at_1000(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = server.client().await;
     let account = unique_account();
-    // 1001 connectors cannot be linked through Azurite's few storage accounts, so they are
-    // written straight into the database; listing reads them like any other.
-    let rows: Vec<String> = (0..1001)
-        .map(|i| {
-            format!(
-                "('{}', '{account}', 'azure-blob-storage', 'seeded {i}', 'AUTHORIZED', NULL, NULL, \
-                 'seeded{i:04}', 'seeded{i:04}', '{{}}', 1, 1, 1, NULL, 1)",
-                uuid::Uuid::new_v4()
-            )
-        })
-        .collect();
+    // 1001 connectors: more than Azurite's storage accounts could link, so written directly.
     server
-        .execute_sql(&format!(
-            "INSERT INTO connector (id, account, connector_type, display_name, state, \
-             deauthorization_reason, deauthorize_time, external_account_id, \
-             external_account_label, labels, create_time, update_time, authorize_time, \
-             last_transfer_time, revision) VALUES {}",
-            rows.join(", ")
-        ))
-        .await;
+        .seed_connectors(&account, 1001, 4_102_444_800_000_000)
+        .await; // deadline in 2100
     let parent = format!("accounts/{account}");
     let page = |page_size: i32, page_token: String| {
         let client = client.clone();

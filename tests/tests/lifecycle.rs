@@ -276,3 +276,40 @@ async fn token_refreshes_are_not_activity(backend: Backend) {
         pb::connector::DeauthorizationReason::Inactivity
     );
 }
+
+/// Two server processes sweep one PostgreSQL database holding 10,000 connectors past their
+/// deadline: each is deauthorized exactly once, with exactly one event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sweepers_deauthorize_ten_thousand_connectors_exactly_once() {
+    let mut first = TestServer::start(Backend::Postgres).await;
+    let account = connector_tests::unique_account();
+    first.seed_connectors(&account, 10_000, 1).await;
+    // Each server sweeps at start-up: start a second one and restart the first, together.
+    let second_options = first.sharing_options();
+    let (second, ()) = tokio::join!(TestServer::start_with(second_options), first.restart());
+    let deadline = Instant::now() + StdDuration::from_secs(120);
+    loop {
+        let swept = first
+            .query_i64("SELECT COUNT(*) FROM connector WHERE state = 'DEAUTHORIZED'")
+            .await;
+        if swept == 10_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {swept} of 10000 swept");
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    let events = first
+        .query_i64(
+            "SELECT COUNT(*) FROM connector_event WHERE kind = 'DEAUTHORIZED' AND reason = 'INACTIVITY'",
+        )
+        .await;
+    assert_eq!(events, 10_000, "one event per connector");
+    let twice = first
+        .query_i64(
+            "SELECT COUNT(*) FROM (SELECT connector_id FROM connector_event \
+             WHERE kind = 'DEAUTHORIZED' GROUP BY connector_id HAVING COUNT(*) > 1) AS t",
+        )
+        .await;
+    assert_eq!(twice, 0, "no connector deauthorized twice");
+    drop(second);
+}
