@@ -300,25 +300,9 @@ async fn a_refresh_storm_refreshes_once(backend: Backend) {
             None => world.server.client().await,
         },
     ];
-    let calls: Vec<_> = (0..200)
-        .map(|i| {
-            let client = clients[i % 2].clone();
-            let name = linked.name.clone();
-            tokio::spawn(async move {
-                client
-                    .get_access_token(pb::GetAccessTokenRequest { name })
-                    .await
-            })
-        })
-        .collect();
     let mut tokens = std::collections::HashSet::new();
-    for call in calls {
-        tokens.insert(
-            call.await
-                .unwrap()
-                .expect("every caller gets a token")
-                .access_token,
-        );
+    for result in token_storm(&clients, &linked.name).await {
+        tokens.insert(result.expect("every caller gets a token").access_token);
     }
     assert_eq!(world.emulator.counters().refresh, 1, "exactly one refresh");
     assert_eq!(tokens.len(), 1, "every caller got the same token");
@@ -334,21 +318,10 @@ async fn a_failing_refresh_is_unavailable_and_deauthorizes_nothing(backend: Back
     world.server.clock.advance(Duration::hours(2));
     world.emulator.fail_next_token_calls(1, Failure::Status500);
     world.emulator.reset_counters();
-    let calls: Vec<_> = (0..200)
-        .map(|_| {
-            let client = client.clone();
-            let name = linked.name.clone();
-            tokio::spawn(async move {
-                client
-                    .get_access_token(pb::GetAccessTokenRequest { name })
-                    .await
-            })
-        })
-        .collect();
     let mut unavailable = 0;
     let mut tokens = std::collections::HashSet::new();
-    for call in calls {
-        match call.await.unwrap() {
+    for result in token_storm(std::slice::from_ref(&client), &linked.name).await {
+        match result {
             Ok(token) => {
                 tokens.insert(token.access_token);
             }
@@ -946,21 +919,10 @@ async fn two_process_storm(fail_first: bool) -> Storm {
         .await
         .expect("connect to the second process"),
     ];
-    let calls: Vec<_> = (0..200)
-        .map(|i| {
-            let client = clients[i % 2].clone();
-            let name = linked.name.clone();
-            tokio::spawn(async move {
-                client
-                    .get_access_token(pb::GetAccessTokenRequest { name })
-                    .await
-            })
-        })
-        .collect();
     let mut tokens = std::collections::HashSet::new();
     let mut unavailable = 0;
-    for call in calls {
-        match call.await.unwrap() {
+    for result in token_storm(&clients, &linked.name).await {
+        match result {
             Ok(token) => {
                 tokens.insert(token.access_token);
             }
@@ -1152,4 +1114,27 @@ async fn withdrawn_office_365_consent_deauthorizes_the_connector(backend: Backen
         metadata.get("deauthorization_reason").map(String::as_str),
         Some("REVOKED")
     );
+}
+
+/// 200 concurrent GetAccessToken calls for one connector, spread over `clients`.
+async fn token_storm(
+    clients: &[connector_client::ConnectorClient],
+    name: &str,
+) -> Vec<Result<pb::GetAccessTokenResponse, tonic::Status>> {
+    let calls: Vec<_> = (0..200)
+        .map(|i| {
+            let client = clients[i % clients.len()].clone();
+            let name = name.to_owned();
+            tokio::spawn(async move {
+                client
+                    .get_access_token(pb::GetAccessTokenRequest { name })
+                    .await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(calls.len());
+    for call in calls {
+        results.push(call.await.expect("the call task"));
+    }
+    results
 }
