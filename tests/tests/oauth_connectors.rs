@@ -888,8 +888,10 @@ async fn two_process_storm(fail_first: bool) -> Storm {
             )
             .env("CONNECTOR_MASTER_KEY_ID", "test-key")
             .env_remove("DATABASE_URL")
+            // Every log line, to check below that no token reaches the logs.
+            .env("RUST_LOG", "trace")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(workdir.path().join("server.log")).unwrap())
             .spawn()
             .expect("start the second process");
     connector_tests::wait_until_serving(
@@ -934,6 +936,17 @@ async fn two_process_storm(fail_first: bool) -> Storm {
     }
     let _ = second.kill();
     let _ = second.wait();
+    let logs = std::fs::read_to_string(workdir.path().join("server.log")).unwrap_or_default();
+    assert!(
+        logs.contains("TRACE"),
+        "the second process logged at trace level"
+    );
+    for token in &tokens {
+        assert!(
+            !logs.contains(token.as_str()),
+            "an access token reached the logs"
+        );
+    }
     world.emulator.set_token_delay(std::time::Duration::ZERO);
     Storm {
         refreshes: world.emulator.counters().refresh,
