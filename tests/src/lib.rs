@@ -903,6 +903,21 @@ impl OAuthWorld {
         server
     }
 
+    /// Starts an authorization and returns its URL.
+    pub async fn authorization_url(&self, parent: &str, connector_type: &str) -> String {
+        self.server
+            .client()
+            .await
+            .start_authorization(pb::StartAuthorizationRequest {
+                parent: parent.to_owned(),
+                connector_type: connector_type.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .expect("started")
+            .authorization_url
+    }
+
     /// Links a connector: starts an authorization, signs in at the emulator as `account`
     /// (a user principal name), and completes it through `CompleteAuthorization`.
     pub async fn link(

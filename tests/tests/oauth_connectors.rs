@@ -434,24 +434,9 @@ async fn states_are_single_use_expire_and_bind_the_pkce_verifier(backend: Backen
     let world = OAuthWorld::start(backend).await;
     let client = world.server.client().await;
     let parent = unique_parent();
-    let start = || {
-        let client = client.clone();
-        let parent = parent.clone();
-        async move {
-            client
-                .start_authorization(pb::StartAuthorizationRequest {
-                    parent,
-                    connector_type: CONSUMER.into(),
-                    ..Default::default()
-                })
-                .await
-                .expect("started")
-                .authorization_url
-        }
-    };
 
     // Replay: the second completion with the same state is refused.
-    let url = start().await;
+    let url = world.authorization_url(&parent, CONSUMER).await;
     let redirect = world
         .emulator
         .complete_authorization(&url, fixtures::ALICE_UPN)
@@ -491,7 +476,7 @@ async fn states_are_single_use_expire_and_bind_the_pkce_verifier(backend: Backen
     );
 
     // Expired: eleven minutes later.
-    let url = start().await;
+    let url = world.authorization_url(&parent, CONSUMER).await;
     let redirect = world
         .emulator
         .complete_authorization(&url, fixtures::ALICE_UPN)
@@ -505,8 +490,8 @@ async fn states_are_single_use_expire_and_bind_the_pkce_verifier(backend: Backen
 
     // PKCE: a code issued for one authorization does not complete another (its verifier does
     // not match the code's challenge).
-    let url_a = start().await;
-    let url_b = start().await;
+    let url_a = world.authorization_url(&parent, CONSUMER).await;
+    let url_b = world.authorization_url(&parent, CONSUMER).await;
     let redirect_a = world
         .emulator
         .complete_authorization(&url_a, fixtures::ALICE_UPN)
@@ -592,22 +577,8 @@ async fn return_urls_must_match_the_allowlist_exactly(backend: Backend) {
 async fn office_365_links_a_tenant_by_admin_consent(backend: Backend) {
     let world = OAuthWorld::start(backend).await;
     let client = world.server.client().await;
-    let start = |parent: String| {
-        let client = client.clone();
-        async move {
-            client
-                .start_authorization(pb::StartAuthorizationRequest {
-                    parent,
-                    connector_type: OFFICE.into(),
-                    ..Default::default()
-                })
-                .await
-                .expect("started")
-                .authorization_url
-        }
-    };
     let parent = unique_parent();
-    let url = start(parent.clone()).await;
+    let url = world.authorization_url(&parent, OFFICE).await;
     assert_eq!(
         query_param(&url, "prompt").as_deref(),
         Some("admin_consent")
@@ -628,7 +599,7 @@ async fn office_365_links_a_tenant_by_admin_consent(backend: Backend) {
 
     // Another customer cannot take Contoso by editing the callback: the tenant comes from the
     // id token of whoever signed in (here a Fabrikam administrator), not from a parameter.
-    let url = start(unique_parent()).await;
+    let url = world.authorization_url(&unique_parent(), OFFICE).await;
     let redirect = world
         .emulator
         .complete_authorization(&url, fixtures::DIEGO_UPN)
@@ -1003,27 +974,11 @@ async fn throttling_and_timeouts_are_unavailable_with_retry_information(backend:
 
 async fn the_callback_page_says_what_happened(backend: Backend) {
     let world = OAuthWorld::start(backend).await;
-    let client = world.server.client().await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let parent = unique_parent();
-    let start = || {
-        let client = client.clone();
-        let parent = parent.clone();
-        async move {
-            client
-                .start_authorization(pb::StartAuthorizationRequest {
-                    parent,
-                    connector_type: CONSUMER.into(),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .authorization_url
-        }
-    };
     let open = |url: String| {
         let http = http.clone();
         async move {
@@ -1039,7 +994,10 @@ async fn the_callback_page_says_what_happened(backend: Backend) {
 
     let linked = world
         .emulator
-        .complete_authorization(&start().await, fixtures::ALICE_UPN)
+        .complete_authorization(
+            &world.authorization_url(&parent, CONSUMER).await,
+            fixtures::ALICE_UPN,
+        )
         .unwrap();
     let (status, page) = open(linked).await;
     assert_eq!(status, 200, "{page}");
@@ -1047,20 +1005,29 @@ async fn the_callback_page_says_what_happened(backend: Backend) {
 
     let again = world
         .emulator
-        .complete_authorization(&start().await, fixtures::ALICE_UPN)
+        .complete_authorization(
+            &world.authorization_url(&parent, CONSUMER).await,
+            fixtures::ALICE_UPN,
+        )
         .unwrap();
     let (status, page) = open(again).await;
     assert_eq!(status, 409, "{page}");
     assert!(page.contains("Account already linked"), "{page}");
 
-    let denied = world.emulator.deny_authorization(&start().await).unwrap();
+    let denied = world
+        .emulator
+        .deny_authorization(&world.authorization_url(&parent, CONSUMER).await)
+        .unwrap();
     let (status, page) = open(denied).await;
     assert_eq!(status, 403, "{page}");
     assert!(page.contains("Access not granted"), "{page}");
 
     let late = world
         .emulator
-        .complete_authorization(&start().await, fixtures::BOB_UPN)
+        .complete_authorization(
+            &world.authorization_url(&parent, CONSUMER).await,
+            fixtures::BOB_UPN,
+        )
         .unwrap();
     world.server.clock.advance(Duration::minutes(11));
     let (status, page) = open(late).await;
