@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Instant};
 use connector_server::{
     clock::ManualClock,
     crypto::{MasterKey, Sealer},
-    domain::{Connectors, OAuthSettings},
+    domain::{Connectors, Lifecycle, OAuthSettings, RevocationSettings},
     persistence::Store,
     providers::{azure_blob::AzureBlob, microsoft::Microsoft},
 };
@@ -66,7 +66,10 @@ async fn run(backend: &str, url: &str, count: usize) {
             refresh_skew: chrono::Duration::minutes(5),
             resource_url: "http://127.0.0.1:9".into(),
         },
-        chrono::Duration::days(90),
+        Lifecycle {
+            inactivity_period: chrono::Duration::days(90),
+            revocation: RevocationSettings::default(),
+        },
         Arc::new(ManualClock::new(chrono::Utc::now())),
     );
     // Peak memory of the sweep alone: reset the process's high-water mark first.
@@ -86,16 +89,27 @@ async fn run(backend: &str, url: &str, count: usize) {
     );
 }
 
-/// Writes `count` authorized connectors whose deadline has passed.
+/// Writes `count` authorized connectors whose deadline has passed, each with a (dummy) sealed
+/// account key for the sweep to erase.
 async fn seed(url: &str, count: usize) {
     let db = Database::connect(url).await.expect("connect");
+    let blob = if url.starts_with("postgres") {
+        "'\\x00'::bytea"
+    } else {
+        "x'00'"
+    };
     for chunk in 0..count.div_ceil(1000) {
-        let rows: Vec<String> = (chunk * 1000..((chunk + 1) * 1000).min(count))
-            .map(|n| {
+        let ids: Vec<String> = (chunk * 1000..((chunk + 1) * 1000).min(count))
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
+        let rows: Vec<String> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let n = chunk * 1000 + i;
                 format!(
-                    "('{}', 'bench', 'azure-blob-storage', 'c{n}', 'AUTHORIZED', NULL, NULL, \
-                     'a{n:07}', 'a{n:07}', '{{}}', 1, 1, 1, NULL, 1, 1)",
-                    uuid::Uuid::new_v4()
+                    "('{id}', 'bench', 'azure-blob-storage', 'c{n}', 'AUTHORIZED', NULL, NULL, \
+                     'a{n:07}', 'a{n:07}', '{{}}', 1, 1, 1, NULL, 1, 1)"
                 )
             })
             .collect();
@@ -108,6 +122,17 @@ async fn seed(url: &str, count: usize) {
         ))
         .await
         .expect("seed");
+        let secrets: Vec<String> = ids
+            .iter()
+            .map(|id| format!("('{id}', 'account_key', 'bench', {blob}, {blob})"))
+            .collect();
+        db.execute_unprepared(&format!(
+            "INSERT INTO connector_secret (connector_id, field, key_id, nonce, ciphertext) \
+             VALUES {}",
+            secrets.join(", ")
+        ))
+        .await
+        .expect("seed secrets");
     }
     db.close().await.ok();
 }

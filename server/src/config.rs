@@ -125,6 +125,15 @@ pub struct Config {
     pub sweep_batch: u64,
     /// How often a caught-up `WatchConnectorEvents` stream looks for new events.
     pub event_poll_interval: Duration,
+    /// Tries of a revocation before its outcome is `FAILED`.
+    pub revocation_max_attempts: u32,
+    /// Wait after a revocation's first failed try; doubled after each further one.
+    pub revocation_initial_backoff: Duration,
+    /// Longest wait between revocation tries.
+    pub revocation_max_backoff: Duration,
+    /// How often the revocation worker looks for due revocations (it is also woken when one is
+    /// queued by this process).
+    pub revocation_poll_interval: Duration,
     /// The clock; the system clock except in tests.
     pub clock: Arc<dyn Clock>,
 }
@@ -156,6 +165,10 @@ impl Config {
             sweep_interval: Duration::from_secs(3600),
             sweep_batch: 1000,
             event_poll_interval: Duration::from_millis(250),
+            revocation_max_attempts: 10,
+            revocation_initial_backoff: Duration::from_secs(30),
+            revocation_max_backoff: Duration::from_secs(3600),
+            revocation_poll_interval: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
         }
     }
@@ -224,6 +237,10 @@ struct FileConfig {
     inactivity_period_days: Option<u64>,
     sweep_interval_secs: Option<u64>,
     sweep_batch: Option<u64>,
+    revocation_max_attempts: Option<u32>,
+    revocation_initial_backoff_secs: Option<u64>,
+    revocation_max_backoff_secs: Option<u64>,
+    revocation_poll_interval_secs: Option<u64>,
     /// `[oauth.<connector type id>]` tables.
     #[serde(default)]
     oauth: HashMap<String, FileOAuthApp>,
@@ -373,6 +390,18 @@ pub fn load(
     }
     if let Some(batch) = file_config.sweep_batch {
         config.sweep_batch = batch.clamp(1, 100_000);
+    }
+    if let Some(attempts) = file_config.revocation_max_attempts {
+        config.revocation_max_attempts = attempts.clamp(1, 100);
+    }
+    if let Some(secs) = file_config.revocation_initial_backoff_secs {
+        config.revocation_initial_backoff = Duration::from_secs(secs.max(1));
+    }
+    if let Some(secs) = file_config.revocation_max_backoff_secs {
+        config.revocation_max_backoff = Duration::from_secs(secs.max(1));
+    }
+    if let Some(secs) = file_config.revocation_poll_interval_secs {
+        config.revocation_poll_interval = Duration::from_secs(secs.max(1));
     }
     for (id, app) in file_config.oauth {
         let connector_type = ConnectorTypeId::parse(&id)

@@ -132,13 +132,31 @@ pub async fn run(
         azure,
         microsoft,
         oauth,
-        chrono::Duration::from_std(config.inactivity_period).unwrap_or(chrono::Duration::days(90)),
+        domain::Lifecycle {
+            inactivity_period: chrono::Duration::from_std(config.inactivity_period)
+                .unwrap_or(chrono::Duration::days(90)),
+            revocation: domain::RevocationSettings {
+                max_attempts: config.revocation_max_attempts.max(1),
+                initial_backoff: config.revocation_initial_backoff,
+                max_backoff: config
+                    .revocation_max_backoff
+                    .max(config.revocation_initial_backoff),
+                // A try lasts at most the provider timeout; the lease leaves a wide margin.
+                lease: config.provider_timeout * 2 + std::time::Duration::from_secs(60),
+                ..domain::RevocationSettings::default()
+            },
+        },
         config.clock.clone(),
     );
     let sweeper = tokio::spawn(sweep_inactive_connectors(
         connectors.clone(),
         config.sweep_interval,
         config.sweep_batch,
+    ));
+
+    let revoker = tokio::spawn(revoke_queued_tokens(
+        connectors.clone(),
+        config.revocation_poll_interval,
     ));
 
     if let Ok(address) = listener.local_addr() {
@@ -160,6 +178,8 @@ pub async fn run(
     )
     .await;
     sweeper.abort();
+    // A try cut off here stays claimed until its lease ends, then any process retries it.
+    revoker.abort();
     served?;
     tracing::info!("server stopped");
     Ok(())
@@ -183,6 +203,24 @@ async fn sweep_inactive_connectors(
             Err(error) => {
                 tracing::warn!(%error, "inactivity sweep failed; retrying at the next interval")
             }
+        }
+    }
+}
+
+/// The revocation outbox worker: at start-up, whenever this process queues a revocation, and
+/// every `interval` (for tries that came due, and for revocations other processes queued),
+/// carries out the revocations that are due.
+async fn revoke_queued_tokens(connectors: domain::Connectors, interval: std::time::Duration) {
+    let wakeup = connectors.revocation_wakeup();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = wakeup.notified() => {}
+        }
+        if let Err(error) = connectors.process_revocations().await {
+            tracing::warn!(%error, "revocation worker failed; retrying at the next interval");
         }
     }
 }

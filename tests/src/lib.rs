@@ -351,6 +351,10 @@ pub struct ServerOptions {
     /// Share another test server's database and master key (a second process of one
     /// deployment).
     pub share_database_of: Option<(String, Option<String>)>,
+    /// Tries of a revocation before it is `FAILED`.
+    pub revocation_max_attempts: Option<u32>,
+    /// How often the revocation worker polls (default 50 ms).
+    pub revocation_poll_interval: Option<Duration>,
 }
 
 /// OAuth 2.0 settings of a test server.
@@ -392,6 +396,8 @@ impl ServerOptions {
             request_timeout: None,
             oauth: None,
             share_database_of: None,
+            revocation_max_attempts: None,
+            revocation_poll_interval: None,
         }
     }
 }
@@ -503,6 +509,15 @@ impl TestServer {
         if let Some(timeout) = self.options.request_timeout {
             config.request_timeout = timeout;
         }
+        if let Some(attempts) = self.options.revocation_max_attempts {
+            config.revocation_max_attempts = attempts;
+        }
+        // The revocation worker reads the injected clock; polling often lets it see a clock
+        // the test moved without the test waiting long.
+        config.revocation_poll_interval = self
+            .options
+            .revocation_poll_interval
+            .unwrap_or(Duration::from_millis(50));
         if let Some(oauth) = &self.options.oauth {
             config.microsoft_login = oauth.login_base.clone();
             config.microsoft_graph = oauth.graph_base.clone();
@@ -875,12 +890,22 @@ impl OAuthWorld {
 
     /// Like [`Self::start`]; with `revocation`, the apps use the emulator's RFC 7009 endpoint.
     pub async fn start_with_revocation(backend: Backend, revocation: bool) -> OAuthWorld {
+        Self::start_customized(backend, revocation, |_| {}).await
+    }
+
+    /// Like [`Self::start_with_revocation`], with server options changed by `customize`.
+    pub async fn start_customized(
+        backend: Backend,
+        revocation: bool,
+        customize: impl FnOnce(&mut ServerOptions),
+    ) -> OAuthWorld {
         let emulator = identity_emulator::Emulator::start()
             .await
             .expect("emulator");
         let mut options = ServerOptions::new(backend);
         let revocation_url = revocation.then(|| emulator.revoke_url());
         options.oauth = Some(oauth_options(&emulator, revocation_url));
+        customize(&mut options);
         let server = TestServer::start_with(options).await;
         emulator
             .add_redirect_uri(

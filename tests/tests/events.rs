@@ -10,7 +10,7 @@ use connector_tests::{
     azure_create, azure_credentials, on_both_backends, unique_parent,
 };
 use identity_emulator::fixtures;
-use pb::connector_event::Kind;
+use pb::connector_event::{Kind, RevocationOutcome as Outcome};
 use tonic::Code;
 
 on_both_backends!(
@@ -91,9 +91,14 @@ async fn every_lifecycle_change_is_one_event_in_order(backend: Backend) {
             Kind::Authorized,
             Kind::Reauthorized,
             Kind::Deauthorized,
+            // Azure keys cannot be revoked by us: recorded with the deauthorization.
+            Kind::RevocationFinished,
+            // Deleting a deauthorized connector has nothing left to revoke.
             Kind::Deleted
         ]
     );
+    assert_eq!(log[3].revocation_outcome(), Outcome::NotSupported);
+    assert_eq!(log[2].revocation_outcome(), Outcome::Unspecified);
     assert!(log.iter().all(|event| event.connector == created.name));
     assert!(
         log.windows(2).all(|pair| pair[0].cursor < pair[1].cursor),
@@ -204,11 +209,20 @@ async fn a_revoked_grant_records_a_revoked_deauthorization(backend: Backend) {
         .expect_err("revoked");
     let log = events(&world.server, &parent).await;
     let kinds: Vec<Kind> = log.iter().map(|event| event.kind()).collect();
-    assert_eq!(kinds, [Kind::Authorized, Kind::Deauthorized]);
+    // Without a revocation endpoint configured, the outcome is recorded at once.
+    assert_eq!(
+        kinds,
+        [
+            Kind::Authorized,
+            Kind::Deauthorized,
+            Kind::RevocationFinished
+        ]
+    );
     assert_eq!(
         log[1].deauthorization_reason(),
         pb::connector::DeauthorizationReason::Revoked
     );
+    assert_eq!(log[2].revocation_outcome(), Outcome::NotSupported);
 }
 
 async fn deleting_an_account_deletes_its_connectors_and_revokes_their_access(backend: Backend) {
@@ -275,22 +289,74 @@ async fn deleting_an_account_deletes_its_connectors_and_revokes_their_access(bac
         "only the other account's key remains"
     );
 
-    let log = events(server, &parent).await;
-    let kinds: Vec<Kind> = log.iter().map(|event| event.kind()).collect();
-    assert_eq!(
-        kinds.iter().filter(|kind| **kind == Kind::Deleted).count(),
-        4
-    );
-    assert_eq!(kinds.last(), Some(&Kind::AccountDeleted));
-    assert!(log.last().unwrap().connector.is_empty());
-
-    // The OAuth connector's refresh token is revoked (in the background).
+    // The OAuth connector's refresh token is revoked through the outbox.
     let deadline = Instant::now() + StdDuration::from_secs(10);
-    while world.emulator.counters().revoke < 1 {
+    let log = loop {
+        let log = events(server, &parent).await;
+        if log
+            .last()
+            .is_some_and(|event| event.kind() == Kind::RevocationFinished)
+        {
+            break log;
+        }
         assert!(
             Instant::now() < deadline,
-            "no revocation reached the provider"
+            "no revocation outcome was recorded"
         );
         tokio::time::sleep(StdDuration::from_millis(20)).await;
-    }
+    };
+    let kinds: Vec<Kind> = log.iter().map(|event| event.kind()).collect();
+    let deleted_at = kinds.len() - 9;
+    assert_eq!(
+        kinds[deleted_at..],
+        [
+            Kind::Deleted,
+            Kind::Deleted,
+            Kind::Deleted,
+            Kind::Deleted,
+            Kind::RevocationFinished,
+            Kind::RevocationFinished,
+            Kind::RevocationFinished,
+            Kind::AccountDeleted,
+            Kind::RevocationFinished,
+        ][..],
+        "{kinds:?}"
+    );
+    let outcomes: Vec<(String, Outcome)> = log[deleted_at + 4..]
+        .iter()
+        .filter(|event| event.kind() == Kind::RevocationFinished)
+        .map(|event| (event.connector_type.clone(), event.revocation_outcome()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (
+                "connectorTypes/azure-blob-storage".to_owned(),
+                Outcome::NotSupported
+            ),
+            (
+                "connectorTypes/azure-blob-storage".to_owned(),
+                Outcome::NotSupported
+            ),
+            (
+                "connectorTypes/azure-blob-storage".to_owned(),
+                Outcome::NotSupported
+            ),
+            (
+                "connectorTypes/onedrive-consumer".to_owned(),
+                Outcome::Revoked
+            ),
+        ]
+    );
+    assert!(log[deleted_at + 7].connector.is_empty());
+    assert_eq!(world.emulator.counters().revoke, 1);
+    assert_eq!(
+        world
+            .emulator
+            .revoke_user_grant(fixtures::ALICE_UPN, fixtures::CLIENT_ID)
+            .unwrap(),
+        0,
+        "Alice's grant was revoked at the provider"
+    );
+    assert_eq!(server.query_i64("SELECT COUNT(*) FROM revocation").await, 0);
 }

@@ -1,5 +1,5 @@
 //! The connector event log as the API shows it: every lifecycle change (authorized,
-//! reauthorized, deauthorized with its reason, deleted), appended by the persistence layer in
+//! reauthorized, deauthorized with its reason, deleted, revocation outcome), appended by the persistence layer in
 //! the same transaction as the change, in cursor order. Events carry no secrets.
 
 use chrono::{DateTime, Utc};
@@ -12,7 +12,8 @@ use super::{
 };
 use crate::persistence::{
     EVENT_ACCOUNT_DELETED, EVENT_AUTHORIZED, EVENT_DEAUTHORIZED, EVENT_DELETED, EVENT_REAUTHORIZED,
-    EventRow,
+    EVENT_REVOCATION_FINISHED, EventRow, REVOCATION_FAILED, REVOCATION_NOT_SUPPORTED,
+    REVOCATION_REVOKED,
 };
 
 /// What happened to a connector.
@@ -28,6 +29,19 @@ pub enum EventKind {
     Deleted,
     /// The whole customer account was deleted.
     AccountDeleted,
+    /// The revocation queued when it was deleted or deauthorized reached its final outcome.
+    RevocationFinished,
+}
+
+/// How a revocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationOutcome {
+    /// The provider revoked the token.
+    Revoked,
+    /// The provider offers no way to revoke what was held.
+    NotSupported,
+    /// Every try failed.
+    Failed,
 }
 
 /// One entry of the event log.
@@ -45,6 +59,8 @@ pub struct ConnectorEvent {
     pub kind: EventKind,
     /// Why, for a deauthorization.
     pub reason: Option<DeauthorizationReason>,
+    /// How it ended, for a finished revocation.
+    pub revocation_outcome: Option<RevocationOutcome>,
     /// When.
     pub time: DateTime<Utc>,
 }
@@ -89,7 +105,24 @@ fn event_of(row: EventRow) -> Result<ConnectorEvent> {
         EVENT_DEAUTHORIZED => EventKind::Deauthorized,
         EVENT_DELETED => EventKind::Deleted,
         EVENT_ACCOUNT_DELETED => EventKind::AccountDeleted,
+        EVENT_REVOCATION_FINISHED => EventKind::RevocationFinished,
         _ => return Err(corrupt()),
+    };
+    // The stored `reason` is the deauthorization reason, or the outcome of a revocation.
+    let (reason, revocation_outcome) = match kind {
+        EventKind::RevocationFinished => (
+            None,
+            Some(match row.reason.as_deref() {
+                Some(REVOCATION_REVOKED) => RevocationOutcome::Revoked,
+                Some(REVOCATION_NOT_SUPPORTED) => RevocationOutcome::NotSupported,
+                Some(REVOCATION_FAILED) => RevocationOutcome::Failed,
+                _ => return Err(corrupt()),
+            }),
+        ),
+        _ => (
+            row.reason.as_deref().and_then(DeauthorizationReason::parse),
+            None,
+        ),
     };
     let account = AccountId::new(&row.account).map_err(|_| corrupt())?;
     let (connector, connector_type) = if kind == EventKind::AccountDeleted {
@@ -109,7 +142,8 @@ fn event_of(row: EventRow) -> Result<ConnectorEvent> {
         connector,
         connector_type,
         kind,
-        reason: row.reason.as_deref().and_then(DeauthorizationReason::parse),
+        reason,
+        revocation_outcome,
         time: DateTime::from_timestamp_micros(row.create_time).ok_or_else(corrupt)?,
     })
 }

@@ -9,9 +9,11 @@ pub mod error;
 mod events;
 pub mod model;
 mod oauth;
+mod revocation;
 mod service;
 
 pub use error::{Error, FieldViolation, Result};
-pub use events::{ConnectorEvent, EventKind, EventPage};
+pub use events::{ConnectorEvent, EventKind, EventPage, RevocationOutcome};
 pub use oauth::{Callback, Completion, OAuthSettings, StartedAuthorization};
-pub use service::{ConnectorPage, ConnectorUpdate, Connectors, ListFilter};
+pub use revocation::RevocationSettings;
+pub use service::{ConnectorPage, ConnectorUpdate, Connectors, Lifecycle, ListFilter};

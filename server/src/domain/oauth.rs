@@ -565,6 +565,7 @@ impl Connectors {
                     .deauthorize(super::service::to_row(&deauthorized))
                     .await?;
                 locked.commit().await?;
+                self.revocations_queued();
                 Err(Error::Deauthorized {
                     name: current.name,
                     reason,
@@ -613,27 +614,6 @@ impl Connectors {
             expire_time: tokens.expire_time,
             scopes: tokens.scopes.clone(),
             resource_url: self.oauth.resource_url.clone(),
-        }
-    }
-
-    /// Revokes an OAuth 2.0 connector's refresh token where its provider has an RFC 7009
-    /// endpoint. Best effort: a provider that is down never blocks a delete.
-    pub(super) async fn revoke_tokens(
-        &self,
-        connector_type: ConnectorTypeId,
-        refresh_token: Option<SecretString>,
-    ) {
-        let (Some(app), Some(refresh_token)) =
-            (self.oauth.apps.get(&connector_type), refresh_token)
-        else {
-            return;
-        };
-        match self.microsoft.revoke(app, &refresh_token).await {
-            Ok(true) => {
-                tracing::info!(r#type = %connector_type, "refresh token revoked at the provider")
-            }
-            Ok(false) => {}
-            Err(error) => tracing::warn!(%error, "revocation failed; the token was erased anyway"),
         }
     }
 

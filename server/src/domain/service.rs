@@ -58,6 +58,15 @@ pub struct ConnectorUpdate {
     pub expected_revision: Option<i64>,
 }
 
+/// Lifecycle timings.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifecycle {
+    /// A connector that moves no data for this long is deauthorized.
+    pub inactivity_period: chrono::Duration,
+    /// How revocations are retried.
+    pub revocation: super::RevocationSettings,
+}
+
 /// The connector operations.
 #[derive(Debug, Clone)]
 pub struct Connectors {
@@ -69,6 +78,8 @@ pub struct Connectors {
     pub(super) refresh_locks: RefreshLocks,
     pub(super) inactivity_period: chrono::Duration,
     pub(super) clock: Arc<dyn Clock>,
+    pub(super) revocation: super::RevocationSettings,
+    pub(super) revocation_wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl Connectors {
@@ -79,9 +90,16 @@ impl Connectors {
         azure: AzureBlob,
         microsoft: Microsoft,
         oauth: OAuthSettings,
-        inactivity_period: chrono::Duration,
+        lifecycle: Lifecycle,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        // Tokens of the types with an RFC 7009 endpoint go to the revocation outbox.
+        let revocable_types = oauth
+            .apps
+            .iter()
+            .filter(|(_, app)| app.revocation_url.is_some())
+            .map(|(connector_type, _)| connector_type.as_str().to_owned());
+        let store = store.with_revocable_types(revocable_types);
         Self {
             store,
             sealer,
@@ -89,8 +107,10 @@ impl Connectors {
             microsoft,
             oauth,
             refresh_locks: RefreshLocks::default(),
-            inactivity_period,
+            inactivity_period: lifecycle.inactivity_period,
             clock,
+            revocation: lifecycle.revocation,
+            revocation_wakeup: Arc::default(),
         }
     }
 
@@ -104,6 +124,9 @@ impl Connectors {
                 .sweep_inactive(micros(self.clock.now()), batch)
                 .await?;
             total += swept.len() as u64;
+            if !swept.is_empty() {
+                self.revocations_queued();
+            }
             if (swept.len() as u64) < batch {
                 return Ok(total);
             }
@@ -311,9 +334,10 @@ impl Connectors {
         .await
     }
 
-    /// Deletes a connector for good, destroying its secrets.
+    /// Deletes a connector for good, destroying its secrets and queueing the revocation of
+    /// our access at its provider (in the same transaction; the outbox worker carries it out,
+    /// so a provider that is down never blocks or undoes a delete).
     pub async fn delete(&self, name: &ConnectorName, expected_revision: Option<i64>) -> Result<()> {
-        let connector = self.get(name).await?;
         match self
             .store
             .delete_connector(
@@ -324,29 +348,9 @@ impl Connectors {
             )
             .await?
         {
-            DeleteOutcome::Deleted(secrets) => {
-                // The refresh token as the delete's transaction found it (after any refresh in
-                // flight), to revoke after the delete, so a provider that is down never blocks
-                // or undoes a delete.
-                let refresh_token = secrets
-                    .into_iter()
-                    .find(|(field, _)| field == super::oauth::REFRESH_TOKEN_FIELD)
-                    .and_then(|(field, sealed)| {
-                        self.open_field(&name.connector, &field, &sealed).ok()
-                    });
-                // Azure account keys cannot be revoked by us: the key stays valid at Azure until
-                // the customer rotates it. What we can do is destroy our copy, which just happened.
+            DeleteOutcome::Deleted => {
                 tracing::info!(connector = %name, "connector deleted, secrets destroyed");
-                // In the background: the delete is done, and a slow or dead provider must not
-                // hold the caller. (A durable, retried revocation is the lifecycle issue's.)
-                if refresh_token.is_some() {
-                    let connectors = self.clone();
-                    tokio::spawn(async move {
-                        connectors
-                            .revoke_tokens(connector.connector_type, refresh_token)
-                            .await;
-                    });
-                }
+                self.revocations_queued();
                 Ok(())
             }
             DeleteOutcome::NotFound => Err(Error::ConnectorNotFound(name.to_string())),
@@ -357,38 +361,12 @@ impl Connectors {
     /// Deletes every connector of a customer account (as [`Self::delete`] does for each) and
     /// returns how many.
     pub async fn delete_account(&self, account: &AccountId) -> Result<u64> {
-        let deleted = self
+        let count = self
             .store
             .delete_account(account.as_str(), micros(self.clock.now()))
             .await?;
-        let count = deleted.len() as u64;
-        let mut revocations = Vec::new();
-        for (row, secrets) in deleted {
-            let (Some(connector_type), Ok(id)) = (
-                ConnectorTypeId::parse(&row.connector_type),
-                ConnectorId::new(&row.id),
-            ) else {
-                continue;
-            };
-            if let Some(refresh_token) = secrets
-                .into_iter()
-                .find(|(field, _)| field == super::oauth::REFRESH_TOKEN_FIELD)
-                .and_then(|(field, sealed)| self.open_field(&id, &field, &sealed).ok())
-            {
-                revocations.push((connector_type, refresh_token));
-            }
-        }
         tracing::info!(account = %account, count, "account deleted");
-        if !revocations.is_empty() {
-            let connectors = self.clone();
-            tokio::spawn(async move {
-                for (connector_type, refresh_token) in revocations {
-                    connectors
-                        .revoke_tokens(connector_type, Some(refresh_token))
-                        .await;
-                }
-            });
-        }
+        self.revocations_queued();
         Ok(count)
     }
 

@@ -7,7 +7,7 @@
 mod entity;
 mod migration;
 
-use std::{path::Path, time::Duration};
+use std::{collections::BTreeSet, path::Path, sync::Arc, time::Duration};
 
 use sea_orm::{
     ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, ConnectOptions,
@@ -18,7 +18,8 @@ use sea_orm_migration::MigratorTrait as _;
 
 use crate::crypto::{Sealed, Sealer};
 use entity::{
-    authorization_attempt, connector, connector_event, connector_secret, sealing_key_check,
+    authorization_attempt, connector, connector_event, connector_secret, revocation,
+    sealing_key_check,
 };
 
 /// Errors of the persistence layer.
@@ -213,9 +214,70 @@ pub const EVENT_DELETED: &str = "DELETED";
 /// A customer account was deleted.
 pub const EVENT_ACCOUNT_DELETED: &str = "ACCOUNT_DELETED";
 
-/// Appends an event inside the caller's transaction. On PostgreSQL a transaction-scoped
-/// advisory lock serialises appenders, so cursors become visible in commit order and a reader
-/// following the log never skips an event that commits late.
+/// The final outcome of a revocation was recorded (`reason` holds the outcome).
+pub const EVENT_REVOCATION_FINISHED: &str = "REVOCATION_FINISHED";
+
+/// Revocation outcome: the provider revoked the token.
+pub const REVOCATION_REVOKED: &str = "REVOKED";
+/// Revocation outcome: the provider offers no way to revoke what we held.
+pub const REVOCATION_NOT_SUPPORTED: &str = "NOT_SUPPORTED";
+/// Revocation outcome: every try failed.
+pub const REVOCATION_FAILED: &str = "FAILED";
+
+/// The secret the revocation outbox keeps: an OAuth 2.0 refresh token (revoking it ends the
+/// grant and the access tokens issued from it, RFC 7009 §2.1).
+pub const REVOCABLE_FIELD: &str = "refresh_token";
+
+/// An event to append.
+fn event_model(
+    account: &str,
+    connector_id: &str,
+    connector_type: &str,
+    kind: &str,
+    reason: Option<&str>,
+    now_micros: i64,
+) -> connector_event::ActiveModel {
+    connector_event::ActiveModel {
+        cursor: sea_orm::ActiveValue::NotSet,
+        account: Set(account.to_owned()),
+        connector_id: Set(connector_id.to_owned()),
+        connector_type: Set(connector_type.to_owned()),
+        kind: Set(kind.to_owned()),
+        reason: Set(reason.map(str::to_owned)),
+        create_time: Set(now_micros),
+    }
+}
+
+/// Appends events, in order, inside the caller's transaction. On PostgreSQL a
+/// transaction-scoped advisory lock serialises appenders, so cursors become visible in commit
+/// order and a reader following the log never skips an event that commits late.
+async fn append_events(
+    txn: &impl sea_orm::ConnectionTrait,
+    events: Vec<connector_event::ActiveModel>,
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7411)")
+            .await?;
+    }
+    // Multi-row inserts, kept under both databases' limits on bound parameters.
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let chunk: Vec<_> = events.by_ref().take(INSERT_CHUNK).collect();
+        connector_event::Entity::insert_many(chunk)
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Rows per multi-row insert (times at most 12 columns stays below SQLite's 32,766 and
+/// PostgreSQL's 65,535 bound parameters).
+const INSERT_CHUNK: usize = 1000;
+
+/// Appends one event about `row` inside the caller's transaction.
 async fn append_event(
     txn: &impl sea_orm::ConnectionTrait,
     row: &ConnectorRow,
@@ -223,22 +285,128 @@ async fn append_event(
     reason: Option<&str>,
     now_micros: i64,
 ) -> Result<()> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7411)")
-            .await?;
+    append_events(
+        txn,
+        vec![event_model(
+            &row.account,
+            &row.id,
+            &row.connector_type,
+            kind,
+            reason,
+            now_micros,
+        )],
+    )
+    .await
+}
+
+/// What erasing a connector's secrets leaves to do at its provider.
+enum Revocation {
+    /// An outbox row: the token, to revoke in the background.
+    Queued(revocation::ActiveModel),
+    /// A final `NOT_SUPPORTED` outcome, recorded at once: the type has no revocation
+    /// endpoint, or nothing revocable was held (an Azure account key stays valid at Azure
+    /// until the customer rotates it).
+    NotSupported(connector_event::ActiveModel),
+}
+
+/// The revocation for a connector whose `secrets` are being erased, if it held any (a
+/// connector without secrets had them erased, and its revocation queued, when it was
+/// deauthorized).
+fn revocation_of(
+    revocable_types: &BTreeSet<String>,
+    row: &ConnectorRow,
+    secrets: &[(String, Sealed)],
+    now_micros: i64,
+) -> Option<Revocation> {
+    if secrets.is_empty() {
+        return None;
     }
-    connector_event::ActiveModel {
-        cursor: sea_orm::ActiveValue::NotSet,
-        account: Set(row.account.clone()),
-        connector_id: Set(row.id.clone()),
-        connector_type: Set(row.connector_type.clone()),
-        kind: Set(kind.to_owned()),
-        reason: Set(reason.map(str::to_owned)),
-        create_time: Set(now_micros),
+    let token = secrets
+        .iter()
+        .find(|(field, _)| field == REVOCABLE_FIELD)
+        .filter(|_| revocable_types.contains(&row.connector_type));
+    Some(match token {
+        Some((field, sealed)) => Revocation::Queued(revocation::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            account: Set(row.account.clone()),
+            connector_id: Set(row.id.clone()),
+            connector_type: Set(row.connector_type.clone()),
+            field: Set(field.clone()),
+            key_id: Set(sealed.key_id.clone()),
+            nonce: Set(sealed.nonce.clone()),
+            ciphertext: Set(sealed.ciphertext.clone()),
+            attempts: Set(0),
+            next_attempt_time: Set(now_micros),
+            last_error: Set(None),
+            create_time: Set(now_micros),
+        }),
+        None => Revocation::NotSupported(event_model(
+            &row.account,
+            &row.id,
+            &row.connector_type,
+            EVENT_REVOCATION_FINISHED,
+            Some(REVOCATION_NOT_SUPPORTED),
+            now_micros,
+        )),
+    })
+}
+
+/// Writes revocations inside the caller's transaction: outbox rows, and the outcome events of
+/// those that are final already.
+async fn queue_revocations(
+    txn: &impl sea_orm::ConnectionTrait,
+    revocations: Vec<Revocation>,
+) -> Result<()> {
+    let mut queued = Vec::new();
+    let mut final_events = Vec::new();
+    for revocation in revocations {
+        match revocation {
+            Revocation::Queued(row) => queued.push(row),
+            Revocation::NotSupported(event) => final_events.push(event),
+        }
     }
-    .insert(txn)
-    .await?;
-    Ok(())
+    let mut queued = queued.into_iter().peekable();
+    while queued.peek().is_some() {
+        let chunk: Vec<_> = queued.by_ref().take(INSERT_CHUNK).collect();
+        revocation::Entity::insert_many(chunk).exec(txn).await?;
+    }
+    append_events(txn, final_events).await
+}
+
+/// Secrets as the sealer sees them, with their field names.
+fn sealed_secrets(secrets: Vec<connector_secret::Model>) -> Vec<(String, Sealed)> {
+    secrets
+        .into_iter()
+        .map(|secret| {
+            (
+                secret.field,
+                Sealed {
+                    key_id: secret.key_id,
+                    nonce: secret.nonce,
+                    ciphertext: secret.ciphertext,
+                },
+            )
+        })
+        .collect()
+}
+
+/// A revocation claimed from the outbox.
+#[derive(Debug, Clone)]
+pub struct RevocationRow {
+    /// Outbox id.
+    pub id: i64,
+    /// Customer account.
+    pub account: String,
+    /// The connector the token belonged to.
+    pub connector_id: String,
+    /// Its type.
+    pub connector_type: String,
+    /// The secret field the token was stored under (part of its sealing context).
+    pub field: String,
+    /// The sealed token.
+    pub token: Sealed,
+    /// Tries so far, including the one this claim is for.
+    pub attempts: u32,
 }
 
 /// The stored state of an authorized connector.
@@ -249,8 +417,8 @@ pub const STATE_DEAUTHORIZED: &str = "DEAUTHORIZED";
 /// What a guarded delete did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeleteOutcome {
-    /// The connector and its secrets are gone; the secrets as they were, for revocation.
-    Deleted(Vec<(String, Sealed)>),
+    /// The connector and its secrets are gone, and a revocation is queued.
+    Deleted,
     /// No such connector.
     NotFound,
     /// The connector exists but its revision is not the expected one.
@@ -270,6 +438,8 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Connector types whose refresh tokens can be revoked at their provider.
+    revocable_types: Arc<BTreeSet<String>>,
 }
 
 /// A fixed plaintext sealed per master key, to recognise the key at start-up.
@@ -321,7 +491,19 @@ impl Store {
             tracing::warn!(%error, "migrations failed, retrying (another process may be applying them)");
             tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
         }
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            revocable_types: Arc::default(),
+        })
+    }
+
+    /// The connector types whose refresh tokens can be revoked at their provider (RFC 7009):
+    /// erasing such a token queues it in the revocation outbox. For other types the outcome
+    /// is recorded as `NOT_SUPPORTED` at once.
+    #[must_use]
+    pub fn with_revocable_types(mut self, types: impl IntoIterator<Item = String>) -> Self {
+        self.revocable_types = Arc::new(types.into_iter().collect());
+        self
     }
 
     /// The SQLite URL of the embedded default database in `data_dir`.
@@ -369,13 +551,21 @@ impl Store {
                 )));
             }
         }
-        let used_key_ids: Vec<String> = connector_secret::Entity::find()
+        let mut used_key_ids: Vec<String> = connector_secret::Entity::find()
             .select_only()
             .column(connector_secret::Column::KeyId)
             .distinct()
             .into_tuple()
             .all(&self.db)
             .await?;
+        let queued_key_ids: Vec<String> = revocation::Entity::find()
+            .select_only()
+            .column(revocation::Column::KeyId)
+            .distinct()
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        used_key_ids.extend(queued_key_ids);
         if let Some(missing) = used_key_ids.iter().find(|id| !sealer.knows_key(id)) {
             return Err(Error::MasterKey(format!(
                 "stored secrets were sealed with master key `{missing}`, which is not configured; configure it (as the current or a previous key) to start"
@@ -540,22 +730,12 @@ impl Store {
             txn.rollback().await?;
             return Ok(DeleteOutcome::RevisionMismatch);
         }
-        let secrets = connector_secret::Entity::find()
-            .filter(connector_secret::Column::ConnectorId.eq(id))
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|secret| {
-                (
-                    secret.field,
-                    Sealed {
-                        key_id: secret.key_id,
-                        nonce: secret.nonce,
-                        ciphertext: secret.ciphertext,
-                    },
-                )
-            })
-            .collect();
+        let secrets = sealed_secrets(
+            connector_secret::Entity::find()
+                .filter(connector_secret::Column::ConnectorId.eq(id))
+                .all(&txn)
+                .await?,
+        );
         connector_secret::Entity::delete_many()
             .filter(connector_secret::Column::ConnectorId.eq(id))
             .exec(&txn)
@@ -563,10 +743,13 @@ impl Store {
         connector::Entity::delete_by_id(id.to_owned())
             .exec(&txn)
             .await?;
-        append_event(&txn, &row.into(), EVENT_DELETED, None, now_micros).await?;
+        let row = ConnectorRow::from(row);
+        append_event(&txn, &row, EVENT_DELETED, None, now_micros).await?;
+        let revocation = revocation_of(&self.revocable_types, &row, &secrets, now_micros);
+        queue_revocations(&txn, revocation.into_iter().collect()).await?;
         txn.commit().await?;
         self.reclaim_deleted_secrets().await;
-        Ok(DeleteOutcome::Deleted(secrets))
+        Ok(DeleteOutcome::Deleted)
     }
 
     /// An account's events after `after_cursor`, oldest first, at most `limit`.
@@ -597,73 +780,79 @@ impl Store {
     }
 
     /// Deletes every connector of an account with its secrets, appending one `DELETED` event
-    /// each and an `ACCOUNT_DELETED` event, in one transaction. Returns the deleted connectors
-    /// with the secrets they held (for revocation).
-    pub async fn delete_account(
-        &self,
-        account: &str,
-        now_micros: i64,
-    ) -> Result<Vec<(ConnectorRow, Vec<(String, Sealed)>)>> {
+    /// each (and its revocation) and an `ACCOUNT_DELETED` event, in one transaction. Returns
+    /// how many connectors were deleted.
+    pub async fn delete_account(&self, account: &str, now_micros: i64) -> Result<u64> {
         let txn = self.db.begin().await?;
-        let rows = connector::Entity::find()
+        let rows: Vec<ConnectorRow> = connector::Entity::find()
             .filter(connector::Column::Account.eq(account))
             .order_by_asc(connector::Column::Id)
             .lock_exclusive()
             .all(&txn)
-            .await?;
-        let mut deleted = Vec::with_capacity(rows.len());
-        for row in rows {
-            let row = ConnectorRow::from(row);
-            let secrets = connector_secret::Entity::find()
-                .filter(connector_secret::Column::ConnectorId.eq(row.id.as_str()))
+            .await?
+            .into_iter()
+            .map(ConnectorRow::from)
+            .collect();
+        let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+        let mut secrets_by_connector: std::collections::HashMap<String, Vec<(String, Sealed)>> =
+            std::collections::HashMap::new();
+        for id in ids.chunks(INSERT_CHUNK) {
+            for secret in connector_secret::Entity::find()
+                .filter(connector_secret::Column::ConnectorId.is_in(id.iter().cloned()))
                 .all(&txn)
                 .await?
-                .into_iter()
-                .map(|secret| {
-                    (
-                        secret.field,
-                        Sealed {
-                            key_id: secret.key_id,
-                            nonce: secret.nonce,
-                            ciphertext: secret.ciphertext,
-                        },
-                    )
-                })
-                .collect();
-            append_event(&txn, &row, EVENT_DELETED, None, now_micros).await?;
-            deleted.push((row, secrets));
+            {
+                let connector_id = secret.connector_id.clone();
+                secrets_by_connector
+                    .entry(connector_id)
+                    .or_default()
+                    .extend(sealed_secrets(vec![secret]));
+            }
+            connector_secret::Entity::delete_many()
+                .filter(connector_secret::Column::ConnectorId.is_in(id.iter().cloned()))
+                .exec(&txn)
+                .await?;
+            connector::Entity::delete_many()
+                .filter(connector::Column::Id.is_in(id.iter().cloned()))
+                .exec(&txn)
+                .await?;
         }
-        let ids: Vec<String> = deleted.iter().map(|(row, _)| row.id.clone()).collect();
-        connector_secret::Entity::delete_many()
-            .filter(connector_secret::Column::ConnectorId.is_in(ids.clone()))
-            .exec(&txn)
-            .await?;
-        connector::Entity::delete_many()
-            .filter(connector::Column::Id.is_in(ids))
-            .exec(&txn)
-            .await?;
-        let account_row = ConnectorRow {
-            id: String::new(),
-            account: account.to_owned(),
-            connector_type: String::new(),
-            display_name: String::new(),
-            state: String::new(),
-            deauthorization_reason: None,
-            deauthorize_time: None,
-            external_account_id: String::new(),
-            external_account_label: String::new(),
-            labels: String::new(),
-            create_time: now_micros,
-            update_time: now_micros,
-            authorize_time: now_micros,
-            last_transfer_time: None,
-            revision: 0,
-            inactivity_deadline: now_micros,
-        };
-        append_event(&txn, &account_row, EVENT_ACCOUNT_DELETED, None, now_micros).await?;
+        let mut deleted_events = Vec::with_capacity(rows.len());
+        let mut revocations = Vec::new();
+        for row in &rows {
+            deleted_events.push(event_model(
+                &row.account,
+                &row.id,
+                &row.connector_type,
+                EVENT_DELETED,
+                None,
+                now_micros,
+            ));
+            let secrets = secrets_by_connector.remove(&row.id).unwrap_or_default();
+            revocations.extend(revocation_of(
+                &self.revocable_types,
+                row,
+                &secrets,
+                now_micros,
+            ));
+        }
+        append_events(&txn, deleted_events).await?;
+        queue_revocations(&txn, revocations).await?;
+        append_events(
+            &txn,
+            vec![event_model(
+                account,
+                "",
+                "",
+                EVENT_ACCOUNT_DELETED,
+                None,
+                now_micros,
+            )],
+        )
+        .await?;
         txn.commit().await?;
         self.reclaim_deleted_secrets().await;
-        Ok(deleted)
+        Ok(rows.len() as u64)
     }
 
     /// A sealed secret of a connector.
@@ -774,6 +963,7 @@ impl Store {
                 Ok(row.map(|row| TokenLock {
                     connection: LockConnection::Transaction(txn),
                     row: row.into(),
+                    revocable_types: self.revocable_types.clone(),
                 }))
             }
             Backend::Sqlite => {
@@ -783,6 +973,7 @@ impl Store {
                 Ok(row.map(|row| TokenLock {
                     connection: LockConnection::Plain(self.db.clone()),
                     row: row.into(),
+                    revocable_types: self.revocable_types.clone(),
                 }))
             }
         }
@@ -842,32 +1033,169 @@ impl Store {
             .into_tuple()
             .all(&txn)
             .await?;
+        let mut secrets_by_connector: std::collections::HashMap<String, Vec<(String, Sealed)>> =
+            std::collections::HashMap::new();
+        for secret in connector_secret::Entity::find()
+            .filter(connector_secret::Column::ConnectorId.is_in(swept.clone()))
+            .all(&txn)
+            .await?
+        {
+            secrets_by_connector
+                .entry(secret.connector_id.clone())
+                .or_default()
+                .extend(sealed_secrets(vec![secret]));
+        }
         connector_secret::Entity::delete_many()
             .filter(connector_secret::Column::ConnectorId.is_in(swept.clone()))
             .exec(&txn)
             .await?;
         let rows = connector::Entity::find()
             .filter(connector::Column::Id.is_in(swept.clone()))
+            .order_by_asc(connector::Column::Id)
             .all(&txn)
             .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        let mut revocations = Vec::with_capacity(rows.len());
         for row in rows {
-            append_event(
-                &txn,
-                &row.into(),
+            let row = ConnectorRow::from(row);
+            events.push(event_model(
+                &row.account,
+                &row.id,
+                &row.connector_type,
                 EVENT_DEAUTHORIZED,
                 Some("INACTIVITY"),
                 now_micros,
-            )
-            .await?;
+            ));
+            let secrets = secrets_by_connector.remove(&row.id).unwrap_or_default();
+            revocations.extend(revocation_of(
+                &self.revocable_types,
+                &row,
+                &secrets,
+                now_micros,
+            ));
         }
+        append_events(&txn, events).await?;
+        queue_revocations(&txn, revocations).await?;
         txn.commit().await?;
         Ok(swept)
+    }
+
+    /// Claims up to `limit` revocations due at `now_micros`: each one's try count goes up and
+    /// it is leased until `lease_until_micros` (if this process dies mid-try, another takes it
+    /// over then). On PostgreSQL the rows are claimed with `FOR UPDATE SKIP LOCKED`, so several
+    /// processes never claim the same revocation at once.
+    pub async fn claim_revocations(
+        &self,
+        now_micros: i64,
+        lease_until_micros: i64,
+        limit: u64,
+    ) -> Result<Vec<RevocationRow>> {
+        use sea_orm::sea_query::{Expr, ExprTrait as _, LockBehavior, LockType};
+        let txn = self.db.begin().await?;
+        let due = revocation::Entity::find()
+            .filter(revocation::Column::NextAttemptTime.lte(now_micros))
+            .order_by_asc(revocation::Column::NextAttemptTime)
+            .order_by_asc(revocation::Column::Id)
+            .limit(limit)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await?;
+        if due.is_empty() {
+            txn.rollback().await?;
+            return Ok(Vec::new());
+        }
+        revocation::Entity::update_many()
+            .col_expr(
+                revocation::Column::Attempts,
+                Expr::col(revocation::Column::Attempts).add(1),
+            )
+            .col_expr(
+                revocation::Column::NextAttemptTime,
+                Expr::value(lease_until_micros),
+            )
+            .filter(revocation::Column::Id.is_in(due.iter().map(|row| row.id)))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(due
+            .into_iter()
+            .map(|row| RevocationRow {
+                id: row.id,
+                account: row.account,
+                connector_id: row.connector_id,
+                connector_type: row.connector_type,
+                field: row.field,
+                token: Sealed {
+                    key_id: row.key_id,
+                    nonce: row.nonce,
+                    ciphertext: row.ciphertext,
+                },
+                attempts: u32::try_from(row.attempts).unwrap_or(0).saturating_add(1),
+            })
+            .collect())
+    }
+
+    /// Schedules the next try of a claimed revocation, unless another process took it over
+    /// (its lease ran out) meanwhile. `last_error` must not contain the token.
+    pub async fn retry_revocation(
+        &self,
+        claimed: &RevocationRow,
+        next_attempt_micros: i64,
+        last_error: &str,
+    ) -> Result<bool> {
+        use sea_orm::sea_query::Expr;
+        let updated = revocation::Entity::update_many()
+            .col_expr(
+                revocation::Column::NextAttemptTime,
+                Expr::value(next_attempt_micros),
+            )
+            .col_expr(revocation::Column::LastError, Expr::value(last_error))
+            .filter(revocation::Column::Id.eq(claimed.id))
+            .filter(revocation::Column::Attempts.eq(claimed.attempts))
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    /// Records the final outcome of a claimed revocation: removes it from the outbox (erasing
+    /// the sealed token) and appends its `REVOCATION_FINISHED` event, in one transaction.
+    /// Nothing happens if another process took it over meanwhile.
+    pub async fn finish_revocation(
+        &self,
+        claimed: &RevocationRow,
+        outcome: &str,
+        now_micros: i64,
+    ) -> Result<bool> {
+        let txn = self.db.begin().await?;
+        let deleted = revocation::Entity::delete_many()
+            .filter(revocation::Column::Id.eq(claimed.id))
+            .filter(revocation::Column::Attempts.eq(claimed.attempts))
+            .exec(&txn)
+            .await?;
+        if deleted.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        append_events(
+            &txn,
+            vec![event_model(
+                &claimed.account,
+                &claimed.connector_id,
+                &claimed.connector_type,
+                EVENT_REVOCATION_FINISHED,
+                Some(outcome),
+                now_micros,
+            )],
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(true)
     }
 
     /// On SQLite, moves the write-ahead log into the database file (where `secure_delete` has
     /// overwritten the deleted secrets) and empties it, so no copy of a deleted secret stays in
     /// the log. PostgreSQL reclaims dead rows through its own vacuum.
-    async fn reclaim_deleted_secrets(&self) {
+    pub async fn reclaim_deleted_secrets(&self) {
         if self.backend() == Backend::Sqlite
             && let Err(error) = self
                 .db
@@ -964,6 +1292,7 @@ pub struct TokenLock {
     connection: LockConnection,
     /// The connector as it was when locked.
     pub row: ConnectorRow,
+    revocable_types: Arc<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for TokenLock {
@@ -1008,12 +1337,18 @@ impl TokenLock {
         }
     }
 
-    /// Writes the connector row (for a deauthorization) and erases every secret it held, under
-    /// the same condition as [`TokenLock::replace_secrets`].
+    /// Writes the connector row (for a deauthorization), erases every secret it held and
+    /// queues their revocation, under the same condition as [`TokenLock::replace_secrets`].
     pub async fn deauthorize(&self, row: ConnectorRow) -> Result<()> {
         let write = async |connection: &sea_orm::DatabaseTransaction| {
             self.still_current(connection).await?;
             let id = row.id.clone();
+            let secrets = sealed_secrets(
+                connector_secret::Entity::find()
+                    .filter(connector_secret::Column::ConnectorId.eq(id.as_str()))
+                    .all(connection)
+                    .await?,
+            );
             append_event(
                 connection,
                 &row,
@@ -1022,6 +1357,8 @@ impl TokenLock {
                 row.update_time,
             )
             .await?;
+            let revocation = revocation_of(&self.revocable_types, &row, &secrets, row.update_time);
+            queue_revocations(connection, revocation.into_iter().collect()).await?;
             connector::ActiveModel::from(row).update(connection).await?;
             connector_secret::Entity::delete_many()
                 .filter(connector_secret::Column::ConnectorId.eq(id))

@@ -263,13 +263,22 @@ pub(crate) fn connector_update(
 
 impl From<crate::domain::ConnectorEvent> for pb::ConnectorEvent {
     fn from(event: crate::domain::ConnectorEvent) -> Self {
-        use crate::domain::EventKind;
+        use crate::domain::{EventKind, RevocationOutcome};
         let kind = match event.kind {
             EventKind::Authorized => pb::connector_event::Kind::Authorized,
             EventKind::Reauthorized => pb::connector_event::Kind::Reauthorized,
             EventKind::Deauthorized => pb::connector_event::Kind::Deauthorized,
             EventKind::Deleted => pb::connector_event::Kind::Deleted,
             EventKind::AccountDeleted => pb::connector_event::Kind::AccountDeleted,
+            EventKind::RevocationFinished => pb::connector_event::Kind::RevocationFinished,
+        };
+        let revocation_outcome = match event.revocation_outcome {
+            None => pb::connector_event::RevocationOutcome::Unspecified,
+            Some(RevocationOutcome::Revoked) => pb::connector_event::RevocationOutcome::Revoked,
+            Some(RevocationOutcome::NotSupported) => {
+                pb::connector_event::RevocationOutcome::NotSupported
+            }
+            Some(RevocationOutcome::Failed) => pb::connector_event::RevocationOutcome::Failed,
         };
         Self {
             cursor: event.cursor,
@@ -288,6 +297,7 @@ impl From<crate::domain::ConnectorEvent> for pb::ConnectorEvent {
                 .unwrap_or(pb::connector::DeauthorizationReason::Unspecified)
                 .into(),
             create_time: Some(timestamp(event.time)),
+            revocation_outcome: revocation_outcome.into(),
         }
     }
 }

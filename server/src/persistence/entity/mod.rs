@@ -5,4 +5,5 @@ pub(crate) mod authorization_attempt;
 pub(crate) mod connector;
 pub(crate) mod connector_event;
 pub(crate) mod connector_secret;
+pub(crate) mod revocation;
 pub(crate) mod sealing_key_check;

@@ -7,6 +7,7 @@ mod m20261126_000001_create_connectors;
 mod m20261126_000002_create_authorization_attempts;
 mod m20261126_000003_add_inactivity_deadline;
 mod m20261126_000004_create_connector_events;
+mod m20261127_000005_create_revocations;
 
 /// Every migration, oldest first.
 pub(crate) struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_create_authorization_attempts::Migration),
             Box::new(m20261126_000003_add_inactivity_deadline::Migration),
             Box::new(m20261126_000004_create_connector_events::Migration),
+            Box::new(m20261127_000005_create_revocations::Migration),
         ]
     }
 }

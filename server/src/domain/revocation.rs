@@ -1,0 +1,229 @@
+//! Durable revocation: when a connector's secrets are erased (delete, deauthorization, account
+//! deletion), the persistence layer queues the token in an outbox in the same transaction. The
+//! worker here carries the revocations out: each try is claimed with a lease (so several
+//! processes share the work and a process that dies mid-try is taken over), failures are
+//! retried with exponential backoff up to a bound, and the final outcome (`REVOKED`,
+//! `NOT_SUPPORTED`, `FAILED`) is appended to the event log as the sealed token is erased.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng as _;
+
+use super::{Connectors, connector_type::ConnectorTypeId, error::Result, model::ConnectorId};
+use crate::persistence::{
+    REVOCATION_FAILED, REVOCATION_NOT_SUPPORTED, REVOCATION_REVOKED, RevocationRow,
+};
+
+/// How revocations are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RevocationSettings {
+    /// Tries before the outcome is `FAILED` (at least 1).
+    pub max_attempts: u32,
+    /// Wait after the first failed try; doubled after each further one.
+    pub initial_backoff: Duration,
+    /// The longest wait between tries.
+    pub max_backoff: Duration,
+    /// How long a claimed try may take before another process may take it over. Longer than
+    /// the provider timeout.
+    pub lease: Duration,
+    /// Revocations tried at once by one process.
+    pub concurrency: u64,
+}
+
+impl Default for RevocationSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            initial_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(3600),
+            lease: Duration::from_secs(120),
+            concurrency: 16,
+        }
+    }
+}
+
+impl RevocationSettings {
+    /// The wait after try `attempt` (1-based) failed: `initial_backoff · 2^(attempt-1)`, at most
+    /// `max_backoff`, with "equal jitter" (between half of it and all of it) so that tokens
+    /// queued together during an outage do not all come back at the same instant.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(32);
+        let full = self
+            .initial_backoff
+            .saturating_mul(1_u32 << exponent.min(31))
+            .min(self.max_backoff);
+        let half = full / 2;
+        half + rand::rng().random_range(Duration::ZERO..=full - half)
+    }
+}
+
+/// What one try came to.
+enum Outcome {
+    /// Final: recorded as an event, the token erased.
+    Final(&'static str),
+    /// Try again after this long.
+    Retry(Duration, String),
+}
+
+impl Connectors {
+    /// Lets the outbox worker know that revocations were just queued, so the first try does
+    /// not wait for its next poll.
+    pub(super) fn revocations_queued(&self) {
+        self.revocation_wakeup.notify_one();
+    }
+
+    /// What the outbox worker waits on between polls.
+    pub fn revocation_wakeup(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.revocation_wakeup.clone()
+    }
+
+    /// Tries every revocation that is due, `concurrency` at a time, and returns how many
+    /// reached their final outcome. Safe to run in several processes at once.
+    pub async fn process_revocations(&self) -> Result<u64> {
+        let mut finished = 0;
+        loop {
+            let now = self.clock.now();
+            let claimed = self
+                .store
+                .claim_revocations(
+                    micros(now),
+                    micros(now + chrono_duration(self.revocation.lease)),
+                    self.revocation.concurrency,
+                )
+                .await?;
+            let claimed_count = claimed.len() as u64;
+            let mut tries = tokio::task::JoinSet::new();
+            for row in claimed {
+                let connectors = self.clone();
+                tries.spawn(async move { connectors.try_revocation(row).await });
+            }
+            while let Some(result) = tries.join_next().await {
+                match result {
+                    Ok(Ok(true)) => finished += 1,
+                    Ok(Ok(false)) => {}
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "recording a revocation try failed; it is retried when its lease ends")
+                    }
+                    Err(error) => tracing::error!(%error, "a revocation try panicked"),
+                }
+            }
+            if finished > 0 {
+                self.store.reclaim_deleted_secrets().await;
+            }
+            if claimed_count < self.revocation.concurrency {
+                return Ok(finished);
+            }
+        }
+    }
+
+    /// One try of a claimed revocation; records its outcome. Whether it became final.
+    async fn try_revocation(&self, row: RevocationRow) -> Result<bool> {
+        let outcome = self.revoke(&row).await;
+        let now = self.clock.now();
+        match outcome {
+            Outcome::Final(outcome) => {
+                let recorded = self
+                    .store
+                    .finish_revocation(&row, outcome, micros(now))
+                    .await?;
+                if recorded {
+                    tracing::info!(
+                        connector = row.connector_id,
+                        r#type = row.connector_type,
+                        attempts = row.attempts,
+                        outcome,
+                        "revocation finished"
+                    );
+                }
+                Ok(recorded)
+            }
+            Outcome::Retry(wait, error) => {
+                tracing::info!(
+                    connector = row.connector_id,
+                    attempts = row.attempts,
+                    retry_in_secs = wait.as_secs(),
+                    %error,
+                    "revocation failed; retrying"
+                );
+                self.store
+                    .retry_revocation(&row, micros(now + chrono_duration(wait)), &error)
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    async fn revoke(&self, row: &RevocationRow) -> Outcome {
+        let app = ConnectorTypeId::parse(&row.connector_type)
+            .and_then(|connector_type| self.oauth.apps.get(&connector_type))
+            .filter(|app| app.revocation_url.is_some());
+        let Some(app) = app else {
+            // The configuration changed since the token was queued.
+            return Outcome::Final(REVOCATION_NOT_SUPPORTED);
+        };
+        let token = ConnectorId::new(&row.connector_id)
+            .map_err(|_| "malformed connector id".to_owned())
+            .and_then(|id| {
+                self.open_field(&id, &row.field, &row.token)
+                    .map_err(|error| error.to_string())
+            });
+        let token = match token {
+            Ok(token) => token,
+            Err(error) => {
+                tracing::error!(connector = row.connector_id, %error, "a queued token cannot be opened");
+                return Outcome::Final(REVOCATION_FAILED);
+            }
+        };
+        match self.microsoft.revoke(app, &token).await {
+            Ok(true) => Outcome::Final(REVOCATION_REVOKED),
+            Ok(false) => Outcome::Final(REVOCATION_NOT_SUPPORTED),
+            Err(error) if row.attempts >= self.revocation.max_attempts => {
+                tracing::warn!(
+                    connector = row.connector_id,
+                    attempts = row.attempts,
+                    %error,
+                    "revocation failed for the last time"
+                );
+                Outcome::Final(REVOCATION_FAILED)
+            }
+            Err(error) => {
+                let mut wait = self.revocation.backoff(row.attempts);
+                if let crate::providers::Error::Unavailable { retry_after, .. } = &error {
+                    wait = wait.max((*retry_after).min(self.revocation.max_backoff));
+                }
+                Outcome::Retry(wait, error.to_string())
+            }
+        }
+    }
+}
+
+fn micros(time: DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+fn chrono_duration(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_stops_at_the_bound() {
+        let settings = RevocationSettings {
+            initial_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(600),
+            ..RevocationSettings::default()
+        };
+        for _ in 0..100 {
+            for (attempt, full) in [(1, 30), (2, 60), (3, 120), (4, 240), (5, 480), (6, 600)] {
+                let wait = settings.backoff(attempt);
+                let full = Duration::from_secs(full);
+                assert!(wait >= full / 2 && wait <= full, "try {attempt}: {wait:?}");
+            }
+            assert!(settings.backoff(40) <= Duration::from_secs(600));
+        }
+    }
+}

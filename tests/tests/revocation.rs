@@ -1,0 +1,363 @@
+//! Durable revocation: deleting or deauthorizing a connector queues the revocation of its token
+//! in an outbox, in the same transaction; the outbox worker retries it with backoff while the
+//! provider is down, across restarts and processes, until a final outcome is recorded as an
+//! event and the sealed token is erased.
+
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::Duration;
+use connector_client::pb;
+use connector_server::clock::Clock as _;
+use connector_tests::{Backend, OAuthWorld, TestServer, on_both_backends, unique_parent};
+use identity_emulator::{Failure, fixtures};
+use pb::connector_event::{Kind, RevocationOutcome as Outcome};
+
+on_both_backends!(
+    an_outage_and_a_restart_end_in_revoked,
+    the_last_failed_try_ends_in_failed,
+    an_inactivity_deauthorization_revokes_the_grant,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_revoke_each_token_once() {
+    two_processes_revoke_each_token_once_on(Backend::Postgres).await;
+}
+
+/// The outbox row of the only queued revocation: (tries so far, next try in µs, last error).
+async fn queued(server: &TestServer) -> Option<(i64, i64, String)> {
+    if server.query_i64("SELECT COUNT(*) FROM revocation").await == 0 {
+        return None;
+    }
+    Some((
+        server
+            .query_i64("SELECT CAST(attempts AS BIGINT) FROM revocation")
+            .await,
+        server
+            .query_i64("SELECT next_attempt_time FROM revocation")
+            .await,
+        server
+            .query_string("SELECT COALESCE(last_error, '') FROM revocation")
+            .await,
+    ))
+}
+
+/// How long a claimed try is leased: twice the provider timeout (15 s) plus 60 s. A row
+/// claimed for a try is due exactly this long after the (frozen) clock's now.
+const LEASE_MICROS: i64 = 90_000_000;
+
+/// Waits until the queued revocation has failed `attempts` times and is waiting for its next
+/// try; returns how long after the server's "now" that try is due.
+async fn wait_for_failed_try(server: &TestServer, attempts: i64) -> Duration {
+    let deadline = Instant::now() + StdDuration::from_secs(15);
+    loop {
+        if let Some((tries, next, error)) = queued(server).await {
+            let wait = next - server.clock.now().timestamp_micros();
+            // Recorded as a retry: an error, and no longer the lease of a claimed try.
+            if tries == attempts && !error.is_empty() && wait != LEASE_MICROS {
+                return Duration::microseconds(wait);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "try {attempts} was not recorded: {:?}",
+            queued(server).await
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+}
+
+async fn events(server: &TestServer, parent: &str) -> Vec<pb::ConnectorEvent> {
+    server
+        .client()
+        .await
+        .list_connector_events(pb::ListConnectorEventsRequest {
+            parent: parent.to_owned(),
+            page_size: 1000,
+            page_token: String::new(),
+        })
+        .await
+        .expect("events")
+        .events
+}
+
+/// Waits for the `REVOCATION_FINISHED` events of `parent`, `count` of them.
+async fn wait_for_outcomes(
+    server: &TestServer,
+    parent: &str,
+    count: usize,
+) -> Vec<pb::ConnectorEvent> {
+    let deadline = Instant::now() + StdDuration::from_secs(20);
+    loop {
+        let finished: Vec<_> = events(server, parent)
+            .await
+            .into_iter()
+            .filter(|event| event.kind() == Kind::RevocationFinished)
+            .collect();
+        if finished.len() >= count {
+            return finished;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} revocation outcomes recorded",
+            finished.len()
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+}
+
+/// Live grants of a user at the emulator (revoking them to count them: call last).
+fn live_grants(world: &OAuthWorld, user: &str) -> usize {
+    world
+        .emulator
+        .revoke_user_grant(user, fixtures::CLIENT_ID)
+        .expect("known user")
+}
+
+async fn an_outage_and_a_restart_end_in_revoked(backend: Backend) {
+    let mut world = OAuthWorld::start_with_revocation(backend, true).await;
+    let parent = unique_parent();
+    let linked = world
+        .link(
+            &parent,
+            "connectorTypes/onedrive-consumer",
+            fixtures::ALICE_UPN,
+        )
+        .await
+        .expect("linked");
+    // Down for the first two tries: rate limited (asking for two minutes), then a 500.
+    world
+        .emulator
+        .fail_next_revoke_calls(1, Failure::Status429 { retry_after: 120 });
+    world.emulator.fail_next_revoke_calls(1, Failure::Status500);
+
+    let started = Instant::now();
+    world
+        .server
+        .client()
+        .await
+        .delete_connector(pb::DeleteConnectorRequest {
+            name: linked.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .expect("a provider outage does not hold up a delete");
+    assert!(started.elapsed() < StdDuration::from_secs(5));
+    assert_eq!(
+        world
+            .server
+            .query_i64("SELECT COUNT(*) FROM connector_secret")
+            .await,
+        0,
+        "the connector's own secrets are gone at once"
+    );
+
+    // Try 1 at once (the delete wakes the worker): 429, retried no sooner than it asked.
+    let wait = wait_for_failed_try(&world.server, 1).await;
+    assert!(
+        wait >= Duration::seconds(119) && wait <= Duration::seconds(120),
+        "Retry-After respected: {wait}"
+    );
+    assert_eq!(world.emulator.counters().revoke, 1);
+    assert!(
+        !events(&world.server, &parent)
+            .await
+            .iter()
+            .any(|event| event.kind() == Kind::RevocationFinished),
+        "no outcome while tries remain"
+    );
+
+    // The outbox survives a restart.
+    world.server.restart().await;
+    assert_eq!(queued(&world.server).await.map(|row| row.0), Some(1));
+
+    // Try 2 when due: a 500, so exponential backoff (30 s doubled once, with jitter).
+    world.server.clock.advance(wait);
+    let wait = wait_for_failed_try(&world.server, 2).await;
+    assert!(
+        wait >= Duration::seconds(30) && wait <= Duration::seconds(60),
+        "second backoff {wait}"
+    );
+    assert_eq!(world.emulator.counters().revoke, 2);
+
+    // Try 3: the provider is back.
+    world.server.clock.advance(wait);
+    let outcomes = wait_for_outcomes(&world.server, &parent, 1).await;
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].revocation_outcome(), Outcome::Revoked);
+    assert_eq!(outcomes[0].connector, linked.name);
+    assert_eq!(
+        world
+            .server
+            .query_i64("SELECT COUNT(*) FROM revocation")
+            .await,
+        0,
+        "the sealed token is erased once the outcome is final"
+    );
+    let counters = world.emulator.counters();
+    assert_eq!((counters.revoke, counters.injected_failures), (3, 2));
+    assert_eq!(
+        live_grants(&world, fixtures::ALICE_UPN),
+        0,
+        "the grant is revoked at the provider"
+    );
+}
+
+async fn the_last_failed_try_ends_in_failed(backend: Backend) {
+    let world = OAuthWorld::start_customized(backend, true, |options| {
+        options.revocation_max_attempts = Some(3);
+    })
+    .await;
+    let parent = unique_parent();
+    let linked = world
+        .link(
+            &parent,
+            "connectorTypes/onedrive-consumer",
+            fixtures::ALICE_UPN,
+        )
+        .await
+        .expect("linked");
+    world
+        .emulator
+        .fail_next_revoke_calls(10, Failure::Status500);
+    world
+        .server
+        .client()
+        .await
+        .delete_connector(pb::DeleteConnectorRequest {
+            name: linked.name,
+            etag: String::new(),
+        })
+        .await
+        .expect("deleted");
+    for attempt in 1..=2 {
+        let wait = wait_for_failed_try(&world.server, attempt).await;
+        world.server.clock.advance(wait);
+    }
+    let outcomes = wait_for_outcomes(&world.server, &parent, 1).await;
+    assert_eq!(outcomes[0].revocation_outcome(), Outcome::Failed);
+    assert_eq!(world.emulator.counters().revoke, 3, "exactly three tries");
+    assert_eq!(
+        world
+            .server
+            .query_i64("SELECT COUNT(*) FROM revocation")
+            .await,
+        0,
+        "the sealed token is erased after the last try too"
+    );
+    assert_eq!(
+        live_grants(&world, fixtures::ALICE_UPN),
+        1,
+        "the grant was never revoked"
+    );
+}
+
+async fn an_inactivity_deauthorization_revokes_the_grant(backend: Backend) {
+    let mut world = OAuthWorld::start_with_revocation(backend, true).await;
+    let parent = unique_parent();
+    let linked = world
+        .link(
+            &parent,
+            "connectorTypes/onedrive-consumer",
+            fixtures::ALICE_UPN,
+        )
+        .await
+        .expect("linked");
+    world.server.clock.advance(Duration::days(91));
+    // The sweeper runs at start-up.
+    world.server.restart().await;
+    let outcomes = wait_for_outcomes(&world.server, &parent, 1).await;
+    assert_eq!(outcomes[0].revocation_outcome(), Outcome::Revoked);
+    let log = events(&world.server, &parent).await;
+    let kinds: Vec<Kind> = log.iter().map(|event| event.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            Kind::Authorized,
+            Kind::Deauthorized,
+            Kind::RevocationFinished
+        ]
+    );
+    assert_eq!(
+        log[1].deauthorization_reason(),
+        pb::connector::DeauthorizationReason::Inactivity
+    );
+    assert!(log.iter().all(|event| event.connector == linked.name));
+    assert_eq!(live_grants(&world, fixtures::ALICE_UPN), 0);
+}
+
+/// Two processes on one PostgreSQL database, both polling the outbox: every token is revoked
+/// once (no try claimed by both), and each revocation has exactly one outcome.
+async fn two_processes_revoke_each_token_once_on(backend: Backend) {
+    const CONNECTORS: usize = 24;
+    // Both workers poll all the time, so their claims overlap.
+    let world = OAuthWorld::start_customized(backend, true, |options| {
+        options.revocation_poll_interval = Some(StdDuration::from_millis(1));
+    })
+    .await;
+    let second = world.second_server().await;
+    let mut names = Vec::new();
+    let mut parents = Vec::new();
+    for _ in 0..CONNECTORS {
+        let parent = unique_parent();
+        let linked = world
+            .link(
+                &parent,
+                "connectorTypes/onedrive-consumer",
+                fixtures::ALICE_UPN,
+            )
+            .await
+            .expect("linked");
+        names.push(linked.name);
+        parents.push(parent);
+    }
+    // Every first try is rate limited, so all come due again together, later.
+    world.emulator.reset_counters();
+    world
+        .emulator
+        .fail_next_revoke_calls(CONNECTORS as u32, Failure::Status429 { retry_after: 3000 });
+    let client = world.server.client().await;
+    for name in &names {
+        client
+            .delete_connector(pb::DeleteConnectorRequest {
+                name: name.clone(),
+                etag: String::new(),
+            })
+            .await
+            .expect("deleted");
+    }
+    let deadline = Instant::now() + StdDuration::from_secs(20);
+    while world
+        .server
+        .query_i64("SELECT COUNT(*) FROM revocation WHERE attempts = 1 AND last_error IS NOT NULL")
+        .await
+        < CONNECTORS as i64
+    {
+        assert!(Instant::now() < deadline, "first tries not all recorded");
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    assert_eq!(world.emulator.counters().revoke, CONNECTORS as u64);
+
+    // Both processes' clocks move past the retry time: their workers compete for the rows.
+    world.server.clock.advance(Duration::seconds(3601));
+    second.clock.advance(Duration::seconds(3601));
+    let deadline = Instant::now() + StdDuration::from_secs(20);
+    while world
+        .server
+        .query_i64("SELECT COUNT(*) FROM revocation")
+        .await
+        > 0
+    {
+        assert!(Instant::now() < deadline, "revocations not finished");
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    assert_eq!(
+        world.emulator.counters().revoke,
+        2 * CONNECTORS as u64,
+        "each token's second try reached the provider once"
+    );
+    for parent in &parents {
+        let outcomes = wait_for_outcomes(&world.server, parent, 1).await;
+        assert_eq!(outcomes.len(), 1, "one outcome per revocation");
+        assert_eq!(outcomes[0].revocation_outcome(), Outcome::Revoked);
+    }
+}
