@@ -125,6 +125,9 @@ pub struct Config {
     pub sweep_batch: u64,
     /// How often a caught-up `WatchConnectorEvents` stream looks for new events.
     pub event_poll_interval: Duration,
+    /// How long an Azure account key seen accepted is trusted before `GetAccessToken` checks
+    /// it with the storage account again (a rejected key deauthorizes the connector).
+    pub azure_key_check_interval: Duration,
     /// Tries of a revocation before its outcome is `FAILED`.
     pub revocation_max_attempts: u32,
     /// Wait after a revocation's first failed try; doubled after each further one.
@@ -165,6 +168,7 @@ impl Config {
             sweep_interval: Duration::from_secs(3600),
             sweep_batch: 1000,
             event_poll_interval: Duration::from_millis(250),
+            azure_key_check_interval: Duration::from_secs(900),
             revocation_max_attempts: 10,
             revocation_initial_backoff: Duration::from_secs(30),
             revocation_max_backoff: Duration::from_secs(3600),
@@ -237,6 +241,7 @@ struct FileConfig {
     inactivity_period_days: Option<u64>,
     sweep_interval_secs: Option<u64>,
     sweep_batch: Option<u64>,
+    azure_key_check_interval_secs: Option<u64>,
     revocation_max_attempts: Option<u32>,
     revocation_initial_backoff_secs: Option<u64>,
     revocation_max_backoff_secs: Option<u64>,
@@ -390,6 +395,9 @@ pub fn load(
     }
     if let Some(batch) = file_config.sweep_batch {
         config.sweep_batch = batch.clamp(1, 100_000);
+    }
+    if let Some(secs) = file_config.azure_key_check_interval_secs {
+        config.azure_key_check_interval = Duration::from_secs(secs);
     }
     if let Some(attempts) = file_config.revocation_max_attempts {
         config.revocation_max_attempts = attempts.clamp(1, 100);

@@ -145,6 +145,8 @@ pub async fn run(
                 lease: config.provider_timeout * 2 + std::time::Duration::from_secs(60),
                 ..domain::RevocationSettings::default()
             },
+            azure_key_check_interval: chrono::Duration::from_std(config.azure_key_check_interval)
+                .unwrap_or(chrono::Duration::minutes(15)),
         },
         config.clock.clone(),
     );

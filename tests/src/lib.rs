@@ -125,14 +125,22 @@ impl Azurite {
     }
 
     fn start() -> Azurite {
+        Self::start_with(
+            (0..STORAGE_ACCOUNTS)
+                .map(|i| StorageAccount {
+                    name: format!("store{i:02}"),
+                    key1: BASE64.encode(format!("primary-key-of-store{i:02}-for-tests")),
+                    key2: BASE64.encode(format!("secondary-key-of-store{i:02}-for-tests")),
+                })
+                .collect(),
+        )
+    }
+
+    /// Starts a private Azurite with these accounts; it stops when dropped. (A server pointed
+    /// at it sees storage accounts whose keys may differ from the shared emulator's: a key
+    /// rotated by the customer.)
+    pub fn start_with(accounts: Vec<StorageAccount>) -> Azurite {
         let binary = tool_env("AZURITE_BLOB_BIN");
-        let accounts: Vec<StorageAccount> = (0..STORAGE_ACCOUNTS)
-            .map(|i| StorageAccount {
-                name: format!("store{i:02}"),
-                key1: BASE64.encode(format!("primary-key-of-store{i:02}-for-tests")),
-                key2: BASE64.encode(format!("secondary-key-of-store{i:02}-for-tests")),
-            })
-            .collect();
         let accounts_env = accounts
             .iter()
             .map(|account| format!("{}:{}:{}", account.name, account.key1, account.key2))

@@ -6,8 +6,9 @@ use chrono::{Duration, Utc};
 use connector_client::pb;
 use connector_server::clock::Clock as _;
 use connector_tests::{
-    Azurite, Backend, ServerOptions, TestServer, assert_error, assert_invalid_field, azure_create,
-    azure_create_with_key, azure_credentials, on_both_backends, unique_parent,
+    Azurite, Backend, ServerOptions, StorageAccount, TestServer, assert_error,
+    assert_invalid_field, azure_create, azure_create_with_key, azure_credentials, free_port,
+    on_both_backends, unique_parent,
 };
 use tonic::Code;
 
@@ -29,6 +30,8 @@ on_both_backends!(
     reauthorize_while_the_storage_service_is_unreachable_changes_nothing,
     a_storage_service_that_hangs_is_unavailable_after_the_provider_timeout,
     a_call_past_the_server_deadline_is_deadline_exceeded,
+    a_key_rotated_by_the_customer_deauthorizes_the_connector,
+    an_unreachable_storage_service_does_not_deauthorize,
 );
 
 async fn create_checks_the_key_and_links_the_storage_account(backend: Backend) {
@@ -645,4 +648,139 @@ async fn a_call_past_the_server_deadline_is_deadline_exceeded(backend: Backend) 
         .expect_err("deadline");
     assert_error(&error, Code::DeadlineExceeded, "REQUEST_TIMEOUT");
     assert_eq!(server.query_i64("SELECT COUNT(*) FROM connector").await, 0);
+}
+
+/// The customer regenerates both keys of the storage account: the next `GetAccessToken` checks
+/// the key we hold, finds it rejected and deauthorizes the connector (reason `REVOKED`), with
+/// its events; reauthorizing with a new key brings it back under the same name.
+async fn a_key_rotated_by_the_customer_deauthorizes_the_connector(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
+    let client = server.client().await;
+    let parent = unique_parent();
+    let account = Azurite::shared().account(6).clone();
+    let created = client
+        .create_connector(azure_create(&parent, &account, "rotated"))
+        .await
+        .expect("created");
+    let name = created.name.clone();
+    let token = |client: connector_client::ConnectorClient, name: String| async move {
+        client
+            .get_access_token(pb::GetAccessTokenRequest { name })
+            .await
+    };
+    token(client.clone(), name.clone())
+        .await
+        .expect("the key works");
+
+    // The same storage account with new keys (a private Azurite stands in for it).
+    let rotated = Azurite::start_with(vec![StorageAccount {
+        name: account.name.clone(),
+        key1: BASE64.encode(format!("rotated-primary-key-of-{}", account.name)),
+        key2: BASE64.encode(format!("rotated-secondary-key-of-{}", account.name)),
+    }]);
+    server.options.azure_blob_endpoint = Some(rotated.endpoint_template());
+    server.restart().await;
+    let client = server.client().await;
+
+    let error = token(client.clone(), name.clone())
+        .await
+        .expect_err("the key was rotated");
+    let metadata = assert_error(&error, Code::FailedPrecondition, "CONNECTOR_DEAUTHORIZED");
+    assert_eq!(metadata["deauthorization_reason"], "REVOKED");
+    assert_eq!(metadata["reauthorize_with"], "ReauthorizeConnector");
+    let read = client
+        .get_connector(pb::GetConnectorRequest { name: name.clone() })
+        .await
+        .expect("still readable");
+    assert_eq!(read.state(), pb::connector::State::Deauthorized);
+    assert_eq!(
+        read.deauthorization_reason(),
+        pb::connector::DeauthorizationReason::Revoked
+    );
+    let id = name.rsplit('/').next().unwrap();
+    assert_eq!(
+        server
+            .query_i64(&format!(
+                "SELECT COUNT(*) FROM connector_secret WHERE connector_id = '{id}'"
+            ))
+            .await,
+        0,
+        "the rejected key is erased"
+    );
+    let events = client
+        .list_connector_events(pb::ListConnectorEventsRequest {
+            parent: parent.clone(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .expect("events")
+        .events;
+    use pb::connector_event::{Kind, RevocationOutcome};
+    let kinds: Vec<Kind> = events.iter().map(|event| event.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            Kind::Authorized,
+            Kind::Deauthorized,
+            Kind::RevocationFinished
+        ]
+    );
+    assert_eq!(
+        events[1].deauthorization_reason(),
+        pb::connector::DeauthorizationReason::Revoked
+    );
+    assert_eq!(
+        events[2].revocation_outcome(),
+        RevocationOutcome::NotSupported
+    );
+
+    // Reauthorizing with the new key brings it back under the same name and display name.
+    let renewed = client
+        .reauthorize_connector(pb::ReauthorizeConnectorRequest {
+            name: name.clone(),
+            credentials: Some(azure_credentials(
+                &account.name,
+                &BASE64.encode(format!("rotated-primary-key-of-{}", account.name)),
+            )),
+        })
+        .await
+        .expect("reauthorized");
+    assert_eq!(renewed.state(), pb::connector::State::Authorized);
+    assert_eq!(
+        (renewed.name, renewed.display_name),
+        (created.name, created.display_name)
+    );
+    token(client, name).await.expect("the new key works");
+}
+
+/// A storage service that cannot be reached says nothing about the key: the SAS (signed here,
+/// needing nothing from Azure) is handed out and the connector stays authorized.
+async fn an_unreachable_storage_service_does_not_deauthorize(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
+    let client = server.client().await;
+    let created = client
+        .create_connector(azure_create(
+            &unique_parent(),
+            Azurite::shared().account(7),
+            "offline",
+        ))
+        .await
+        .expect("created");
+    // Nothing listens on this port: every check is refused at once.
+    server.options.azure_blob_endpoint =
+        Some(format!("http://127.0.0.1:{}/{{account}}", free_port()));
+    server.restart().await;
+    let client = server.client().await;
+    client
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: created.name.clone(),
+        })
+        .await
+        .expect("a SAS all the same");
+    let read = client
+        .get_connector(pb::GetConnectorRequest { name: created.name })
+        .await
+        .unwrap();
+    assert_eq!(read.state(), pb::connector::State::Authorized);
 }

@@ -4,6 +4,7 @@
 //! It depends on providers, persistence and crypto, and knows nothing of gRPC: transport turns
 //! requests into the validated values of [`model`] and [`Error`] into statuses.
 
+mod azure_keys;
 pub mod connector_type;
 pub mod error;
 mod events;

@@ -65,6 +65,9 @@ pub struct Lifecycle {
     pub inactivity_period: chrono::Duration,
     /// How revocations are retried.
     pub revocation: super::RevocationSettings,
+    /// How long an Azure account key seen accepted by its storage account is trusted before
+    /// `GetAccessToken` checks it again.
+    pub azure_key_check_interval: chrono::Duration,
 }
 
 /// The connector operations.
@@ -72,7 +75,7 @@ pub struct Lifecycle {
 pub struct Connectors {
     pub(super) store: Store,
     pub(super) sealer: Arc<Sealer>,
-    azure: AzureBlob,
+    pub(super) azure: AzureBlob,
     pub(super) microsoft: Microsoft,
     pub(super) oauth: OAuthSettings,
     pub(super) refresh_locks: RefreshLocks,
@@ -80,6 +83,8 @@ pub struct Connectors {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) revocation: super::RevocationSettings,
     pub(super) revocation_wakeup: Arc<tokio::sync::Notify>,
+    pub(super) azure_key_check_interval: chrono::Duration,
+    pub(super) key_checks: super::azure_keys::KeyChecks,
 }
 
 impl Connectors {
@@ -111,6 +116,8 @@ impl Connectors {
             clock,
             revocation: lifecycle.revocation,
             revocation_wakeup: Arc::default(),
+            azure_key_check_interval: lifecycle.azure_key_check_interval,
+            key_checks: Default::default(),
         }
     }
 
@@ -376,10 +383,12 @@ impl Connectors {
         require_authorized(&connector)?;
         match connector.connector_type {
             ConnectorTypeId::AzureBlobStorage => {
-                let key = self.open_secret(name, ACCOUNT_KEY_FIELD).await?;
+                let key =
+                    AzureAccountKey::from_bytes(self.open_secret(name, ACCOUNT_KEY_FIELD).await?);
+                self.verify_account_key(&connector, key.expose()).await?;
                 let sas = self.azure.account_sas(
                     &connector.external_account.id,
-                    AzureAccountKey::from_bytes(key).expose(),
+                    key.expose(),
                     self.clock.now(),
                 );
                 Ok(AccessToken {

@@ -128,6 +128,16 @@ impl AzureBlob {
                 retry_after: Duration::from_secs(5),
             });
         }
+        // A request time Azure finds too far from its own (more than 15 minutes) fails
+        // authentication too; that is this host's clock, not the key.
+        let body = response.text().await.unwrap_or_default();
+        if body.contains("Request date header") {
+            return Err(Error::Unavailable {
+                message: "Azure Blob Storage refused the request time; check this host's clock"
+                    .into(),
+                retry_after: Duration::from_secs(60),
+            });
+        }
         Err(Error::CredentialsRejected(format!(
             "Azure Blob Storage rejected the account key for `{account}` ({status}{}{code})",
             if code.is_empty() { "" } else { " " }
