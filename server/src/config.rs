@@ -359,7 +359,7 @@ pub fn load(
         config.sas_lifetime = Duration::from_secs(secs);
     }
     if let Some(secs) = file_config.provider_timeout_secs {
-        config.provider_timeout = Duration::from_secs(secs.max(1));
+        config.provider_timeout = Duration::from_secs(secs.clamp(1, 600));
     }
     if let Some(secs) = file_config.request_timeout_secs {
         config.request_timeout = Duration::from_secs(secs.max(1));
@@ -397,19 +397,19 @@ pub fn load(
         config.sweep_batch = batch.clamp(1, 100_000);
     }
     if let Some(secs) = file_config.azure_key_check_interval_secs {
-        config.azure_key_check_interval = Duration::from_secs(secs);
+        config.azure_key_check_interval = Duration::from_secs(secs.min(86_400));
     }
     if let Some(attempts) = file_config.revocation_max_attempts {
         config.revocation_max_attempts = attempts.clamp(1, 100);
     }
     if let Some(secs) = file_config.revocation_initial_backoff_secs {
-        config.revocation_initial_backoff = Duration::from_secs(secs.max(1));
+        config.revocation_initial_backoff = Duration::from_secs(secs.clamp(1, 86_400));
     }
     if let Some(secs) = file_config.revocation_max_backoff_secs {
-        config.revocation_max_backoff = Duration::from_secs(secs.max(1));
+        config.revocation_max_backoff = Duration::from_secs(secs.clamp(1, 86_400));
     }
     if let Some(secs) = file_config.revocation_poll_interval_secs {
-        config.revocation_poll_interval = Duration::from_secs(secs.max(1));
+        config.revocation_poll_interval = Duration::from_secs(secs.clamp(1, 3600));
     }
     for (id, app) in file_config.oauth {
         let connector_type = ConnectorTypeId::parse(&id)

@@ -142,7 +142,10 @@ pub async fn run(
                     .revocation_max_backoff
                     .max(config.revocation_initial_backoff),
                 // A try lasts at most the provider timeout; the lease leaves a wide margin.
-                lease: config.provider_timeout * 2 + std::time::Duration::from_secs(60),
+                lease: config
+                    .provider_timeout
+                    .saturating_mul(2)
+                    .saturating_add(std::time::Duration::from_secs(60)),
                 ..domain::RevocationSettings::default()
             },
             azure_key_check_interval: chrono::Duration::from_std(config.azure_key_check_interval)

@@ -363,6 +363,8 @@ pub struct ServerOptions {
     pub revocation_max_attempts: Option<u32>,
     /// How often the revocation worker polls (default 50 ms).
     pub revocation_poll_interval: Option<Duration>,
+    /// Use this clock (another server's, so one move moves both) instead of a new one.
+    pub clock: Option<ManualClock>,
 }
 
 /// OAuth 2.0 settings of a test server.
@@ -406,6 +408,7 @@ impl ServerOptions {
             share_database_of: None,
             revocation_max_attempts: None,
             revocation_poll_interval: None,
+            clock: None,
         }
     }
 }
@@ -460,9 +463,13 @@ impl TestServer {
                 options.configure_master_key.then(random_master_key),
             ),
         };
+        let clock = options
+            .clock
+            .clone()
+            .unwrap_or_else(|| ManualClock::new(Utc::now()));
         let mut server = TestServer {
             options,
-            clock: ManualClock::new(Utc::now()),
+            clock,
             data_dir,
             database_url,
             master_key,

@@ -16,6 +16,9 @@ on_both_backends!(
     an_outage_and_a_restart_end_in_revoked,
     the_last_failed_try_ends_in_failed,
     an_inactivity_deauthorization_revokes_the_grant,
+    a_revoked_grant_queues_a_revocation_too,
+    a_try_cut_off_by_a_shutdown_is_taken_over_when_its_lease_ends,
+    a_refused_delete_queues_nothing,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -41,9 +44,12 @@ async fn queued(server: &TestServer) -> Option<(i64, i64, String)> {
     ))
 }
 
-/// How long a claimed try is leased: twice the provider timeout (15 s) plus 60 s. A row
-/// claimed for a try is due exactly this long after the (frozen) clock's now.
-const LEASE_MICROS: i64 = 90_000_000;
+/// How long a claimed try is leased: twice the provider timeout plus 60 s. A row claimed for a
+/// try is due exactly this long after the (frozen) clock's now.
+fn lease() -> Duration {
+    let timeout = connector_server::config::Config::new(".").provider_timeout;
+    Duration::from_std(timeout * 2).unwrap() + Duration::seconds(60)
+}
 
 /// Waits until the queued revocation has failed `attempts` times and is waiting for its next
 /// try; returns how long after the server's "now" that try is due.
@@ -53,7 +59,8 @@ async fn wait_for_failed_try(server: &TestServer, attempts: i64) -> Duration {
         if let Some((tries, next, error)) = queued(server).await {
             let wait = next - server.clock.now().timestamp_micros();
             // Recorded as a retry: an error, and no longer the lease of a claimed try.
-            if tries == attempts && !error.is_empty() && wait != LEASE_MICROS {
+            if tries == attempts && !error.is_empty() && wait != lease().num_microseconds().unwrap()
+            {
                 return Duration::microseconds(wait);
             }
         }
@@ -294,7 +301,11 @@ async fn two_processes_revoke_each_token_once_on(backend: Backend) {
         options.revocation_poll_interval = Some(StdDuration::from_millis(1));
     })
     .await;
-    let second = world.second_server().await;
+    // A second process on the same database (kept running), reading the same clock: one move makes the
+    // retries due in both at once.
+    let mut options = world.server.sharing_options();
+    options.clock = Some(world.server.clock.clone());
+    let _second = TestServer::start_with(options).await;
     let mut names = Vec::new();
     let mut parents = Vec::new();
     for _ in 0..CONNECTORS {
@@ -337,9 +348,8 @@ async fn two_processes_revoke_each_token_once_on(backend: Backend) {
     }
     assert_eq!(world.emulator.counters().revoke, CONNECTORS as u64);
 
-    // Both processes' clocks move past the retry time: their workers compete for the rows.
+    // The shared clock moves past the retry time: both workers compete for the rows.
     world.server.clock.advance(Duration::seconds(3601));
-    second.clock.advance(Duration::seconds(3601));
     let deadline = Instant::now() + StdDuration::from_secs(20);
     while world
         .server
@@ -360,4 +370,139 @@ async fn two_processes_revoke_each_token_once_on(backend: Backend) {
         assert_eq!(outcomes.len(), 1, "one outcome per revocation");
         assert_eq!(outcomes[0].revocation_outcome(), Outcome::Revoked);
     }
+}
+
+/// `invalid_grant` on a refresh deauthorizes the connector; the refresh token it held is queued
+/// and revoked like a deleted connector's (the provider accepts revoking a dead token).
+async fn a_revoked_grant_queues_a_revocation_too(backend: Backend) {
+    let world = OAuthWorld::start_with_revocation(backend, true).await;
+    let parent = unique_parent();
+    let linked = world
+        .link(
+            &parent,
+            "connectorTypes/onedrive-consumer",
+            fixtures::ALICE_UPN,
+        )
+        .await
+        .expect("linked");
+    world
+        .emulator
+        .fail_next_token_calls(1, Failure::InvalidGrant { aadsts: 50173 });
+    world.server.clock.advance(Duration::hours(2));
+    world
+        .server
+        .client()
+        .await
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .expect_err("the grant is gone");
+    let outcomes = wait_for_outcomes(&world.server, &parent, 1).await;
+    assert_eq!(outcomes[0].revocation_outcome(), Outcome::Revoked);
+    let kinds: Vec<Kind> = events(&world.server, &parent)
+        .await
+        .iter()
+        .map(|event| event.kind())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            Kind::Authorized,
+            Kind::Deauthorized,
+            Kind::RevocationFinished
+        ]
+    );
+    assert_eq!(world.emulator.counters().revoke, 1);
+    // The emulator's grant was still live (the failure was injected): our revocation ended it.
+    assert_eq!(live_grants(&world, fixtures::ALICE_UPN), 0);
+}
+
+/// A try in flight when the server stops stays claimed; after a restart it is taken over once
+/// its lease has run out, and ends revoked.
+async fn a_try_cut_off_by_a_shutdown_is_taken_over_when_its_lease_ends(backend: Backend) {
+    let mut world = OAuthWorld::start_with_revocation(backend, true).await;
+    let parent = unique_parent();
+    let linked = world
+        .link(
+            &parent,
+            "connectorTypes/onedrive-consumer",
+            fixtures::ALICE_UPN,
+        )
+        .await
+        .expect("linked");
+    // The first try hangs at the provider.
+    world.emulator.fail_next_revoke_calls(1, Failure::Timeout);
+    world
+        .server
+        .client()
+        .await
+        .delete_connector(pb::DeleteConnectorRequest {
+            name: linked.name,
+            etag: String::new(),
+        })
+        .await
+        .expect("deleted");
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    while world.emulator.counters().revoke < 1 {
+        assert!(Instant::now() < deadline, "the first try never started");
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    world.server.restart().await;
+    let (tries, next, _) = queued(&world.server).await.expect("still queued");
+    assert_eq!(tries, 1);
+    assert_eq!(
+        next - world.server.clock.now().timestamp_micros(),
+        lease().num_microseconds().unwrap(),
+        "still leased to the try that was cut off"
+    );
+    world.server.clock.advance(lease());
+    let outcomes = wait_for_outcomes(&world.server, &parent, 1).await;
+    assert_eq!(outcomes[0].revocation_outcome(), Outcome::Revoked);
+    assert_eq!(world.emulator.counters().revoke, 2);
+    assert_eq!(live_grants(&world, fixtures::ALICE_UPN), 0);
+}
+
+/// A delete refused for a stale etag changes nothing: no revocation is queued, the tokens stay.
+async fn a_refused_delete_queues_nothing(backend: Backend) {
+    let world = OAuthWorld::start_with_revocation(backend, true).await;
+    let parent = unique_parent();
+    let linked = world
+        .link(
+            &parent,
+            "connectorTypes/onedrive-consumer",
+            fixtures::ALICE_UPN,
+        )
+        .await
+        .expect("linked");
+    let error = world
+        .server
+        .client()
+        .await
+        .delete_connector(pb::DeleteConnectorRequest {
+            name: linked.name.clone(),
+            etag: "\"999\"".to_owned(),
+        })
+        .await
+        .expect_err("stale etag");
+    assert_eq!(error.code(), tonic::Code::Aborted, "{error:?}");
+    assert_eq!(
+        world
+            .server
+            .query_i64("SELECT COUNT(*) FROM revocation")
+            .await,
+        0
+    );
+    let id = linked.name.rsplit('/').next().unwrap();
+    assert_eq!(
+        world
+            .server
+            .query_i64(&format!(
+                "SELECT COUNT(*) FROM connector_secret WHERE connector_id = '{id}'"
+            ))
+            .await,
+        2,
+        "refresh and access tokens kept"
+    );
+    assert_eq!(world.emulator.counters().revoke, 0);
 }

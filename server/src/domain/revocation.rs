@@ -159,8 +159,12 @@ impl Connectors {
             .and_then(|connector_type| self.oauth.apps.get(&connector_type))
             .filter(|app| app.revocation_url.is_some());
         let Some(app) = app else {
-            // The configuration changed since the token was queued.
-            return Outcome::Final(REVOCATION_NOT_SUPPORTED);
+            // This process has no endpoint for the type, though the one that queued the token
+            // had (a configuration being rolled out or back): count it as a failed try, so a
+            // process that has the endpoint can take the retry, and the token is still erased
+            // (`FAILED`) after the last try if none does.
+            let error = "no revocation endpoint is configured for this type in this process";
+            return self.failed_try(row, error.to_owned(), None);
         };
         let token = ConnectorId::new(&row.connector_id)
             .map_err(|_| "malformed connector id".to_owned())
@@ -178,23 +182,39 @@ impl Connectors {
         match self.microsoft.revoke(app, &token).await {
             Ok(true) => Outcome::Final(REVOCATION_REVOKED),
             Ok(false) => Outcome::Final(REVOCATION_NOT_SUPPORTED),
-            Err(error) if row.attempts >= self.revocation.max_attempts => {
-                tracing::warn!(
-                    connector = row.connector_id,
-                    attempts = row.attempts,
-                    %error,
-                    "revocation failed for the last time"
-                );
-                Outcome::Final(REVOCATION_FAILED)
-            }
             Err(error) => {
-                let mut wait = self.revocation.backoff(row.attempts);
-                if let crate::providers::Error::Unavailable { retry_after, .. } = &error {
-                    wait = wait.max((*retry_after).min(self.revocation.max_backoff));
-                }
-                Outcome::Retry(wait, error.to_string())
+                let retry_after = match &error {
+                    crate::providers::Error::Unavailable { retry_after, .. } => Some(*retry_after),
+                    _ => None,
+                };
+                self.failed_try(row, error.to_string(), retry_after)
             }
         }
+    }
+
+    /// A failed try: retried after the backoff (never sooner than the provider asked, never
+    /// later than the longest backoff), or `FAILED` after the last try.
+    fn failed_try(
+        &self,
+        row: &RevocationRow,
+        error: String,
+        retry_after: Option<Duration>,
+    ) -> Outcome {
+        if row.attempts >= self.revocation.max_attempts {
+            tracing::warn!(
+                connector = row.connector_id,
+                attempts = row.attempts,
+                %error,
+                "revocation failed for the last time"
+            );
+            return Outcome::Final(REVOCATION_FAILED);
+        }
+        let wait = self.revocation.backoff(row.attempts).max(
+            retry_after
+                .unwrap_or_default()
+                .min(self.revocation.max_backoff),
+        );
+        Outcome::Retry(wait, error)
     }
 }
 
@@ -202,8 +222,11 @@ fn micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
 }
 
+/// A wait as a chrono duration, capped at a year so that adding it to a time cannot overflow
+/// (the configured values are bounded far below that; this guards the arithmetic).
 fn chrono_duration(duration: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    chrono::Duration::from_std(duration.min(YEAR)).unwrap_or(chrono::Duration::days(365))
 }
 
 #[cfg(test)]

@@ -345,6 +345,11 @@ impl Connectors {
     /// our access at its provider (in the same transaction; the outbox worker carries it out,
     /// so a provider that is down never blocks or undoes a delete).
     pub async fn delete(&self, name: &ConnectorName, expected_revision: Option<i64>) -> Result<()> {
+        // A refresh in flight in this process finishes first, so the delete erases (and queues
+        // for revocation) the refresh token it rotated to, not the spent one. Across processes
+        // on PostgreSQL the delete's row lock does the same.
+        let refresh = self.refresh_locks.lock_for(name.connector.as_str());
+        let _refresh = refresh.lock().await;
         match self
             .store
             .delete_connector(

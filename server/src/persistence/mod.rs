@@ -250,7 +250,10 @@ fn event_model(
 
 /// Appends events, in order, inside the caller's transaction. On PostgreSQL a
 /// transaction-scoped advisory lock serialises appenders, so cursors become visible in commit
-/// order and a reader following the log never skips an event that commits late.
+/// order and a reader following the log never skips an event that commits late. Callers append
+/// last, after every row lock their transaction takes: the advisory lock is then never held
+/// while waiting for a row (which could deadlock against a transaction holding that row and
+/// waiting for the advisory lock, or stall every append behind a token refresh).
 async fn append_events(
     txn: &impl sea_orm::ConnectionTrait,
     events: Vec<connector_event::ActiveModel>,
@@ -605,9 +608,11 @@ impl Store {
     ) -> Result<()> {
         let txn = self.db.begin().await?;
         let connector_id = row.id.clone();
-        append_event(&txn, &row, EVENT_AUTHORIZED, None, row.create_time).await?;
-        connector::ActiveModel::from(row).insert(&txn).await?;
+        connector::ActiveModel::from(row.clone())
+            .insert(&txn)
+            .await?;
         insert_secrets(&txn, &connector_id, secrets).await?;
+        append_event(&txn, &row, EVENT_AUTHORIZED, None, row.create_time).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -686,9 +691,7 @@ impl Store {
     ) -> Result<bool> {
         let txn = self.db.begin().await?;
         let connector_id = row.id.clone();
-        if let Some(kind) = event {
-            append_event(&txn, &row, kind, None, row.update_time).await?;
-        }
+        let event = event.map(|kind| (kind, row.clone()));
         let updated = connector::Entity::update_many()
             .set(connector::ActiveModel::from(row))
             .filter(connector::Column::Id.eq(connector_id.as_str()))
@@ -701,6 +704,9 @@ impl Store {
         }
         if !secrets.is_empty() {
             replace_secrets(&txn, &connector_id, secrets).await?;
+        }
+        if let Some((kind, row)) = event {
+            append_event(&txn, &row, kind, None, row.update_time).await?;
         }
         txn.commit().await?;
         Ok(true)
@@ -1349,6 +1355,13 @@ impl TokenLock {
                     .all(connection)
                     .await?,
             );
+            connector::ActiveModel::from(row.clone())
+                .update(connection)
+                .await?;
+            connector_secret::Entity::delete_many()
+                .filter(connector_secret::Column::ConnectorId.eq(id))
+                .exec(connection)
+                .await?;
             append_event(
                 connection,
                 &row,
@@ -1359,11 +1372,6 @@ impl TokenLock {
             .await?;
             let revocation = revocation_of(&self.revocable_types, &row, &secrets, row.update_time);
             queue_revocations(connection, revocation.into_iter().collect()).await?;
-            connector::ActiveModel::from(row).update(connection).await?;
-            connector_secret::Entity::delete_many()
-                .filter(connector_secret::Column::ConnectorId.eq(id))
-                .exec(connection)
-                .await?;
             Ok(())
         };
         match &self.connection {

@@ -260,7 +260,8 @@ impl Microsoft {
         Ok(tokens(response, now))
     }
 
-    /// Revokes a refresh token at an RFC 7009 endpoint, where the app has one. Sent directly
+    /// Revokes a refresh token at an RFC 7009 endpoint, where the app has one: `true` when
+    /// revoked, `false` when there is no endpoint or it does not revoke refresh tokens. Sent directly
     /// rather than through `oauth2`, which refuses non-HTTPS revocation URLs (and with them the
     /// emulator in tests); production endpoints are HTTPS by configuration.
     pub async fn revoke(
@@ -300,12 +301,23 @@ impl Microsoft {
             .body(body);
         let response = send_checked(request).await?;
         let status = response.status();
-        if !status.is_success() {
-            return Err(Error::Protocol(format!(
-                "the revocation endpoint answered {status}"
-            )));
+        if status.is_success() {
+            return Ok(true);
         }
-        Ok(true)
+        // RFC 7009 §2.2.1: the server does not revoke this kind of token. Other refusals
+        // (`invalid_client` after a secret rotation, say) may be fixed by configuration, so they
+        // are retried like outages.
+        let body = response.bytes().await.unwrap_or_default();
+        let error = serde_json::from_slice::<OAuthErrorBody>(&body)
+            .map(|body| body.error)
+            .unwrap_or_default();
+        if error == "unsupported_token_type" {
+            return Ok(false);
+        }
+        Err(Error::Protocol(format!(
+            "the revocation endpoint answered {status}{}{error}",
+            if error.is_empty() { "" } else { " " }
+        )))
     }
 
     /// Who signed in: tenant and object id from the id token (received straight from the token
@@ -639,4 +651,11 @@ mod tests {
         assert_eq!(claims.tid.as_deref(), Some("t-1"));
         assert_eq!(claims.oid.as_deref(), Some("o-1"));
     }
+}
+
+/// The `error` member of an OAuth 2.0 error response (RFC 6749 §5.2).
+#[derive(Debug, Deserialize)]
+struct OAuthErrorBody {
+    #[serde(default)]
+    error: String,
 }
