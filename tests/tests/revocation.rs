@@ -301,8 +301,8 @@ async fn two_processes_revoke_each_token_once_on(backend: Backend) {
         options.revocation_poll_interval = Some(StdDuration::from_millis(1));
     })
     .await;
-    // A second process on the same database (kept running), reading the same clock: one move makes the
-    // retries due in both at once.
+    // A second process on the same database (kept running), reading the same clock: one move
+    // makes the retries due in both at once.
     let mut options = world.server.sharing_options();
     options.clock = Some(world.server.clock.clone());
     let _second = TestServer::start_with(options).await;
