@@ -20,6 +20,144 @@ on_both_backends!(
     deleting_an_account_deletes_its_connectors_and_revokes_their_access,
 );
 
+/// Two processes on one PostgreSQL database write events concurrently; a watcher on one of them
+/// sees every event of both exactly once, in cursor order, with no gap (an event that takes a
+/// lower cursor but commits later is not skipped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watcher_sees_every_event_of_two_processes_once_in_order() {
+    let first = TestServer::start(Backend::Postgres).await;
+    let second = TestServer::start_with(first.sharing_options()).await;
+    let parent = unique_parent();
+    let clients = [first.client().await, second.client().await];
+    let mut watch = clients[1].watch_events(parent.clone(), 0);
+
+    let accounts = connector_tests::STORAGE_ACCOUNTS;
+    let mut creates = tokio::task::JoinSet::new();
+    for i in 0..accounts {
+        let client = clients[i % 2].clone();
+        let request = azure_create(&parent, Azurite::shared().account(i), "busy");
+        creates.spawn(async move { client.create_connector(request).await.expect("created") });
+    }
+    let created = creates.join_all().await;
+    let mut deletes = tokio::task::JoinSet::new();
+    for (i, connector) in created.into_iter().enumerate() {
+        let client = clients[(i + 1) % 2].clone();
+        deletes.spawn(async move {
+            client
+                .delete_connector(pb::DeleteConnectorRequest {
+                    name: connector.name,
+                    etag: String::new(),
+                })
+                .await
+                .expect("deleted")
+        });
+    }
+    deletes.join_all().await;
+
+    // Created, deleted, and the revocation outcome (Azure: not supported) of each.
+    let expected = events(&first, &parent).await;
+    assert_eq!(expected.len(), 3 * accounts);
+    let mut seen = Vec::new();
+    while seen.len() < expected.len() {
+        seen.push(next(&mut watch).await);
+    }
+    let cursors = |events: &[pb::ConnectorEvent]| -> Vec<i64> {
+        events.iter().map(|event| event.cursor).collect()
+    };
+    assert_eq!(
+        cursors(&seen),
+        cursors(&expected),
+        "every event once, in order"
+    );
+    assert!(seen.windows(2).all(|pair| pair[0].cursor < pair[1].cursor));
+}
+
+/// The gap a log follower can fall into: a transaction takes cursor N, another takes N+1 and
+/// commits first, the watcher reads N+1 and moves past N, then N commits. The test holds such a
+/// transaction open itself, appending as the server does (it stands in for another process
+/// paused between its append and its commit); the server's next append must wait for it, so the
+/// watcher still sees N before N+1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_that_commits_late_is_not_skipped() {
+    use sea_orm::{ConnectionTrait as _, Database, TransactionTrait as _};
+    let server = TestServer::start(Backend::Postgres).await;
+    let client = server.client().await;
+    let parent = unique_parent();
+    let account = parent.trim_start_matches("accounts/").to_owned();
+    let mut watch = client.watch_events(parent.clone(), 0);
+
+    let db = Database::connect(server.database_url.as_str())
+        .await
+        .expect("connect");
+    let late = db.begin().await.expect("begin");
+    late.execute_unprepared("SELECT pg_advisory_xact_lock(7411)")
+        .await
+        .expect("the event log lock");
+    late.execute_unprepared(&format!(
+        "INSERT INTO connector_event (account, connector_id, connector_type, kind, reason, \
+         create_time) VALUES ('{account}', '{}', 'azure-blob-storage', 'AUTHORIZED', NULL, 0)",
+        uuid::Uuid::new_v4()
+    ))
+    .await
+    .expect("the late event");
+
+    let create = tokio::spawn({
+        let client = client.clone();
+        let request = azure_create(&parent, Azurite::shared().account(9), "later");
+        async move { client.create_connector(request).await.expect("created") }
+    });
+    // Either the create waits for the late transaction (the lock works), or it committed and the
+    // watcher has already handed out its event (then the late one is behind the watcher).
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + StdDuration::from_secs(15);
+    loop {
+        let waiting = server
+            .query_i64(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            )
+            .await;
+        if waiting > 0 {
+            break;
+        }
+        if create.is_finished() {
+            seen.push(next(&mut watch).await);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the create neither waited nor finished"
+        );
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    late.commit().await.expect("the late event commits");
+    create.await.expect("create task");
+    while seen.len() < 2 {
+        seen.push(next(&mut watch).await);
+    }
+    let kinds: Vec<Kind> = seen.iter().map(|event| event.kind()).collect();
+    assert_eq!(kinds, [Kind::Authorized, Kind::Authorized]);
+    assert!(
+        seen[0].cursor < seen[1].cursor,
+        "the late event first: {seen:?}"
+    );
+    assert_eq!(seen[1].connector_type, "connectorTypes/azure-blob-storage");
+    assert!(
+        seen[0]
+            .create_time
+            .as_ref()
+            .is_some_and(|time| time.seconds == 0)
+    );
+}
+
+async fn next(watch: &mut connector_client::EventWatch) -> pb::ConnectorEvent {
+    tokio::time::timeout(StdDuration::from_secs(10), watch.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("the watch goes on")
+        .expect("no error")
+}
+
 async fn events(server: &TestServer, parent: &str) -> Vec<pb::ConnectorEvent> {
     server
         .client()
