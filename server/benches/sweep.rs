@@ -1,5 +1,7 @@
 //! Benchmark of the inactivity sweeper: time and peak memory to deauthorize 100,000 connectors
-//! past their deadline, on SQLite and (when `TEST_POSTGRES_URL` is set) on PostgreSQL.
+//! past their deadline (half Azure, half OneDrive), on SQLite and (when `TEST_POSTGRES_URL` is
+//! set) on PostgreSQL. Each one: state written, secrets erased, a `DEAUTHORIZED` event, and its
+//! revocation (an outbox row for a refresh token, a `NOT_SUPPORTED` outcome event for a key).
 //!
 //! Run: `scripts/tools.sh` (for PostgreSQL), then
 //! `TEST_POSTGRES_URL=… cargo bench -p connector-server --bench sweep`.
@@ -10,9 +12,14 @@ use std::{sync::Arc, time::Instant};
 use connector_server::{
     clock::ManualClock,
     crypto::{MasterKey, Sealer},
-    domain::{Connectors, Lifecycle, OAuthSettings, RevocationSettings},
+    domain::{
+        Connectors, Lifecycle, OAuthSettings, RevocationSettings, connector_type::ConnectorTypeId,
+    },
     persistence::Store,
-    providers::{azure_blob::AzureBlob, microsoft::Microsoft},
+    providers::{
+        azure_blob::AzureBlob,
+        microsoft::{Microsoft, OAuthApp},
+    },
 };
 use sea_orm::{ConnectionTrait as _, Database};
 
@@ -59,7 +66,18 @@ async fn run(backend: &str, url: &str, count: usize) {
         ),
         Microsoft::new(http, "http://127.0.0.1:9", "http://127.0.0.1:9"),
         OAuthSettings {
-            apps: Default::default(),
+            // OneDrive tokens are revocable: sweeping them fills the revocation outbox.
+            apps: [(
+                ConnectorTypeId::OneDriveConsumer,
+                OAuthApp {
+                    client_id: "bench".into(),
+                    client_secret: "bench".to_owned().into(),
+                    tenant: "consumers".into(),
+                    scopes: Vec::new(),
+                    revocation_url: Some("http://127.0.0.1:9/revoke".into()),
+                },
+            )]
+            .into(),
             redirect_uri: "http://127.0.0.1:9/oauth/callback".into(),
             return_urls: Vec::new(),
             attempt_lifetime: chrono::Duration::minutes(10),
@@ -81,6 +99,22 @@ async fn run(backend: &str, url: &str, count: usize) {
     let elapsed = started.elapsed();
     let peak = peak_rss_kib();
     assert_eq!(swept as usize, count, "every due connector swept");
+    let queued = Database::connect(url)
+        .await
+        .expect("connect")
+        .query_one_raw(sea_orm::Statement::from_string(
+            if url.starts_with("postgres") {
+                sea_orm::DbBackend::Postgres
+            } else {
+                sea_orm::DbBackend::Sqlite
+            },
+            "SELECT COUNT(*) FROM revocation",
+        ))
+        .await
+        .expect("count")
+        .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+        .unwrap_or(0);
+    assert_eq!(queued as usize, count / 2, "every refresh token queued");
     println!(
         "{backend}: swept {swept} connectors in {:.2} s ({:.0}/s); peak RSS {} MiB (was {} MiB before the sweep)",
         elapsed.as_secs_f64(),
@@ -90,8 +124,9 @@ async fn run(backend: &str, url: &str, count: usize) {
     );
 }
 
-/// Writes `count` authorized connectors whose deadline has passed, each with a (dummy) sealed
-/// account key for the sweep to erase.
+/// Writes `count` authorized connectors whose deadline has passed: half Azure connectors with a
+/// (dummy) sealed account key, half OneDrive connectors with a sealed refresh token, for the sweep
+/// to erase (and, for the tokens, queue for revocation).
 async fn seed(url: &str, count: usize) {
     let db = Database::connect(url).await.expect("connect");
     let blob = if url.starts_with("postgres") {
@@ -108,8 +143,9 @@ async fn seed(url: &str, count: usize) {
             .enumerate()
             .map(|(i, id)| {
                 let n = chunk * 1000 + i;
+                let connector_type = connector_type_of(n);
                 format!(
-                    "('{id}', 'bench', 'azure-blob-storage', 'c{n}', 'AUTHORIZED', NULL, NULL, \
+                    "('{id}', 'bench', '{connector_type}', 'c{n}', 'AUTHORIZED', NULL, NULL, \
                      'a{n:07}', 'a{n:07}', '{{}}', 1, 1, 1, NULL, 1, 1)"
                 )
             })
@@ -125,7 +161,14 @@ async fn seed(url: &str, count: usize) {
         .expect("seed");
         let secrets: Vec<String> = ids
             .iter()
-            .map(|id| format!("('{id}', 'account_key', 'bench', {blob}, {blob})"))
+            .enumerate()
+            .map(|(i, id)| {
+                let field = match connector_type_of(chunk * 1000 + i) {
+                    "azure-blob-storage" => "account_key",
+                    _ => "refresh_token",
+                };
+                format!("('{id}', '{field}', 'bench', {blob}, {blob})")
+            })
             .collect();
         db.execute_unprepared(&format!(
             "INSERT INTO connector_secret (connector_id, field, key_id, nonce, ciphertext) \
@@ -136,6 +179,14 @@ async fn seed(url: &str, count: usize) {
         .expect("seed secrets");
     }
     db.close().await.ok();
+}
+
+fn connector_type_of(n: usize) -> &'static str {
+    if n.is_multiple_of(2) {
+        "azure-blob-storage"
+    } else {
+        "onedrive-consumer"
+    }
 }
 
 /// The process's peak resident set size (VmHWM), in KiB.
