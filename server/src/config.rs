@@ -125,6 +125,9 @@ pub struct Config {
     pub sweep_batch: u64,
     /// How often a caught-up `WatchConnectorEvents` stream looks for new events.
     pub event_poll_interval: Duration,
+    /// Allow plain-http provider endpoints on hosts other than this machine (for emulators in
+    /// a container network). Off: credentials and tokens only travel over TLS, or to loopback.
+    pub allow_insecure_endpoints: bool,
     /// How long an Azure account key seen accepted is trusted before `GetAccessToken` checks
     /// it with the storage account again (a rejected key deauthorizes the connector).
     pub azure_key_check_interval: Duration,
@@ -168,6 +171,7 @@ impl Config {
             sweep_interval: Duration::from_secs(3600),
             sweep_batch: 1000,
             event_poll_interval: Duration::from_millis(250),
+            allow_insecure_endpoints: false,
             azure_key_check_interval: Duration::from_secs(900),
             revocation_max_attempts: 10,
             revocation_initial_backoff: Duration::from_secs(30),
@@ -175,6 +179,59 @@ impl Config {
             revocation_poll_interval: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
         }
+    }
+}
+
+impl Config {
+    /// Refuses provider endpoints that would carry account keys, client secrets or tokens in
+    /// the clear: the identity platform, Graph, revocation endpoints and the Blob endpoint must
+    /// be `https`, except on loopback (an emulator on this machine) or when
+    /// `allow_insecure_endpoints` is set. Checked at start-up.
+    pub fn check_endpoints(&self) -> Result<(), ConfigError> {
+        let revocation_urls = self
+            .oauth_apps
+            .values()
+            .filter_map(|app| app.revocation_url.as_deref());
+        let blob = self.azure_blob_endpoint.replace("{account}", "account");
+        let endpoints = [
+            ("microsoft_login", self.microsoft_login.as_str()),
+            ("microsoft_graph", self.microsoft_graph.as_str()),
+            ("azure_blob_endpoint", blob.as_str()),
+        ]
+        .into_iter()
+        .chain(revocation_urls.map(|url| ("revocation_url", url)));
+        for (key, endpoint) in endpoints {
+            let parsed = url::Url::parse(endpoint)
+                .ok()
+                .filter(|url| url.host().is_some())
+                .ok_or_else(|| ConfigError(format!("{key} `{endpoint}` is not an absolute URL")))?;
+            match parsed.scheme() {
+                "https" => {}
+                "http" if self.allow_insecure_endpoints || is_loopback(&parsed) => {}
+                "http" => {
+                    return Err(ConfigError(format!(
+                        "{key} `{endpoint}` is plain http: secrets would cross the network \
+                         unencrypted; use https (or set allow_insecure_endpoints for an \
+                         emulator)"
+                    )));
+                }
+                other => {
+                    return Err(ConfigError(format!(
+                        "{key} `{endpoint}` has unsupported scheme `{other}`"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost",
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
     }
 }
 
@@ -242,6 +299,7 @@ struct FileConfig {
     sweep_interval_secs: Option<u64>,
     sweep_batch: Option<u64>,
     azure_key_check_interval_secs: Option<u64>,
+    allow_insecure_endpoints: Option<bool>,
     revocation_max_attempts: Option<u32>,
     revocation_initial_backoff_secs: Option<u64>,
     revocation_max_backoff_secs: Option<u64>,
@@ -396,6 +454,9 @@ pub fn load(
     if let Some(batch) = file_config.sweep_batch {
         config.sweep_batch = batch.clamp(1, 100_000);
     }
+    if let Some(allow) = file_config.allow_insecure_endpoints {
+        config.allow_insecure_endpoints = allow;
+    }
     if let Some(secs) = file_config.azure_key_check_interval_secs {
         config.azure_key_check_interval = Duration::from_secs(secs.min(86_400));
     }
@@ -481,6 +542,39 @@ mod tests {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), content).unwrap();
         file
+    }
+
+    #[test]
+    fn provider_endpoints_must_be_https_except_on_loopback() {
+        let mut config = Config::new("data");
+        config.check_endpoints().expect("the defaults are https");
+        config.azure_blob_endpoint = "http://127.0.0.1:10000/{account}".into();
+        config.microsoft_login = "http://localhost:8080".into();
+        config.microsoft_graph = "http://[::1]:8080".into();
+        config
+            .check_endpoints()
+            .expect("an emulator on this machine");
+        config.azure_blob_endpoint = "http://azurite:10000/{account}".into();
+        let refused = config
+            .check_endpoints()
+            .expect_err("plain http over a network");
+        assert!(refused.0.contains("azure_blob_endpoint"), "{refused}");
+        config.allow_insecure_endpoints = true;
+        config.check_endpoints().expect("explicitly allowed");
+        config.allow_insecure_endpoints = false;
+        config.azure_blob_endpoint = DEFAULT_AZURE_BLOB_ENDPOINT.into();
+        config.oauth_apps.insert(
+            ConnectorTypeId::OneDriveConsumer,
+            OAuthAppConfig {
+                client_id: "id".into(),
+                client_secret: "secret".to_owned().into(),
+                tenant: None,
+                scopes: None,
+                revocation_url: Some("http://idp.example.com/revoke".into()),
+            },
+        );
+        let refused = config.check_endpoints().expect_err("revocation over http");
+        assert!(refused.0.contains("revocation_url"), "{refused}");
     }
 
     #[test]

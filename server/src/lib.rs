@@ -95,6 +95,7 @@ pub async fn run(
         .database_url
         .clone()
         .unwrap_or_else(|| Store::sqlite_url(&config.data_dir));
+    config.check_endpoints()?;
     let backend = persistence::backend_of(&database_url);
     let sealer = Arc::new(sealer(&config, backend)?);
     let api_keys = api_keys(&config, backend)?;

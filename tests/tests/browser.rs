@@ -204,6 +204,7 @@ async fn a_user_links_onedrive_in_a_real_browser(backend: Backend) {
             connector_type: "connectorTypes/onedrive-consumer".into(),
             display_name: "Linked in Chromium".into(),
             return_url: return_url.clone(),
+            ..Default::default()
         })
         .await
         .expect("started");

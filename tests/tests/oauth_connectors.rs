@@ -37,7 +37,65 @@ on_both_backends!(
     the_callback_page_says_what_happened,
     a_refresh_cut_off_by_the_callers_deadline_is_still_committed,
     withdrawn_office_365_consent_deauthorizes_the_connector,
+    a_completion_interrupted_by_an_outage_says_to_start_again,
+    the_orchestrator_can_complete_the_authorization_itself,
 );
+
+/// Many connectors refreshing at once on PostgreSQL: each refresh holds a pooled connection in a
+/// transaction (the row lock) while the provider answers, so at most half the pool (4 in tests)
+/// is held that way, and the rest stays free for every other query. All refreshes succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refreshes_of_many_connectors_hold_at_most_half_the_pool() {
+    const CONNECTORS: usize = 8;
+    let world = OAuthWorld::start(Backend::Postgres).await;
+    let mut names = Vec::new();
+    for _ in 0..CONNECTORS {
+        names.push(
+            world
+                .link(&unique_parent(), CONSUMER, fixtures::ALICE_UPN)
+                .await
+                .expect("linked")
+                .name,
+        );
+    }
+    world.server.clock.advance(Duration::hours(2));
+    world.emulator.reset_counters();
+    world
+        .emulator
+        .set_token_delay(std::time::Duration::from_millis(300));
+    let client = world.server.client().await;
+    let mut refreshes = tokio::task::JoinSet::new();
+    for name in names {
+        let client = client.clone();
+        refreshes.spawn(async move {
+            client
+                .get_access_token(pb::GetAccessTokenRequest { name })
+                .await
+        });
+    }
+    // Sessions waiting (idle in a transaction) while holding a row lock on a connector: the
+    // token locks held across a provider call.
+    let held = "SELECT COUNT(DISTINCT activity.pid) FROM pg_stat_activity activity \
+                JOIN pg_locks lock ON lock.pid = activity.pid \
+                WHERE activity.datname = current_database() \
+                AND activity.state = 'idle in transaction' \
+                AND lock.relation = 'connector'::regclass AND lock.mode = 'RowShareLock'";
+    let mut most_held = 0;
+    while !refreshes.is_empty() {
+        most_held = most_held.max(world.server.query_i64(held).await);
+        while let Some(done) = refreshes.try_join_next() {
+            done.expect("task").expect("refreshed");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    world.emulator.set_token_delay(std::time::Duration::ZERO);
+    assert_eq!(world.emulator.counters().refresh, CONNECTORS as u64);
+    assert!(most_held >= 1, "the sampling saw refreshes in flight");
+    assert!(
+        most_held <= 2,
+        "{most_held} connections held across provider calls (pool of 4)"
+    );
+}
 
 fn connectors_in_database(world: &OAuthWorld) -> impl std::future::Future<Output = i64> + '_ {
     world.server.query_i64("SELECT COUNT(*) FROM connector")
@@ -125,6 +183,7 @@ async fn the_callback_redirects_to_the_return_url(backend: Backend) {
             connector_type: CONSUMER.into(),
             display_name: "Alice's OneDrive".into(),
             return_url: RETURN_URL.into(),
+            ..Default::default()
         })
         .await
         .expect("started");
@@ -182,7 +241,7 @@ async fn reauthorization_keeps_the_connector_and_requires_the_same_account(backe
             let started = client
                 .start_reauthorization(pb::StartReauthorizationRequest {
                     name,
-                    return_url: String::new(),
+                    ..Default::default()
                 })
                 .await
                 .expect("started");
@@ -1117,4 +1176,117 @@ async fn token_storm(
         results.push(call.await.expect("the call task"));
     }
     results
+}
+
+/// The token endpoint fails while an authorization completes: the `state` is used up, so the
+/// answer is ABORTED `AUTHORIZATION_INTERRUPTED` (start again, after `RetryInfo`), not a
+/// retryable UNAVAILABLE; the same redirect then answers `AUTHORIZATION_STATE_INVALID`, and a
+/// new authorization links the account.
+async fn a_completion_interrupted_by_an_outage_says_to_start_again(backend: Backend) {
+    use tonic_types::StatusExt as _;
+    let world = OAuthWorld::start(backend).await;
+    let parent = unique_parent();
+    let client = world.server.client().await;
+    let url = world.authorization_url(&parent, CONSUMER).await;
+    let redirect = world
+        .emulator
+        .complete_authorization(&url, fixtures::ALICE_UPN)
+        .expect("signed in");
+    world
+        .emulator
+        .fail_next_token_calls(1, Failure::Status429 { retry_after: 9 });
+    let interrupted = client
+        .complete_authorization(callback_request(&redirect))
+        .await
+        .expect_err("the provider is throttling");
+    assert_error(&interrupted, Code::Aborted, "AUTHORIZATION_INTERRUPTED");
+    assert_eq!(
+        interrupted
+            .get_details_retry_info()
+            .and_then(|retry| retry.retry_delay)
+            .map(|delay| delay.as_secs()),
+        Some(9)
+    );
+    let replayed = client
+        .complete_authorization(callback_request(&redirect))
+        .await
+        .expect_err("the state is used up");
+    assert_error(
+        &replayed,
+        Code::FailedPrecondition,
+        "AUTHORIZATION_STATE_INVALID",
+    );
+    assert_eq!(connectors_in_database(&world).await, 0);
+    world
+        .link(&parent, CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("starting again links the account");
+}
+
+/// `orchestrator_completes`: the callback links nothing; it forwards the browser to the return
+/// URL with the provider's parameters, and the orchestrator (after checking its own session)
+/// completes the authorization with them.
+async fn the_orchestrator_can_complete_the_authorization_itself(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    let parent = unique_parent();
+    let without_return_url = client
+        .start_authorization(pb::StartAuthorizationRequest {
+            parent: parent.clone(),
+            connector_type: CONSUMER.into(),
+            orchestrator_completes: true,
+            ..Default::default()
+        })
+        .await
+        .expect_err("the browser must have somewhere to go");
+    assert_invalid_field(&without_return_url, "return_url");
+
+    let started = client
+        .start_authorization(pb::StartAuthorizationRequest {
+            parent: parent.clone(),
+            connector_type: CONSUMER.into(),
+            return_url: RETURN_URL.into(),
+            orchestrator_completes: true,
+            ..Default::default()
+        })
+        .await
+        .expect("started");
+    let state = query_param(&started.authorization_url, "state").expect("a state");
+    let redirect = world
+        .emulator
+        .complete_authorization(&started.authorization_url, fixtures::ALICE_UPN)
+        .expect("signed in");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = http.get(&redirect).send().await.expect("callback answers");
+    assert_eq!(response.status().as_u16(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(RETURN_URL), "{location}");
+    assert_eq!(
+        query_param(&location, "state").as_deref(),
+        Some(state.as_str())
+    );
+    assert_eq!(
+        query_param(&location, "code"),
+        query_param(&redirect, "code"),
+        "the provider's code, forwarded"
+    );
+    assert!(query_param(&location, "connector").is_none());
+    assert_eq!(
+        connectors_in_database(&world).await,
+        0,
+        "nothing linked yet"
+    );
+
+    // The orchestrator checked its session; it completes the authorization.
+    let linked = client
+        .complete_authorization(callback_request(&location))
+        .await
+        .expect("linked by the orchestrator");
+    assert_eq!(linked.external_account.unwrap().label, fixtures::ALICE_UPN);
+    // The state is used up now: the callback no longer forwards it.
+    let replay = http.get(&redirect).send().await.expect("callback answers");
+    assert_eq!(replay.status().as_u16(), 400);
 }

@@ -50,6 +50,15 @@ pub enum Error {
         /// When a retry makes sense.
         retry_after: Duration,
     },
+    /// The provider or the database failed after the authorization's `state` was used up: the
+    /// flow cannot be resumed with the same redirect, only started again.
+    #[error(
+        "the authorization was interrupted (the cloud service or the database was unavailable); it cannot be resumed: start it again"
+    )]
+    AuthorizationInterrupted {
+        /// When starting again makes sense.
+        retry_after: Duration,
+    },
     /// The connector type is authorized through the OAuth 2.0 flow, not with credentials.
     #[error(
         "connectors of type {0} are authorized through OAuth 2.0: call StartAuthorization, not CreateConnector or ReauthorizeConnector"

@@ -45,6 +45,17 @@ pub(super) const REFRESH_TOKEN_FIELD: &str = "refresh_token";
 /// Secret field: the current access token with its expiry and scopes.
 pub(super) const ACCESS_TOKEN_FIELD: &str = "access_token";
 
+/// Where the callback sends the browser when an authorization comes back, and who completes it.
+#[derive(Debug, Clone, Default)]
+pub struct ReturnTo {
+    /// A configured return URL; without one the callback shows a page.
+    pub url: Option<String>,
+    /// The callback does not complete the authorization: it forwards the provider's parameters
+    /// to `url`, and the orchestrator, having checked the browser is its signed-in user's,
+    /// calls `CompleteAuthorization` with them (this binds the link to that user's session).
+    pub orchestrator_completes: bool,
+}
+
 /// How the service runs OAuth 2.0: app registrations per type, its redirect URI, the return
 /// URLs it may send browsers to, and timings.
 #[derive(Debug, Clone)]
@@ -170,9 +181,9 @@ impl Connectors {
         account: AccountId,
         connector_type: ConnectorTypeId,
         display_name: Option<DisplayName>,
-        return_url: Option<String>,
+        return_to: ReturnTo,
     ) -> Result<StartedAuthorization> {
-        self.start(account, connector_type, None, display_name, return_url)
+        self.start(account, connector_type, None, display_name, return_to)
             .await
     }
 
@@ -180,7 +191,7 @@ impl Connectors {
     pub async fn start_reauthorization(
         &self,
         name: &ConnectorName,
-        return_url: Option<String>,
+        return_to: ReturnTo,
     ) -> Result<StartedAuthorization> {
         let connector = self.get(name).await?;
         self.start(
@@ -188,7 +199,7 @@ impl Connectors {
             connector.connector_type,
             Some(name.connector.clone()),
             None,
-            return_url,
+            return_to,
         )
         .await
     }
@@ -199,10 +210,20 @@ impl Connectors {
         connector_type: ConnectorTypeId,
         connector: Option<ConnectorId>,
         display_name: Option<DisplayName>,
-        return_url: Option<String>,
+        return_to: ReturnTo,
     ) -> Result<StartedAuthorization> {
         let app = self.app(connector_type)?;
+        let ReturnTo {
+            url: return_url,
+            orchestrator_completes,
+        } = return_to;
         self.check_return_url(return_url.as_deref())?;
+        if orchestrator_completes && return_url.is_none() {
+            return Err(Error::invalid(
+                "return_url",
+                "is required when orchestrator_completes is set (the browser is sent there)",
+            ));
+        }
         let mut random = [0u8; 32];
         rand::rng().fill_bytes(&mut random);
         let state = hex::encode(random);
@@ -231,11 +252,22 @@ impl Connectors {
                 connector_id: connector.map(|id| id.as_str().to_owned()),
                 display_name: display_name.map(|name| name.as_str().to_owned()),
                 return_url,
+                orchestrator_completes,
                 create_time: now.timestamp_micros(),
                 expire_time: expire_time.timestamp_micros(),
             })
             .await?;
         Ok(StartedAuthorization { url, expire_time })
+    }
+
+    /// Where the browser goes when an authorization the orchestrator completes itself comes
+    /// back: its return URL, while the `state` is live; `None` for every other `state` (the
+    /// callback then completes it, or says why it cannot).
+    pub async fn forward_target(&self, state: &str) -> Result<Option<String>> {
+        Ok(self
+            .store
+            .forwarded_attempt(&state_hash(state), self.clock.now().timestamp_micros())
+            .await?)
     }
 
     /// Completes an authorization with the provider's redirect parameters. `may_access` says
@@ -268,10 +300,21 @@ impl Connectors {
             Err(error) => return failed(None, error.into()),
         };
         let return_url = attempt.return_url.clone();
-        Completion {
-            result: self.finish(attempt, callback, now).await,
-            return_url,
-        }
+        // The state is used up: a transient failure from here on cannot be retried with the
+        // same redirect, so it is reported as an interrupted authorization to start again.
+        let result = self
+            .finish(attempt, callback, now)
+            .await
+            .map_err(|error| match error {
+                Error::ProviderUnavailable { retry_after, .. } => {
+                    Error::AuthorizationInterrupted { retry_after }
+                }
+                Error::StorageUnavailable => Error::AuthorizationInterrupted {
+                    retry_after: std::time::Duration::from_secs(5),
+                },
+                other => other,
+            });
+        Completion { result, return_url }
     }
 
     async fn finish(

@@ -163,6 +163,9 @@ pub struct AttemptRow {
     pub display_name: Option<String>,
     /// Where to send the browser afterwards.
     pub return_url: Option<String>,
+    /// The callback forwards the browser to `return_url` with the provider's parameters, and
+    /// the orchestrator completes the authorization.
+    pub orchestrator_completes: bool,
     /// The sealed PKCE verifier.
     pub pkce_verifier: Sealed,
     /// Creation time.
@@ -443,6 +446,10 @@ pub struct Store {
     db: DatabaseConnection,
     /// Connector types whose refresh tokens can be revoked at their provider.
     revocable_types: Arc<BTreeSet<String>>,
+    /// On PostgreSQL, how many token locks (each a pooled connection in a transaction, held
+    /// across a provider call) may be held at once: half the pool, so refreshes of many
+    /// connectors at once wait for each other rather than starve every other query.
+    token_lock_permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// A fixed plaintext sealed per master key, to recognise the key at start-up.
@@ -497,6 +504,9 @@ impl Store {
         Ok(Self {
             db,
             revocable_types: Arc::default(),
+            token_lock_permits: Arc::new(tokio::sync::Semaphore::new(
+                (max_connections / 2).max(1) as usize
+            )),
         })
     }
 
@@ -895,10 +905,29 @@ impl Store {
             create_time: Set(row.create_time),
             expire_time: Set(row.expire_time),
             consume_time: Set(None),
+            orchestrator_completes: Set(row.orchestrator_completes),
         }
         .insert(&self.db)
         .await?;
         Ok(())
+    }
+
+    /// The return URL of a live (unused, unexpired) attempt the orchestrator completes itself,
+    /// without using it up.
+    pub async fn forwarded_attempt(
+        &self,
+        state_hash: &str,
+        now_micros: i64,
+    ) -> Result<Option<String>> {
+        Ok(
+            authorization_attempt::Entity::find_by_id(state_hash.to_owned())
+                .filter(authorization_attempt::Column::OrchestratorCompletes.eq(true))
+                .filter(authorization_attempt::Column::ConsumeTime.is_null())
+                .filter(authorization_attempt::Column::ExpireTime.gt(now_micros))
+                .one(&self.db)
+                .await?
+                .and_then(|attempt| attempt.return_url),
+        )
     }
 
     /// Uses up a `state`, once: of concurrent callers with the same state, one gets the attempt.
@@ -943,6 +972,7 @@ impl Store {
             connector_id: found.connector_id,
             display_name: found.display_name,
             return_url: found.return_url,
+            orchestrator_completes: found.orchestrator_completes,
             pkce_verifier: Sealed {
                 key_id: found.key_id,
                 nonce: found.nonce,
@@ -955,12 +985,18 @@ impl Store {
 
     /// Takes the lock that makes a token refresh single-flight across processes: on PostgreSQL
     /// a transaction holding `SELECT … FOR UPDATE` on the connector row until
-    /// [`TokenLock::commit`]; on SQLite (one process by design) the caller's in-process lock
+    /// [`TokenLock::commit`] (at most half the pool's connections are held this way at once); on SQLite (one process by design) the caller's in-process lock
     /// is the whole story, so no transaction is held across the provider call. `None` if the
     /// connector is gone.
     pub async fn lock_tokens(&self, connector_id: &str) -> Result<Option<TokenLock>> {
         match self.backend() {
             Backend::Postgres => {
+                let permit = self
+                    .token_lock_permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Error::Unavailable("the store is shutting down".into()))?;
                 let txn = self.db.begin().await?;
                 let row = connector::Entity::find_by_id(connector_id.to_owned())
                     .lock_exclusive()
@@ -970,6 +1006,7 @@ impl Store {
                     connection: LockConnection::Transaction(txn),
                     row: row.into(),
                     revocable_types: self.revocable_types.clone(),
+                    _permit: Some(permit),
                 }))
             }
             Backend::Sqlite => {
@@ -980,6 +1017,7 @@ impl Store {
                     connection: LockConnection::Plain(self.db.clone()),
                     row: row.into(),
                     revocable_types: self.revocable_types.clone(),
+                    _permit: None,
                 }))
             }
         }
@@ -1299,6 +1337,8 @@ pub struct TokenLock {
     /// The connector as it was when locked.
     pub row: ConnectorRow,
     revocable_types: Arc<BTreeSet<String>>,
+    /// Released with the lock (see `Store::token_lock_permits`).
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl std::fmt::Debug for TokenLock {

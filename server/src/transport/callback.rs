@@ -3,7 +3,10 @@
 //! The provider sends the user's browser here. The service completes the authorization, then
 //! redirects to the return URL the authorization was started with (which matched the
 //! configured allowlist exactly, so this is never an open redirect), adding `connector=<name>`
-//! or `error=<REASON>`; without a return URL it shows a small page saying what happened.
+//! or `error=<REASON>`; without a return URL it shows a small page saying what happened. An
+//! authorization started with `orchestrator_completes` is not completed here: the browser is
+//! forwarded to its return URL with the provider's parameters, for the orchestrator to check
+//! its own session and call `CompleteAuthorization`.
 
 use axum::{
     Router,
@@ -42,13 +45,25 @@ async fn callback(
     State(connectors): State<Connectors>,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
-    let Some(state) = query.state.filter(|state| !state.is_empty()) else {
+    let Some(state) = query.state.clone().filter(|state| !state.is_empty()) else {
         return page(
             StatusCode::BAD_REQUEST,
             "Link failed",
             "This page was opened without an authorization state. Start linking the account again.",
         );
     };
+    match connectors.forward_target(&state).await {
+        Ok(Some(return_url)) => return forward(&return_url, &state, &query),
+        Ok(None) => {}
+        Err(error) => {
+            let _logged = reason_of(error);
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again later",
+                "The service is temporarily unavailable. Start linking the account again in a moment.",
+            );
+        }
+    }
     let completion = connectors
         .complete_authorization(
             Callback {
@@ -95,7 +110,9 @@ async fn callback(
                 Error::AuthorizationExpired => (StatusCode::GONE, "Link expired"),
                 Error::AuthorizationStateInvalid(_) => (StatusCode::BAD_REQUEST, "Link not valid"),
                 Error::AccountMismatch { .. } => (StatusCode::CONFLICT, "Different account"),
-                Error::ProviderUnavailable { .. } | Error::StorageUnavailable => {
+                Error::ProviderUnavailable { .. }
+                | Error::StorageUnavailable
+                | Error::AuthorizationInterrupted { .. } => {
                     (StatusCode::SERVICE_UNAVAILABLE, "Try again later")
                 }
                 _ => (StatusCode::BAD_REQUEST, "Link failed"),
@@ -116,7 +133,9 @@ async fn callback(
                 Error::AccountMismatch { .. } => {
                     "You signed in with a different account than the one this connector is linked to. Sign in with the original account."
                 }
-                Error::ProviderUnavailable { .. } | Error::StorageUnavailable => {
+                Error::ProviderUnavailable { .. }
+                | Error::StorageUnavailable
+                | Error::AuthorizationInterrupted { .. } => {
                     "The service is temporarily unavailable. Start linking the account again in a moment."
                 }
                 _ => "The account could not be linked. Start linking it again.",
@@ -125,6 +144,33 @@ async fn callback(
             page(status, title, message)
         }
     }
+}
+
+/// Sends the browser on to the orchestrator with the provider's parameters, unchanged.
+fn forward(return_url: &str, state: &str, query: &CallbackQuery) -> Response {
+    let Ok(mut url) = url::Url::parse(return_url) else {
+        return page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Link failed",
+            "The return URL is not valid.",
+        );
+    };
+    {
+        let mut pairs = url.query_pairs_mut();
+        pairs.append_pair("state", state);
+        for (name, value) in [
+            ("code", &query.code),
+            ("error", &query.error),
+            ("error_description", &query.error_description),
+            ("tenant", &query.tenant),
+            ("admin_consent", &query.admin_consent),
+        ] {
+            if let Some(value) = value {
+                pairs.append_pair(name, value);
+            }
+        }
+    }
+    no_store(Redirect::to(url.as_str()).into_response())
 }
 
 /// The stable ErrorInfo reason of an error, exactly as the gRPC API answers it (the mapping

@@ -12,7 +12,7 @@ use super::{
     page_token::PageTokens,
 };
 use crate::domain::{
-    Callback, Connectors, Error,
+    Callback, Connectors, Error, ReturnTo,
     connector_type::{CONNECTOR_TYPES, ConnectorTypeId},
     model::{ConnectorId, DisplayName},
 };
@@ -151,10 +151,13 @@ impl ConnectorService for ConnectorApi {
                     .map_err(|invalid| Error::invalid("display_name", invalid.0))?,
             )
         };
-        let return_url = (!request.return_url.is_empty()).then_some(request.return_url);
+        let return_to = ReturnTo {
+            url: (!request.return_url.is_empty()).then_some(request.return_url),
+            orchestrator_completes: request.orchestrator_completes,
+        };
         let started = self
             .connectors
-            .start_authorization(account, connector_type, display_name, return_url)
+            .start_authorization(account, connector_type, display_name, return_to)
             .await?;
         Ok(Response::new(pb::StartAuthorizationResponse {
             authorization_url: started.url,
@@ -170,10 +173,13 @@ impl ConnectorService for ConnectorApi {
         let request = request.into_inner();
         let name = parse_connector("name", &request.name)?;
         caller.authorize_connector(&name)?;
-        let return_url = (!request.return_url.is_empty()).then_some(request.return_url);
+        let return_to = ReturnTo {
+            url: (!request.return_url.is_empty()).then_some(request.return_url),
+            orchestrator_completes: request.orchestrator_completes,
+        };
         let started = self
             .connectors
-            .start_reauthorization(&name, return_url)
+            .start_reauthorization(&name, return_to)
             .await?;
         Ok(Response::new(pb::StartReauthorizationResponse {
             authorization_url: started.url,

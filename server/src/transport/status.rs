@@ -63,6 +63,10 @@ impl From<Error> for Status {
                 details.set_retry_info(Some(retry_after));
                 (Code::Unavailable, "PROVIDER_UNAVAILABLE", vec![])
             }
+            Error::AuthorizationInterrupted { retry_after } => {
+                details.set_retry_info(Some(retry_after));
+                (Code::Aborted, "AUTHORIZATION_INTERRUPTED", vec![])
+            }
             Error::OAuthAuthorizationRequired(connector_type) => (
                 Code::FailedPrecondition,
                 "OAUTH_AUTHORIZATION_REQUIRED",

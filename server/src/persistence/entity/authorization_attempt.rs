@@ -19,6 +19,7 @@ pub(crate) struct Model {
     pub(crate) create_time: i64,
     pub(crate) expire_time: i64,
     pub(crate) consume_time: Option<i64>,
+    pub(crate) orchestrator_completes: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

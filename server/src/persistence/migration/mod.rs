@@ -8,6 +8,7 @@ mod m20261126_000002_create_authorization_attempts;
 mod m20261126_000003_add_inactivity_deadline;
 mod m20261126_000004_create_connector_events;
 mod m20261127_000005_create_revocations;
+mod m20261127_000006_add_orchestrator_completes;
 
 /// Every migration, oldest first.
 pub(crate) struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_add_inactivity_deadline::Migration),
             Box::new(m20261126_000004_create_connector_events::Migration),
             Box::new(m20261127_000005_create_revocations::Migration),
+            Box::new(m20261127_000006_add_orchestrator_completes::Migration),
         ]
     }
 }
