@@ -1,7 +1,9 @@
-//! Benchmark of the inactivity sweeper: time and peak memory to deauthorize 100,000 connectors
-//! past their deadline (half Azure, half OneDrive), on SQLite and (when `TEST_POSTGRES_URL` is
-//! set) on PostgreSQL. Each one: state written, secrets erased, a `DEAUTHORIZED` event, and its
-//! revocation (an outbox row for a refresh token, a `NOT_SUPPORTED` outcome event for a key).
+//! Benchmark of the inactivity sweeper and the revocation outbox: time and peak memory to
+//! deauthorize 100,000 connectors past their deadline (half Azure, half OneDrive), on SQLite and
+//! (when `TEST_POSTGRES_URL` is set) on PostgreSQL. Each one: state written, secrets erased, a
+//! `DEAUTHORIZED` event, and its revocation (an outbox row for a refresh token, a `NOT_SUPPORTED`
+//! outcome event for a key). Then the outbox worker revokes the queued refresh tokens at the
+//! identity emulator (in this process, over loopback HTTP) until the outbox is empty.
 //!
 //! Run: `scripts/tools.sh` (for PostgreSQL), then
 //! `TEST_POSTGRES_URL=… cargo bench -p connector-server --bench sweep`.
@@ -54,11 +56,15 @@ async fn main() {
 
 async fn run(backend: &str, url: &str, count: usize) {
     let store = Store::open(url, 10).await.expect("open the store");
-    seed(url, count).await;
+    let sealer = Arc::new(Sealer::new(&MasterKey::generate("bench"), &[]));
+    seed(url, count, &sealer).await;
+    let emulator = identity_emulator::Emulator::start()
+        .await
+        .expect("the identity emulator");
     let http = reqwest::Client::new();
     let connectors = Connectors::new(
         store,
-        Arc::new(Sealer::new(&MasterKey::generate("bench"), &[])),
+        sealer,
         AzureBlob::new(
             http.clone(),
             "http://127.0.0.1:9/{account}",
@@ -70,11 +76,11 @@ async fn run(backend: &str, url: &str, count: usize) {
             apps: [(
                 ConnectorTypeId::OneDriveConsumer,
                 OAuthApp {
-                    client_id: "bench".into(),
-                    client_secret: "bench".to_owned().into(),
+                    client_id: identity_emulator::fixtures::CLIENT_ID.into(),
+                    client_secret: identity_emulator::fixtures::CLIENT_SECRET.to_owned().into(),
                     tenant: "consumers".into(),
                     scopes: Vec::new(),
-                    revocation_url: Some("http://127.0.0.1:9/revoke".into()),
+                    revocation_url: Some(emulator.revoke_url()),
                 },
             )]
             .into(),
@@ -122,17 +128,36 @@ async fn run(backend: &str, url: &str, count: usize) {
         peak / 1024,
         before / 1024,
     );
+
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let before = peak_rss_kib();
+    let started = Instant::now();
+    let revoked = connectors.process_revocations().await.expect("revocations");
+    let elapsed = started.elapsed();
+    let peak = peak_rss_kib();
+    assert_eq!(revoked as usize, count / 2, "every queued token revoked");
+    assert_eq!(emulator.counters().revoke as usize, count / 2);
+    println!(
+        "{backend}: revoked {revoked} queued refresh tokens in {:.2} s ({:.0}/s, {} at a time); peak RSS {} MiB (was {} MiB before)",
+        elapsed.as_secs_f64(),
+        revoked as f64 / elapsed.as_secs_f64(),
+        RevocationSettings::default().concurrency,
+        peak / 1024,
+        before / 1024,
+    );
 }
 
 /// Writes `count` authorized connectors whose deadline has passed: half Azure connectors with a
 /// (dummy) sealed account key, half OneDrive connectors with a sealed refresh token, for the sweep
 /// to erase (and, for the tokens, queue for revocation).
-async fn seed(url: &str, count: usize) {
+async fn seed(url: &str, count: usize, sealer: &Sealer) {
     let db = Database::connect(url).await.expect("connect");
-    let blob = if url.starts_with("postgres") {
-        "'\\x00'::bytea"
-    } else {
-        "x'00'"
+    let blob = |bytes: &[u8]| {
+        if url.starts_with("postgres") {
+            format!("'\\x{}'::bytea", hex::encode(bytes))
+        } else {
+            format!("x'{}'", hex::encode(bytes))
+        }
     };
     for chunk in 0..count.div_ceil(1000) {
         let ids: Vec<String> = (chunk * 1000..((chunk + 1) * 1000).min(count))
@@ -167,7 +192,16 @@ async fn seed(url: &str, count: usize) {
                     "azure-blob-storage" => "account_key",
                     _ => "refresh_token",
                 };
-                format!("('{id}', '{field}', 'bench', {blob}, {blob})")
+                let sealed = sealer.seal(
+                    format!("token-of-{id}").as_bytes(),
+                    format!("connector/{id}/{field}").as_bytes(),
+                );
+                format!(
+                    "('{id}', '{field}', '{}', {}, {})",
+                    sealed.key_id,
+                    blob(&sealed.nonce),
+                    blob(&sealed.ciphertext)
+                )
             })
             .collect();
         db.execute_unprepared(&format!(

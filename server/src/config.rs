@@ -454,7 +454,10 @@ pub fn load(
     if let Some(batch) = file_config.sweep_batch {
         config.sweep_batch = batch.clamp(1, 100_000);
     }
-    if let Some(allow) = file_config.allow_insecure_endpoints {
+    if let Some(allow) = env("CONNECTOR_ALLOW_INSECURE_ENDPOINTS")
+        .map(|value| matches!(value.as_str(), "1" | "true" | "yes"))
+        .or(file_config.allow_insecure_endpoints)
+    {
         config.allow_insecure_endpoints = allow;
     }
     if let Some(secs) = file_config.azure_key_check_interval_secs {

@@ -234,7 +234,43 @@ pub async fn hanging_endpoint() -> (String, HangingServer) {
     )
 }
 
-/// Keeps a [`hanging_endpoint`] alive.
+/// An endpoint template whose server answers every request with the same Azure Storage error,
+/// as Azure does in situations Azurite cannot produce (a storage firewall refusing our address,
+/// key access disabled on the account). It stops when the returned handle is dropped.
+pub async fn azure_error_endpoint(
+    status: u16,
+    code: &str,
+    message: &str,
+) -> (String, HangingServer) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    let response = format!(
+        "HTTP/1.1 {status} Refused\r\nx-ms-error-code: {code}\r\ncontent-type: application/xml\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let task = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let response = response.clone();
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 16 * 1024];
+                let _ = socket.read(&mut request).await;
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (
+        format!("http://127.0.0.1:{port}/{{account}}"),
+        HangingServer(task),
+    )
+}
+
+/// Keeps a [`hanging_endpoint`] or an [`azure_error_endpoint`] alive.
 #[derive(Debug)]
 pub struct HangingServer(JoinHandle<()>);
 

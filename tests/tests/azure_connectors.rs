@@ -7,8 +7,8 @@ use connector_client::pb;
 use connector_server::clock::Clock as _;
 use connector_tests::{
     Azurite, Backend, ServerOptions, StorageAccount, TestServer, assert_error,
-    assert_invalid_field, azure_create, azure_create_with_key, azure_credentials, free_port,
-    on_both_backends, unique_parent,
+    assert_invalid_field, azure_create, azure_create_with_key, azure_credentials,
+    azure_error_endpoint, free_port, on_both_backends, unique_parent,
 };
 use tonic::Code;
 
@@ -32,6 +32,7 @@ on_both_backends!(
     a_call_past_the_server_deadline_is_deadline_exceeded,
     a_key_rotated_by_the_customer_deauthorizes_the_connector,
     an_unreachable_storage_service_does_not_deauthorize,
+    a_storage_firewall_refusal_does_not_deauthorize,
 );
 
 async fn create_checks_the_key_and_links_the_storage_account(backend: Backend) {
@@ -783,4 +784,60 @@ async fn an_unreachable_storage_service_does_not_deauthorize(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(read.state(), pb::connector::State::Authorized);
+}
+
+/// A storage account that refuses us for another reason than the key (its firewall no longer
+/// admits this server's address; key access disabled) says nothing about the key: nothing is
+/// deauthorized or erased, and the SAS is handed out (the transfer workers may well be allowed).
+async fn a_storage_firewall_refusal_does_not_deauthorize(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
+    let created = server
+        .client()
+        .await
+        .create_connector(azure_create(
+            &unique_parent(),
+            Azurite::shared().account(8),
+            "behind a firewall",
+        ))
+        .await
+        .expect("created");
+    for (code, message) in [
+        (
+            "AuthorizationFailure",
+            "This request is not authorized to perform this operation.",
+        ),
+        (
+            "KeyBasedAuthenticationNotPermitted",
+            "Key based authentication is not permitted on this storage account.",
+        ),
+    ] {
+        let (endpoint, _refusing) = azure_error_endpoint(403, code, message).await;
+        server.options.azure_blob_endpoint = Some(endpoint);
+        // A restart forgets which keys were checked: the next call checks again.
+        server.restart().await;
+        let client = server.client().await;
+        client
+            .get_access_token(pb::GetAccessTokenRequest {
+                name: created.name.clone(),
+            })
+            .await
+            .unwrap_or_else(|error| panic!("{code}: a SAS all the same, got {error:?}"));
+        let read = client
+            .get_connector(pb::GetConnectorRequest {
+                name: created.name.clone(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(read.state(), pb::connector::State::Authorized, "{code}");
+    }
+    let id = created.name.rsplit('/').next().unwrap();
+    assert_eq!(
+        server
+            .query_i64(&format!(
+                "SELECT COUNT(*) FROM connector_secret WHERE connector_id = '{id}'"
+            ))
+            .await,
+        1,
+        "the key is kept"
+    );
 }

@@ -1289,4 +1289,24 @@ async fn the_orchestrator_can_complete_the_authorization_itself(backend: Backend
     // The state is used up now: the callback no longer forwards it.
     let replay = http.get(&redirect).send().await.expect("callback answers");
     assert_eq!(replay.status().as_u16(), 400);
+
+    // Nor an expired one: the browser sees the expiry page, and nothing is forwarded.
+    let started = client
+        .start_authorization(pb::StartAuthorizationRequest {
+            parent: unique_parent(),
+            connector_type: CONSUMER.into(),
+            return_url: RETURN_URL.into(),
+            orchestrator_completes: true,
+            ..Default::default()
+        })
+        .await
+        .expect("started");
+    let redirect = world
+        .emulator
+        .complete_authorization(&started.authorization_url, fixtures::BOB_UPN)
+        .expect("signed in");
+    world.server.clock.advance(Duration::minutes(11));
+    let expired = http.get(&redirect).send().await.expect("callback answers");
+    assert_eq!(expired.status().as_u16(), 410);
+    assert!(expired.headers().get("location").is_none());
 }

@@ -1,14 +1,17 @@
 //! Noticing a revoked Azure account key. Azure has no token to refresh, so a customer who
 //! rotates or regenerates the key we hold would only show up as failing transfers. Before handing
 //! out a SAS, the key is checked against the storage account (a signed List Containers request)
-//! when this process has not seen it accepted within `azure_key_check_interval`; a rejected key
-//! deauthorizes the connector (reason `REVOKED`), like `invalid_grant` does for OAuth 2.0.
-//! Transient failures of the check never deauthorize: the SAS is handed out, since signing it
-//! needs nothing from Azure.
+//! when this process has not seen it accepted within `azure_key_check_interval`; a key whose
+//! signature the account rejects deauthorizes the connector (reason `REVOKED`), like
+//! `invalid_grant` does for OAuth 2.0. Nothing else does: a storage firewall, disabled key
+//! access, an outage or a slow answer (the check gives up after a few seconds) leave the
+//! connector alone and the SAS is handed out, since signing it needs nothing from Azure; such an
+//! inconclusive check is not repeated for a minute.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use chrono::{DateTime, Utc};
@@ -20,92 +23,114 @@ use super::{
 };
 use crate::providers;
 
-/// A key seen accepted: at which connector revision, and when.
-type Accepted = (i64, DateTime<Utc>);
+/// A check's result, per connector id: for the key of which authorization (its
+/// `authorize_time`; a reauthorization brings a new key), and until when it holds.
+type Checked = (DateTime<Utc>, DateTime<Utc>);
 
-/// When this process last saw each connector's key accepted, by connector id.
+/// The keys this process checked recently, by connector id.
 #[derive(Debug, Clone, Default)]
-pub(super) struct KeyChecks(Arc<Mutex<HashMap<String, Accepted>>>);
+pub(super) struct KeyChecks(Arc<Mutex<HashMap<String, Checked>>>);
 
 /// Entries kept before stale ones are dropped.
 const KEY_CHECKS_KEPT: usize = 10_000;
+/// How long the check may take before it counts as inconclusive.
+const KEY_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an inconclusive check (outage, timeout, refusal) is not repeated.
+const INCONCLUSIVE_FOR: chrono::Duration = chrono::Duration::minutes(1);
 
 impl KeyChecks {
-    fn fresh(&self, connector: &Connector, now: DateTime<Utc>, interval: chrono::Duration) -> bool {
+    fn fresh(&self, connector: &Connector, now: DateTime<Utc>) -> bool {
         let checks = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         checks
             .get(connector.name.connector.as_str())
-            .is_some_and(|(revision, at)| {
-                *revision == connector.revision && now - *at < interval && *at <= now
+            .is_some_and(|(authorized, until)| {
+                *authorized == connector.authorize_time && now < *until
             })
     }
 
-    fn record(&self, connector: &Connector, now: DateTime<Utc>, interval: chrono::Duration) {
+    fn record(&self, connector: &Connector, now: DateTime<Utc>, valid_for: chrono::Duration) {
         let mut checks = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if checks.len() >= KEY_CHECKS_KEPT {
-            checks.retain(|_, (_, at)| now - *at < interval);
+            checks.retain(|_, (_, until)| now < *until);
         }
         checks.insert(
             connector.name.connector.as_str().to_owned(),
-            (connector.revision, now),
+            (connector.authorize_time, now + valid_for),
         );
     }
 }
 
 impl Connectors {
-    /// Checks an authorized Azure connector's key unless it was accepted recently; a rejected
-    /// key deauthorizes the connector and answers [`Error::Deauthorized`].
+    /// Checks an authorized Azure connector's key unless it was checked recently; a key the
+    /// storage account rejects deauthorizes the connector and answers [`Error::Deauthorized`].
     pub(super) async fn verify_account_key(&self, connector: &Connector, key: &[u8]) -> Result<()> {
         let now = self.clock.now();
-        let interval = self.azure_key_check_interval;
-        if self.key_checks.fresh(connector, now, interval) {
+        if self.key_checks.fresh(connector, now) {
             return Ok(());
         }
-        match self
-            .azure
-            .check_credentials(&connector.external_account.id, key, now)
-            .await
-        {
-            Ok(()) => {
-                self.key_checks.record(connector, now, interval);
+        let checked = tokio::time::timeout(
+            KEY_CHECK_TIMEOUT,
+            self.azure
+                .check_credentials(&connector.external_account.id, key, now),
+        )
+        .await;
+        match checked {
+            Ok(Ok(())) => {
+                self.key_checks
+                    .record(connector, now, self.azure_key_check_interval);
                 Ok(())
             }
-            Err(providers::Error::CredentialsRejected(message)) => {
+            Ok(Err(providers::Error::CredentialsRejected(message))) => {
                 tracing::warn!(connector = %connector.name, %message, "the storage account rejected the key; deauthorizing");
                 self.deauthorize_revoked_key(connector).await
             }
-            Err(error) => {
-                tracing::warn!(connector = %connector.name, %error, "could not check the account key; handing out a SAS anyway");
+            Ok(Err(error)) => {
+                tracing::warn!(connector = %connector.name, %error, "the key check was inconclusive; handing out a SAS anyway");
+                self.key_checks.record(connector, now, INCONCLUSIVE_FOR);
+                Ok(())
+            }
+            Err(_) => {
+                tracing::warn!(connector = %connector.name, "the key check timed out; handing out a SAS anyway");
+                self.key_checks.record(connector, now, INCONCLUSIVE_FOR);
                 Ok(())
             }
         }
     }
 
-    /// Deauthorizes (reason `REVOKED`) the connector whose key was rejected, if it is still at
-    /// the revision whose key was checked (a reauthorization in between brought a new key).
-    async fn deauthorize_revoked_key(&self, connector: &Connector) -> Result<()> {
+    /// Deauthorizes (reason `REVOKED`) the connector whose key was rejected, as it is now
+    /// (a transfer recorded meanwhile is kept), unless it was reauthorized meanwhile (with a new
+    /// key: the caller should ask again).
+    async fn deauthorize_revoked_key(&self, checked: &Connector) -> Result<()> {
         let Some(locked) = self
             .store
-            .lock_tokens(connector.name.connector.as_str())
+            .lock_tokens(checked.name.connector.as_str())
             .await?
         else {
-            return Err(Error::ConnectorNotFound(connector.name.to_string()));
+            return Err(Error::ConnectorNotFound(checked.name.to_string()));
         };
-        if locked.row.revision != connector.revision {
+        let now = self.clock.now();
+        let current = super::service::from_row(locked.row.clone())?.at(now);
+        if current.authorize_time != checked.authorize_time {
             return Err(Error::ConcurrentModification(format!(
                 "connector {}",
-                connector.name
+                checked.name
             )));
         }
-        let now = self.clock.now();
+        if let State::Deauthorized { reason, .. } = current.state {
+            return Err(Error::Deauthorized {
+                name: current.name,
+                reason,
+                with_credentials: true,
+            });
+        }
         let reason = DeauthorizationReason::Revoked;
-        let mut deauthorized = connector.clone();
+        let mut deauthorized = current;
         deauthorized.state = State::Deauthorized { reason, at: now };
         deauthorized.update_time = now;
         deauthorized.revision += 1;
@@ -115,7 +140,7 @@ impl Connectors {
         locked.commit().await?;
         self.revocations_queued();
         Err(Error::Deauthorized {
-            name: connector.name.clone(),
+            name: deauthorized.name,
             reason,
             with_credentials: true,
         })
@@ -154,19 +179,27 @@ mod tests {
     }
 
     #[test]
-    fn an_accepted_key_is_trusted_for_the_interval_and_only_at_its_revision() {
+    fn a_checked_key_is_trusted_for_its_period_and_only_for_its_authorization() {
         let checks = KeyChecks::default();
         let now = Utc::now();
         let interval = chrono::Duration::minutes(15);
         let checked = connector(3, now);
-        assert!(!checks.fresh(&checked, now, interval), "never checked");
+        assert!(!checks.fresh(&checked, now), "never checked");
         checks.record(&checked, now, interval);
-        assert!(checks.fresh(&checked, now + chrono::Duration::minutes(14), interval));
-        assert!(!checks.fresh(&checked, now + chrono::Duration::minutes(15), interval));
-        let reauthorized = Connector {
+        assert!(checks.fresh(&checked, now + chrono::Duration::minutes(14)));
+        assert!(!checks.fresh(&checked, now + chrono::Duration::minutes(15)));
+        let transferred = Connector {
             revision: 4,
             ..checked.clone()
         };
-        assert!(!checks.fresh(&reauthorized, now, interval), "a new key");
+        assert!(
+            checks.fresh(&transferred, now),
+            "a recorded transfer keeps the key"
+        );
+        let reauthorized = Connector {
+            authorize_time: now + chrono::Duration::seconds(1),
+            ..checked.clone()
+        };
+        assert!(!checks.fresh(&reauthorized, now), "a new key");
     }
 }

@@ -98,6 +98,9 @@ pub struct Callback {
     pub tenant: Option<String>,
     /// `admin_consent` (admin consent).
     pub admin_consent: Option<String>,
+    /// The browser brought it to the callback (rather than the orchestrator calling
+    /// `CompleteAuthorization`): refused for authorizations the orchestrator completes.
+    pub from_browser: bool,
 }
 
 impl std::fmt::Debug for Callback {
@@ -300,20 +303,36 @@ impl Connectors {
             Err(error) => return failed(None, error.into()),
         };
         let return_url = attempt.return_url.clone();
-        // The state is used up: a transient failure from here on cannot be retried with the
-        // same redirect, so it is reported as an interrupted authorization to start again.
-        let result = self
-            .finish(attempt, callback, now)
+        if attempt.orchestrator_completes && callback.from_browser {
+            // Only reachable if the callback's forwarding check lost a race; never link here.
+            return failed(
+                return_url,
+                Error::AuthorizationStateInvalid("completed by the orchestrator"),
+            );
+        }
+        // The state is used up: the rest runs in its own task, so a caller that goes away (its
+        // deadline) does not lose a link the provider already granted, and a transient failure
+        // is reported as an interrupted authorization to start again (the same redirect cannot
+        // be retried).
+        let this = self.clone();
+        let finished = tokio::spawn(async move { this.finish(attempt, callback, now).await })
             .await
-            .map_err(|error| match error {
-                Error::ProviderUnavailable { retry_after, .. } => {
-                    Error::AuthorizationInterrupted { retry_after }
-                }
-                Error::StorageUnavailable => Error::AuthorizationInterrupted {
-                    retry_after: std::time::Duration::from_secs(5),
-                },
-                other => other,
+            .unwrap_or_else(|error| {
+                Err(Error::Internal(format!(
+                    "authorization task failed: {error}"
+                )))
             });
+        let result = finished.map_err(|error| match error {
+            Error::ProviderUnavailable { retry_after, .. } => {
+                Error::AuthorizationInterrupted { retry_after }
+            }
+            Error::StorageUnavailable | Error::ConcurrentModification(_) => {
+                Error::AuthorizationInterrupted {
+                    retry_after: std::time::Duration::from_secs(5),
+                }
+            }
+            other => other,
+        });
         Completion { result, return_url }
     }
 

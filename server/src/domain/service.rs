@@ -684,7 +684,9 @@ impl From<persistence::Error> for Error {
 impl From<providers::Error> for Error {
     fn from(error: providers::Error) -> Self {
         match error {
-            providers::Error::CredentialsRejected(message) => Error::CredentialsRejected(message),
+            providers::Error::CredentialsRejected(message) | providers::Error::Refused(message) => {
+                Error::CredentialsRejected(message)
+            }
             providers::Error::InvalidGrant { description, .. } => {
                 Error::CredentialsRejected(format!("invalid_grant: {description}"))
             }

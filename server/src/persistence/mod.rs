@@ -991,12 +991,17 @@ impl Store {
     pub async fn lock_tokens(&self, connector_id: &str) -> Result<Option<TokenLock>> {
         match self.backend() {
             Backend::Postgres => {
-                let permit = self
-                    .token_lock_permits
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| Error::Unavailable("the store is shutting down".into()))?;
+                let permit = tokio::time::timeout(
+                    Duration::from_secs(30),
+                    self.token_lock_permits.clone().acquire_owned(),
+                )
+                .await
+                .map_err(|_| {
+                    Error::Unavailable(
+                        "every token lock stayed busy for 30 s (slow provider calls)".into(),
+                    )
+                })?
+                .map_err(|_| Error::Unavailable("the store is shutting down".into()))?;
                 let txn = self.db.begin().await?;
                 let row = connector::Entity::find_by_id(connector_id.to_owned())
                     .lock_exclusive()

@@ -128,9 +128,20 @@ impl AzureBlob {
                 retry_after: Duration::from_secs(5),
             });
         }
+        let body = match response.text().await {
+            Ok(body) => body,
+            Err(error) => {
+                return Err(Error::Unavailable {
+                    message: format!(
+                        "Azure Blob Storage answered {status} {code} and the body could not be read: {}",
+                        describe_transport_error(&error)
+                    ),
+                    retry_after: Duration::from_secs(5),
+                });
+            }
+        };
         // A request time Azure finds too far from its own (more than 15 minutes) fails
         // authentication too; that is this host's clock, not the key.
-        let body = response.text().await.unwrap_or_default();
         if body.contains("Request date header") {
             return Err(Error::Unavailable {
                 message: "Azure Blob Storage refused the request time; check this host's clock"
@@ -138,9 +149,21 @@ impl AzureBlob {
                 retry_after: Duration::from_secs(60),
             });
         }
-        Err(Error::CredentialsRejected(format!(
-            "Azure Blob Storage rejected the account key for `{account}` ({status}{}{code})",
-            if code.is_empty() { "" } else { " " }
+        let detail = format!("{status}{}{code}", if code.is_empty() { "" } else { " " });
+        // Only a signature the account cannot verify means the key is wrong: Azure answers
+        // `AuthenticationFailed`, Azurite `AuthorizationFailure`, both "Server failed to
+        // authenticate the request". A storage firewall (`AuthorizationFailure`, "not
+        // authorized"), disabled key access or an unknown account are refusals of another kind.
+        if status == StatusCode::FORBIDDEN
+            && (code == "AuthenticationFailed"
+                || body.contains("Server failed to authenticate the request"))
+        {
+            return Err(Error::CredentialsRejected(format!(
+                "Azure Blob Storage rejected the account key for `{account}` ({detail})"
+            )));
+        }
+        Err(Error::Refused(format!(
+            "Azure Blob Storage refused the request for `{account}` ({detail})"
         )))
     }
 

@@ -13,6 +13,11 @@ pub enum Error {
     /// The provider said the credentials are wrong or revoked.
     #[error("{0}")]
     CredentialsRejected(String),
+    /// The provider refused the request for a reason other than the credentials being wrong:
+    /// a storage firewall, key access disabled on the account, an unknown account, a request
+    /// it does not accept. Enough to refuse linking with them; not proof they were revoked.
+    #[error("{0}")]
+    Refused(String),
     /// The grant behind a token is gone (OAuth `invalid_grant`): revoked, expired, or a code
     /// that is wrong, used or not bound to the PKCE verifier.
     #[error("invalid_grant: {description}")]

@@ -73,6 +73,7 @@ async fn callback(
                 error_description: query.error_description,
                 tenant: query.tenant,
                 admin_consent: query.admin_consent,
+                from_browser: true,
             },
             |_| true,
         )

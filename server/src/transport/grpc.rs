@@ -207,6 +207,7 @@ impl ConnectorService for ConnectorApi {
                     error_description: non_empty(request.error_description),
                     tenant: non_empty(request.tenant),
                     admin_consent: non_empty(request.admin_consent),
+                    from_browser: false,
                 },
                 |account| caller.authorize_parent(account).is_ok(),
             )
