@@ -98,36 +98,24 @@ impl Connectors {
                 let connectors = self.clone();
                 tries.spawn(async move { connectors.try_revocation(row).await });
             }
+            let mut outcomes = Vec::new();
             while let Some(result) = tries.join_next().await {
                 match result {
-                    Ok(Ok(true)) => finished += 1,
-                    Ok(Ok(false)) => {}
+                    Ok(Ok(Some(outcome))) => outcomes.push(outcome),
+                    Ok(Ok(None)) => {}
                     Ok(Err(error)) => {
                         tracing::warn!(%error, "recording a revocation try failed; it is retried when its lease ends")
                     }
                     Err(error) => tracing::error!(%error, "a revocation try panicked"),
                 }
             }
-            if finished > 0 {
-                self.store.reclaim_deleted_secrets().await;
-            }
-            if claimed_count < self.revocation.concurrency {
-                return Ok(finished);
-            }
-        }
-    }
-
-    /// One try of a claimed revocation; records its outcome. Whether it became final.
-    async fn try_revocation(&self, row: RevocationRow) -> Result<bool> {
-        let outcome = self.revoke(&row).await;
-        let now = self.clock.now();
-        match outcome {
-            Outcome::Final(outcome) => {
+            // The final outcomes of the round in one transaction (one turn at the event log).
+            if !outcomes.is_empty() {
                 let recorded = self
                     .store
-                    .finish_revocation(&row, outcome, micros(now))
+                    .finish_revocations(&outcomes, micros(self.clock.now()))
                     .await?;
-                if recorded {
+                for (row, outcome) in &recorded {
                     tracing::info!(
                         connector = row.connector_id,
                         r#type = row.connector_type,
@@ -136,8 +124,25 @@ impl Connectors {
                         "revocation finished"
                     );
                 }
-                Ok(recorded)
+                finished += recorded.len() as u64;
+                self.store.reclaim_deleted_secrets().await;
             }
+            if claimed_count < self.revocation.concurrency {
+                return Ok(finished);
+            }
+        }
+    }
+
+    /// One try of a claimed revocation: a retry is recorded here; a final outcome is returned
+    /// for the round to record with the others.
+    async fn try_revocation(
+        &self,
+        row: RevocationRow,
+    ) -> Result<Option<(RevocationRow, &'static str)>> {
+        let outcome = self.revoke(&row).await;
+        let now = self.clock.now();
+        match outcome {
+            Outcome::Final(outcome) => Ok(Some((row, outcome))),
             Outcome::Retry(wait, error) => {
                 tracing::info!(
                     connector = row.connector_id,
@@ -149,7 +154,7 @@ impl Connectors {
                 self.store
                     .retry_revocation(&row, micros(now + chrono_duration(wait)), &error)
                     .await?;
-                Ok(false)
+                Ok(None)
             }
         }
     }

@@ -1143,8 +1143,8 @@ impl Store {
         let txn = self.db.begin().await?;
         let due = revocation::Entity::find()
             .filter(revocation::Column::NextAttemptTime.lte(now_micros))
+            // The index order: no sort of every due row on each claim.
             .order_by_asc(revocation::Column::NextAttemptTime)
-            .order_by_asc(revocation::Column::Id)
             .limit(limit)
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
             .all(&txn)
@@ -1206,39 +1206,44 @@ impl Store {
         Ok(updated.rows_affected == 1)
     }
 
-    /// Records the final outcome of a claimed revocation: removes it from the outbox (erasing
-    /// the sealed token) and appends its `REVOCATION_FINISHED` event, in one transaction.
-    /// Nothing happens if another process took it over meanwhile.
-    pub async fn finish_revocation(
+    /// Records the final outcomes of claimed revocations: removes them from the outbox (erasing
+    /// the sealed tokens) and appends their `REVOCATION_FINISHED` events, in one transaction.
+    /// A revocation another process took over meanwhile (its lease ran out) is left to that
+    /// process. Returns the ones recorded.
+    pub async fn finish_revocations<'a>(
         &self,
-        claimed: &RevocationRow,
-        outcome: &str,
+        outcomes: &'a [(RevocationRow, &'a str)],
         now_micros: i64,
-    ) -> Result<bool> {
+    ) -> Result<Vec<&'a (RevocationRow, &'a str)>> {
         let txn = self.db.begin().await?;
-        let deleted = revocation::Entity::delete_many()
-            .filter(revocation::Column::Id.eq(claimed.id))
-            .filter(revocation::Column::Attempts.eq(claimed.attempts))
-            .exec(&txn)
-            .await?;
-        if deleted.rows_affected != 1 {
-            txn.rollback().await?;
-            return Ok(false);
+        let mut recorded = Vec::with_capacity(outcomes.len());
+        for finished in outcomes {
+            let (claimed, _) = finished;
+            let deleted = revocation::Entity::delete_many()
+                .filter(revocation::Column::Id.eq(claimed.id))
+                .filter(revocation::Column::Attempts.eq(claimed.attempts))
+                .exec(&txn)
+                .await?;
+            if deleted.rows_affected == 1 {
+                recorded.push(finished);
+            }
         }
-        append_events(
-            &txn,
-            vec![event_model(
-                &claimed.account,
-                &claimed.connector_id,
-                &claimed.connector_type,
-                EVENT_REVOCATION_FINISHED,
-                Some(outcome),
-                now_micros,
-            )],
-        )
-        .await?;
+        let events = recorded
+            .iter()
+            .map(|(claimed, outcome)| {
+                event_model(
+                    &claimed.account,
+                    &claimed.connector_id,
+                    &claimed.connector_type,
+                    EVENT_REVOCATION_FINISHED,
+                    Some(outcome),
+                    now_micros,
+                )
+            })
+            .collect();
+        append_events(&txn, events).await?;
         txn.commit().await?;
-        Ok(true)
+        Ok(recorded)
     }
 
     /// On SQLite, moves the write-ahead log into the database file (where `secure_delete` has
