@@ -1065,6 +1065,21 @@ pub fn callback_request(redirect: &str) -> pb::CompleteAuthorizationRequest {
     }
 }
 
+/// The whole event log of an account (up to 1000 events), read through the API.
+pub async fn server_events(server: &TestServer, parent: &str) -> Vec<pb::ConnectorEvent> {
+    server
+        .client()
+        .await
+        .list_connector_events(pb::ListConnectorEventsRequest {
+            parent: parent.to_owned(),
+            page_size: 1000,
+            page_token: String::new(),
+        })
+        .await
+        .expect("events")
+        .events
+}
+
 /// A query parameter of a URL.
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     reqwest::Url::parse(url)

@@ -7,7 +7,7 @@ use chrono::Duration;
 use connector_client::pb;
 use connector_tests::{
     Azurite, Backend, OAuthWorld, SCOPED_KEY, TestServer, assert_error, assert_invalid_field,
-    azure_create, azure_credentials, on_both_backends, unique_parent,
+    azure_create, azure_credentials, on_both_backends, server_events, unique_parent,
 };
 use identity_emulator::fixtures;
 use pb::connector_event::{Kind, RevocationOutcome as Outcome};
@@ -55,7 +55,7 @@ async fn a_watcher_sees_every_event_of_two_processes_once_in_order() {
     deletes.join_all().await;
 
     // Created, deleted, and the revocation outcome (Azure: not supported) of each.
-    let expected = events(&first, &parent).await;
+    let expected = server_events(&first, &parent).await;
     assert_eq!(expected.len(), 3 * accounts);
     let mut seen = Vec::new();
     while seen.len() < expected.len() {
@@ -158,20 +158,6 @@ async fn next(watch: &mut connector_client::EventWatch) -> pb::ConnectorEvent {
         .expect("no error")
 }
 
-async fn events(server: &TestServer, parent: &str) -> Vec<pb::ConnectorEvent> {
-    server
-        .client()
-        .await
-        .list_connector_events(pb::ListConnectorEventsRequest {
-            parent: parent.to_owned(),
-            page_size: 1000,
-            page_token: String::new(),
-        })
-        .await
-        .expect("events")
-        .events
-}
-
 async fn every_lifecycle_change_is_one_event_in_order(backend: Backend) {
     let mut server = TestServer::start(backend).await;
     let client = server.client().await;
@@ -207,7 +193,7 @@ async fn every_lifecycle_change_is_one_event_in_order(backend: Backend) {
     server.clock.advance(Duration::days(91));
     server.restart().await;
     let deadline = Instant::now() + StdDuration::from_secs(15);
-    while events(&server, &parent).await.len() < 3 {
+    while server_events(&server, &parent).await.len() < 3 {
         assert!(Instant::now() < deadline, "the sweeper recorded no event");
         tokio::time::sleep(StdDuration::from_millis(20)).await;
     }
@@ -221,7 +207,7 @@ async fn every_lifecycle_change_is_one_event_in_order(backend: Backend) {
         .await
         .expect("deleted");
 
-    let log = events(&server, &parent).await;
+    let log = server_events(&server, &parent).await;
     let kinds: Vec<Kind> = log.iter().map(|event| event.kind()).collect();
     assert_eq!(
         kinds,
@@ -345,7 +331,7 @@ async fn a_revoked_grant_records_a_revoked_deauthorization(backend: Backend) {
         })
         .await
         .expect_err("revoked");
-    let log = events(&world.server, &parent).await;
+    let log = server_events(&world.server, &parent).await;
     let kinds: Vec<Kind> = log.iter().map(|event| event.kind()).collect();
     // Without a revocation endpoint configured, the outcome is recorded at once.
     assert_eq!(
@@ -430,7 +416,7 @@ async fn deleting_an_account_deletes_its_connectors_and_revokes_their_access(bac
     // The OAuth connector's refresh token is revoked through the outbox.
     let deadline = Instant::now() + StdDuration::from_secs(10);
     let log = loop {
-        let log = events(server, &parent).await;
+        let log = server_events(server, &parent).await;
         if log
             .last()
             .is_some_and(|event| event.kind() == Kind::RevocationFinished)

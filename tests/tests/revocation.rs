@@ -8,7 +8,9 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::Duration;
 use connector_client::pb;
 use connector_server::clock::Clock as _;
-use connector_tests::{Backend, OAuthWorld, TestServer, on_both_backends, unique_parent};
+use connector_tests::{
+    Backend, OAuthWorld, TestServer, on_both_backends, server_events, unique_parent,
+};
 use identity_emulator::{Failure, fixtures};
 use pb::connector_event::{Kind, RevocationOutcome as Outcome};
 
@@ -73,20 +75,6 @@ async fn wait_for_failed_try(server: &TestServer, attempts: i64) -> Duration {
     }
 }
 
-async fn events(server: &TestServer, parent: &str) -> Vec<pb::ConnectorEvent> {
-    server
-        .client()
-        .await
-        .list_connector_events(pb::ListConnectorEventsRequest {
-            parent: parent.to_owned(),
-            page_size: 1000,
-            page_token: String::new(),
-        })
-        .await
-        .expect("events")
-        .events
-}
-
 /// Waits for the `REVOCATION_FINISHED` events of `parent`, `count` of them.
 async fn wait_for_outcomes(
     server: &TestServer,
@@ -95,7 +83,7 @@ async fn wait_for_outcomes(
 ) -> Vec<pb::ConnectorEvent> {
     let deadline = Instant::now() + StdDuration::from_secs(20);
     loop {
-        let finished: Vec<_> = events(server, parent)
+        let finished: Vec<_> = server_events(server, parent)
             .await
             .into_iter()
             .filter(|event| event.kind() == Kind::RevocationFinished)
@@ -112,6 +100,32 @@ async fn wait_for_outcomes(
     }
 }
 
+/// Links Alice's personal OneDrive under `parent`.
+async fn link_alice(world: &OAuthWorld, parent: &str) -> pb::Connector {
+    world
+        .link(
+            parent,
+            "connectorTypes/onedrive-consumer",
+            fixtures::ALICE_UPN,
+        )
+        .await
+        .expect("linked")
+}
+
+/// Deletes a connector (its revocation is queued).
+async fn delete(world: &OAuthWorld, name: String) {
+    world
+        .server
+        .client()
+        .await
+        .delete_connector(pb::DeleteConnectorRequest {
+            name,
+            etag: String::new(),
+        })
+        .await
+        .expect("deleted");
+}
+
 /// Live grants of a user at the emulator (revoking them to count them: call last).
 fn live_grants(world: &OAuthWorld, user: &str) -> usize {
     world
@@ -123,14 +137,7 @@ fn live_grants(world: &OAuthWorld, user: &str) -> usize {
 async fn an_outage_and_a_restart_end_in_revoked(backend: Backend) {
     let mut world = OAuthWorld::start_with_revocation(backend, true).await;
     let parent = unique_parent();
-    let linked = world
-        .link(
-            &parent,
-            "connectorTypes/onedrive-consumer",
-            fixtures::ALICE_UPN,
-        )
-        .await
-        .expect("linked");
+    let linked = link_alice(&world, &parent).await;
     // Down for the first two tries: rate limited (asking for two minutes), then a 500.
     world
         .emulator
@@ -166,7 +173,7 @@ async fn an_outage_and_a_restart_end_in_revoked(backend: Backend) {
     );
     assert_eq!(world.emulator.counters().revoke, 1);
     assert!(
-        !events(&world.server, &parent)
+        !server_events(&world.server, &parent)
             .await
             .iter()
             .any(|event| event.kind() == Kind::RevocationFinished),
@@ -215,27 +222,11 @@ async fn the_last_failed_try_ends_in_failed(backend: Backend) {
     })
     .await;
     let parent = unique_parent();
-    let linked = world
-        .link(
-            &parent,
-            "connectorTypes/onedrive-consumer",
-            fixtures::ALICE_UPN,
-        )
-        .await
-        .expect("linked");
+    let linked = link_alice(&world, &parent).await;
     world
         .emulator
         .fail_next_revoke_calls(10, Failure::Status500);
-    world
-        .server
-        .client()
-        .await
-        .delete_connector(pb::DeleteConnectorRequest {
-            name: linked.name,
-            etag: String::new(),
-        })
-        .await
-        .expect("deleted");
+    delete(&world, linked.name).await;
     for attempt in 1..=2 {
         let wait = wait_for_failed_try(&world.server, attempt).await;
         world.server.clock.advance(wait);
@@ -261,20 +252,13 @@ async fn the_last_failed_try_ends_in_failed(backend: Backend) {
 async fn an_inactivity_deauthorization_revokes_the_grant(backend: Backend) {
     let mut world = OAuthWorld::start_with_revocation(backend, true).await;
     let parent = unique_parent();
-    let linked = world
-        .link(
-            &parent,
-            "connectorTypes/onedrive-consumer",
-            fixtures::ALICE_UPN,
-        )
-        .await
-        .expect("linked");
+    let linked = link_alice(&world, &parent).await;
     world.server.clock.advance(Duration::days(91));
     // The sweeper runs at start-up.
     world.server.restart().await;
     let outcomes = wait_for_outcomes(&world.server, &parent, 1).await;
     assert_eq!(outcomes[0].revocation_outcome(), Outcome::Revoked);
-    let log = events(&world.server, &parent).await;
+    let log = server_events(&world.server, &parent).await;
     let kinds: Vec<Kind> = log.iter().map(|event| event.kind()).collect();
     assert_eq!(
         kinds,
@@ -377,14 +361,7 @@ async fn two_processes_revoke_each_token_once_on(backend: Backend) {
 async fn a_revoked_grant_queues_a_revocation_too(backend: Backend) {
     let world = OAuthWorld::start_with_revocation(backend, true).await;
     let parent = unique_parent();
-    let linked = world
-        .link(
-            &parent,
-            "connectorTypes/onedrive-consumer",
-            fixtures::ALICE_UPN,
-        )
-        .await
-        .expect("linked");
+    let linked = link_alice(&world, &parent).await;
     world
         .emulator
         .fail_next_token_calls(1, Failure::InvalidGrant { aadsts: 50173 });
@@ -400,7 +377,7 @@ async fn a_revoked_grant_queues_a_revocation_too(backend: Backend) {
         .expect_err("the grant is gone");
     let outcomes = wait_for_outcomes(&world.server, &parent, 1).await;
     assert_eq!(outcomes[0].revocation_outcome(), Outcome::Revoked);
-    let kinds: Vec<Kind> = events(&world.server, &parent)
+    let kinds: Vec<Kind> = server_events(&world.server, &parent)
         .await
         .iter()
         .map(|event| event.kind())
@@ -423,26 +400,10 @@ async fn a_revoked_grant_queues_a_revocation_too(backend: Backend) {
 async fn a_try_cut_off_by_a_shutdown_is_taken_over_when_its_lease_ends(backend: Backend) {
     let mut world = OAuthWorld::start_with_revocation(backend, true).await;
     let parent = unique_parent();
-    let linked = world
-        .link(
-            &parent,
-            "connectorTypes/onedrive-consumer",
-            fixtures::ALICE_UPN,
-        )
-        .await
-        .expect("linked");
+    let linked = link_alice(&world, &parent).await;
     // The first try hangs at the provider.
     world.emulator.fail_next_revoke_calls(1, Failure::Timeout);
-    world
-        .server
-        .client()
-        .await
-        .delete_connector(pb::DeleteConnectorRequest {
-            name: linked.name,
-            etag: String::new(),
-        })
-        .await
-        .expect("deleted");
+    delete(&world, linked.name).await;
     let deadline = Instant::now() + StdDuration::from_secs(10);
     while world.emulator.counters().revoke < 1 {
         assert!(Instant::now() < deadline, "the first try never started");
@@ -467,14 +428,7 @@ async fn a_try_cut_off_by_a_shutdown_is_taken_over_when_its_lease_ends(backend: 
 async fn a_refused_delete_queues_nothing(backend: Backend) {
     let world = OAuthWorld::start_with_revocation(backend, true).await;
     let parent = unique_parent();
-    let linked = world
-        .link(
-            &parent,
-            "connectorTypes/onedrive-consumer",
-            fixtures::ALICE_UPN,
-        )
-        .await
-        .expect("linked");
+    let linked = link_alice(&world, &parent).await;
     let error = world
         .server
         .client()

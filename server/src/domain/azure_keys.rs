@@ -129,21 +129,9 @@ impl Connectors {
                 with_credentials: true,
             });
         }
-        let reason = DeauthorizationReason::Revoked;
-        let mut deauthorized = current;
-        deauthorized.state = State::Deauthorized { reason, at: now };
-        deauthorized.update_time = now;
-        deauthorized.revision += 1;
-        locked
-            .deauthorize(super::service::to_row(&deauthorized))
-            .await?;
-        locked.commit().await?;
-        self.revocations_queued();
-        Err(Error::Deauthorized {
-            name: deauthorized.name,
-            reason,
-            with_credentials: true,
-        })
+        Err(self
+            .deauthorize_locked(locked, current, DeauthorizationReason::Revoked, now)
+            .await?)
     }
 }
 

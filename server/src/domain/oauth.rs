@@ -619,20 +619,9 @@ impl Connectors {
                     _ => (DeauthorizationReason::Revoked, None),
                 };
                 tracing::warn!(connector = %current.name, ?aadsts, error = %gone, "grant gone: deauthorizing");
-                let mut deauthorized = current.clone();
-                deauthorized.state = State::Deauthorized { reason, at: now };
-                deauthorized.update_time = now;
-                deauthorized.revision += 1;
-                locked
-                    .deauthorize(super::service::to_row(&deauthorized))
-                    .await?;
-                locked.commit().await?;
-                self.revocations_queued();
-                Err(Error::Deauthorized {
-                    name: current.name,
-                    reason,
-                    with_credentials: false,
-                })
+                Err(self
+                    .deauthorize_locked(locked, current, reason, now)
+                    .await?)
             }
             Err(other) => Err(other.into()),
         }

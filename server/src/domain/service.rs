@@ -341,6 +341,33 @@ impl Connectors {
         .await
     }
 
+    /// Deauthorizes a locked connector (its secrets erased, its revocation queued, the event
+    /// appended) and returns the error that tells the caller so.
+    pub(super) async fn deauthorize_locked(
+        &self,
+        locked: persistence::TokenLock,
+        current: Connector,
+        reason: DeauthorizationReason,
+        now: DateTime<Utc>,
+    ) -> Result<Error> {
+        let mut deauthorized = current;
+        deauthorized.state = State::Deauthorized { reason, at: now };
+        deauthorized.update_time = now;
+        deauthorized.revision += 1;
+        locked.deauthorize(to_row(&deauthorized)).await?;
+        locked.commit().await?;
+        self.revocations_queued();
+        Ok(Error::Deauthorized {
+            name: deauthorized.name,
+            reason,
+            with_credentials: deauthorized
+                .connector_type
+                .info()
+                .auth_method
+                .uses_credentials(),
+        })
+    }
+
     /// Deletes a connector for good, destroying its secrets and queueing the revocation of
     /// our access at its provider (in the same transaction; the outbox worker carries it out,
     /// so a provider that is down never blocks or undoes a delete).
