@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 /// How an injected failure answers a call (see [`crate::Emulator::fail_next_token_calls`]).
 ///
 /// As JSON (admin endpoints): `{"kind": "status_500"}`, `{"kind": "status_429",
-/// "retry_after": 5}`, `{"kind": "timeout"}`, `{"kind": "invalid_grant", "aadsts": 70008}`.
+/// "retry_after": 5}`, `{"kind": "timeout"}`, `{"kind": "invalid_grant", "aadsts": 70008}`,
+/// `{"kind": "unsupported_token_type"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Failure {
@@ -35,6 +36,9 @@ pub enum Failure {
         /// The AADSTS error code, e.g. 50173.
         aadsts: u32,
     },
+    /// HTTP 400 `unsupported_token_type` (RFC 7009 §2.2.1): an authorization server that does
+    /// not revoke this kind of token. Meant for the revocation endpoint.
+    UnsupportedTokenType,
 }
 
 /// How long the things the emulator issues live.

@@ -21,6 +21,7 @@ on_both_backends!(
     a_revoked_grant_queues_a_revocation_too,
     a_try_cut_off_by_a_shutdown_is_taken_over_when_its_lease_ends,
     a_refused_delete_queues_nothing,
+    a_provider_that_does_not_revoke_refresh_tokens_ends_in_not_supported,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -459,4 +460,26 @@ async fn a_refused_delete_queues_nothing(backend: Backend) {
         "refresh and access tokens kept"
     );
     assert_eq!(world.emulator.counters().revoke, 0);
+}
+
+/// An endpoint answering `unsupported_token_type` (RFC 7009 §2.2.1) will never revoke the token:
+/// the outcome is `NOT_SUPPORTED` after that one try, not a retry, and the token is erased.
+async fn a_provider_that_does_not_revoke_refresh_tokens_ends_in_not_supported(backend: Backend) {
+    let world = OAuthWorld::start_with_revocation(backend, true).await;
+    let parent = unique_parent();
+    let linked = link_alice(&world, &parent).await;
+    world
+        .emulator
+        .fail_next_revoke_calls(1, Failure::UnsupportedTokenType);
+    delete(&world, linked.name).await;
+    let outcomes = wait_for_outcomes(&world.server, &parent, 1).await;
+    assert_eq!(outcomes[0].revocation_outcome(), Outcome::NotSupported);
+    assert_eq!(world.emulator.counters().revoke, 1, "no retry");
+    assert_eq!(
+        world
+            .server
+            .query_i64("SELECT COUNT(*) FROM revocation")
+            .await,
+        0
+    );
 }

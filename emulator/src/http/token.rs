@@ -115,6 +115,12 @@ async fn inject(shared: &Shared, failure: Failure, correlation_id: Option<String
         Failure::Status500 => AadError::server_error(),
         Failure::Status429 { retry_after } => AadError::throttled(retry_after),
         Failure::InvalidGrant { aadsts } => AadError::invalid_grant_code(aadsts),
+        Failure::UnsupportedTokenType => AadError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_token_type",
+            9002313,
+            "The authorization server does not support the revocation of the presented token type.",
+        ),
         Failure::Timeout => {
             let mut shutdown = shared.shutdown.clone();
             // An error means the emulator is gone: answer as at shutdown.
