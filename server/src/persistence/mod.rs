@@ -1382,15 +1382,7 @@ impl TokenLock {
             self.still_current(connection).await?;
             replace_secrets(connection, &self.row.id, secrets).await
         };
-        match &self.connection {
-            LockConnection::Transaction(txn) => write(txn).await,
-            LockConnection::Plain(db) => {
-                let txn = db.begin().await?;
-                write(&txn).await?;
-                txn.commit().await?;
-                Ok(())
-            }
-        }
+        self.write(write).await
     }
 
     /// Writes the connector row (for a deauthorization), erases every secret it held and
@@ -1424,6 +1416,15 @@ impl TokenLock {
             queue_revocations(connection, revocation.into_iter().collect()).await?;
             Ok(())
         };
+        self.write(write).await
+    }
+
+    /// Runs `write` in the lock's transaction (PostgreSQL: committed with the lock), or in a
+    /// transaction of its own (SQLite, where no transaction is held across the provider call).
+    async fn write(
+        &self,
+        write: impl AsyncFnOnce(&sea_orm::DatabaseTransaction) -> Result<()>,
+    ) -> Result<()> {
         match &self.connection {
             LockConnection::Transaction(txn) => write(txn).await,
             LockConnection::Plain(db) => {
