@@ -1065,6 +1065,15 @@ pub fn callback_request(redirect: &str) -> pb::CompleteAuthorizationRequest {
     }
 }
 
+/// The next event of a watch, within 30 s.
+pub async fn next_event(watch: &mut connector_client::EventWatch) -> pb::ConnectorEvent {
+    tokio::time::timeout(Duration::from_secs(30), watch.next())
+        .await
+        .expect("an event within 30 s")
+        .expect("the watch goes on")
+        .expect("no permanent error")
+}
+
 /// The whole event log of an account (up to 1000 events), read through the API.
 pub async fn server_events(server: &TestServer, parent: &str) -> Vec<pb::ConnectorEvent> {
     server

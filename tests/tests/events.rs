@@ -7,7 +7,7 @@ use chrono::Duration;
 use connector_client::pb;
 use connector_tests::{
     Azurite, Backend, OAuthWorld, SCOPED_KEY, TestServer, assert_error, assert_invalid_field,
-    azure_create, azure_credentials, on_both_backends, server_events, unique_parent,
+    azure_create, azure_credentials, next_event, on_both_backends, server_events, unique_parent,
 };
 use identity_emulator::fixtures;
 use pb::connector_event::{Kind, RevocationOutcome as Outcome};
@@ -59,7 +59,7 @@ async fn a_watcher_sees_every_event_of_two_processes_once_in_order() {
     assert_eq!(expected.len(), 3 * accounts);
     let mut seen = Vec::new();
     while seen.len() < expected.len() {
-        seen.push(next(&mut watch).await);
+        seen.push(next_event(&mut watch).await);
     }
     let cursors = |events: &[pb::ConnectorEvent]| -> Vec<i64> {
         events.iter().map(|event| event.cursor).collect()
@@ -121,7 +121,7 @@ async fn an_event_that_commits_late_is_not_skipped() {
             break;
         }
         if create.is_finished() {
-            seen.push(next(&mut watch).await);
+            seen.push(next_event(&mut watch).await);
             break;
         }
         assert!(
@@ -133,7 +133,7 @@ async fn an_event_that_commits_late_is_not_skipped() {
     late.commit().await.expect("the late event commits");
     create.await.expect("create task");
     while seen.len() < 2 {
-        seen.push(next(&mut watch).await);
+        seen.push(next_event(&mut watch).await);
     }
     let kinds: Vec<Kind> = seen.iter().map(|event| event.kind()).collect();
     assert_eq!(kinds, [Kind::Authorized, Kind::Authorized]);
@@ -148,14 +148,6 @@ async fn an_event_that_commits_late_is_not_skipped() {
             .as_ref()
             .is_some_and(|time| time.seconds == 0)
     );
-}
-
-async fn next(watch: &mut connector_client::EventWatch) -> pb::ConnectorEvent {
-    tokio::time::timeout(StdDuration::from_secs(10), watch.next())
-        .await
-        .expect("an event within 10 s")
-        .expect("the watch goes on")
-        .expect("no error")
 }
 
 async fn every_lifecycle_change_is_one_event_in_order(backend: Backend) {

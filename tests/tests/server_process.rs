@@ -14,7 +14,7 @@ use connector_client::{ConnectorClient, pb};
 use connector_server::access::ApiKey;
 use connector_tests::{
     Azurite, Backend, ServerOptions, TestServer, azure_create, drop_postgres_database, free_port,
-    fresh_postgres_database, on_both_backends, random_master_key, unique_parent,
+    fresh_postgres_database, next_event, on_both_backends, random_master_key, unique_parent,
     wait_until_serving, workspace_binary, write_file,
 };
 
@@ -354,12 +354,4 @@ async fn a_watcher_cut_off_by_sigkill_resumes_and_sees_every_event_once(backend:
         "clean exit with a watch open; logs:\n{logs}"
     );
     drop(watch);
-}
-
-async fn next_event(watch: &mut connector_client::EventWatch) -> pb::ConnectorEvent {
-    tokio::time::timeout(Duration::from_secs(30), watch.next())
-        .await
-        .expect("an event within 30 s")
-        .expect("the watch goes on")
-        .expect("no permanent error")
 }

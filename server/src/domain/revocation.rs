@@ -7,10 +7,11 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use rand::Rng as _;
 
-use super::{Connectors, connector_type::ConnectorTypeId, error::Result, model::ConnectorId};
+use super::{
+    Connectors, connector_type::ConnectorTypeId, error::Result, model::ConnectorId, service::micros,
+};
 use crate::persistence::{
     REVOCATION_FAILED, REVOCATION_NOT_SUPPORTED, REVOCATION_REVOKED, RevocationRow,
 };
@@ -221,10 +222,6 @@ impl Connectors {
         );
         Outcome::Retry(wait, error)
     }
-}
-
-fn micros(time: DateTime<Utc>) -> i64 {
-    time.timestamp_micros()
 }
 
 /// A wait as a chrono duration, capped at a year so that adding it to a time cannot overflow

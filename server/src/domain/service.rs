@@ -610,7 +610,7 @@ fn already_exists(
     }
 }
 
-fn micros(time: DateTime<Utc>) -> i64 {
+pub(super) fn micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
 }
 

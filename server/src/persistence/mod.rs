@@ -379,21 +379,43 @@ async fn queue_revocations(
     append_events(txn, final_events).await
 }
 
+/// A stored secret as the sealer sees it, with its field name.
+fn sealed(secret: connector_secret::Model) -> (String, Sealed) {
+    (
+        secret.field,
+        Sealed {
+            key_id: secret.key_id,
+            nonce: secret.nonce,
+            ciphertext: secret.ciphertext,
+        },
+    )
+}
+
 /// Secrets as the sealer sees them, with their field names.
 fn sealed_secrets(secrets: Vec<connector_secret::Model>) -> Vec<(String, Sealed)> {
-    secrets
-        .into_iter()
-        .map(|secret| {
-            (
-                secret.field,
-                Sealed {
-                    key_id: secret.key_id,
-                    nonce: secret.nonce,
-                    ciphertext: secret.ciphertext,
-                },
-            )
-        })
-        .collect()
+    secrets.into_iter().map(sealed).collect()
+}
+
+/// The secrets of several connectors, by connector id (queried in chunks of ids).
+async fn secrets_by_connector(
+    txn: &impl sea_orm::ConnectionTrait,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<(String, Sealed)>>> {
+    let mut by_connector: std::collections::HashMap<String, Vec<(String, Sealed)>> =
+        std::collections::HashMap::new();
+    for chunk in ids.chunks(INSERT_CHUNK) {
+        for secret in connector_secret::Entity::find()
+            .filter(connector_secret::Column::ConnectorId.is_in(chunk.iter().cloned()))
+            .all(txn)
+            .await?
+        {
+            by_connector
+                .entry(secret.connector_id.clone())
+                .or_default()
+                .push(sealed(secret));
+        }
+    }
+    Ok(by_connector)
 }
 
 /// A revocation claimed from the outbox.
@@ -810,20 +832,8 @@ impl Store {
             .map(ConnectorRow::from)
             .collect();
         let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
-        let mut secrets_by_connector: std::collections::HashMap<String, Vec<(String, Sealed)>> =
-            std::collections::HashMap::new();
+        let mut secrets_by_connector = secrets_by_connector(&txn, &ids).await?;
         for id in ids.chunks(INSERT_CHUNK) {
-            for secret in connector_secret::Entity::find()
-                .filter(connector_secret::Column::ConnectorId.is_in(id.iter().cloned()))
-                .all(&txn)
-                .await?
-            {
-                let connector_id = secret.connector_id.clone();
-                secrets_by_connector
-                    .entry(connector_id)
-                    .or_default()
-                    .extend(sealed_secrets(vec![secret]));
-            }
             connector_secret::Entity::delete_many()
                 .filter(connector_secret::Column::ConnectorId.is_in(id.iter().cloned()))
                 .exec(&txn)
@@ -877,11 +887,7 @@ impl Store {
             connector_secret::Entity::find_by_id((connector_id.to_owned(), field.to_owned()))
                 .one(&self.db)
                 .await?
-                .map(|secret| Sealed {
-                    key_id: secret.key_id,
-                    nonce: secret.nonce,
-                    ciphertext: secret.ciphertext,
-                }),
+                .map(|secret| sealed(secret).1),
         )
     }
 
@@ -1082,18 +1088,7 @@ impl Store {
             .into_tuple()
             .all(&txn)
             .await?;
-        let mut secrets_by_connector: std::collections::HashMap<String, Vec<(String, Sealed)>> =
-            std::collections::HashMap::new();
-        for secret in connector_secret::Entity::find()
-            .filter(connector_secret::Column::ConnectorId.is_in(swept.clone()))
-            .all(&txn)
-            .await?
-        {
-            secrets_by_connector
-                .entry(secret.connector_id.clone())
-                .or_default()
-                .extend(sealed_secrets(vec![secret]));
-        }
+        let mut secrets_by_connector = secrets_by_connector(&txn, &swept).await?;
         connector_secret::Entity::delete_many()
             .filter(connector_secret::Column::ConnectorId.is_in(swept.clone()))
             .exec(&txn)
@@ -1367,11 +1362,7 @@ impl TokenLock {
             LockConnection::Transaction(txn) => query.one(txn).await?,
             LockConnection::Plain(db) => query.one(db).await?,
         };
-        Ok(found.map(|secret| Sealed {
-            key_id: secret.key_id,
-            nonce: secret.nonce,
-            ciphertext: secret.ciphertext,
-        }))
+        Ok(found.map(|secret| sealed(secret).1))
     }
 
     /// Replaces some secrets of the locked connector (new tokens), if the connector is still
