@@ -88,6 +88,7 @@ async fn run(backend: &str, url: &str, count: usize) {
             return_urls: Vec::new(),
             attempt_lifetime: chrono::Duration::minutes(10),
             refresh_skew: chrono::Duration::minutes(5),
+            callback_completes: false,
             resource_url: "http://127.0.0.1:9".into(),
         },
         Lifecycle {

@@ -107,6 +107,10 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Return URLs `StartAuthorization` may send browsers to afterwards (exact match).
     pub return_urls: Vec<String>,
+    /// Opt-in: the OAuth callback may link an account itself, after the user confirms on a
+    /// page naming the customer account. Off by default: the orchestrator completes every
+    /// authorization (`CompleteAuthorization`), binding it to the user who started it.
+    pub callback_completes_authorizations: bool,
     /// Microsoft identity platform base URL.
     pub microsoft_login: String,
     /// Microsoft Graph base URL.
@@ -162,6 +166,7 @@ impl Config {
             health_check_interval: Duration::from_secs(5),
             public_url: None,
             return_urls: Vec::new(),
+            callback_completes_authorizations: false,
             microsoft_login: DEFAULT_MICROSOFT_LOGIN.to_owned(),
             microsoft_graph: DEFAULT_MICROSOFT_GRAPH.to_owned(),
             oauth_apps: HashMap::new(),
@@ -293,6 +298,7 @@ struct FileConfig {
     public_url: Option<String>,
     #[serde(default)]
     return_urls: Vec<String>,
+    callback_completes_authorizations: Option<bool>,
     microsoft_login: Option<String>,
     microsoft_graph: Option<String>,
     inactivity_period_days: Option<u64>,
@@ -427,6 +433,9 @@ pub fn load(
     }
     config.public_url = env("CONNECTOR_PUBLIC_URL").or(file_config.public_url);
     config.return_urls = file_config.return_urls;
+    config.callback_completes_authorizations = file_config
+        .callback_completes_authorizations
+        .unwrap_or(false);
     // Checked now rather than when a browser arrives at the callback.
     for url in config.public_url.iter().chain(&config.return_urls) {
         match url::Url::parse(url) {

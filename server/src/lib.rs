@@ -263,6 +263,7 @@ fn oauth_settings(config: &Config, public_url: &str) -> Result<domain::OAuthSett
         attempt_lifetime: duration(config.authorization_lifetime),
         refresh_skew: duration(config.refresh_skew),
         resource_url: config.microsoft_graph.trim_end_matches('/').to_owned(),
+        callback_completes: config.callback_completes_authorizations,
     })
 }
 

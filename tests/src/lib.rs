@@ -401,6 +401,25 @@ pub struct ServerOptions {
     pub revocation_poll_interval: Option<Duration>,
     /// Use this clock (another server's, so one move moves both) instead of a new one.
     pub clock: Option<ManualClock>,
+    /// Last changes to the configuration, for settings no other option covers.
+    pub configure: Option<ConfigHook>,
+}
+
+/// A change to a test server's configuration (see [`ServerOptions::configure`]).
+#[derive(Clone)]
+pub struct ConfigHook(pub Arc<dyn Fn(&mut Config) + Send + Sync>);
+
+impl ConfigHook {
+    /// A hook running `change`.
+    pub fn new(change: impl Fn(&mut Config) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(change))
+    }
+}
+
+impl std::fmt::Debug for ConfigHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConfigHook")
+    }
 }
 
 /// OAuth 2.0 settings of a test server.
@@ -445,6 +464,7 @@ impl ServerOptions {
             revocation_max_attempts: None,
             revocation_poll_interval: None,
             clock: None,
+            configure: None,
         }
     }
 }
@@ -574,6 +594,9 @@ impl TestServer {
             config.microsoft_graph = oauth.graph_base.clone();
             config.oauth_apps = oauth.apps.iter().cloned().collect();
             config.return_urls = oauth.return_urls.clone();
+        }
+        if let Some(ConfigHook(configure)) = &self.options.configure {
+            configure(&mut config);
         }
         config
     }
@@ -967,6 +990,17 @@ impl OAuthWorld {
         OAuthWorld { emulator, server }
     }
 
+    /// Like [`Self::start`], on a server that opted in to completing authorizations at its
+    /// callback after the user confirms (`callback_completes_authorizations`).
+    pub async fn start_confirming(backend: Backend) -> OAuthWorld {
+        Self::start_customized(backend, false, |options| {
+            options.configure = Some(ConfigHook::new(|config| {
+                config.callback_completes_authorizations = true;
+            }));
+        })
+        .await
+    }
+
     /// Starts a second server process on the same database and emulator.
     pub async fn second_server(&self) -> TestServer {
         let server = TestServer::start_with(self.server.sharing_options()).await;
@@ -1063,6 +1097,38 @@ pub fn callback_request(redirect: &str) -> pb::CompleteAuthorizationRequest {
         tenant: get("tenant"),
         admin_consent: get("admin_consent"),
     }
+}
+
+/// The browser's part at a callback that asks for confirmation: opens `redirect` (the
+/// provider's redirect to the callback), checks it is the confirmation page naming `account`,
+/// and submits it with `decision` (`confirm` or `cancel`). Returns the answer to the submission.
+pub async fn confirm_at_callback(
+    redirect: &str,
+    account: &str,
+    decision: &str,
+) -> reqwest::Response {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let shown = http.get(redirect).send().await.expect("callback answers");
+    assert_eq!(shown.status().as_u16(), 200);
+    let page = shown.text().await.unwrap();
+    assert!(page.contains("Confirm the link"), "{page}");
+    assert!(
+        page.contains(&format!("<strong id=\"account\">{account}</strong>")),
+        "the page names the customer account: {page}"
+    );
+    let callback = redirect.split('?').next().unwrap();
+    http.post(callback)
+        .form(&[
+            ("state", query_param(redirect, "state").unwrap_or_default()),
+            ("code", query_param(redirect, "code").unwrap_or_default()),
+            ("decision", decision.to_owned()),
+        ])
+        .send()
+        .await
+        .expect("callback answers")
 }
 
 /// The next event of a watch, within 30 s.

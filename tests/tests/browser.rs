@@ -1,7 +1,7 @@
 //! The browser leg for real: headless Chromium, driven through ChromeDriver's WebDriver API,
 //! opens the `authorization_url`, signs in and consents on the emulator's page, follows the
-//! redirects through the service's callback to the return URL, and the new connector is there
-//! over gRPC.
+//! redirects through the service's callback (confirming there where the deployment opted in)
+//! to the return URL, and the new connector is there over gRPC.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -10,8 +10,8 @@ use std::{
 
 use connector_client::pb;
 use connector_tests::{
-    Backend, ServerOptions, TestServer, free_port, oauth_options, on_both_backends, query_param,
-    tool_env, unique_parent, wait_for_port,
+    Backend, ConfigHook, ServerOptions, TestServer, callback_request, free_port, oauth_options,
+    on_both_backends, query_param, tool_env, unique_parent, wait_for_port,
 };
 use identity_emulator::{Emulator, fixtures};
 use serde_json::{Value, json};
@@ -186,57 +186,113 @@ async fn return_page() -> String {
     url
 }
 
-async fn a_user_links_onedrive_in_a_real_browser(backend: Backend) {
-    let emulator = Emulator::start().await.expect("emulator");
-    let return_url = return_page().await;
-    let mut options = ServerOptions::new(backend);
-    let mut oauth = oauth_options(&emulator, None);
-    oauth.return_urls = vec![return_url.clone()];
-    options.oauth = Some(oauth);
-    let server = TestServer::start_with(options).await;
-    emulator
-        .add_redirect_uri(fixtures::CLIENT_ID, &server.redirect_uri())
-        .unwrap();
-    let client = server.client().await;
-    let started = client
-        .start_authorization(pb::StartAuthorizationRequest {
-            parent: unique_parent(),
-            connector_type: "connectorTypes/onedrive-consumer".into(),
-            display_name: "Linked in Chromium".into(),
-            return_url: return_url.clone(),
-            ..Default::default()
-        })
-        .await
-        .expect("started");
-
-    let browser = Browser::start().await;
-    browser.open(&started.authorization_url).await;
+/// Opens the authorization URL, signs in as Bob and consents, optionally confirms at the
+/// service's callback, and returns the return URL the browser lands on.
+async fn sign_in(
+    browser: &Browser,
+    authorization_url: &str,
+    return_url: &str,
+    confirm: bool,
+) -> String {
+    browser.open(authorization_url).await;
     browser
         .click(&format!("#account option[value='{}']", fixtures::BOB_UPN))
         .await;
     browser.click("#accept").await;
-
-    // Emulator → callback → return URL: wait for the browser to land (a page load, not a clock).
     let deadline = Instant::now() + Duration::from_secs(30);
-    let landed = loop {
+    if confirm {
+        // Emulator → the callback's confirmation page (a page load, not a clock).
+        while !browser.current_url().await.contains("/oauth/callback") {
+            assert!(
+                Instant::now() < deadline,
+                "the browser never reached the callback"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        browser.click("#confirm").await;
+    }
+    // … → return URL.
+    loop {
         let url = browser.current_url().await;
-        if url.starts_with(&return_url) {
-            break url;
+        if url.starts_with(return_url) {
+            assert_eq!(browser.text_of("#done").await, "Linked");
+            return url;
         }
         assert!(Instant::now() < deadline, "the browser is stuck at {url}");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(browser.text_of("#done").await, "Linked");
-    let name = query_param(&landed, "connector").expect("connector in the return URL");
-    let connector = client
-        .get_connector(pb::GetConnectorRequest { name })
-        .await
-        .expect("the connector exists");
-    assert_eq!(connector.display_name, "Linked in Chromium");
-    assert_eq!(connector.state(), pb::connector::State::Authorized);
-    assert_eq!(
-        connector.external_account.unwrap().label,
-        fixtures::BOB_UPN,
-        "the account chosen in the browser"
-    );
+    }
+}
+
+async fn server(
+    backend: Backend,
+    emulator: &Emulator,
+    return_url: &str,
+    confirming: bool,
+) -> TestServer {
+    let mut options = ServerOptions::new(backend);
+    let mut oauth = oauth_options(emulator, None);
+    oauth.return_urls = vec![return_url.to_owned()];
+    options.oauth = Some(oauth);
+    if confirming {
+        options.configure = Some(ConfigHook::new(|config| {
+            config.callback_completes_authorizations = true;
+        }));
+    }
+    let server = TestServer::start_with(options).await;
+    emulator
+        .add_redirect_uri(fixtures::CLIENT_ID, &server.redirect_uri())
+        .unwrap();
+    server
+}
+
+/// Both ways a person links an account: by default the callback forwards the browser to the
+/// orchestrator, which completes the authorization; where the deployment opted in, the user
+/// confirms on the service's page and the link is made there.
+async fn a_user_links_onedrive_in_a_real_browser(backend: Backend) {
+    let emulator = Emulator::start().await.expect("emulator");
+    let return_url = return_page().await;
+    let browser = Browser::start().await;
+    for confirming in [false, true] {
+        let server = server(backend, &emulator, &return_url, confirming).await;
+        let client = server.client().await;
+        let started = client
+            .start_authorization(pb::StartAuthorizationRequest {
+                parent: unique_parent(),
+                connector_type: "connectorTypes/onedrive-consumer".into(),
+                display_name: "Linked in Chromium".into(),
+                return_url: return_url.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("started");
+        let landed = sign_in(
+            &browser,
+            &started.authorization_url,
+            &return_url,
+            confirming,
+        )
+        .await;
+        let name = if confirming {
+            query_param(&landed, "connector").expect("connector in the return URL")
+        } else {
+            // The orchestrator, having checked its own session, completes the authorization.
+            assert!(query_param(&landed, "connector").is_none(), "{landed}");
+            client
+                .complete_authorization(callback_request(&landed))
+                .await
+                .expect("completed by the orchestrator")
+                .name
+        };
+        let connector = client
+            .get_connector(pb::GetConnectorRequest { name })
+            .await
+            .expect("the connector exists");
+        assert_eq!(connector.display_name, "Linked in Chromium");
+        assert_eq!(connector.state(), pb::connector::State::Authorized);
+        assert_eq!(
+            connector.external_account.unwrap().label,
+            fixtures::BOB_UPN,
+            "the account chosen in the browser"
+        );
+    }
 }

@@ -7,7 +7,7 @@ use connector_client::pb;
 use connector_server::clock::Clock as _;
 use connector_tests::{
     Backend, OAuthWorld, RETURN_URL, assert_error, assert_invalid_field, callback_request,
-    on_both_backends, query_param, unique_parent,
+    confirm_at_callback, on_both_backends, query_param, unique_parent,
 };
 use identity_emulator::{Failure, fixtures};
 use tonic::Code;
@@ -173,8 +173,10 @@ async fn a_work_account_is_identified_by_tenant_and_object_id(backend: Backend) 
     assert_eq!(external.label, fixtures::ADELE_UPN);
 }
 
+/// A deployment that opted in to linking at the callback: the user confirms on a page naming
+/// the customer account, and the browser then goes to the return URL with the connector.
 async fn the_callback_redirects_to_the_return_url(backend: Backend) {
-    let world = OAuthWorld::start(backend).await;
+    let world = OAuthWorld::start_confirming(backend).await;
     let client = world.server.client().await;
     let parent = unique_parent();
     let started = client
@@ -197,12 +199,9 @@ async fn the_callback_redirects_to_the_return_url(backend: Backend) {
         "{redirect}"
     );
 
-    // The browser arrives at the callback, which sends it on to the return URL.
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let response = http.get(&redirect).send().await.expect("callback answers");
+    // The browser arrives at the callback, the user confirms, and it is sent to the return URL.
+    let account = parent.trim_start_matches("accounts/");
+    let response = confirm_at_callback(&redirect, account, "confirm").await;
     assert_eq!(
         response.status().as_u16(),
         303,
@@ -219,6 +218,10 @@ async fn the_callback_redirects_to_the_return_url(backend: Backend) {
     assert_eq!(connector.display_name, "Alice's OneDrive");
 
     // Opening the callback again (a replayed state) is refused, without a redirect.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let replay = http.get(&redirect).send().await.expect("callback answers");
     assert_eq!(replay.status().as_u16(), 400);
     assert!(replay.text().await.unwrap().contains("not valid"));
@@ -1031,24 +1034,22 @@ async fn throttling_and_timeouts_are_unavailable_with_retry_information(backend:
     assert_eq!(world.emulator.counters().refresh, 3);
 }
 
+/// A deployment that opted in to linking at the callback: the pages say what happened.
 async fn the_callback_page_says_what_happened(backend: Backend) {
-    let world = OAuthWorld::start(backend).await;
+    let world = OAuthWorld::start_confirming(backend).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let parent = unique_parent();
-    let open = |url: String| {
-        let http = http.clone();
-        async move {
-            let response = http.get(url).send().await.expect("callback answers");
-            let status = response.status().as_u16();
-            assert_eq!(
-                response.headers()["cache-control"].to_str().unwrap(),
-                "no-store"
-            );
-            (status, response.text().await.unwrap())
-        }
+    let account = parent.trim_start_matches("accounts/").to_owned();
+    let read = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        assert_eq!(
+            response.headers()["cache-control"].to_str().unwrap(),
+            "no-store"
+        );
+        (status, response.text().await.unwrap())
     };
 
     let linked = world
@@ -1058,7 +1059,7 @@ async fn the_callback_page_says_what_happened(backend: Backend) {
             fixtures::ALICE_UPN,
         )
         .unwrap();
-    let (status, page) = open(linked).await;
+    let (status, page) = read(confirm_at_callback(&linked, &account, "confirm").await).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Account linked"), "{page}");
 
@@ -1069,7 +1070,7 @@ async fn the_callback_page_says_what_happened(backend: Backend) {
             fixtures::ALICE_UPN,
         )
         .unwrap();
-    let (status, page) = open(again).await;
+    let (status, page) = read(confirm_at_callback(&again, &account, "confirm").await).await;
     assert_eq!(status, 409, "{page}");
     assert!(page.contains("Account already linked"), "{page}");
 
@@ -1077,7 +1078,18 @@ async fn the_callback_page_says_what_happened(backend: Backend) {
         .emulator
         .deny_authorization(&world.authorization_url(&parent, CONSUMER).await)
         .unwrap();
-    let (status, page) = open(denied).await;
+    let (status, page) = read(http.get(denied).send().await.unwrap()).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("Access not granted"), "{page}");
+
+    let cancelled = world
+        .emulator
+        .complete_authorization(
+            &world.authorization_url(&parent, CONSUMER).await,
+            fixtures::BOB_UPN,
+        )
+        .unwrap();
+    let (status, page) = read(confirm_at_callback(&cancelled, &account, "cancel").await).await;
     assert_eq!(status, 403, "{page}");
     assert!(page.contains("Access not granted"), "{page}");
 
@@ -1089,7 +1101,7 @@ async fn the_callback_page_says_what_happened(backend: Backend) {
         )
         .unwrap();
     world.server.clock.advance(Duration::minutes(11));
-    let (status, page) = open(late).await;
+    let (status, page) = read(http.get(late).send().await.unwrap()).await;
     assert_eq!(status, 410, "{page}");
     assert!(page.contains("Link expired"), "{page}");
     assert_eq!(connectors_in_database(&world).await, 1);

@@ -15,6 +15,8 @@ mod service;
 
 pub use error::{Error, FieldViolation, Result};
 pub use events::{ConnectorEvent, EventKind, EventPage, RevocationOutcome};
-pub use oauth::{Callback, Completion, OAuthSettings, ReturnTo, StartedAuthorization};
+pub use oauth::{
+    Callback, CallbackStep, Completion, OAuthSettings, ReturnTo, StartedAuthorization,
+};
 pub use revocation::RevocationSettings;
 pub use service::{ConnectorPage, ConnectorUpdate, Connectors, Lifecycle, ListFilter};

@@ -72,6 +72,29 @@ pub struct OAuthSettings {
     pub refresh_skew: chrono::Duration,
     /// Base URL the access tokens are for (Microsoft Graph).
     pub resource_url: String,
+    /// Opt-in: the callback may complete an authorization itself, after the user confirms on a
+    /// page naming the customer account being linked. Off (the default), every authorization is
+    /// completed by the orchestrator (`CompleteAuthorization`), which binds it to the user who
+    /// started it; Office 365 is always completed that way.
+    pub callback_completes: bool,
+}
+
+/// What the callback does with a `state` the browser brought back.
+#[derive(Debug)]
+pub enum CallbackStep {
+    /// The orchestrator completes it: send the browser to this return URL with the provider's
+    /// parameters.
+    Forward(String),
+    /// The orchestrator completes it and gave no return URL (it runs the browser leg itself):
+    /// link nothing and tell the user to go back to the application.
+    ReturnToApplication,
+    /// The service completes it once the user confirms linking to this customer account.
+    Confirm {
+        /// The customer account the link is for.
+        account: AccountId,
+        /// The connector type being linked.
+        connector_type: ConnectorTypeId,
+    },
 }
 
 /// A started authorization.
@@ -227,6 +250,8 @@ impl Connectors {
                 "is required when orchestrator_completes is set (the browser is sent there)",
             ));
         }
+        let orchestrator_completes =
+            orchestrator_completes || !self.callback_may_complete(connector_type);
         let mut random = [0u8; 32];
         rand::rng().fill_bytes(&mut random);
         let state = hex::encode(random);
@@ -263,14 +288,43 @@ impl Connectors {
         Ok(StartedAuthorization { url, expire_time })
     }
 
-    /// Where the browser goes when an authorization the orchestrator completes itself comes
-    /// back: its return URL, while the `state` is live; `None` for every other `state` (the
-    /// callback then completes it, or says why it cannot).
-    pub async fn forward_target(&self, state: &str) -> Result<Option<String>> {
-        Ok(self
+    /// Whether the callback may complete an authorization of this type itself (after the
+    /// user's confirmation): only when the deployment opted in, and never for a tenant-wide
+    /// admin consent.
+    fn callback_may_complete(&self, connector_type: ConnectorTypeId) -> bool {
+        self.oauth.callback_completes
+            && connector_type.info().auth_method != AuthMethod::OAuth2AdminConsent
+    }
+
+    /// What the callback does with a `state` the browser brought back, without using it up.
+    pub async fn callback_step(&self, state: &str) -> Result<CallbackStep> {
+        let attempt = match self
             .store
-            .forwarded_attempt(&state_hash(state), self.clock.now().timestamp_micros())
-            .await?)
+            .peek_attempt(&state_hash(state), self.clock.now().timestamp_micros())
+            .await?
+        {
+            Consumed::Attempt(attempt) => *attempt,
+            Consumed::Unknown => return Err(Error::AuthorizationStateInvalid("unknown")),
+            Consumed::AlreadyUsed => return Err(Error::AuthorizationStateInvalid("already used")),
+            Consumed::Expired => return Err(Error::AuthorizationExpired),
+        };
+        let corrupt = || {
+            Error::Internal(format!(
+                "authorization attempt {} is corrupt",
+                attempt.state_hash
+            ))
+        };
+        let connector_type = ConnectorTypeId::parse(&attempt.connector_type).ok_or_else(corrupt)?;
+        if attempt.orchestrator_completes || !self.callback_may_complete(connector_type) {
+            return Ok(match attempt.return_url {
+                Some(url) => CallbackStep::Forward(url),
+                None => CallbackStep::ReturnToApplication,
+            });
+        }
+        Ok(CallbackStep::Confirm {
+            account: AccountId::new(&attempt.account).map_err(|_| corrupt())?,
+            connector_type,
+        })
     }
 
     /// Completes an authorization with the provider's redirect parameters. `may_access` says
@@ -303,8 +357,11 @@ impl Connectors {
             Err(error) => return failed(None, error.into()),
         };
         let return_url = attempt.return_url.clone();
-        if attempt.orchestrator_completes && callback.from_browser {
-            // Only reachable if the callback's forwarding check lost a race; never link here.
+        let callback_may_complete = ConnectorTypeId::parse(&attempt.connector_type)
+            .is_some_and(|connector_type| self.callback_may_complete(connector_type));
+        if callback.from_browser && (attempt.orchestrator_completes || !callback_may_complete) {
+            // Only reachable if the callback's check lost a race, or by a browser posting the
+            // confirmation form for an attempt the orchestrator completes; never link here.
             return failed(
                 return_url,
                 Error::AuthorizationStateInvalid("completed by the orchestrator"),

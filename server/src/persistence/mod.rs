@@ -918,22 +918,22 @@ impl Store {
         Ok(())
     }
 
-    /// The return URL of a live (unused, unexpired) attempt the orchestrator completes itself,
-    /// without using it up.
-    pub async fn forwarded_attempt(
-        &self,
-        state_hash: &str,
-        now_micros: i64,
-    ) -> Result<Option<String>> {
-        Ok(
-            authorization_attempt::Entity::find_by_id(state_hash.to_owned())
-                .filter(authorization_attempt::Column::OrchestratorCompletes.eq(true))
-                .filter(authorization_attempt::Column::ConsumeTime.is_null())
-                .filter(authorization_attempt::Column::ExpireTime.gt(now_micros))
-                .one(&self.db)
-                .await?
-                .and_then(|attempt| attempt.return_url),
-        )
+    /// An attempt as the browser brings its `state` back to the callback, without using it up:
+    /// `Consumed::Attempt` while it is live, else why not.
+    pub async fn peek_attempt(&self, state_hash: &str, now_micros: i64) -> Result<Consumed> {
+        let Some(found) = authorization_attempt::Entity::find_by_id(state_hash.to_owned())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(Consumed::Unknown);
+        };
+        Ok(if found.consume_time.is_some() {
+            Consumed::AlreadyUsed
+        } else if found.expire_time <= now_micros {
+            Consumed::Expired
+        } else {
+            Consumed::Attempt(Box::new(attempt_row(found)))
+        })
     }
 
     /// Uses up a `state`, once: of concurrent callers with the same state, one gets the attempt.
@@ -971,22 +971,7 @@ impl Store {
         if found.expire_time <= now_micros {
             return Ok(Consumed::Expired);
         }
-        Ok(Consumed::Attempt(Box::new(AttemptRow {
-            state_hash: found.state_hash,
-            account: found.account,
-            connector_type: found.connector_type,
-            connector_id: found.connector_id,
-            display_name: found.display_name,
-            return_url: found.return_url,
-            orchestrator_completes: found.orchestrator_completes,
-            pkce_verifier: Sealed {
-                key_id: found.key_id,
-                nonce: found.nonce,
-                ciphertext: found.ciphertext,
-            },
-            create_time: found.create_time,
-            expire_time: found.expire_time,
-        })))
+        Ok(Consumed::Attempt(Box::new(attempt_row(found))))
     }
 
     /// Takes the lock that makes a token refresh single-flight across processes: on PostgreSQL
@@ -1366,8 +1351,8 @@ impl TokenLock {
     }
 
     /// Replaces some secrets of the locked connector (new tokens), if the connector is still
-    /// authorized at the revision it was locked at; [`Error::Contention`] otherwise (it was
-    /// reauthorized, deauthorized or deleted meanwhile, and its newer state wins).
+    /// authorized by the authorization it was locked with; [`Error::Contention`] otherwise (it
+    /// was reauthorized, deauthorized or deleted meanwhile, and its newer state wins).
     pub async fn replace_secrets(&self, secrets: Vec<(String, Sealed)>) -> Result<()> {
         let write = async |connection: &sea_orm::DatabaseTransaction| {
             self.still_current(connection).await?;
@@ -1376,9 +1361,12 @@ impl TokenLock {
         self.write(write).await
     }
 
-    /// Writes the connector row (for a deauthorization), erases every secret it held and
-    /// queues their revocation, under the same condition as [`TokenLock::replace_secrets`].
+    /// Deauthorizes the locked connector as `row` says (state, reason, time), erases every
+    /// secret it held and queues their revocation, under the same condition as
+    /// [`TokenLock::replace_secrets`]. Only the state columns are written, with the revision
+    /// bumped in place: labels or a transfer recorded during the refresh are kept.
     pub async fn deauthorize(&self, row: ConnectorRow) -> Result<()> {
+        use sea_orm::sea_query::{Expr, ExprTrait as _};
         let write = async |connection: &sea_orm::DatabaseTransaction| {
             self.still_current(connection).await?;
             let id = row.id.clone();
@@ -1388,8 +1376,23 @@ impl TokenLock {
                     .all(connection)
                     .await?,
             );
-            connector::ActiveModel::from(row.clone())
-                .update(connection)
+            connector::Entity::update_many()
+                .col_expr(connector::Column::State, Expr::value(row.state.clone()))
+                .col_expr(
+                    connector::Column::DeauthorizationReason,
+                    Expr::value(row.deauthorization_reason.clone()),
+                )
+                .col_expr(
+                    connector::Column::DeauthorizeTime,
+                    Expr::value(row.deauthorize_time),
+                )
+                .col_expr(connector::Column::UpdateTime, Expr::value(row.update_time))
+                .col_expr(
+                    connector::Column::Revision,
+                    Expr::col(connector::Column::Revision).add(1),
+                )
+                .filter(connector::Column::Id.eq(id.as_str()))
+                .exec(connection)
                 .await?;
             connector_secret::Entity::delete_many()
                 .filter(connector_secret::Column::ConnectorId.eq(id))
@@ -1427,8 +1430,12 @@ impl TokenLock {
         }
     }
 
-    /// Checks, inside the write's transaction, that nobody changed the connector since it was
-    /// locked (on SQLite nothing is held across the provider call, so this is the guard).
+    /// Checks, inside the write's transaction, that the authorization the tokens belong to is
+    /// still the connector's: still authorized, and not reauthorized since it was locked (on
+    /// SQLite nothing is held across the provider call, so this is the guard). Unrelated
+    /// changes (labels, a transfer report) bump the revision but must not make a refresh fail:
+    /// the provider has already rotated the refresh token, and dropping the new one would leave
+    /// the connector holding a spent token.
     async fn still_current(&self, connection: &sea_orm::DatabaseTransaction) -> Result<()> {
         use sea_orm::sea_query::Expr;
         let unchanged = connector::Entity::update_many()
@@ -1437,7 +1444,7 @@ impl TokenLock {
                 Expr::col(connector::Column::Revision),
             )
             .filter(connector::Column::Id.eq(self.row.id.as_str()))
-            .filter(connector::Column::Revision.eq(self.row.revision))
+            .filter(connector::Column::AuthorizeTime.eq(self.row.authorize_time))
             .filter(connector::Column::State.eq(STATE_AUTHORIZED))
             .exec(connection)
             .await?;
@@ -1445,7 +1452,7 @@ impl TokenLock {
             Ok(())
         } else {
             Err(Error::Contention(format!(
-                "connector {} changed during a token refresh",
+                "connector {} was reauthorized, deauthorized or deleted during a token refresh",
                 self.row.id
             )))
         }
@@ -1457,6 +1464,25 @@ impl TokenLock {
             txn.commit().await?;
         }
         Ok(())
+    }
+}
+
+fn attempt_row(found: authorization_attempt::Model) -> AttemptRow {
+    AttemptRow {
+        state_hash: found.state_hash,
+        account: found.account,
+        connector_type: found.connector_type,
+        connector_id: found.connector_id,
+        display_name: found.display_name,
+        return_url: found.return_url,
+        orchestrator_completes: found.orchestrator_completes,
+        pkce_verifier: Sealed {
+            key_id: found.key_id,
+            nonce: found.nonce,
+            ciphertext: found.ciphertext,
+        },
+        create_time: found.create_time,
+        expire_time: found.expire_time,
     }
 }
 

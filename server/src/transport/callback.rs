@@ -1,15 +1,22 @@
-//! The OAuth 2.0 redirect URI: `GET /oauth/callback`, served as plain HTTP/1.1 on the gRPC port.
+//! The OAuth 2.0 redirect URI: `/oauth/callback`, served as plain HTTP/1.1 on the gRPC port.
 //!
-//! The provider sends the user's browser here. The service completes the authorization, then
-//! redirects to the return URL the authorization was started with (which matched the
-//! configured allowlist exactly, so this is never an open redirect), adding `connector=<name>`
-//! or `error=<REASON>`; without a return URL it shows a small page saying what happened. An
-//! authorization started with `orchestrator_completes` is not completed here: the browser is
-//! forwarded to its return URL with the provider's parameters, for the orchestrator to check
-//! its own session and call `CompleteAuthorization`.
+//! The provider sends the user's browser here. By default the callback links nothing: whoever
+//! opens an authorization URL signs in as themselves, so a link completed here would attach
+//! *their* account to the customer account that started it (login CSRF, RFC 9700 §4.7). The
+//! browser is forwarded to the return URL with the provider's parameters, and the orchestrator,
+//! which knows which of its users started the authorization, calls `CompleteAuthorization`.
+//! Without a return URL (an orchestrator that catches the redirect itself) a page says to go
+//! back to the application.
+//!
+//! A deployment may opt in to linking here (`callback_completes_authorizations`): the `GET`
+//! then shows a page naming the customer account being linked, and only the user's `POST` of
+//! that page's form completes the link. Office 365 (tenant-wide consent) never completes here.
+//!
+//! A request whose `state` cannot be one we issued (64 hex digits) is refused before any
+//! database query, so junk requests cost next to nothing.
 
 use axum::{
-    Router,
+    Form, Router,
     extract::{Query, State},
     http::{HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
@@ -18,7 +25,7 @@ use axum::{
 use serde::Deserialize;
 use tonic_types::StatusExt as _;
 
-use crate::domain::{Callback, Connectors, Error};
+use crate::domain::{Callback, CallbackStep, Connectors, Error};
 
 /// The path of the redirect URI.
 pub(crate) const CALLBACK_PATH: &str = "/oauth/callback";
@@ -26,7 +33,7 @@ pub(crate) const CALLBACK_PATH: &str = "/oauth/callback";
 /// The HTTP routes served beside gRPC.
 pub(crate) fn router(connectors: Connectors) -> Router {
     Router::new()
-        .route(CALLBACK_PATH, get(callback))
+        .route(CALLBACK_PATH, get(callback).post(confirmed))
         .with_state(connectors)
 }
 
@@ -41,6 +48,15 @@ struct CallbackQuery {
     admin_consent: Option<String>,
 }
 
+/// The confirmation form's fields (`POST`). No `Debug`: it holds the authorization code.
+#[derive(Deserialize)]
+struct ConfirmForm {
+    state: String,
+    code: String,
+    /// `confirm` links the account; anything else cancels.
+    decision: String,
+}
+
 async fn callback(
     State(connectors): State<Connectors>,
     Query(query): Query<CallbackQuery>,
@@ -52,33 +68,137 @@ async fn callback(
             "This page was opened without an authorization state. Start linking the account again.",
         );
     };
-    match connectors.forward_target(&state).await {
-        Ok(Some(return_url)) => return forward(&return_url, &state, &query),
-        Ok(None) => {}
-        Err(error) => {
-            let _logged = reason_of(error);
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again later",
-                "The service is temporarily unavailable. Start linking the account again in a moment.",
-            );
-        }
+    if !well_formed(&state) {
+        return outcome_page(None, Err(Error::AuthorizationStateInvalid("malformed")));
     }
+    match connectors.callback_step(&state).await {
+        Ok(CallbackStep::Forward(return_url)) => forward(&return_url, &state, &query),
+        Ok(CallbackStep::ReturnToApplication) => page(
+            StatusCode::OK,
+            "Return to the application",
+            "Sign-in is finished. Go back to the application you started from to finish linking the account.",
+        ),
+        // Refusals link nothing, so they need no confirmation.
+        Ok(CallbackStep::Confirm { .. }) if query.error.is_some() => {
+            complete(
+                &connectors,
+                state,
+                query.code,
+                query.error,
+                query.error_description,
+            )
+            .await
+        }
+        Ok(CallbackStep::Confirm {
+            account,
+            connector_type,
+        }) => confirmation_page(
+            account.as_str(),
+            connector_type.info().display_name,
+            &state,
+            query.code.as_deref().unwrap_or_default(),
+        ),
+        Err(error) => outcome_page(None, Err(error)),
+    }
+}
+
+/// The user's answer to the confirmation page.
+async fn confirmed(
+    State(connectors): State<Connectors>,
+    Form(form): Form<ConfirmForm>,
+) -> Response {
+    if !well_formed(&form.state) {
+        return outcome_page(None, Err(Error::AuthorizationStateInvalid("malformed")));
+    }
+    if form.decision == "confirm" {
+        complete(&connectors, form.state, Some(form.code), None, None).await
+    } else {
+        // Cancelling uses the state up, as a refusal at the provider would.
+        complete(
+            &connectors,
+            form.state,
+            None,
+            Some("access_denied".to_owned()),
+            Some("the user cancelled at the confirmation page".to_owned()),
+        )
+        .await
+    }
+}
+
+/// A `state` we could have issued: 64 lowercase hex digits (32 random bytes).
+fn well_formed(state: &str) -> bool {
+    state.len() == 64
+        && state
+            .bytes()
+            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+async fn complete(
+    connectors: &Connectors,
+    state: String,
+    code: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+) -> Response {
     let completion = connectors
         .complete_authorization(
             Callback {
                 state,
-                code: query.code,
-                error: query.error,
-                error_description: query.error_description,
-                tenant: query.tenant,
-                admin_consent: query.admin_consent,
+                code,
+                error,
+                error_description,
+                tenant: None,
+                admin_consent: None,
                 from_browser: true,
             },
             |_| true,
         )
         .await;
-    match (completion.return_url, completion.result) {
+    outcome_page(completion.return_url, completion.result)
+}
+
+/// The page that asks the user to confirm a link, naming the customer account it is for.
+fn confirmation_page(account: &str, connector_type: &str, state: &str, code: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Confirm the link</title></head>\
+         <body><h1 id=\"title\">Confirm the link</h1>\
+         <p id=\"message\">Link the {connector_type} account you just signed in with to customer account \
+         <strong id=\"account\">{account}</strong>? Only confirm if you started linking this account yourself.</p>\
+         <form method=\"post\" action=\"{CALLBACK_PATH}\">\
+         <input type=\"hidden\" name=\"state\" value=\"{state}\">\
+         <input type=\"hidden\" name=\"code\" value=\"{code}\">\
+         <button id=\"confirm\" type=\"submit\" name=\"decision\" value=\"confirm\">Link the account</button> \
+         <button id=\"cancel\" type=\"submit\" name=\"decision\" value=\"cancel\">Cancel</button>\
+         </form></body></html>",
+        connector_type = escape(connector_type),
+        account = escape(account),
+        state = escape(state),
+        code = escape(code),
+    );
+    let mut response = (StatusCode::OK, Html(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        // No `form-action`: browsers apply it to the redirect that follows the post, which goes
+        // to the (allowlisted) return URL on another origin.
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    // The page carries the authorization code: no referrer, no framing, no caching.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    no_store(response)
+}
+
+/// Where a completion leaves the browser: the return URL with `connector` or `error`, or a
+/// page saying what happened.
+fn outcome_page(
+    return_url: Option<String>,
+    result: Result<crate::domain::model::Connector, Error>,
+) -> Response {
+    match (return_url, result) {
         (Some(return_url), result) => {
             let (key, value) = match result {
                 Ok(connector) => ("connector", connector.name.to_string()),

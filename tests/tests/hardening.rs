@@ -1,0 +1,232 @@
+//! Safe to expose (issue 8): each finding of the attacker's and operator's review, as a test
+//! that fails on the code it was found in.
+
+use chrono::Duration;
+use connector_client::pb;
+use connector_tests::{
+    Backend, OAuthWorld, RETURN_URL, confirm_at_callback, on_both_backends, query_param,
+    unique_parent,
+};
+use identity_emulator::fixtures;
+
+const CONSUMER: &str = "connectorTypes/onedrive-consumer";
+const OFFICE: &str = "connectorTypes/office-365";
+
+on_both_backends!(
+    a_transfer_report_during_a_refresh_keeps_the_rotated_token,
+    an_authorization_url_passed_to_someone_else_links_nothing,
+    linking_at_the_callback_is_opt_in_and_asks_the_user_to_confirm,
+);
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn connectors_of(world: &OAuthWorld, parent: &str) -> usize {
+    world
+        .server
+        .client()
+        .await
+        .list_connectors(pb::ListConnectorsRequest {
+            parent: parent.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("listed")
+        .connectors
+        .len()
+}
+
+async fn start(world: &OAuthWorld, parent: &str, connector_type: &str, return_url: &str) -> String {
+    world
+        .server
+        .client()
+        .await
+        .start_authorization(pb::StartAuthorizationRequest {
+            parent: parent.to_owned(),
+            connector_type: connector_type.to_owned(),
+            return_url: return_url.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("started")
+        .authorization_url
+}
+
+/// Finding 1 (login CSRF): with the defaults, `mallory` starts an authorization and sends the
+/// URL to a victim; the victim signs in. The callback links nothing: it forwards the provider's
+/// parameters to the orchestrator (which knows the victim is not the user who started it), or,
+/// without a return URL, sends the victim back to the application. Posting the confirmation
+/// form does not link either. Office 365 likewise.
+async fn an_authorization_url_passed_to_someone_else_links_nothing(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let http = no_redirects();
+    let mallory = unique_parent();
+    for (connector_type, victim) in [(CONSUMER, fixtures::BOB_UPN), (OFFICE, fixtures::ADELE_UPN)] {
+        let url = start(&world, &mallory, connector_type, RETURN_URL).await;
+        let redirect = world
+            .emulator
+            .complete_authorization(&url, victim)
+            .expect("the victim signs in");
+        let response = http.get(&redirect).send().await.expect("callback answers");
+        assert_eq!(response.status().as_u16(), 303, "{connector_type}");
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with(RETURN_URL), "{location}");
+        assert!(query_param(&location, "connector").is_none(), "{location}");
+        assert_eq!(
+            query_param(&location, "state"),
+            query_param(&redirect, "state"),
+            "forwarded for the orchestrator to check and complete"
+        );
+        let posted = http
+            .post(redirect.split('?').next().unwrap())
+            .form(&[
+                ("state", query_param(&redirect, "state").unwrap()),
+                ("code", query_param(&redirect, "code").unwrap_or_default()),
+                ("decision", "confirm".to_owned()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status().as_u16(), 303, "{connector_type}");
+        let location = posted.headers()["location"].to_str().unwrap().to_owned();
+        assert!(query_param(&location, "connector").is_none(), "{location}");
+        assert_eq!(connectors_of(&world, &mallory).await, 0, "{connector_type}");
+    }
+
+    // Without a return URL the victim is told to go back to the application; nothing is linked.
+    let url = start(&world, &mallory, CONSUMER, "").await;
+    let redirect = world
+        .emulator
+        .complete_authorization(&url, fixtures::BOB_UPN)
+        .unwrap();
+    let response = http.get(&redirect).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Return to the application"), "{page}");
+    assert_eq!(connectors_of(&world, &mallory).await, 0);
+}
+
+/// Opting in (`callback_completes_authorizations`): the callback shows the customer account the
+/// link is for and links only when the user confirms; Office 365 is still forwarded to the
+/// orchestrator, never completed at the callback.
+async fn linking_at_the_callback_is_opt_in_and_asks_the_user_to_confirm(backend: Backend) {
+    let world = OAuthWorld::start_confirming(backend).await;
+    let parent = unique_parent();
+    let account = parent.trim_start_matches("accounts/");
+    let redirect = world
+        .emulator
+        .complete_authorization(
+            &start(&world, &parent, CONSUMER, "").await,
+            fixtures::ALICE_UPN,
+        )
+        .unwrap();
+    // Showing the page links nothing; confirming does.
+    let shown = no_redirects().get(&redirect).send().await.unwrap();
+    assert_eq!(shown.status().as_u16(), 200);
+    assert_eq!(connectors_of(&world, &parent).await, 0);
+    let confirmed = confirm_at_callback(&redirect, account, "confirm").await;
+    assert_eq!(confirmed.status().as_u16(), 200);
+    assert!(confirmed.text().await.unwrap().contains("Account linked"));
+    assert_eq!(connectors_of(&world, &parent).await, 1);
+
+    let redirect = world
+        .emulator
+        .complete_authorization(
+            &start(&world, &parent, OFFICE, RETURN_URL).await,
+            fixtures::ADELE_UPN,
+        )
+        .unwrap();
+    let response = no_redirects().get(&redirect).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        query_param(&location, "code").is_some(),
+        "forwarded: {location}"
+    );
+    assert_eq!(
+        connectors_of(&world, &parent).await,
+        1,
+        "Office 365 not linked here"
+    );
+}
+
+/// Finding 5: a `RecordTransfer` or `UpdateConnector` that lands while a refresh is at the
+/// provider bumps the connector's revision. The refresh must still commit the refresh token the
+/// provider rotated to (the emulator, like a provider with reuse detection, refuses the spent
+/// one), and the caller gets its access token.
+async fn a_transfer_report_during_a_refresh_keeps_the_rotated_token(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let client = world.server.client().await;
+    let linked = world
+        .link(&unique_parent(), CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("linked");
+    world.server.clock.advance(Duration::hours(2));
+    world.emulator.reset_counters();
+    world
+        .emulator
+        .set_token_delay(std::time::Duration::from_millis(500));
+    let refresh = tokio::spawn({
+        let client = client.clone();
+        let name = linked.name.clone();
+        async move {
+            client
+                .get_access_token(pb::GetAccessTokenRequest { name })
+                .await
+        }
+    });
+    // The refresh is at the provider (its request has arrived); other writes land now.
+    let arrived = std::time::Instant::now();
+    while world.emulator.counters().refresh == 0 {
+        assert!(arrived.elapsed() < std::time::Duration::from_secs(10));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let transfer = client.record_transfer(pb::RecordTransferRequest {
+        name: linked.name.clone(),
+        bytes_transferred: 4096,
+    });
+    let relabel = client.update_connector(pb::UpdateConnectorRequest {
+        connector: Some(pb::Connector {
+            name: linked.name.clone(),
+            labels: [("team".to_owned(), "migrations".to_owned())].into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["labels".into()],
+        }),
+    });
+    let (transfer, relabel, refreshed) = tokio::join!(transfer, relabel, refresh);
+    transfer.expect("the transfer is recorded");
+    relabel.expect("the labels are updated");
+    refreshed
+        .unwrap()
+        .expect("the refresh succeeds although the revision moved");
+    world.emulator.set_token_delay(std::time::Duration::ZERO);
+
+    // The next refresh presents the rotated token: a spent one would be refused (invalid_grant)
+    // and deauthorize the connector.
+    world.server.clock.advance(Duration::hours(2));
+    client
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .expect("the second refresh uses the rotated token");
+    assert_eq!(world.emulator.counters().refresh, 2);
+    let connector = client
+        .get_connector(pb::GetConnectorRequest {
+            name: linked.name.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(connector.state(), pb::connector::State::Authorized);
+    assert_eq!(
+        connector.labels.get("team").map(String::as_str),
+        Some("migrations")
+    );
+    assert!(connector.last_transfer_time.is_some());
+}
