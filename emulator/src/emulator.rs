@@ -17,7 +17,7 @@ use crate::aad::AadError;
 use crate::authorize::{self, Decision, Rejection};
 use crate::config::{AdminConsent, EmulatorConfig};
 use crate::fixtures;
-use crate::knobs::{Counters, Failure, Lifetimes};
+use crate::knobs::{Counters, Failure, IdTokenForgery, Lifetimes};
 use crate::model::{Client, Tenant, User};
 use crate::params::Params;
 use crate::store::{RegistrationError, Shared, Store};
@@ -417,6 +417,16 @@ impl Emulator {
         self.shared.lock().failures.token_delay = delay;
     }
 
+    /// Forges the next id tokens the token endpoint issues, one forgery each, first in, first
+    /// out: a provider (or a man in the middle) a client must not trust blindly.
+    pub fn forge_next_id_tokens(&self, forgeries: impl IntoIterator<Item = IdTokenForgery>) {
+        self.shared
+            .lock()
+            .failures
+            .id_token_forgeries
+            .extend(forgeries);
+    }
+
     /// Like [`Emulator::fail_next_token_calls`], for the RFC 7009 revocation endpoint.
     pub fn fail_next_revoke_calls(&self, count: u32, failure: Failure) {
         let mut store = self.shared.lock();
@@ -431,6 +441,7 @@ impl Emulator {
         let mut store = self.shared.lock();
         store.failures.token.clear();
         store.failures.revoke.clear();
+        store.failures.id_token_forgeries.clear();
     }
 
     // ---- counters ----

@@ -57,18 +57,29 @@ pub fn tenants() -> Vec<Tenant> {
     ]
 }
 
-/// Alice and Bob (personal), Adele and Megan (Contoso), Diego (Fabrikam).
+/// Directory role template id: Global Administrator.
+pub const GLOBAL_ADMINISTRATOR_ROLE: &str = "62e90394-69f5-4237-9190-012177145e10";
+/// Directory role template id: Application Administrator.
+pub const APPLICATION_ADMINISTRATOR_ROLE: &str = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3";
+/// Directory role template id: Global Reader (sees everything, may consent to nothing).
+pub const GLOBAL_READER_ROLE: &str = "f2ef992c-3afb-46b9-b7cf-a126ee74c451";
+
+/// Alice and Bob (personal); Adele (Global Administrator) and Megan (Global Reader, no right to
+/// consent) in Contoso; Diego (Application Administrator) in Fabrikam.
 pub fn users() -> Vec<User> {
     vec![
         User::personal(ALICE_OBJECT_ID, ALICE_UPN, "Alice Personal"),
         User::personal(BOB_OBJECT_ID, BOB_UPN, "Bob Personal"),
-        User::work(CONTOSO_TENANT_ID, ADELE_OBJECT_ID, ADELE_UPN, "Adele Vance"),
-        User::work(CONTOSO_TENANT_ID, MEGAN_OBJECT_ID, MEGAN_UPN, "Megan Bowen"),
+        User::work(CONTOSO_TENANT_ID, ADELE_OBJECT_ID, ADELE_UPN, "Adele Vance")
+            .with_directory_roles([GLOBAL_ADMINISTRATOR_ROLE]),
+        User::work(CONTOSO_TENANT_ID, MEGAN_OBJECT_ID, MEGAN_UPN, "Megan Bowen")
+            .with_directory_roles([GLOBAL_READER_ROLE]),
         User::work(
             FABRIKAM_TENANT_ID,
             DIEGO_OBJECT_ID,
             DIEGO_UPN,
             "Diego Siciliani",
-        ),
+        )
+        .with_directory_roles([APPLICATION_ADMINISTRATOR_ROLE]),
     ]
 }

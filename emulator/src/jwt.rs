@@ -33,6 +33,9 @@ pub(crate) struct IdTokenClaims<'a> {
     pub(crate) sub: String,
     pub(crate) tid: &'a str,
     pub(crate) ver: &'static str,
+    /// Directory role template ids; absent for users without roles, as Microsoft does.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub(crate) wids: &'a [String],
 }
 
 /// Microsoft's `sub` is pairwise: stable for one user and one application, different across
@@ -40,6 +43,13 @@ pub(crate) struct IdTokenClaims<'a> {
 pub(crate) fn pairwise_subject(client_id: &str, object_id: &str) -> String {
     let digest = Sha256::digest(format!("{client_id}:{object_id}").as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..24])
+}
+
+/// Encodes `claims` unsigned (`alg: none`, empty signature): what a forger sends.
+pub(crate) fn unsigned(claims: &IdTokenClaims<'_>) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"none"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
+    format!("{header}.{payload}.")
 }
 
 /// Encodes and signs `claims`.

@@ -41,6 +41,29 @@ pub enum Failure {
     UnsupportedTokenType,
 }
 
+/// A forged id token, for testing that a client checks what it receives
+/// ([`crate::Emulator::forge_next_id_tokens`]). The token is still returned by the real token
+/// endpoint, with real access and refresh tokens beside it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IdTokenForgery {
+    /// Unsigned (`alg: none`, empty signature) and issued by `issuer` instead of the tenant's
+    /// `{base}/{tid}/v2.0`.
+    UnsignedFromIssuer {
+        /// The `iss` claim to put in.
+        issuer: String,
+    },
+    /// `exp` an hour in the past.
+    Expired,
+    /// `nbf` (and `iat`) an hour in the future.
+    NotYetValid,
+    /// The `nonce` claim replaced by `nonce`.
+    Nonce {
+        /// The `nonce` claim to put in.
+        nonce: String,
+    },
+}
+
 /// How long the things the emulator issues live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lifetimes {
@@ -107,4 +130,6 @@ pub(crate) struct FailureQueues {
     pub(crate) revoke: VecDeque<Failure>,
     /// How long every token answer is held (zero: none).
     pub(crate) token_delay: std::time::Duration,
+    /// Forgeries applied to the next id tokens issued, one each.
+    pub(crate) id_token_forgeries: VecDeque<IdTokenForgery>,
 }

@@ -47,6 +47,6 @@ mod token;
 pub use config::{AdminConsent, ConfigError, EmulatorConfig};
 pub use emulator::{Emulator, EmulatorBuilder, SignInError, StartError};
 pub use jwt::ID_TOKEN_SIGNING_KEY;
-pub use knobs::{Counters, Failure, Lifetimes};
+pub use knobs::{Counters, Failure, IdTokenForgery, Lifetimes};
 pub use model::{AccountKind, CONSUMER_TENANT_ID, Client, GRAPH_DEFAULT_SCOPE, Tenant, User};
 pub use store::RegistrationError;

@@ -109,6 +109,11 @@ pub struct User {
     pub mail: Option<String>,
     /// The person's name (`name` claim, Graph `displayName`).
     pub display_name: String,
+    /// Template ids of the directory roles the user holds (the id token's `wids` claim, as
+    /// Microsoft emits it for an app whose manifest asks for directory roles), for example
+    /// [`crate::fixtures::GLOBAL_ADMINISTRATOR_ROLE`]. Empty: an ordinary user.
+    #[serde(default)]
+    pub directory_roles: Vec<String>,
 }
 
 impl User {
@@ -126,6 +131,7 @@ impl User {
             mail: Some(upn.clone()),
             user_principal_name: upn,
             display_name: display_name.into(),
+            directory_roles: Vec::new(),
         }
     }
 
@@ -144,7 +150,17 @@ impl User {
             mail: Some(upn.clone()),
             user_principal_name: upn,
             display_name: display_name.into(),
+            directory_roles: Vec::new(),
         }
+    }
+
+    /// The same user holding these directory roles (template ids).
+    pub fn with_directory_roles<I: Into<String>>(
+        mut self,
+        roles: impl IntoIterator<Item = I>,
+    ) -> Self {
+        self.directory_roles = roles.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Whether `reference` names this user: its object id or its sign-in name, ignoring case.

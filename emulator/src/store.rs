@@ -18,7 +18,7 @@ use rand::RngCore as _;
 
 use crate::aad::AadError;
 use crate::jwt::{self, IdTokenClaims};
-use crate::knobs::{Counters, FailureQueues, Lifetimes};
+use crate::knobs::{Counters, FailureQueues, IdTokenForgery, Lifetimes};
 use crate::model::{AccountKind, CONSUMER_TENANT_ID, Client, Tenant, User};
 use crate::params::has_scope;
 
@@ -458,9 +458,10 @@ impl Store {
         value
     }
 
-    /// An id token for the grant's user, when `scopes` asks for one (`openid`).
+    /// An id token for the grant's user, when `scopes` asks for one (`openid`), forged if a
+    /// forgery is queued.
     pub(crate) fn id_token(
-        &self,
+        &mut self,
         client_id: &str,
         grant: usize,
         scopes: &[String],
@@ -469,14 +470,15 @@ impl Store {
         if !has_scope(scopes, "openid") {
             return None;
         }
+        let forgery = self.failures.id_token_forgeries.pop_front();
         let user = self.grant_user(grant)?;
-        let iat = unix_seconds(self.now());
-        let claims = IdTokenClaims {
+        let now = unix_seconds(self.now());
+        let mut claims = IdTokenClaims {
             aud: client_id,
             iss: format!("{}/{}/v2.0", self.base_url, user.tenant_id),
-            iat,
-            nbf: iat,
-            exp: iat + self.lifetimes.access_token.as_secs(),
+            iat: now,
+            nbf: now,
+            exp: now + self.lifetimes.access_token.as_secs(),
             name: &user.display_name,
             oid: &user.object_id,
             preferred_username: &user.user_principal_name,
@@ -485,8 +487,28 @@ impl Store {
             sub: jwt::pairwise_subject(client_id, &user.object_id),
             tid: &user.tenant_id,
             ver: "2.0",
+            wids: &user.directory_roles,
         };
-        Some(jwt::sign(&claims))
+        match &forgery {
+            None => Some(jwt::sign(&claims)),
+            Some(IdTokenForgery::UnsignedFromIssuer { issuer }) => {
+                claims.iss = issuer.clone();
+                Some(jwt::unsigned(&claims))
+            }
+            Some(IdTokenForgery::Expired) => {
+                claims.exp = now.saturating_sub(3600);
+                Some(jwt::sign(&claims))
+            }
+            Some(IdTokenForgery::NotYetValid) => {
+                claims.nbf = now + 3600;
+                claims.iat = now + 3600;
+                Some(jwt::sign(&claims))
+            }
+            Some(IdTokenForgery::Nonce { nonce }) => {
+                claims.nonce = Some(nonce.as_str());
+                Some(jwt::sign(&claims))
+            }
+        }
     }
 }
 

@@ -4,10 +4,11 @@
 use chrono::Duration;
 use connector_client::pb;
 use connector_tests::{
-    Backend, OAuthWorld, RETURN_URL, confirm_at_callback, on_both_backends, query_param,
-    unique_parent,
+    Backend, OAuthWorld, RETURN_URL, assert_error, confirm_at_callback, on_both_backends,
+    query_param, unique_parent,
 };
-use identity_emulator::fixtures;
+use identity_emulator::{IdTokenForgery, fixtures};
+use tonic::Code;
 
 const CONSUMER: &str = "connectorTypes/onedrive-consumer";
 const OFFICE: &str = "connectorTypes/office-365";
@@ -16,6 +17,8 @@ on_both_backends!(
     a_transfer_report_during_a_refresh_keeps_the_rotated_token,
     an_authorization_url_passed_to_someone_else_links_nothing,
     linking_at_the_callback_is_opt_in_and_asks_the_user_to_confirm,
+    office_365_is_linked_only_by_an_administrator_who_may_consent,
+    forged_or_stale_id_tokens_link_nothing,
 );
 
 fn no_redirects() -> reqwest::Client {
@@ -229,4 +232,68 @@ async fn a_transfer_report_during_a_refresh_keeps_the_rotated_token(backend: Bac
         Some("migrations")
     );
     assert!(connector.last_transfer_time.is_some());
+}
+
+/// Finding 6: Contoso's administrator consented once; then Megan, an ordinary user of Contoso
+/// (a Global Reader, who may consent to nothing), signs in for another customer account. Her
+/// id token names no role that may grant tenant-wide consent: FAILED_PRECONDITION
+/// `ADMIN_REQUIRED`, and nothing is created. The administrator links it.
+async fn office_365_is_linked_only_by_an_administrator_who_may_consent(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let first = unique_parent();
+    world
+        .link(&first, OFFICE, fixtures::ADELE_UPN)
+        .await
+        .expect("the Global Administrator links Contoso");
+    let intruder = unique_parent();
+    let refused = world
+        .link(&intruder, OFFICE, fixtures::MEGAN_UPN)
+        .await
+        .expect_err("an ordinary user of a consented tenant");
+    assert_error(&refused, Code::FailedPrecondition, "ADMIN_REQUIRED");
+    assert_eq!(connectors_of(&world, &intruder).await, 0);
+    world
+        .link(&intruder, OFFICE, fixtures::DIEGO_UPN)
+        .await
+        .expect("an Application Administrator of Fabrikam links Fabrikam");
+    assert_eq!(connectors_of(&world, &intruder).await, 1);
+}
+
+/// Finding 7: the id token must be signed, issued by the tenant's issuer, within its lifetime
+/// and carry this authorization's nonce. Each forgery answers `AUTHORIZATION_CODE_REJECTED`
+/// and links nothing; an honest token then links.
+async fn forged_or_stale_id_tokens_link_nothing(backend: Backend) {
+    let world = OAuthWorld::start(backend).await;
+    let parent = unique_parent();
+    for forgery in [
+        IdTokenForgery::UnsignedFromIssuer {
+            issuer: "https://evil.example/".into(),
+        },
+        IdTokenForgery::Expired,
+        IdTokenForgery::NotYetValid,
+        IdTokenForgery::Nonce {
+            nonce: "a-nonce-of-another-authorization".into(),
+        },
+    ] {
+        world.emulator.forge_next_id_tokens([forgery.clone()]);
+        let refused = world
+            .link(&parent, CONSUMER, fixtures::ALICE_UPN)
+            .await
+            .expect_err("a forged id token");
+        assert_error(
+            &refused,
+            Code::FailedPrecondition,
+            "AUTHORIZATION_CODE_REJECTED",
+        );
+        assert!(
+            refused.message().contains("id token"),
+            "{forgery:?}: {}",
+            refused.message()
+        );
+        assert_eq!(connectors_of(&world, &parent).await, 0, "{forgery:?}");
+    }
+    world
+        .link(&parent, CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("an honest id token links");
 }

@@ -234,7 +234,11 @@ async fn reauthorization_keeps_the_connector_and_requires_the_same_account(backe
         .link(&unique_parent(), CONSUMER, fixtures::ALICE_UPN)
         .await
         .expect("linked");
+    // Ten days pass for the service and the provider alike (id tokens are checked for expiry).
     world.server.clock.advance(Duration::days(10));
+    world
+        .emulator
+        .advance_clock(std::time::Duration::from_secs(10 * 24 * 3600));
 
     let reauthorize = |account: &'static str| {
         let client = client.clone();

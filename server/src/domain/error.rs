@@ -83,6 +83,12 @@ pub enum Error {
     /// The user (or administrator) did not consent.
     #[error("access was not granted at the provider: {0}")]
     AuthorizationDenied(String),
+    /// Tenant-wide consent (Office 365) was given by an account without a directory role that
+    /// may grant it; nothing was linked.
+    #[error(
+        "the account that signed in is not an administrator who may consent for the whole tenant (Global, Privileged Role, Cloud Application or Application Administrator); sign in as one"
+    )]
+    AdminRequired,
     /// The provider refused the authorization code (wrong, used, or a PKCE mismatch).
     #[error("the provider refused the authorization code: {0}")]
     AuthorizationCodeRejected(String),

@@ -174,6 +174,12 @@ fn state_hash(state: &str) -> String {
     hex::encode(Sha256::digest(state.as_bytes()))
 }
 
+/// The OpenID Connect `nonce` of an authorization: derived from its `state`, which only the
+/// service and the browser that brings the state back know, so nothing extra is stored.
+fn nonce_of(state: &str) -> String {
+    hex::encode(Sha256::digest(format!("nonce/{state}").as_bytes()))
+}
+
 fn attempt_context(state_hash: &str) -> Vec<u8> {
     format!("authorization_attempt/{state_hash}/pkce_verifier").into_bytes()
 }
@@ -263,9 +269,13 @@ impl Connectors {
             AuthMethod::OAuth2AdminConsent => "admin_consent",
             _ => "select_account",
         };
-        let started =
-            self.microsoft
-                .authorization_url(app, &self.oauth.redirect_uri, &state, prompt)?;
+        let started = self.microsoft.authorization_url(
+            app,
+            &self.oauth.redirect_uri,
+            &state,
+            &nonce_of(&state),
+            prompt,
+        )?;
         let (url, verifier) = (started.url, started.pkce_verifier);
         let now = self.clock.now();
         let expire_time = now + self.oauth.attempt_lifetime;
@@ -422,9 +432,12 @@ impl Connectors {
                 // The tenant of the administrator who signed in and consented; the callback's
                 // `tenant` parameter is ignored. A client-credentials token for it proves the
                 // consent, and the app-only tokens are what the connector keeps.
-                let tenant = self
-                    .microsoft
-                    .signed_in_tenant(&signed_in, &app.client_id)?;
+                let tenant = self.microsoft.signed_in_tenant(
+                    &signed_in,
+                    &app.client_id,
+                    &nonce_of(&callback.state),
+                    now,
+                )?;
                 let tokens = self
                     .microsoft
                     .app_token(app, &tenant, now)
@@ -443,7 +456,7 @@ impl Connectors {
                 }
                 let identity = self
                     .microsoft
-                    .signed_in_user(&tokens, &app.client_id)
+                    .signed_in_user(&tokens, &app.client_id, &nonce_of(&callback.state), now)
                     .await?;
                 (tokens, identity)
             }

@@ -717,6 +717,10 @@ impl From<providers::Error> for Error {
             providers::Error::InvalidGrant { description, .. } => {
                 Error::CredentialsRejected(format!("invalid_grant: {description}"))
             }
+            providers::Error::IdTokenRejected(message) => Error::AuthorizationCodeRejected(
+                format!("the id token is not acceptable: {message}"),
+            ),
+            providers::Error::AdminRequired => Error::AdminRequired,
             // A provider answering what its protocol does not allow is treated as an outage.
             providers::Error::Protocol(message) => Error::ProviderUnavailable {
                 message,

@@ -27,6 +27,15 @@ pub enum Error {
         /// The provider's description.
         description: String,
     },
+    /// The id token that came with the tokens fails a check (issuer, lifetime, nonce, audience,
+    /// or it is unsigned): the sign-in cannot be trusted.
+    #[error("the id token is not acceptable: {0}")]
+    IdTokenRejected(String),
+    /// Tenant-wide consent was given by someone without a directory role that may grant it.
+    #[error(
+        "the account that signed in holds no directory role that may consent for the whole tenant"
+    )]
+    AdminRequired,
     /// The provider answered something this service cannot use.
     #[error("{0}")]
     Protocol(String),

@@ -135,6 +135,7 @@ impl From<Error> for Status {
                 (Code::FailedPrecondition, "AUTHORIZATION_EXPIRED", vec![])
             }
             Error::AuthorizationDenied(_) => (Code::PermissionDenied, "ACCESS_DENIED", vec![]),
+            Error::AdminRequired => (Code::FailedPrecondition, "ADMIN_REQUIRED", vec![]),
             Error::AuthorizationCodeRejected(_) => (
                 Code::FailedPrecondition,
                 "AUTHORIZATION_CODE_REJECTED",
