@@ -94,6 +94,8 @@ pub struct Config {
     pub azure_blob_endpoint: String,
     /// Lifetime of the SAS tokens handed out (at most one hour).
     pub sas_lifetime: Duration,
+    /// Permissions of the SAS tokens handed out (letters of `rwdlacup`, canonical order).
+    pub sas_permissions: String,
     /// Timeout for each provider HTTP request.
     pub provider_timeout: Duration,
     /// Deadline of each RPC.
@@ -160,6 +162,7 @@ impl Config {
             api_keys: Vec::new(),
             azure_blob_endpoint: DEFAULT_AZURE_BLOB_ENDPOINT.to_owned(),
             sas_lifetime: Duration::from_secs(3600),
+            sas_permissions: crate::providers::azure_blob::DEFAULT_SAS_PERMISSIONS.to_owned(),
             provider_timeout: Duration::from_secs(15),
             request_timeout: Duration::from_secs(30),
             max_request_bytes: 1024 * 1024,
@@ -292,6 +295,7 @@ struct FileConfig {
     api_keys: Vec<FileApiKey>,
     azure_blob_endpoint: Option<String>,
     sas_lifetime_secs: Option<u64>,
+    sas_permissions: Option<String>,
     provider_timeout_secs: Option<u64>,
     request_timeout_secs: Option<u64>,
     max_request_bytes: Option<usize>,
@@ -421,6 +425,11 @@ pub fn load(
             ));
         }
         config.sas_lifetime = Duration::from_secs(secs);
+    }
+    if let Some(permissions) = file_config.sas_permissions {
+        config.sas_permissions =
+            crate::providers::azure_blob::canonical_sas_permissions(&permissions)
+                .map_err(|why| ConfigError(format!("sas_permissions `{permissions}`: {why}")))?;
     }
     if let Some(secs) = file_config.provider_timeout_secs {
         config.provider_timeout = Duration::from_secs(secs.clamp(1, 600));

@@ -87,10 +87,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
-    std::fs::create_dir_all(&config.data_dir).map_err(io_error(format!(
-        "cannot create data directory {}",
-        config.data_dir.display()
-    )))?;
+    create_private_dir(&config.data_dir)?;
     let database_url = config
         .database_url
         .clone()
@@ -115,7 +112,8 @@ pub async fn run(
         http.clone(),
         &config.azure_blob_endpoint,
         config.sas_lifetime,
-    );
+    )
+    .with_sas_permissions(&config.sas_permissions);
     let microsoft = Microsoft::new(http, &config.microsoft_login, &config.microsoft_graph);
     let public_url = match &config.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
@@ -331,11 +329,54 @@ fn api_keys(config: &Config, backend: Backend) -> Result<Vec<ApiKey>, Error> {
     }])
 }
 
+/// Creates the data directory (and its parents) readable by this user only (0700). An existing
+/// directory is left as the operator made it: the files in it are private either way.
+fn create_private_dir(path: &Path) -> Result<(), Error> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(path).map_err(io_error(format!(
+        "cannot create data directory {}",
+        path.display()
+    )))
+}
+
+/// Refuses a key file other users may read or write (like ssh does with private keys): a
+/// master key or admin key that leaked to another account on the machine is no secret.
+fn check_private(path: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .map_err(io_error(format!("cannot read {}", path.display())))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(config::ConfigError(format!(
+                "{} is accessible to other users (mode {:o}); make it private with `chmod 600 {}`",
+                absolute(path).display(),
+                mode & 0o777,
+                absolute(path).display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Reads a secret file, or creates it with mode 0600 and logs where it is (never the content).
+/// An existing file must be private ([`check_private`]).
 fn read_or_create_secret_file(
     path: &Path,
     generate: impl FnOnce() -> String,
 ) -> Result<String, Error> {
+    if path.exists() {
+        check_private(path)?;
+    }
     match std::fs::read_to_string(path) {
         Ok(content) if content.trim().is_empty() => {
             return Err(config::ConfigError(format!(

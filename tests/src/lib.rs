@@ -183,10 +183,50 @@ impl Azurite {
         &self.accounts[i]
     }
 
-    /// Lists containers with a SAS query string; returns the HTTP status.
-    pub async fn list_containers_with_sas(&self, account: &str, sas: &str) -> u16 {
-        reqwest::Client::new()
-            .get(format!("{}/?comp=list&{sas}", self.endpoint(account)))
+    /// Uses a SAS the way a migration does: creates a fresh container with it, and lists that
+    /// container's blobs. Returns the first status other than success, or 201 when both worked.
+    pub async fn use_sas(&self, account: &str, sas: &str) -> u16 {
+        let container = format!("m{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let created = self
+            .create_container_with_sas(account, &container, sas)
+            .await;
+        if created != 201 {
+            return created;
+        }
+        let listed = reqwest::Client::new()
+            .get(format!(
+                "{}/{container}?restype=container&comp=list&{sas}",
+                self.endpoint(account)
+            ))
+            .header("x-ms-version", "2021-08-06")
+            .send()
+            .await
+            .expect("azurite answers")
+            .status()
+            .as_u16();
+        if listed == 200 { 201 } else { listed }
+    }
+
+    /// Calls a service-level operation with a SAS: `list` (List Containers) or `properties`
+    /// (Set Blob Service Properties, which changes CORS and retention settings). Returns the
+    /// HTTP status.
+    pub async fn service_call_with_sas(&self, account: &str, call: &str, sas: &str) -> u16 {
+        let http = reqwest::Client::new();
+        let request = match call {
+            "list" => http.get(format!("{}/?comp=list&{sas}", self.endpoint(account))),
+            _ => http
+                .put(format!(
+                    "{}/?restype=service&comp=properties&{sas}",
+                    self.endpoint(account)
+                ))
+                .header("content-type", "application/xml")
+                .body(
+                    "<?xml version=\"1.0\" encoding=\"utf-8\"?><StorageServiceProperties>\
+                     <DeleteRetentionPolicy><Enabled>false</Enabled></DeleteRetentionPolicy>\
+                     </StorageServiceProperties>",
+                ),
+        };
+        request
             .header("x-ms-version", "2021-08-06")
             .send()
             .await

@@ -4,8 +4,8 @@
 use chrono::Duration;
 use connector_client::pb;
 use connector_tests::{
-    Backend, OAuthWorld, RETURN_URL, assert_error, confirm_at_callback, on_both_backends,
-    query_param, unique_parent,
+    Azurite, Backend, OAuthWorld, RETURN_URL, ServerOptions, TestServer, assert_error,
+    azure_create, confirm_at_callback, on_both_backends, query_param, unique_parent,
 };
 use identity_emulator::{IdTokenForgery, fixtures};
 use tonic::Code;
@@ -19,6 +19,7 @@ on_both_backends!(
     linking_at_the_callback_is_opt_in_and_asks_the_user_to_confirm,
     office_365_is_linked_only_by_an_administrator_who_may_consent,
     forged_or_stale_id_tokens_link_nothing,
+    the_sas_reaches_containers_and_blobs_but_not_the_account_settings,
 );
 
 fn no_redirects() -> reqwest::Client {
@@ -296,4 +297,73 @@ async fn forged_or_stale_id_tokens_link_nothing(backend: Backend) {
         .link(&parent, CONSUMER, fixtures::ALICE_UPN)
         .await
         .expect("an honest id token links");
+}
+
+/// Finding 9: a generated key file that someone made readable to others is refused at start-up
+/// with the command that fixes it; a private one is accepted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_file_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut server = TestServer::start_with(ServerOptions {
+        configure_api_keys: false,
+        ..ServerOptions::new(Backend::Sqlite)
+    })
+    .await;
+    server.stop().await;
+    for file in [
+        connector_server::MASTER_KEY_FILE,
+        connector_server::ADMIN_KEY_FILE,
+    ] {
+        let path = server.data_dir.join(file);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let refused = server.boot().await.expect_err("a key file others can read");
+        assert!(refused.contains("chmod 600"), "{refused}");
+        assert!(refused.contains(file), "{refused}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    server.boot().await.expect("private key files are accepted");
+}
+
+/// Finding 11: the SAS handed out for a migration works on containers and blobs, but not on the
+/// storage account's service: it can neither list the account's containers nor change its Blob
+/// service properties (CORS, soft-delete retention).
+async fn the_sas_reaches_containers_and_blobs_but_not_the_account_settings(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let azurite = Azurite::shared();
+    let storage = azurite.account(14);
+    let client = server.client().await;
+    let created = client
+        .create_connector(azure_create(&unique_parent(), storage, "least privilege"))
+        .await
+        .expect("created");
+    // Azurite checks SAS times against its own clock.
+    server.clock.set(chrono::Utc::now());
+    let token = client
+        .get_access_token(pb::GetAccessTokenRequest { name: created.name })
+        .await
+        .expect("token");
+    assert!(
+        token.scopes.contains(&"srt=co".to_owned()),
+        "{:?}",
+        token.scopes
+    );
+    let sas = &token.access_token;
+    assert_eq!(
+        azurite.use_sas(&storage.name, sas).await,
+        201,
+        "containers and blobs"
+    );
+    assert_eq!(
+        azurite
+            .service_call_with_sas(&storage.name, "properties", sas)
+            .await,
+        403,
+        "the account's service properties are out of reach"
+    );
+    assert_eq!(
+        azurite
+            .service_call_with_sas(&storage.name, "list", sas)
+            .await,
+        403
+    );
 }

@@ -53,7 +53,7 @@ fn readme_walkthrough_works_as_written() {
         "\"name\": \"connectorTypes/office-365\"",
         "\"state\": \"STATE_AUTHORIZED\"",
         "\"tokenType\": \"TOKEN_TYPE_AZURE_SAS\"",
-        "list containers with the SAS: 200",
+        "create a container with the SAS: 201",
         "Code: AlreadyExists",
         "CONNECTOR_ALREADY_EXISTS",
         "Code: NotFound",

@@ -183,9 +183,9 @@ async fn a_wrong_master_key_refuses_to_start(backend: Backend) {
         .expect("token");
     assert_eq!(
         Azurite::shared()
-            .list_containers_with_sas("store03", &token.access_token)
+            .use_sas("store03", &token.access_token)
             .await,
-        200
+        201
     );
 }
 

@@ -135,6 +135,11 @@ async fn binary_serves_with_defaults_and_stops_on_sigterm(backend: Backend) {
                 0o600
             );
             assert!(data.join("connectors.db").exists(), "SQLite in ./data");
+            // Finding 9: the data directory and the database files are private too.
+            assert_eq!(mode_of(&data), 0o700, "the data directory is private");
+            for file in ["connectors.db", "connectors.db-wal", "connectors.db-shm"] {
+                assert_eq!(mode_of(&data.join(file)), 0o600, "{file} is private");
+            }
             std::fs::read_to_string(&key_file)
                 .unwrap()
                 .trim()

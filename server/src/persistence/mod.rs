@@ -63,6 +63,40 @@ impl From<DbErr> for Error {
     }
 }
 
+/// Creates the SQLite database file readable by this user only (0600) before SQLite opens it,
+/// and makes an existing one (with its `-wal` and `-shm` files) private. SQLite creates its
+/// `-wal` and `-shm` files with the database file's permissions, so they stay private too.
+fn make_sqlite_files_private(url: &str) -> Result<()> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    let failed = |error: std::io::Error| Error::Unavailable(format!("{path}: {error}"));
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        options.open(path).map_err(failed)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{path}{suffix}");
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(failed(error));
+                }
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    options.open(path).map_err(failed)?;
+    Ok(())
+}
+
 /// PostgreSQL deadlock (40P01) or serialization failure (40001), and SQLite "busy".
 fn contention(error: &DbErr) -> bool {
     match error {
@@ -485,6 +519,9 @@ impl Store {
     /// crash or power loss, and with a single connection: SQLite serialises writers anyway, and
     /// one connection rules out "database is locked" upgrades between concurrent transactions.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self> {
+        if backend_of(url) == Backend::Sqlite {
+            make_sqlite_files_private(url)?;
+        }
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .sqlx_logging(false)

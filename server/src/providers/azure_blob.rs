@@ -21,12 +21,35 @@ use super::Error;
 /// The storage service version we sign for (account SAS strings include the encryption scope
 /// from 2020-12-06 on).
 const STORAGE_VERSION: &str = "2021-08-06";
-/// Permissions of the SAS we hand out: everything a migration needs on blobs, in the canonical
-/// order Azure requires (read, write, delete, list, add, create, update, process).
-const SAS_PERMISSIONS: &str = "rwdlacup";
-/// Service: Blob only. Resource types: service, container, object.
+/// Default permissions of the SAS we hand out: everything a migration needs on containers and
+/// blobs, in the canonical order Azure requires (read, write, delete, list, add, create, update,
+/// process). Configurable (`sas_permissions`) down to what a deployment's migrations use.
+pub const DEFAULT_SAS_PERMISSIONS: &str = "rwdlacup";
+/// Service: Blob only. Resource types: container and object, never service: a service-level
+/// SAS with write permission could change the account's Blob service properties (CORS rules,
+/// soft-delete retention, logging), which no migration needs.
 const SAS_SERVICES: &str = "b";
-const SAS_RESOURCE_TYPES: &str = "sco";
+const SAS_RESOURCE_TYPES: &str = "co";
+
+/// Checks SAS permissions given in configuration and puts them in Azure's canonical order:
+/// letters from `rwdlacup`, each at most once.
+pub fn canonical_sas_permissions(permissions: &str) -> Result<String, String> {
+    if permissions.is_empty() {
+        return Err("grants nothing".into());
+    }
+    if let Some(unknown) = permissions
+        .chars()
+        .find(|letter| !DEFAULT_SAS_PERMISSIONS.contains(*letter))
+    {
+        return Err(format!(
+            "`{unknown}` is not one of the permissions `{DEFAULT_SAS_PERMISSIONS}`"
+        ));
+    }
+    Ok(DEFAULT_SAS_PERMISSIONS
+        .chars()
+        .filter(|letter| permissions.contains(*letter))
+        .collect())
+}
 /// How far back the SAS start is set, to absorb clock skew between us and Azure.
 const SAS_START_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
@@ -43,6 +66,7 @@ pub struct AzureBlob {
     http: reqwest::Client,
     endpoint_template: String,
     sas_lifetime: chrono::Duration,
+    sas_permissions: String,
 }
 
 /// An account SAS as handed to the orchestrator.
@@ -68,7 +92,16 @@ impl AzureBlob {
             endpoint_template: endpoint_template.trim_end_matches('/').to_owned(),
             sas_lifetime: chrono::Duration::from_std(sas_lifetime)
                 .unwrap_or(chrono::Duration::hours(1)),
+            sas_permissions: DEFAULT_SAS_PERMISSIONS.to_owned(),
         }
+    }
+
+    /// The same client, handing out SAS tokens with these permissions (canonical, as
+    /// [`canonical_sas_permissions`] returns them).
+    #[must_use]
+    pub fn with_sas_permissions(mut self, permissions: &str) -> Self {
+        self.sas_permissions = permissions.to_owned();
+        self
     }
 
     /// The Blob endpoint of a storage account.
@@ -183,15 +216,16 @@ impl AzureBlob {
         } else {
             "https,http"
         };
+        let permissions = self.sas_permissions.as_str();
         let string_to_sign = format!(
-            "{account}\n{SAS_PERMISSIONS}\n{SAS_SERVICES}\n{SAS_RESOURCE_TYPES}\n{start}\n{expiry}\n\n{protocol}\n{STORAGE_VERSION}\n\n"
+            "{account}\n{permissions}\n{SAS_SERVICES}\n{SAS_RESOURCE_TYPES}\n{start}\n{expiry}\n\n{protocol}\n{STORAGE_VERSION}\n\n"
         );
         let signature = sign(key, &string_to_sign);
         let pairs = [
             ("sv", STORAGE_VERSION),
             ("ss", SAS_SERVICES),
             ("srt", SAS_RESOURCE_TYPES),
-            ("sp", SAS_PERMISSIONS),
+            ("sp", permissions),
             ("st", &start),
             ("se", &expiry),
             ("spr", protocol),
@@ -208,7 +242,7 @@ impl AzureBlob {
             grants: vec![
                 format!("ss={SAS_SERVICES}"),
                 format!("srt={SAS_RESOURCE_TYPES}"),
-                format!("sp={SAS_PERMISSIONS}"),
+                format!("sp={permissions}"),
             ],
             endpoint,
         }
@@ -251,5 +285,18 @@ mod tests {
         assert!(sas.query.contains("spr=https&"));
         assert!(sas.query.contains("se=2026-11-26T11%3A00%3A00Z"));
         assert_eq!(sas.endpoint, "https://acme.blob.core.windows.net");
+        assert!(
+            sas.query.contains("srt=co&"),
+            "never the service: {}",
+            sas.query
+        );
+    }
+
+    #[test]
+    fn sas_permissions_are_checked_and_put_in_canonical_order() {
+        assert_eq!(canonical_sas_permissions("lr").unwrap(), "rl");
+        assert_eq!(canonical_sas_permissions("rwdlacup").unwrap(), "rwdlacup");
+        assert!(canonical_sas_permissions("").is_err());
+        assert!(canonical_sas_permissions("rx").is_err());
     }
 }
