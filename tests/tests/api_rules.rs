@@ -112,6 +112,21 @@ async fn connector_types_are_listed_and_resolved_by_microsoft_service(backend: B
         .await
         .expect_err("unknown type");
     assert_error(&unknown, Code::NotFound, "CONNECTOR_TYPE_NOT_FOUND");
+    // Finding 12: a name that cannot be a connector type is an invalid argument, not unknown.
+    for malformed in [
+        "connectorTypes/",
+        "connectorTypes/../x",
+        "connectorTypes/a/b",
+        "office-365",
+    ] {
+        let refused = client
+            .get_connector_type(pb::GetConnectorTypeRequest {
+                name: malformed.into(),
+            })
+            .await
+            .expect_err(malformed);
+        assert_invalid_field(&refused, "name");
+    }
 }
 
 async fn calls_without_a_valid_api_key_are_unauthenticated(backend: Backend) {
@@ -628,7 +643,8 @@ async fn bad_input_gets_field_violations_and_saves_nothing(backend: Backend) {
     let mut request = good();
     request.connector = None;
     cases.push((request, "connector"));
-    for bad_type in ["", "connectorTypes/dropbox"] {
+    // Finding 12: a bare type id (no `connectorTypes/`) is refused too.
+    for bad_type in ["", "connectorTypes/dropbox", "azure-blob-storage"] {
         let mut request = good();
         request.connector.as_mut().unwrap().connector_type = bad_type.to_owned();
         cases.push((request, "connector.connector_type"));
@@ -837,9 +853,11 @@ async fn oversized_requests_are_refused(backend: Backend) {
         .create_connector(request)
         .await
         .expect_err("too large");
-    assert!(
-        matches!(error.code(), Code::ResourceExhausted | Code::OutOfRange),
-        "unexpected status {error:?}"
+    // Finding 12: gRPC's convention for a message over the limit, with the limit.
+    let metadata = assert_error(&error, Code::ResourceExhausted, "REQUEST_TOO_LARGE");
+    assert_eq!(
+        metadata.get("max_request_bytes").map(String::as_str),
+        Some("16384")
     );
     assert_eq!(server.query_i64("SELECT COUNT(*) FROM connector").await, 0);
 }

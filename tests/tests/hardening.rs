@@ -4,8 +4,9 @@
 use chrono::Duration;
 use connector_client::pb;
 use connector_tests::{
-    Azurite, Backend, OAuthWorld, RETURN_URL, ServerOptions, TestServer, assert_error,
-    azure_create, confirm_at_callback, on_both_backends, query_param, unique_parent,
+    ADMIN_KEY, Azurite, Backend, OAuthWorld, RETURN_URL, SCOPED_KEY, ServerOptions, TestServer,
+    assert_error, azure_create, confirm_at_callback, on_both_backends, query_param, unique_parent,
+    violated_fields,
 };
 use identity_emulator::{IdTokenForgery, fixtures};
 use tonic::Code;
@@ -20,6 +21,8 @@ on_both_backends!(
     office_365_is_linked_only_by_an_administrator_who_may_consent,
     forged_or_stale_id_tokens_link_nothing,
     the_sas_reaches_containers_and_blobs_but_not_the_account_settings,
+    undecodable_requests_and_doubled_keys_get_clear_answers,
+    a_rejected_client_secret_is_the_operators_problem_not_the_connectors,
 );
 
 fn no_redirects() -> reqwest::Client {
@@ -366,4 +369,116 @@ async fn the_sas_reaches_containers_and_blobs_but_not_the_account_settings(backe
             .await,
         403
     );
+}
+
+/// One gRPC call made by hand over HTTP/2, with these `authorization` headers and this message
+/// (raw bytes, framed here): what a broken or hostile client can send.
+async fn raw_call(
+    server: &TestServer,
+    method: &str,
+    keys: &[&str],
+    message: &[u8],
+) -> tonic::Status {
+    use tower::ServiceExt as _;
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    frame.extend_from_slice(message);
+    let channel = tonic::transport::Endpoint::from_shared(server.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect");
+    let mut request = http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "{}/connector.v1.ConnectorService/{method}",
+            server.endpoint()
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    for key in keys {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    let request = request
+        .body(tonic::body::Body::new(http_body_util::Full::new(
+            bytes::Bytes::from(frame),
+        )))
+        .unwrap();
+    let response = channel.oneshot(request).await.expect("the server answers");
+    tonic::Status::from_header_map(response.headers()).expect("a trailers-only error answer")
+}
+
+/// Finding 12: bytes that are not the request message answer `INVALID_ARGUMENT`
+/// `MALFORMED_REQUEST` (not `INTERNAL`, which means a bug of ours); two `authorization`
+/// headers answer `UNAUTHENTICATED` `API_KEY_AMBIGUOUS` instead of the first one winning.
+async fn undecodable_requests_and_doubled_keys_get_clear_answers(backend: Backend) {
+    use prost::Message as _;
+    let server = TestServer::start(backend).await;
+    let request = pb::ListConnectorsRequest {
+        parent: format!("accounts/{}", connector_tests::SCOPED_ACCOUNT),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let doubled = raw_call(
+        &server,
+        "ListConnectors",
+        &[SCOPED_KEY, ADMIN_KEY],
+        &request,
+    )
+    .await;
+    assert_error(&doubled, Code::Unauthenticated, "API_KEY_AMBIGUOUS");
+    let doubled = raw_call(&server, "ListConnectors", &[ADMIN_KEY, ADMIN_KEY], &request).await;
+    assert_error(&doubled, Code::Unauthenticated, "API_KEY_AMBIGUOUS");
+    let probe = raw_call(
+        &server,
+        "GetConnector",
+        &[ADMIN_KEY],
+        &pb::GetConnectorRequest { name: "bad".into() }.encode_to_vec(),
+    )
+    .await;
+    assert_eq!(probe.code(), Code::InvalidArgument, "{probe:?}");
+    // Field 1 (`name`, length-delimited) claiming 16 bytes where there is one.
+    let junk = raw_call(&server, "GetConnector", &[ADMIN_KEY], &[0x0a, 0x10, 0x41]).await;
+    assert_error(&junk, Code::InvalidArgument, "MALFORMED_REQUEST");
+}
+
+/// Finding 12: when the provider rejects our app's client secret (`invalid_client`, wrong or
+/// expired), `GetAccessToken` answers `FAILED_PRECONDITION` `OAUTH_CLIENT_REJECTED` without a
+/// field violation (the request has no credentials field), and no connector is deauthorized:
+/// Office 365 connectors used to be, as if the tenant had withdrawn its consent.
+async fn a_rejected_client_secret_is_the_operators_problem_not_the_connectors(backend: Backend) {
+    let mut world = OAuthWorld::start(backend).await;
+    let parent = unique_parent();
+    let consumer = world
+        .link(&parent, CONSUMER, fixtures::ALICE_UPN)
+        .await
+        .expect("linked");
+    let office = world
+        .link(&parent, OFFICE, fixtures::ADELE_UPN)
+        .await
+        .expect("linked");
+    world.server.stop().await;
+    for (_, app) in &mut world.server.options.oauth.as_mut().unwrap().apps {
+        app.client_secret = "an-expired-secret".to_owned().into();
+    }
+    world.server.boot().await.expect("restarted");
+    world.server.clock.advance(Duration::hours(2));
+    let client = world.server.client().await;
+    for linked in [&consumer, &office] {
+        let refused = client
+            .get_access_token(pb::GetAccessTokenRequest {
+                name: linked.name.clone(),
+            })
+            .await
+            .expect_err("our client secret is rejected");
+        assert_error(&refused, Code::FailedPrecondition, "OAUTH_CLIENT_REJECTED");
+        assert!(violated_fields(&refused).is_empty(), "{refused:?}");
+        let connector = client
+            .get_connector(pb::GetConnectorRequest {
+                name: linked.name.clone(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(connector.state(), pb::connector::State::Authorized);
+    }
 }

@@ -9,7 +9,7 @@ use chrono::Duration;
 use connector_client::pb;
 use connector_server::clock::Clock as _;
 use connector_tests::{
-    Backend, OAuthWorld, TestServer, on_both_backends, server_events, unique_parent,
+    Backend, ConfigHook, OAuthWorld, TestServer, on_both_backends, server_events, unique_parent,
 };
 use identity_emulator::{Failure, fixtures};
 use pb::connector_event::{Kind, RevocationOutcome as Outcome};
@@ -22,6 +22,7 @@ on_both_backends!(
     a_try_cut_off_by_a_shutdown_is_taken_over_when_its_lease_ends,
     a_refused_delete_queues_nothing,
     a_provider_that_does_not_revoke_refresh_tokens_ends_in_not_supported,
+    a_retry_after_longer_than_the_longest_backoff_is_respected,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -133,6 +134,28 @@ fn live_grants(world: &OAuthWorld, user: &str) -> usize {
         .emulator
         .revoke_user_grant(user, fixtures::CLIENT_ID)
         .expect("known user")
+}
+
+/// Issue 8, finding 12: a provider asking for ten minutes is not retried after the configured
+/// longest backoff of one minute: "never sooner than Retry-After" holds.
+async fn a_retry_after_longer_than_the_longest_backoff_is_respected(backend: Backend) {
+    let world = OAuthWorld::start_customized(backend, true, |options| {
+        options.configure = Some(ConfigHook::new(|config| {
+            config.revocation_max_backoff = StdDuration::from_secs(60);
+        }));
+    })
+    .await;
+    let parent = unique_parent();
+    let linked = link_alice(&world, &parent).await;
+    world
+        .emulator
+        .fail_next_revoke_calls(1, Failure::Status429 { retry_after: 600 });
+    delete(&world, linked.name).await;
+    let wait = wait_for_failed_try(&world.server, 1).await;
+    assert!(
+        wait >= Duration::seconds(599) && wait <= Duration::seconds(600),
+        "Retry-After respected beyond the longest backoff: {wait}"
+    );
 }
 
 async fn an_outage_and_a_restart_end_in_revoked(backend: Backend) {

@@ -89,6 +89,21 @@ pub enum Error {
         "the account that signed in is not an administrator who may consent for the whole tenant (Global, Privileged Role, Cloud Application or Application Administrator); sign in as one"
     )]
     AdminRequired,
+    /// The provider rejected this service's own app credentials (a wrong or expired client
+    /// secret): an operator's problem, not the caller's and not the connector's.
+    #[error(
+        "the identity provider rejected this service's app credentials (client secret wrong or expired); an operator must update the configuration"
+    )]
+    OAuthClientRejected(String),
+    /// The request message is larger than the service accepts.
+    #[error("the request message is larger than the {0} bytes this service accepts")]
+    RequestTooLarge(usize),
+    /// The request bytes are not the method's request message.
+    #[error("the request is not a valid message of this method's request type")]
+    MalformedRequest,
+    /// The call carried more than one `authorization` header.
+    #[error("the call carries more than one authorization header; send exactly one API key")]
+    ApiKeyAmbiguous,
     /// The provider refused the authorization code (wrong, used, or a PKCE mismatch).
     #[error("the provider refused the authorization code: {0}")]
     AuthorizationCodeRejected(String),

@@ -198,8 +198,9 @@ impl Connectors {
         }
     }
 
-    /// A failed try: retried after the backoff (never sooner than the provider asked, never
-    /// later than the longest backoff), or `FAILED` after the last try.
+    /// A failed try: retried after the backoff, but never sooner than the provider asked
+    /// (`Retry-After` wins over the longest backoff; only a wait beyond a day is cut to a day,
+    /// so a broken header cannot park a revocation for ever), or `FAILED` after the last try.
     fn failed_try(
         &self,
         row: &RevocationRow,
@@ -215,11 +216,11 @@ impl Connectors {
             );
             return Outcome::Final(REVOCATION_FAILED);
         }
-        let wait = self.revocation.backoff(row.attempts).max(
-            retry_after
-                .unwrap_or_default()
-                .min(self.revocation.max_backoff),
-        );
+        const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+        let wait = self
+            .revocation
+            .backoff(row.attempts)
+            .max(retry_after.unwrap_or_default().min(LONGEST_RETRY_AFTER));
         Outcome::Retry(wait, error)
     }
 }

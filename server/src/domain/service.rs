@@ -721,6 +721,7 @@ impl From<providers::Error> for Error {
                 format!("the id token is not acceptable: {message}"),
             ),
             providers::Error::AdminRequired => Error::AdminRequired,
+            providers::Error::ClientRejected(message) => Error::OAuthClientRejected(message),
             // A provider answering what its protocol does not allow is treated as an outage.
             providers::Error::Protocol(message) => Error::ProviderUnavailable {
                 message,

@@ -553,6 +553,7 @@ fn token_error(error: RequestTokenError<Transport, BasicErrorResponse>) -> Error
                     aadsts: aadsts_code(&description),
                     description,
                 },
+                BasicErrorResponseType::InvalidClient => Error::ClientRejected(description),
                 other => Error::CredentialsRejected(format!("{other}: {description}")),
             }
         }

@@ -27,6 +27,11 @@ pub enum Error {
         /// The provider's description.
         description: String,
     },
+    /// The provider does not accept our app's own credentials (OAuth `invalid_client`: a
+    /// client secret that is wrong or expired, AADSTS7000215 / 7000222). Nothing is wrong with
+    /// the connector; an operator must fix the app registration or the configuration.
+    #[error("the provider rejected this service's client credentials: {0}")]
+    ClientRejected(String),
     /// The id token that came with the tokens fails a check (issuer, lifetime, nonce, audience,
     /// or it is unsigned): the sign-in cannot be trusted.
     #[error("the id token is not acceptable: {0}")]

@@ -29,10 +29,13 @@ pub(crate) fn authenticate(
     let by_hash: Arc<HashMap<[u8; 32], ApiKey>> =
         Arc::new(keys.iter().map(|key| (key.sha256, key.clone())).collect());
     move |mut request: Request<()>| {
-        let presented = request
-            .metadata()
-            .get("authorization")
-            .ok_or(Error::ApiKeyMissing)?
+        let mut presented = request.metadata().get_all("authorization").iter();
+        let first = presented.next().ok_or(Error::ApiKeyMissing)?;
+        // Two keys: which one the caller meant is a guess, and proxies disagree on which wins.
+        if presented.next().is_some() {
+            return Err(Error::ApiKeyAmbiguous.into());
+        }
+        let presented = first
             .to_str()
             .ok()
             .and_then(|value| {

@@ -23,7 +23,13 @@ pub(crate) fn parse(filter: &str) -> Result<ListFilter> {
         let value = unquote(value.trim());
         match field.trim() {
             "connector_type" => {
-                let connector_type = parse_connector_type(FIELD, value)?;
+                // A filter may name the type by its bare id, as people type it.
+                let name = if value.starts_with("connectorTypes/") {
+                    value.to_owned()
+                } else {
+                    format!("connectorTypes/{value}")
+                };
+                let connector_type = parse_connector_type(FIELD, &name)?;
                 if parsed.connector_type.replace(connector_type).is_some() {
                     return Err(Error::invalid(
                         FIELD,

@@ -8,7 +8,7 @@ use super::{
     auth::caller,
     conversions::{self, credentials, labels},
     filter,
-    names::{parse_account, parse_connector, parse_connector_type},
+    names::{connector_type_id, parse_account, parse_connector, parse_connector_type},
     page_token::PageTokens,
 };
 use crate::domain::{
@@ -80,14 +80,10 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::GetConnectorTypeRequest>,
     ) -> Reply<pb::ConnectorType> {
-        let name = &request.get_ref().name;
-        if !name.starts_with("connectorTypes/") {
-            return Err(Error::invalid("name", "must be `connectorTypes/{connector_type}`").into());
-        }
-        let id = parse_connector_type("name", name).map_err(|_| {
-            Error::ConnectorTypeNotFound(name.trim_start_matches("connectorTypes/").to_owned())
-        })?;
-        Ok(Response::new(id.info().into()))
+        let id = connector_type_id("name", &request.get_ref().name)?;
+        let connector_type = ConnectorTypeId::parse(id)
+            .ok_or_else(|| Error::ConnectorTypeNotFound(id.to_owned()))?;
+        Ok(Response::new(connector_type.info().into()))
     }
 
     async fn resolve_connector_type(

@@ -11,6 +11,7 @@ mod grpc;
 mod names;
 mod page_token;
 mod status;
+mod unreadable;
 
 use std::{future::Future, time::Duration};
 
@@ -91,6 +92,10 @@ pub(crate) async fn serve(
     .max_decoding_message_size(serving.max_request_bytes);
     // The deadline applies to the connector service only: health and reflection are instant,
     // and a health `Watch` stream must be allowed to stay open.
+    let api = unreadable::UnreadableLayer {
+        max_request_bytes: serving.max_request_bytes,
+    }
+    .layer(api);
     let api = deadline::DeadlineLayer(serving.request_timeout).layer(api);
     let api = InterceptedService::new(api, auth::authenticate(&serving.api_keys));
 

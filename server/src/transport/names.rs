@@ -28,15 +28,37 @@ pub(crate) fn parse_connector(field: &str, name: &str) -> Result<ConnectorName> 
     })
 }
 
-/// Parses `connectorTypes/{id}` (or a bare id) from request field `field`.
-pub(crate) fn parse_connector_type(field: &str, name: &str) -> Result<ConnectorTypeId> {
+/// The id of a well-formed `connectorTypes/{id}` name (1 to 63 lowercase letters, digits and
+/// dashes), whether or not such a type exists.
+pub(crate) fn connector_type_id<'a>(field: &str, name: &'a str) -> Result<&'a str> {
     if name.is_empty() {
         return Err(Error::invalid(
             field,
             "is required, for example `connectorTypes/azure-blob-storage`",
         ));
     }
-    let id = name.strip_prefix("connectorTypes/").unwrap_or(name);
+    let malformed = || {
+        Error::invalid(
+            field,
+            "must be `connectorTypes/{connector_type}`, for example `connectorTypes/azure-blob-storage`",
+        )
+    };
+    let id = name.strip_prefix("connectorTypes/").ok_or_else(malformed)?;
+    let well_formed = (1..=63).contains(&id.len())
+        && id
+            .bytes()
+            .all(|byte| matches!(byte, b'a'..=b'z' | b'0'..=b'9' | b'-'));
+    if well_formed {
+        Ok(id)
+    } else {
+        Err(malformed())
+    }
+}
+
+/// Parses `connectorTypes/{id}` from request field `field`: malformed or unknown is a field
+/// violation (the type is an argument here, not the resource being read).
+pub(crate) fn parse_connector_type(field: &str, name: &str) -> Result<ConnectorTypeId> {
+    let id = connector_type_id(field, name)?;
     ConnectorTypeId::parse(id).ok_or_else(|| {
         Error::invalid(
             field,

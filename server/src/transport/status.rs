@@ -153,6 +153,18 @@ impl From<Error> for Status {
             }
             Error::ApiKeyMissing => (Code::Unauthenticated, "API_KEY_MISSING", vec![]),
             Error::ApiKeyInvalid => (Code::Unauthenticated, "API_KEY_INVALID", vec![]),
+            Error::ApiKeyAmbiguous => (Code::Unauthenticated, "API_KEY_AMBIGUOUS", vec![]),
+            Error::RequestTooLarge(limit) => (
+                Code::ResourceExhausted,
+                "REQUEST_TOO_LARGE",
+                vec![("max_request_bytes", limit.to_string())],
+            ),
+            Error::MalformedRequest => (Code::InvalidArgument, "MALFORMED_REQUEST", vec![]),
+            Error::OAuthClientRejected(detail) => {
+                // Every caller is affected until an operator acts: log it loudly, here once.
+                tracing::error!(%detail, "the identity provider rejects our client credentials: fix the app registration's secret in the configuration");
+                (Code::FailedPrecondition, "OAUTH_CLIENT_REJECTED", vec![])
+            }
             Error::AccountAccessDenied(account) => (
                 Code::PermissionDenied,
                 "ACCOUNT_ACCESS_DENIED",
