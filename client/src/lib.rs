@@ -10,6 +10,21 @@
 //! println!("{} connector types", types.connector_types.len());
 //! # Ok(()) }
 //! ```
+//!
+//! `https://` endpoints are verified against the system's root certificates; a private CA and
+//! a client certificate (mTLS) are set with [`ConnectorClient::builder`]:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use connector_client::ConnectorClient;
+//!
+//! let client = ConnectorClient::builder("https://connectors.internal:50051", "csk_...")
+//!     .ca_certificate_pem(std::fs::read("ca.pem")?)
+//!     .client_identity_pem(std::fs::read("worker.pem")?, std::fs::read("worker.key")?)
+//!     .connect()
+//!     .await?;
+//! # let _ = client; Ok(()) }
+//! ```
 
 #![forbid(unsafe_code)]
 
@@ -18,7 +33,7 @@ use tonic::{
     Request, Status,
     metadata::AsciiMetadataValue,
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
 
 pub use connector_api::pb;
@@ -116,19 +131,91 @@ macro_rules! rpcs {
     };
 }
 
+/// How to reach a server: its endpoint, the API key, and for `https://` the certificates to
+/// trust and to present (see [`ConnectorClient::builder`]). `Debug` hides the key.
+pub struct ClientBuilder {
+    endpoint: String,
+    api_key: String,
+    ca_certificate_pem: Option<Vec<u8>>,
+    identity_pem: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("ca_certificate", &self.ca_certificate_pem.is_some())
+            .field("client_identity", &self.identity_pem.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Trusts this CA (PEM) for the server's certificate, instead of the system's roots.
+    #[must_use]
+    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certificate_pem = Some(pem.into());
+        self
+    }
+
+    /// Presents this client certificate (PEM chain) and private key (PEM) to a server that
+    /// requires mutual TLS.
+    #[must_use]
+    pub fn client_identity_pem(
+        mut self,
+        certificate: impl Into<Vec<u8>>,
+        key: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.identity_pem = Some((certificate.into(), key.into()));
+        self
+    }
+
+    /// Connects. An `https://` endpoint is verified against the CA given, or the system's
+    /// roots; `http://` is plaintext (loopback, or a mesh that encrypts for us).
+    pub async fn connect(self) -> Result<ConnectorClient, Error> {
+        let mut endpoint = Endpoint::from_shared(self.endpoint.clone())
+            .map_err(|_| Error::InvalidEndpoint(self.endpoint.clone()))?;
+        if self.endpoint.starts_with("https://") {
+            // rustls needs a process-wide provider when more than one is compiled in (as in a
+            // program that also links ring); one installed by the program is kept.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            let mut tls = ClientTlsConfig::new();
+            tls = match self.ca_certificate_pem {
+                Some(pem) => tls.ca_certificate(Certificate::from_pem(pem)),
+                None => tls.with_native_roots(),
+            };
+            if let Some((certificate, key)) = self.identity_pem {
+                tls = tls.identity(Identity::from_pem(certificate, key));
+            }
+            endpoint = endpoint.tls_config(tls)?;
+        } else if self.ca_certificate_pem.is_some() || self.identity_pem.is_some() {
+            return Err(Error::InvalidEndpoint(format!(
+                "{}: certificates were given for a plaintext endpoint; use https://",
+                self.endpoint
+            )));
+        }
+        ConnectorClient::with_channel(endpoint.connect().await?, self.api_key)
+    }
+}
+
 impl ConnectorClient {
-    /// Connects to `endpoint` (for example `http://127.0.0.1:50051`), sending `api_key` with
-    /// every call.
+    /// Connects to `endpoint` (for example `http://127.0.0.1:50051`, or `https://…` verified
+    /// against the system's root certificates), sending `api_key` with every call.
     pub async fn connect(
         endpoint: impl Into<String>,
         api_key: impl AsRef<str>,
     ) -> Result<Self, Error> {
-        let endpoint = endpoint.into();
-        let channel = Endpoint::from_shared(endpoint.clone())
-            .map_err(|_| Error::InvalidEndpoint(endpoint))?
-            .connect()
-            .await?;
-        Self::with_channel(channel, api_key)
+        Self::builder(endpoint, api_key).connect().await
+    }
+
+    /// A client with TLS settings: a private CA, a client certificate (mTLS).
+    pub fn builder(endpoint: impl Into<String>, api_key: impl AsRef<str>) -> ClientBuilder {
+        ClientBuilder {
+            endpoint: endpoint.into(),
+            api_key: api_key.as_ref().to_owned(),
+            ca_certificate_pem: None,
+            identity_pem: None,
+        }
     }
 
     /// Watches an account's connector events after `after_cursor` (0: from the beginning),

@@ -65,6 +65,19 @@ pub fn default_oauth(connector_type: ConnectorTypeId) -> Option<(&'static str, &
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
+/// TLS for the listening port: the server's certificate chain and key (PEM files), and
+/// optionally a CA bundle that client certificates must chain to (mutual TLS).
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// PEM CA bundle: when set, every connection must present a client certificate it signed
+    /// (checked in the TLS handshake); the API key is still required on every call.
+    pub client_ca: Option<PathBuf>,
+}
+
 /// A master key given in configuration.
 #[derive(Debug, Clone)]
 pub struct MasterKeyConfig {
@@ -90,6 +103,12 @@ pub struct Config {
     pub previous_master_keys: Vec<MasterKeyConfig>,
     /// Accepted API keys. Empty: an admin key file is created in `data_dir`.
     pub api_keys: Vec<ApiKey>,
+    /// TLS (and mTLS) on the listening port; `None`: plaintext, allowed on loopback only unless
+    /// `allow_plaintext`.
+    pub tls: Option<TlsConfig>,
+    /// Allow listening without TLS on an address other than loopback (behind a mesh or proxy
+    /// that terminates TLS). Off: such a configuration is refused at start-up.
+    pub allow_plaintext: bool,
     /// Blob endpoint template containing `{account}`.
     pub azure_blob_endpoint: String,
     /// Lifetime of the SAS tokens handed out (at most one hour).
@@ -160,6 +179,8 @@ impl Config {
             master_key: None,
             previous_master_keys: Vec::new(),
             api_keys: Vec::new(),
+            tls: None,
+            allow_plaintext: false,
             azure_blob_endpoint: DEFAULT_AZURE_BLOB_ENDPOINT.to_owned(),
             sas_lifetime: Duration::from_secs(3600),
             sas_permissions: crate::providers::azure_blob::DEFAULT_SAS_PERMISSIONS.to_owned(),
@@ -257,6 +278,8 @@ impl std::fmt::Debug for Config {
                 "api_keys",
                 &self.api_keys.iter().map(|key| &key.id).collect::<Vec<_>>(),
             )
+            .field("tls", &self.tls)
+            .field("allow_plaintext", &self.allow_plaintext)
             .field("azure_blob_endpoint", &self.azure_blob_endpoint)
             .field("sas_lifetime", &self.sas_lifetime)
             .field("request_timeout", &self.request_timeout)
@@ -293,6 +316,8 @@ struct FileConfig {
     previous_master_keys: Vec<FileMasterKey>,
     #[serde(default)]
     api_keys: Vec<FileApiKey>,
+    tls: Option<FileTls>,
+    allow_plaintext: Option<bool>,
     azure_blob_endpoint: Option<String>,
     sas_lifetime_secs: Option<u64>,
     sas_permissions: Option<String>,
@@ -327,6 +352,14 @@ struct FileOAuthApp {
     tenant: Option<String>,
     scopes: Option<Vec<String>>,
     revocation_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -409,6 +442,43 @@ pub fn load(
         .into_iter()
         .map(api_key)
         .collect::<Result<_, _>>()?;
+    config.tls = match (
+        env("CONNECTOR_TLS_CERT").map(PathBuf::from),
+        env("CONNECTOR_TLS_KEY").map(PathBuf::from),
+        file_config.tls,
+    ) {
+        (Some(cert), Some(key), file_tls) => Some(TlsConfig {
+            cert,
+            key,
+            client_ca: env("CONNECTOR_TLS_CLIENT_CA")
+                .map(PathBuf::from)
+                .or(file_tls.and_then(|tls| tls.client_ca)),
+        }),
+        (None, None, Some(file_tls)) => Some(TlsConfig {
+            cert: file_tls.cert,
+            key: file_tls.key,
+            client_ca: env("CONNECTOR_TLS_CLIENT_CA")
+                .map(PathBuf::from)
+                .or(file_tls.client_ca),
+        }),
+        (None, None, None) => None,
+        _ => {
+            return Err(ConfigError(
+                "CONNECTOR_TLS_CERT and CONNECTOR_TLS_KEY go together".into(),
+            ));
+        }
+    };
+    if config.tls.is_none() && env("CONNECTOR_TLS_CLIENT_CA").is_some() {
+        return Err(ConfigError(
+            "CONNECTOR_TLS_CLIENT_CA needs TLS (a certificate and key) configured".into(),
+        ));
+    }
+    if let Some(allow) = env("CONNECTOR_ALLOW_PLAINTEXT")
+        .map(|value| matches!(value.as_str(), "1" | "true" | "yes"))
+        .or(file_config.allow_plaintext)
+    {
+        config.allow_plaintext = allow;
+    }
     if let Some(endpoint) = env("CONNECTOR_AZURE_BLOB_ENDPOINT").or(file_config.azure_blob_endpoint)
     {
         if !endpoint.contains("{account}") {

@@ -88,6 +88,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
     create_private_dir(&config.data_dir)?;
+    let address = listener
+        .local_addr()
+        .map_err(io_error("cannot read the listen address"))?;
+    let tls = server_tls(&config, address)?;
     let database_url = config
         .database_url
         .clone()
@@ -117,12 +121,8 @@ pub async fn run(
     let microsoft = Microsoft::new(http, &config.microsoft_login, &config.microsoft_graph);
     let public_url = match &config.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
-        None => format!(
-            "http://{}",
-            listener
-                .local_addr()
-                .map_err(io_error("cannot read the listen address"))?
-        ),
+        None if tls.is_some() => format!("https://{address}"),
+        None => format!("http://{address}"),
     };
     let oauth = oauth_settings(&config, &public_url)?;
     let connectors = domain::Connectors::new(
@@ -163,9 +163,12 @@ pub async fn run(
         config.revocation_poll_interval,
     ));
 
-    if let Ok(address) = listener.local_addr() {
-        tracing::info!(%address, "serving gRPC");
-    }
+    tracing::info!(
+        %address,
+        tls = tls.is_some(),
+        mtls = config.tls.as_ref().is_some_and(|tls| tls.client_ca.is_some()),
+        "serving gRPC"
+    );
     let served = transport::serve(
         listener,
         transport::Serving {
@@ -177,6 +180,7 @@ pub async fn run(
             max_request_bytes: config.max_request_bytes,
             health_check_interval: config.health_check_interval,
             event_poll_interval: config.event_poll_interval,
+            tls,
         },
         shutdown,
     )
@@ -187,6 +191,46 @@ pub async fn run(
     served?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// The TLS settings of the listening port, read from the configured PEM files. Without TLS,
+/// only a loopback address is served unless `allow_plaintext` says a mesh or proxy encrypts
+/// the traffic: API keys, account keys and access tokens cross this port.
+fn server_tls(
+    config: &Config,
+    address: std::net::SocketAddr,
+) -> Result<Option<tonic::transport::ServerTlsConfig>, Error> {
+    install_crypto_provider();
+    let Some(tls) = &config.tls else {
+        if !address.ip().is_loopback() && !config.allow_plaintext {
+            return Err(config::ConfigError(format!(
+                "refusing to listen on {address} without TLS: API keys, account keys and access \
+                 tokens would cross the network in the clear. Configure [tls] cert and key \
+                 (CONNECTOR_TLS_CERT, CONNECTOR_TLS_KEY), or set allow_plaintext = true \
+                 (CONNECTOR_ALLOW_PLAINTEXT=true) behind a mesh or proxy that terminates TLS"
+            ))
+            .into());
+        }
+        return Ok(None);
+    };
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(io_error(format!("cannot read {}", path.display())))
+    };
+    let mut server = tonic::transport::ServerTlsConfig::new().identity(
+        tonic::transport::Identity::from_pem(read(&tls.cert)?, read(&tls.key)?),
+    );
+    if let Some(client_ca) = &tls.client_ca {
+        server = server.client_ca_root(tonic::transport::Certificate::from_pem(read(client_ca)?));
+    }
+    Ok(Some(server))
+}
+
+/// Makes AWS-LC rustls's process-wide cryptography, as reqwest uses it. The dependency graph
+/// enables both of rustls's providers (ring comes with the database drivers), and then rustls
+/// cannot choose one by itself for tonic's TLS. A provider installed earlier (by an embedding
+/// program) is kept.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 /// The inactivity sweeper: at start-up and then every `interval`, deauthorizes the connectors

@@ -8,7 +8,8 @@ to Connector Service. At run time it:
 1. generates Python stubs for every file under the repository's `proto/` directory into a
    temporary directory with `grpc_tools.protoc` (well-known types come from the protos that
    grpcio-tools bundles), and imports them;
-2. over a plain insecure channel, checks that a call without an API key (and one with an
+2. over a plain insecure channel (or TLS with --ca-file, mTLS adding --cert-file and
+   --key-file), checks that a call without an API key (and one with an
    unknown key) fails with UNAUTHENTICATED;
 3. with `authorization: Bearer <key>` metadata: creates an Azure connector, finds it in
    ListConnectors, gets it, checks its fields, deletes it, and checks that GetConnector then
@@ -109,12 +110,26 @@ def call(what: str, method: Callable[..., object], request: object, metadata: tu
         fail(f"{what} failed with {error.code().name}: {error.details()}")
 
 
+def open_channel(args: argparse.Namespace) -> grpc.Channel:
+    """A plaintext channel, or with --ca-file a TLS one (with --cert-file/--key-file: mTLS)."""
+    if args.ca_file is None:
+        return grpc.insecure_channel(args.address)
+    client_key = args.key_file.read_bytes() if args.key_file else None
+    client_chain = args.cert_file.read_bytes() if args.cert_file else None
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=args.ca_file.read_bytes(),
+        private_key=client_key,
+        certificate_chain=client_chain,
+    )
+    return grpc.secure_channel(args.address, credentials)
+
+
 def run_checks(args: argparse.Namespace, api_key: str, storage_key: str) -> dict[str, object]:
     """Runs every check against the server; returns the summary to print."""
     with tempfile.TemporaryDirectory(prefix="connector-stubs-") as out_dir:
         pb, pb_grpc = generate_stubs(args.proto_root, Path(out_dir))
 
-        with grpc.insecure_channel(args.address) as channel:
+        with open_channel(args) as channel:
             try:
                 grpc.channel_ready_future(channel).result(timeout=CALL_TIMEOUT)
             except grpc.FutureTimeoutError:
@@ -237,7 +252,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description=__doc__.splitlines()[0],
         epilog="Environment: CONNECTOR_API_KEY (API key), AZURE_STORAGE_ACCOUNT_KEY (storage key).",
     )
-    parser.add_argument("--address", required=True, help="server address, HOST:PORT (plaintext)")
+    parser.add_argument("--address", required=True, help="server address, HOST:PORT")
+    parser.add_argument("--ca-file", type=Path, help="PEM CA to verify the server with: TLS")
+    parser.add_argument("--cert-file", type=Path, help="PEM client certificate chain (mTLS)")
+    parser.add_argument("--key-file", type=Path, help="PEM client private key (mTLS)")
     parser.add_argument("--parent", required=True, help="customer account, accounts/{account}")
     parser.add_argument("--storage-account", required=True, help="Azure storage account name")
     parser.add_argument(

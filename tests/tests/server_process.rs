@@ -6,89 +6,22 @@
 use std::{
     os::unix::fs::PermissionsExt as _,
     path::Path,
-    process::{Child, Command},
+    process::Command,
     time::{Duration, Instant},
 };
 
 use connector_client::{ConnectorClient, pb};
 use connector_server::access::ApiKey;
 use connector_tests::{
-    Azurite, Backend, ServerOptions, TestServer, azure_create, drop_postgres_database, free_port,
-    fresh_postgres_database, next_event, on_both_backends, random_master_key, unique_parent,
-    wait_until_serving, workspace_binary, write_file,
+    Azurite, Backend, ServerBinary, ServerOptions, TestServer, azure_create,
+    drop_postgres_database, free_port, fresh_postgres_database, next_event, on_both_backends,
+    random_master_key, unique_parent, workspace_binary, write_file,
 };
 
 on_both_backends!(
     binary_serves_with_defaults_and_stops_on_sigterm,
     a_watcher_cut_off_by_sigkill_resumes_and_sees_every_event_once,
 );
-
-struct Binary {
-    child: Child,
-    port: u16,
-    workdir: std::path::PathBuf,
-}
-
-impl Binary {
-    fn start(workdir: &Path, port: u16, env: &[(&str, String)]) -> Binary {
-        // Logs go to a file: at `trace` they would fill a pipe nobody reads and stall the server.
-        let log =
-            std::fs::File::create(workdir.join(format!("server-{}.log", uuid::Uuid::new_v4())))
-                .expect("log file");
-        let child = Command::new(workspace_binary("connector-server"))
-            .current_dir(workdir)
-            .env("CONNECTOR_LISTEN", format!("127.0.0.1:{port}"))
-            // The most verbose level: secrets must stay out of every log line.
-            .env("RUST_LOG", "trace")
-            .env_remove("DATABASE_URL")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .expect("start connector-server");
-        Binary {
-            child,
-            port,
-            workdir: workdir.to_owned(),
-        }
-    }
-
-    async fn ready(self) -> Self {
-        wait_until_serving(
-            &format!("http://127.0.0.1:{}", self.port),
-            Duration::from_secs(30),
-        )
-        .await;
-        self
-    }
-
-    /// Sends a signal and waits for the process to end; returns its status and logs.
-    fn signal(mut self, signal: &str) -> (std::process::ExitStatus, String) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                // Every log file of this working directory: the runs before this one too.
-                let mut logs = String::new();
-                for entry in std::fs::read_dir(&self.workdir).expect("workdir").flatten() {
-                    if entry.file_name().to_string_lossy().ends_with(".log") {
-                        logs += &std::fs::read_to_string(entry.path()).unwrap_or_default();
-                    }
-                }
-                return (status, logs);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not stop within 20 s of {signal}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
 
 fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -123,7 +56,9 @@ async fn binary_serves_with_defaults_and_stops_on_sigterm(backend: Backend) {
         database = Some(url);
     }
     let port = free_port();
-    let binary = Binary::start(workdir.path(), port, &env).ready().await;
+    let binary = ServerBinary::start(workdir.path(), port, &env)
+        .ready()
+        .await;
 
     let data = workdir.path().join("data");
     let api_key = match backend {
@@ -171,7 +106,9 @@ async fn binary_serves_with_defaults_and_stops_on_sigterm(backend: Backend) {
     tokio::task::spawn_blocking(move || binary.signal("-KILL"))
         .await
         .unwrap();
-    let binary = Binary::start(workdir.path(), port, &env).ready().await;
+    let binary = ServerBinary::start(workdir.path(), port, &env)
+        .ready()
+        .await;
     let client = ConnectorClient::connect(endpoint, &api_key)
         .await
         .expect("connect");
@@ -296,7 +233,9 @@ async fn a_watcher_cut_off_by_sigkill_resumes_and_sees_every_event_once(backend:
     let workdir = tempfile::tempdir().unwrap();
     let (env, configured_key) = binary_setup(backend, workdir.path()).await;
     let port = free_port();
-    let binary = Binary::start(workdir.path(), port, &env).ready().await;
+    let binary = ServerBinary::start(workdir.path(), port, &env)
+        .ready()
+        .await;
     let api_key = configured_key.unwrap_or_else(|| {
         std::fs::read_to_string(
             workdir
@@ -334,7 +273,9 @@ async fn a_watcher_cut_off_by_sigkill_resumes_and_sees_every_event_once(backend:
     tokio::task::spawn_blocking(move || binary.signal("-KILL"))
         .await
         .unwrap();
-    let binary = Binary::start(workdir.path(), port, &env).ready().await;
+    let binary = ServerBinary::start(workdir.path(), port, &env)
+        .ready()
+        .await;
     for i in 3..5 {
         created.push(
             client

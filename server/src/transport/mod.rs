@@ -17,7 +17,7 @@ use std::{future::Future, time::Duration};
 
 use connector_api::pb::connector_service_server::ConnectorServiceServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::{StreamExt as _, wrappers::TcpListenerStream};
 use tonic::service::interceptor::InterceptedService;
 use tonic_health::ServingStatus;
 use tower::Layer as _;
@@ -48,6 +48,8 @@ pub(crate) struct Serving {
     pub(crate) max_request_bytes: usize,
     pub(crate) health_check_interval: Duration,
     pub(crate) event_poll_interval: Duration,
+    /// TLS (and mTLS) for the port; `None`: plaintext.
+    pub(crate) tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 const SERVICE_NAME: &str = "connector.v1.ConnectorService";
@@ -106,11 +108,25 @@ pub(crate) async fn serve(
         .add_service(api)
         .into_axum_router()
         .merge(callback::router(callback_connectors));
-    let result = tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = serving.tls {
+        server = server.tls_config(tls)?;
+    }
+    // Every accepted connection gets TCP_NODELAY: tonic's own setting does not reach a listener
+    // handed in as a stream, and an answer written in pieces would otherwise wait for the
+    // client's delayed ACK (tens of milliseconds).
+    let incoming = TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        })
+    });
+    let result = server
         .accept_http1(true)
         .trace_fn(|request| tracing::info_span!("request", path = %request.uri().path()))
         .add_routes(routes.into())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     health_watch.abort();
     Ok(result?)
