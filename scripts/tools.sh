@@ -277,7 +277,9 @@ EOF
 
     PGDATA_DIR="$data"
     TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
-    export PGDATA_DIR TEST_POSTGRES_URL
+    # Tests that stop and start a cluster of their own (database outages) use the binaries.
+    PG_BINDIR="$bindir"
+    export PGDATA_DIR TEST_POSTGRES_URL PG_BINDIR
     tools_log "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') up: $TEST_POSTGRES_URL (data $data)"
 }
 
@@ -304,7 +306,7 @@ tools_setup() {
 
 __tools_print_env() {
     local v
-    for v in TEST_POSTGRES_URL AZURITE_BLOB_BIN BUF_BIN GRPCURL_BIN TEST_PYTHON CHROMIUM_BIN CHROMEDRIVER_BIN TOOLS_DIR PGDATA_DIR; do
+    for v in TEST_POSTGRES_URL AZURITE_BLOB_BIN BUF_BIN GRPCURL_BIN TEST_PYTHON CHROMIUM_BIN CHROMEDRIVER_BIN TOOLS_DIR PGDATA_DIR PG_BINDIR; do
         if [[ -n "${!v:-}" ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
     done
 }

@@ -96,6 +96,11 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Largest number of pooled PostgreSQL connections (SQLite always uses one).
     pub database_max_connections: u32,
+    /// Longest wait for a database connection (a database that is gone answers
+    /// `DATABASE_UNAVAILABLE` after this).
+    pub database_acquire_timeout: Duration,
+    /// Longest a PostgreSQL statement may run.
+    pub database_statement_timeout: Duration,
     /// The key new secrets are sealed with. `None`: with SQLite, a key file in `data_dir`
     /// (created on first start); with PostgreSQL, an error (every process must share one key).
     pub master_key: Option<MasterKeyConfig>,
@@ -176,6 +181,8 @@ impl Config {
             data_dir: data_dir.into(),
             database_url: None,
             database_max_connections: 10,
+            database_acquire_timeout: Duration::from_secs(3),
+            database_statement_timeout: Duration::from_secs(10),
             master_key: None,
             previous_master_keys: Vec::new(),
             api_keys: Vec::new(),
@@ -187,7 +194,7 @@ impl Config {
             provider_timeout: Duration::from_secs(15),
             request_timeout: Duration::from_secs(30),
             max_request_bytes: 1024 * 1024,
-            health_check_interval: Duration::from_secs(5),
+            health_check_interval: Duration::from_secs(2),
             public_url: None,
             return_urls: Vec::new(),
             callback_completes_authorizations: false,
@@ -311,6 +318,9 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     database_max_connections: Option<u32>,
+    database_acquire_timeout_secs: Option<u64>,
+    database_statement_timeout_secs: Option<u64>,
+    health_check_interval_secs: Option<u64>,
     master_key: Option<FileMasterKey>,
     #[serde(default)]
     previous_master_keys: Vec<FileMasterKey>,
@@ -415,6 +425,15 @@ pub fn load(
     config.database_url = env("DATABASE_URL").or(file_config.database_url);
     if let Some(connections) = file_config.database_max_connections {
         config.database_max_connections = connections.max(1);
+    }
+    if let Some(secs) = file_config.database_acquire_timeout_secs {
+        config.database_acquire_timeout = Duration::from_secs(secs.clamp(1, 60));
+    }
+    if let Some(secs) = file_config.database_statement_timeout_secs {
+        config.database_statement_timeout = Duration::from_secs(secs.clamp(1, 3600));
+    }
+    if let Some(secs) = file_config.health_check_interval_secs {
+        config.health_check_interval = Duration::from_secs(secs.clamp(1, 60));
     }
     config.master_key = match (env("CONNECTOR_MASTER_KEY"), file_config.master_key) {
         (Some(key), file_key) => Some(MasterKeyConfig {

@@ -101,7 +101,15 @@ pub async fn run(
     let sealer = Arc::new(sealer(&config, backend)?);
     let api_keys = api_keys(&config, backend)?;
 
-    let store = Store::open(&database_url, config.database_max_connections).await?;
+    let store = Store::open_with(
+        &database_url,
+        &persistence::PoolSettings {
+            max_connections: config.database_max_connections,
+            acquire_timeout: config.database_acquire_timeout,
+            statement_timeout: config.database_statement_timeout,
+        },
+    )
+    .await?;
     store
         .verify_master_keys(&sealer, config.clock.now().timestamp_micros())
         .await?;

@@ -126,6 +126,27 @@ fn connection_lost(error: &sea_orm::sqlx::Error) -> bool {
     }
 }
 
+/// How the connection pool behaves, above all when the database goes away.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Largest number of pooled PostgreSQL connections (SQLite always uses one).
+    pub max_connections: u32,
+    /// Longest wait for a pooled connection, including (re)connecting to the database.
+    pub acquire_timeout: Duration,
+    /// Longest a PostgreSQL statement may run before the server cancels it.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Result of persistence operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -519,14 +540,29 @@ impl Store {
     /// crash or power loss, and with a single connection: SQLite serialises writers anyway, and
     /// one connection rules out "database is locked" upgrades between concurrent transactions.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self> {
+        Self::open_with(
+            url,
+            &PoolSettings {
+                max_connections,
+                ..PoolSettings::default()
+            },
+        )
+        .await
+    }
+
+    /// Like [`Store::open`], with every pool setting. A database that stops answering makes
+    /// calls fail within `acquire_timeout` (waiting for a connection, including reconnecting)
+    /// or `statement_timeout` (a statement that hangs), never the 30 s sqlx waits by default.
+    pub async fn open_with(url: &str, settings: &PoolSettings) -> Result<Self> {
+        let max_connections = settings.max_connections;
         if backend_of(url) == Backend::Sqlite {
             make_sqlite_files_private(url)?;
         }
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .sqlx_logging(false)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(30));
+            .connect_timeout(settings.acquire_timeout)
+            .acquire_timeout(settings.acquire_timeout);
         match backend_of(url) {
             Backend::Sqlite => {
                 options.max_connections(1).min_connections(1);
@@ -543,9 +579,13 @@ impl Store {
                 });
             }
             Backend::Postgres => {
+                let statement_timeout = settings.statement_timeout.as_millis().to_string();
                 options
                     .max_connections(max_connections.max(1))
-                    .min_connections(1);
+                    .min_connections(1)
+                    .map_sqlx_postgres_opts(move |postgres| {
+                        postgres.options([("statement_timeout", statement_timeout.as_str())])
+                    });
             }
         }
         let db = Database::connect(options).await?;

@@ -142,7 +142,10 @@ async fn watch_database(
     let mut serving = true;
     loop {
         ticker.tick().await;
-        let up = store.ping().await.is_ok();
+        // A database that stopped answering must not hold the probe (and so the status) up.
+        let up = tokio::time::timeout(interval.max(Duration::from_secs(1)), store.ping())
+            .await
+            .is_ok_and(|pinged| pinged.is_ok());
         if up != serving {
             serving = up;
             let status = if up {
