@@ -1,9 +1,11 @@
-//! Who may act on which customer accounts. An API key is configured as a SHA-256 hash with a
-//! scope (all accounts, or a list of them); the transport layer authenticates a call to a
-//! [`Caller`] and asks it before touching an account's connectors.
+//! Who may do what, on which customer accounts. An API key is configured as a SHA-256 hash with
+//! a scope (all accounts, or a list of them) and capabilities (what kinds of calls it may make);
+//! the transport layer authenticates a call to a [`Caller`] and asks it before touching an
+//! account's connectors.
 //!
-//! Outside the scope, a connector does not exist (`NOT_FOUND`, so names cannot be probed) and
-//! acting under the parent account is denied.
+//! A missing capability is denied before anything else is looked at. Outside the scope, a
+//! connector does not exist (`NOT_FOUND`, so names cannot be probed) and acting under the
+//! parent account is denied.
 
 use std::collections::BTreeSet;
 
@@ -23,7 +25,42 @@ pub enum Scope {
     Accounts(BTreeSet<String>),
 }
 
-/// A configured API key: its id (for logs), the SHA-256 of the key, and its scope.
+/// A kind of call a key may make. Least privilege per caller: an orchestrator `read` and
+/// `manage`, a data-moving worker `tokens` (and `read`), an auditor `read`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Capability {
+    /// `GetConnector`, `ListConnectors`, `ListConnectorEvents`, `WatchConnectorEvents`.
+    Read,
+    /// `CreateConnector`, `StartAuthorization`, `StartReauthorization`,
+    /// `CompleteAuthorization`, `UpdateConnector`, `ReauthorizeConnector`, `DeleteConnector`,
+    /// `DeleteAccount`.
+    Manage,
+    /// `GetAccessToken`, `RecordTransfer`: the credentials that move data.
+    Tokens,
+}
+
+impl Capability {
+    /// Every capability (the generated admin key's).
+    pub const ALL: [Capability; 3] = [Capability::Read, Capability::Manage, Capability::Tokens];
+
+    /// The name used in configuration and errors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Read => "read",
+            Capability::Manage => "manage",
+            Capability::Tokens => "tokens",
+        }
+    }
+
+    /// A capability by its configuration name.
+    pub fn parse(name: &str) -> Option<Capability> {
+        Capability::ALL
+            .into_iter()
+            .find(|capability| capability.as_str() == name)
+    }
+}
+
+/// A configured API key: its id (for logs), the SHA-256 of the key, its scope and capabilities.
 #[derive(Debug, Clone)]
 pub struct ApiKey {
     /// Name of the key, logged with each call; never the key itself.
@@ -32,9 +69,16 @@ pub struct ApiKey {
     pub sha256: [u8; 32],
     /// What it may access.
     pub scope: Scope,
+    /// What kinds of calls it may make.
+    pub capabilities: BTreeSet<Capability>,
 }
 
 impl ApiKey {
+    /// A key with every capability, as keys configured without a `capabilities` list are.
+    pub fn all_capabilities() -> BTreeSet<Capability> {
+        Capability::ALL.into_iter().collect()
+    }
+
     /// The SHA-256 of a key, as configured.
     pub fn hash(key: &str) -> [u8; 32] {
         Sha256::digest(key.as_bytes()).into()
@@ -47,6 +91,7 @@ pub struct Caller {
     /// The id of the key it used.
     pub key_id: String,
     scope: Scope,
+    capabilities: BTreeSet<Capability>,
 }
 
 impl Caller {
@@ -55,6 +100,16 @@ impl Caller {
         Self {
             key_id: key.id.clone(),
             scope: key.scope.clone(),
+            capabilities: key.capabilities.clone(),
+        }
+    }
+
+    /// Refuses a call the key has no capability for.
+    pub fn require(&self, capability: Capability) -> Result<(), Error> {
+        if self.capabilities.contains(&capability) {
+            Ok(())
+        } else {
+            Err(Error::CapabilityMissing(capability.as_str()))
         }
     }
 

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::{
-    access::{ApiKey, Scope},
+    access::{ApiKey, Capability, Scope},
     clock::{Clock, SystemClock},
     domain::connector_type::ConnectorTypeId,
 };
@@ -386,6 +386,8 @@ struct FileApiKey {
     sha256: String,
     /// Account ids; absent or `["*"]` means every account.
     accounts: Option<Vec<String>>,
+    /// `read`, `manage`, `tokens`; absent means all three.
+    capabilities: Option<Vec<String>>,
 }
 
 /// The default listen address.
@@ -625,10 +627,25 @@ fn api_key(key: FileApiKey) -> Result<ApiKey, ConfigError> {
         Some(accounts) if accounts.iter().any(|account| account == "*") => Scope::AllAccounts,
         Some(accounts) => Scope::Accounts(accounts.into_iter().collect::<BTreeSet<_>>()),
     };
+    let capabilities = match key.capabilities {
+        None => ApiKey::all_capabilities(),
+        Some(names) => names
+            .iter()
+            .map(|name| {
+                Capability::parse(name).ok_or_else(|| {
+                    ConfigError(format!(
+                        "api key `{}`: capability `{name}` is not one of read, manage, tokens",
+                        key.id
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
     Ok(ApiKey {
         id: key.id,
         sha256,
         scope,
+        capabilities,
     })
 }
 
@@ -791,6 +808,18 @@ mod tests {
                 .contains_key(&ConnectorTypeId::OneDriveConsumer)
         );
         assert_eq!(config.return_urls.len(), 1);
+        let capabilities: Vec<Vec<Capability>> = config
+            .api_keys
+            .iter()
+            .map(|key| key.capabilities.iter().copied().collect())
+            .collect();
+        assert_eq!(
+            capabilities,
+            [
+                vec![Capability::Read, Capability::Manage],
+                vec![Capability::Read, Capability::Tokens]
+            ]
+        );
     }
 
     #[test]

@@ -378,6 +378,7 @@ fn api_keys(config: &Config, backend: Backend) -> Result<Vec<ApiKey>, Error> {
         id: "admin".to_owned(),
         sha256: ApiKey::hash(key.trim()),
         scope: Scope::AllAccounts,
+        capabilities: ApiKey::all_capabilities(),
     }])
 }
 

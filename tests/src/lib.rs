@@ -827,11 +827,13 @@ impl TestServer {
                     id: "admin".to_owned(),
                     sha256: ApiKey::hash(ADMIN_KEY),
                     scope: Scope::AllAccounts,
+                    capabilities: ApiKey::all_capabilities(),
                 },
                 ApiKey {
                     id: "scoped".to_owned(),
                     sha256: ApiKey::hash(SCOPED_KEY),
                     scope: Scope::Accounts(BTreeSet::from([SCOPED_ACCOUNT.to_owned()])),
+                    capabilities: ApiKey::all_capabilities(),
                 },
             ];
         }

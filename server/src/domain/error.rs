@@ -101,6 +101,9 @@ pub enum Error {
     /// The request bytes are not the method's request message.
     #[error("the request is not a valid message of this method's request type")]
     MalformedRequest,
+    /// The API key lacks the capability this call needs (`read`, `manage` or `tokens`).
+    #[error("this API key may not make this call: it lacks the `{0}` capability")]
+    CapabilityMissing(&'static str),
     /// The call carried more than one `authorization` header.
     #[error("the call carries more than one authorization header; send exactly one API key")]
     ApiKeyAmbiguous,

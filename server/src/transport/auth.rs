@@ -9,17 +9,19 @@ use std::{collections::HashMap, sync::Arc};
 use tonic::{Request, Status};
 
 use crate::{
-    access::{ApiKey, Caller},
+    access::{ApiKey, Caller, Capability},
     domain::Error,
 };
 
-/// The caller a handler is serving; set by [`authenticate`].
-pub(crate) fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request
+/// The caller a handler is serving (set by [`authenticate`]), once it holds `capability`.
+pub(crate) fn caller<T>(request: &Request<T>, capability: Capability) -> Result<Caller, Status> {
+    let caller = request
         .extensions()
         .get::<Caller>()
         .cloned()
-        .ok_or_else(|| Error::Internal("request reached a handler without a caller".into()).into())
+        .ok_or_else(|| Error::Internal("request reached a handler without a caller".into()))?;
+    caller.require(capability)?;
+    Ok(caller)
 }
 
 /// Builds the interceptor that authenticates every call by its bearer key.

@@ -11,6 +11,7 @@ use super::{
     names::{connector_type_id, parse_account, parse_connector, parse_connector_type},
     page_token::PageTokens,
 };
+use crate::access::Capability;
 use crate::domain::{
     Callback, Connectors, Error, ReturnTo,
     connector_type::{CONNECTOR_TYPES, ConnectorTypeId},
@@ -100,7 +101,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::CreateConnectorRequest>,
     ) -> Reply<pb::Connector> {
-        let caller = caller(&request)?;
+        let caller = caller(&request, Capability::Manage)?;
         let request = request.into_inner();
         let account = parse_account("parent", &request.parent)?;
         caller.authorize_parent(&account)?;
@@ -134,7 +135,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::StartAuthorizationRequest>,
     ) -> Reply<pb::StartAuthorizationResponse> {
-        let caller = caller(&request)?;
+        let caller = caller(&request, Capability::Manage)?;
         let request = request.into_inner();
         let account = parse_account("parent", &request.parent)?;
         caller.authorize_parent(&account)?;
@@ -165,7 +166,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::StartReauthorizationRequest>,
     ) -> Reply<pb::StartReauthorizationResponse> {
-        let caller = caller(&request)?;
+        let caller = caller(&request, Capability::Manage)?;
         let request = request.into_inner();
         let name = parse_connector("name", &request.name)?;
         caller.authorize_connector(&name)?;
@@ -187,7 +188,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::CompleteAuthorizationRequest>,
     ) -> Reply<pb::Connector> {
-        let caller = caller(&request)?;
+        let caller = caller(&request, Capability::Manage)?;
         let request = request.into_inner();
         if request.state.is_empty() {
             return Err(Error::invalid("state", "is required").into());
@@ -215,7 +216,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::GetConnectorRequest>,
     ) -> Reply<pb::Connector> {
-        let caller = caller(&request)?;
+        let caller = caller(&request, Capability::Read)?;
         let name = parse_connector("name", &request.get_ref().name)?;
         caller.authorize_connector(&name)?;
         Ok(Response::new(self.connectors.get(&name).await?.into()))
@@ -225,7 +226,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::ListConnectorsRequest>,
     ) -> Reply<pb::ListConnectorsResponse> {
-        let caller = caller(&request)?;
+        let caller = caller(&request, Capability::Read)?;
         let request = request.into_inner();
         let account = parse_account("parent", &request.parent)?;
         caller.authorize_parent(&account)?;
@@ -265,7 +266,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::UpdateConnectorRequest>,
     ) -> Reply<pb::Connector> {
-        let caller = caller(&request)?;
+        let caller = caller(&request, Capability::Manage)?;
         let request = request.into_inner();
         let connector = request
             .connector
@@ -282,7 +283,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::ReauthorizeConnectorRequest>,
     ) -> Reply<pb::Connector> {
-        let caller = caller(&request)?;
+        let caller = caller(&request, Capability::Manage)?;
         let request = request.into_inner();
         let name = parse_connector("name", &request.name)?;
         caller.authorize_connector(&name)?;
@@ -303,7 +304,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::DeleteConnectorRequest>,
     ) -> Reply<pb::DeleteConnectorResponse> {
-        let caller = caller(&request)?;
+        let caller = caller(&request, Capability::Manage)?;
         let request = request.into_inner();
         let name = parse_connector("name", &request.name)?;
         caller.authorize_connector(&name)?;
@@ -317,7 +318,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::DeleteAccountRequest>,
     ) -> Reply<pb::DeleteAccountResponse> {
-        let caller = caller(&request)?;
+        let caller = caller(&request, Capability::Manage)?;
         let account = parse_account("name", &request.get_ref().name)?;
         caller.authorize_parent(&account)?;
         let deleted = self.connectors.delete_account(&account).await?;
@@ -331,7 +332,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::GetAccessTokenRequest>,
     ) -> Reply<pb::GetAccessTokenResponse> {
-        let caller = caller(&request)?;
+        let caller = caller(&request, Capability::Tokens)?;
         let name = parse_connector("name", &request.get_ref().name)?;
         caller.authorize_connector(&name)?;
         Ok(Response::new(
@@ -344,7 +345,7 @@ impl ConnectorService for ConnectorApi {
         request: Request<pb::ListConnectorEventsRequest>,
     ) -> Reply<pb::ListConnectorEventsResponse> {
         const LISTING: &str = "connector events";
-        let caller = caller(&request)?;
+        let caller = caller(&request, Capability::Read)?;
         let request = request.into_inner();
         let account = parse_account("parent", &request.parent)?;
         caller.authorize_parent(&account)?;
@@ -386,7 +387,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::WatchConnectorEventsRequest>,
     ) -> Reply<Self::WatchConnectorEventsStream> {
-        let caller = caller(&request)?;
+        let caller = caller(&request, Capability::Read)?;
         let request = request.into_inner();
         let account = parse_account("parent", &request.parent)?;
         caller.authorize_parent(&account)?;
@@ -437,7 +438,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<pb::RecordTransferRequest>,
     ) -> Reply<pb::Connector> {
-        let caller = caller(&request)?;
+        let caller = caller(&request, Capability::Tokens)?;
         let request = request.into_inner();
         let name = parse_connector("name", &request.name)?;
         caller.authorize_connector(&name)?;

@@ -154,6 +154,11 @@ impl From<Error> for Status {
             Error::ApiKeyMissing => (Code::Unauthenticated, "API_KEY_MISSING", vec![]),
             Error::ApiKeyInvalid => (Code::Unauthenticated, "API_KEY_INVALID", vec![]),
             Error::ApiKeyAmbiguous => (Code::Unauthenticated, "API_KEY_AMBIGUOUS", vec![]),
+            Error::CapabilityMissing(capability) => (
+                Code::PermissionDenied,
+                "CAPABILITY_MISSING",
+                vec![("capability", capability.to_owned())],
+            ),
             Error::RequestTooLarge(limit) => (
                 Code::ResourceExhausted,
                 "REQUEST_TOO_LARGE",
