@@ -109,6 +109,12 @@ impl Caller {
         if self.capabilities.contains(&capability) {
             Ok(())
         } else {
+            crate::audit::refused(
+                "CAPABILITY_MISSING",
+                Some(&self.key_id),
+                None,
+                capability.as_str(),
+            );
             Err(Error::CapabilityMissing(capability.as_str()))
         }
     }
@@ -125,6 +131,7 @@ impl Caller {
         if self.may_access(&name.account) {
             Ok(())
         } else {
+            crate::audit::refused("OUTSIDE_SCOPE", Some(&self.key_id), None, &name.to_string());
             Err(Error::ConnectorNotFound(name.to_string()))
         }
     }
@@ -134,6 +141,12 @@ impl Caller {
         if self.may_access(account) {
             Ok(())
         } else {
+            crate::audit::refused(
+                "ACCOUNT_ACCESS_DENIED",
+                Some(&self.key_id),
+                None,
+                &format!("accounts/{account}"),
+            );
             Err(Error::AccountAccessDenied(account.clone()))
         }
     }

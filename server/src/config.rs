@@ -128,6 +128,8 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// How often the health service checks the database.
     pub health_check_interval: Duration,
+    /// Bounds on connections, streams and calls in flight.
+    pub limits: Limits,
     /// The URL browsers reach this server at; the OAuth 2.0 redirect URI is
     /// `{public_url}/oauth/callback`. Default: `http://{listen address}`.
     pub public_url: Option<String>,
@@ -153,7 +155,7 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// Connectors deauthorized per sweeper transaction.
     pub sweep_batch: u64,
-    /// How often a caught-up `WatchConnectorEvents` stream looks for new events.
+    /// How often the process's one event feed looks for new events for the open watches.
     pub event_poll_interval: Duration,
     /// Allow plain-http provider endpoints on hosts other than this machine (for emulators in
     /// a container network). Off: credentials and tokens only travel over TLS, or to loopback.
@@ -195,6 +197,7 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             max_request_bytes: 1024 * 1024,
             health_check_interval: Duration::from_secs(2),
+            limits: Limits::default(),
             public_url: None,
             return_urls: Vec::new(),
             callback_completes_authorizations: false,
@@ -214,6 +217,55 @@ impl Config {
             revocation_max_backoff: Duration::from_secs(3600),
             revocation_poll_interval: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Bounds that keep one client (or many) from exhausting the server. The defaults are meant
+/// for production; every one can be changed in the configuration file.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// HTTP/2 `MAX_CONCURRENT_STREAMS` announced on every connection.
+    pub max_concurrent_streams: u32,
+    /// Calls of one connection served at once; more wait.
+    pub concurrency_per_connection: usize,
+    /// Connector-service calls in flight in the process; one more answers `RESOURCE_EXHAUSTED`
+    /// `OVERLOADED` at once.
+    pub max_in_flight_requests: usize,
+    /// HTTP/2 ping interval on idle connections (a dead peer is dropped after the timeout).
+    pub keepalive_interval: Duration,
+    /// How long a ping may go unanswered.
+    pub keepalive_timeout: Duration,
+    /// A connection older than this is asked to go away (GOAWAY), so clients rebalance across
+    /// replicas; its calls get `max_connection_age_grace` to finish.
+    pub max_connection_age: Duration,
+    /// How long calls of an aged connection may still run.
+    pub max_connection_age_grace: Duration,
+    /// Open `WatchConnectorEvents` streams per API key.
+    pub max_watches_per_key: usize,
+    /// Open `WatchConnectorEvents` streams per customer account.
+    pub max_watches_per_account: usize,
+    /// How long one watch stays open; then the stream ends and the client resumes.
+    pub max_watch_duration: Duration,
+    /// After SIGTERM, how long in-flight calls and open connections get before the process
+    /// closes them and exits.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_concurrent_streams: 200,
+            concurrency_per_connection: 64,
+            max_in_flight_requests: 512,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+            max_connection_age: Duration::from_secs(1800),
+            max_connection_age_grace: Duration::from_secs(60),
+            max_watches_per_key: 1000,
+            max_watches_per_account: 16,
+            max_watch_duration: Duration::from_secs(3600),
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }
@@ -334,6 +386,17 @@ struct FileConfig {
     provider_timeout_secs: Option<u64>,
     request_timeout_secs: Option<u64>,
     max_request_bytes: Option<usize>,
+    max_concurrent_streams: Option<u32>,
+    concurrency_per_connection: Option<usize>,
+    max_in_flight_requests: Option<usize>,
+    keepalive_interval_secs: Option<u64>,
+    keepalive_timeout_secs: Option<u64>,
+    max_connection_age_secs: Option<u64>,
+    max_connection_age_grace_secs: Option<u64>,
+    max_watches_per_key: Option<usize>,
+    max_watches_per_account: Option<usize>,
+    max_watch_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
     public_url: Option<String>,
     #[serde(default)]
     return_urls: Vec<String>,
@@ -530,6 +593,40 @@ pub fn load(
     }
     if let Some(bytes) = file_config.max_request_bytes {
         config.max_request_bytes = bytes.max(4096);
+    }
+    let limits = &mut config.limits;
+    if let Some(streams) = file_config.max_concurrent_streams {
+        limits.max_concurrent_streams = streams.clamp(1, 10_000);
+    }
+    if let Some(calls) = file_config.concurrency_per_connection {
+        limits.concurrency_per_connection = calls.clamp(1, 10_000);
+    }
+    if let Some(calls) = file_config.max_in_flight_requests {
+        limits.max_in_flight_requests = calls.clamp(1, 100_000);
+    }
+    if let Some(secs) = file_config.keepalive_interval_secs {
+        limits.keepalive_interval = Duration::from_secs(secs.clamp(1, 3600));
+    }
+    if let Some(secs) = file_config.keepalive_timeout_secs {
+        limits.keepalive_timeout = Duration::from_secs(secs.clamp(1, 600));
+    }
+    if let Some(secs) = file_config.max_connection_age_secs {
+        limits.max_connection_age = Duration::from_secs(secs.clamp(1, 7 * 86_400));
+    }
+    if let Some(secs) = file_config.max_connection_age_grace_secs {
+        limits.max_connection_age_grace = Duration::from_secs(secs.clamp(1, 86_400));
+    }
+    if let Some(watches) = file_config.max_watches_per_key {
+        limits.max_watches_per_key = watches.clamp(1, 1_000_000);
+    }
+    if let Some(watches) = file_config.max_watches_per_account {
+        limits.max_watches_per_account = watches.clamp(1, 1_000_000);
+    }
+    if let Some(secs) = file_config.max_watch_secs {
+        limits.max_watch_duration = Duration::from_secs(secs.clamp(1, 86_400));
+    }
+    if let Some(secs) = file_config.shutdown_grace_secs {
+        limits.shutdown_grace = Duration::from_secs(secs.clamp(1, 3600));
     }
     config.public_url = env("CONNECTOR_PUBLIC_URL").or(file_config.public_url);
     config.return_urls = file_config.return_urls;

@@ -1,5 +1,11 @@
-//! Secret sealing: every secret (account keys now, OAuth tokens later) is encrypted with
+//! Secret sealing: every secret (account keys, OAuth tokens, PKCE verifiers) is encrypted with
 //! AES-256-GCM before it reaches the database.
+//!
+//! The master key itself encrypts nothing: each purpose (secrets at rest, page tokens, the MAC
+//! of OAuth `state` values) uses its own sub-key, derived from the master key with HKDF-SHA256,
+//! so what one purpose produces is worthless to another. Ciphertexts sealed before sub-keys
+//! existed (their nonce is 12 bytes, without the format byte) still open with the master key
+//! itself, until `connector-server rewrap` seals them again.
 //!
 //! Each seal uses a fresh random 96-bit nonce, and the ciphertext is bound through associated
 //! data to the row and field it belongs to, so a ciphertext copied into another connector's row
@@ -19,6 +25,42 @@ use secrecy::{ExposeSecret as _, SecretBox, SecretSlice};
 /// Length of a master key in bytes (AES-256).
 pub const MASTER_KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
+/// First byte of the stored nonce of a ciphertext sealed with a derived sub-key (the stored
+/// nonce is this byte and the 12-byte GCM nonce). A 12-byte stored nonce is the older format,
+/// sealed with the master key itself.
+const DERIVED_FORMAT: u8 = 1;
+/// Length of the MAC carried in an OAuth `state`.
+pub const STATE_TAG_LEN: usize = 16;
+
+/// What a derived sub-key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Secrets at rest: account keys, tokens, PKCE verifiers.
+    Secrets,
+    /// List page tokens handed to clients.
+    PageTokens,
+}
+
+impl Purpose {
+    fn info(self) -> &'static [u8] {
+        match self {
+            Purpose::Secrets => b"connector-service/v1/secrets",
+            Purpose::PageTokens => b"connector-service/v1/page-tokens",
+        }
+    }
+}
+
+const STATE_MAC_INFO: &[u8] = b"connector-service/v1/oauth-state-mac";
+const HKDF_SALT: &[u8] = b"connector-service";
+
+/// A sub-key for `info`, derived from `master` with HKDF-SHA256.
+fn derive(master: &[u8; MASTER_KEY_LEN], info: &[u8]) -> SecretBox<[u8; 32]> {
+    let mut derived = Box::new([0u8; 32]);
+    hkdf::Hkdf::<sha2::Sha256>::new(Some(HKDF_SALT), master)
+        .expand(info, derived.as_mut())
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    SecretBox::new(derived)
+}
 
 /// Errors of sealing and opening. They never carry secret material.
 #[derive(Debug, thiserror::Error)]
@@ -124,10 +166,47 @@ impl fmt::Debug for MasterKey {
     }
 }
 
-/// Seals with the current master key; opens with the current or any previous one.
+/// The keys of one master key: its sub-keys, and itself for the older format.
+struct KeySet {
+    /// The master key itself: opens what was sealed before sub-keys existed.
+    legacy: Aes256Gcm,
+    secrets: Aes256Gcm,
+    page_tokens: Aes256Gcm,
+    state_mac: SecretBox<[u8; 32]>,
+}
+
+impl KeySet {
+    fn new(key: &MasterKey) -> Self {
+        let master = key.key.expose_secret();
+        let cipher = |purpose: Purpose| {
+            Aes256Gcm::new(&(*derive(master, purpose.info()).expose_secret()).into())
+        };
+        Self {
+            legacy: Aes256Gcm::new(&(*master).into()),
+            secrets: cipher(Purpose::Secrets),
+            page_tokens: cipher(Purpose::PageTokens),
+            state_mac: derive(master, STATE_MAC_INFO),
+        }
+    }
+
+    fn cipher(&self, purpose: Purpose) -> &Aes256Gcm {
+        match purpose {
+            Purpose::Secrets => &self.secrets,
+            Purpose::PageTokens => &self.page_tokens,
+        }
+    }
+
+    fn state_mac(&self) -> hmac::Hmac<sha2::Sha256> {
+        use hmac::Mac as _;
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(self.state_mac.expose_secret())
+            .expect("HMAC takes a key of any length")
+    }
+}
+
+/// Seals with the current master key's sub-keys; opens with the current or any previous one.
 pub struct Sealer {
     current: String,
-    ciphers: HashMap<String, Aes256Gcm>,
+    ciphers: HashMap<String, KeySet>,
 }
 
 impl fmt::Debug for Sealer {
@@ -144,10 +223,7 @@ impl Sealer {
     pub fn new(current: &MasterKey, previous: &[MasterKey]) -> Self {
         let ciphers = std::iter::once(current)
             .chain(previous)
-            .map(|key| {
-                let cipher = Aes256Gcm::new(&(*key.key.expose_secret()).into());
-                (key.id.clone(), cipher)
-            })
+            .map(|key| (key.id.clone(), KeySet::new(key)))
             .collect();
         Self {
             current: current.id.clone(),
@@ -165,12 +241,18 @@ impl Sealer {
         self.ciphers.contains_key(key_id)
     }
 
-    /// Encrypts `plaintext`, binding it to `context` (for example the connector id and field).
+    /// Encrypts a secret at rest, binding it to `context` (for example the connector id and
+    /// field).
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Sealed {
+        self.seal_for(Purpose::Secrets, plaintext, context)
+    }
+
+    /// Encrypts `plaintext` with the current key's sub-key for `purpose`, bound to `context`.
+    pub fn seal_for(&self, purpose: Purpose, plaintext: &[u8], context: &[u8]) -> Sealed {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        let cipher = &self.ciphers[&self.current];
-        let ciphertext = cipher
+        let ciphertext = self.ciphers[&self.current]
+            .cipher(purpose)
             .encrypt(
                 &Nonce::from(nonce),
                 Payload {
@@ -180,24 +262,42 @@ impl Sealer {
             )
             // AES-GCM fails only for inputs of more than 64 GiB, which never reach this.
             .expect("AES-GCM encryption of a small secret cannot fail");
+        let mut stored_nonce = Vec::with_capacity(NONCE_LEN + 1);
+        stored_nonce.push(DERIVED_FORMAT);
+        stored_nonce.extend_from_slice(&nonce);
         Sealed {
             key_id: self.current.clone(),
-            nonce: nonce.to_vec(),
+            nonce: stored_nonce,
             ciphertext,
         }
     }
 
-    /// Decrypts a sealed secret that was bound to `context`.
+    /// Decrypts a secret at rest that was bound to `context`.
     pub fn open(&self, sealed: &Sealed, context: &[u8]) -> Result<SecretSlice<u8>, Error> {
-        let cipher = self
+        self.open_for(Purpose::Secrets, sealed, context)
+    }
+
+    /// Decrypts what [`Sealer::seal_for`] sealed for `purpose` and `context` (or, in the older
+    /// format, what the master key itself sealed).
+    pub fn open_for(
+        &self,
+        purpose: Purpose,
+        sealed: &Sealed,
+        context: &[u8],
+    ) -> Result<SecretSlice<u8>, Error> {
+        let keys = self
             .ciphers
             .get(&sealed.key_id)
             .ok_or_else(|| Error::UnknownKey(sealed.key_id.clone()))?;
-        let nonce: [u8; NONCE_LEN] = sealed
-            .nonce
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::Unopenable(sealed.key_id.clone()))?;
+        let unopenable = || Error::Unopenable(sealed.key_id.clone());
+        let (cipher, nonce) = match sealed.nonce.as_slice() {
+            [DERIVED_FORMAT, nonce @ ..] if nonce.len() == NONCE_LEN => {
+                (keys.cipher(purpose), nonce)
+            }
+            nonce if nonce.len() == NONCE_LEN => (&keys.legacy, nonce),
+            _ => return Err(unopenable()),
+        };
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| unopenable())?;
         cipher
             .decrypt(
                 &Nonce::from(nonce),
@@ -207,7 +307,38 @@ impl Sealer {
                 },
             )
             .map(SecretSlice::from)
-            .map_err(|_| Error::Unopenable(sealed.key_id.clone()))
+            .map_err(|_| unopenable())
+    }
+
+    /// Whether `sealed` is in the current format under the current key (nothing for
+    /// `rewrap` to do).
+    pub fn is_current(&self, sealed: &Sealed) -> bool {
+        sealed.key_id == self.current
+            && sealed.nonce.len() == NONCE_LEN + 1
+            && sealed.nonce[0] == DERIVED_FORMAT
+    }
+
+    /// The MAC that makes an OAuth `state` one this service issued, over its random part,
+    /// with the current key.
+    pub fn state_tag(&self, random: &[u8]) -> [u8; STATE_TAG_LEN] {
+        use hmac::Mac as _;
+        let mut mac = self.ciphers[&self.current].state_mac();
+        mac.update(random);
+        let full = mac.finalize().into_bytes();
+        let mut tag = [0u8; STATE_TAG_LEN];
+        tag.copy_from_slice(&full[..STATE_TAG_LEN]);
+        tag
+    }
+
+    /// Whether `tag` is the MAC of `random` under any configured key (a state issued just
+    /// before a key rotation still completes). Compared in constant time.
+    pub fn check_state_tag(&self, random: &[u8], tag: &[u8]) -> bool {
+        use hmac::Mac as _;
+        self.ciphers.values().any(|keys| {
+            let mut mac = keys.state_mac();
+            mac.update(random);
+            mac.verify_truncated_left(tag).is_ok()
+        })
     }
 }
 
@@ -267,6 +398,64 @@ mod tests {
             other.open(&sealed, b"ctx"),
             Err(Error::Unopenable(_))
         ));
+    }
+
+    #[test]
+    fn each_purpose_has_its_own_sub_key() {
+        let sealer = sealer();
+        let secret = sealer.seal(b"secret", b"ctx");
+        assert!(sealer.is_current(&secret));
+        assert_eq!(secret.nonce.len(), NONCE_LEN + 1);
+        assert!(matches!(
+            sealer.open_for(Purpose::PageTokens, &secret, b"ctx"),
+            Err(Error::Unopenable(_))
+        ));
+        let token = sealer.seal_for(Purpose::PageTokens, b"page", b"ctx");
+        assert!(sealer.open(&token, b"ctx").is_err());
+        assert_eq!(
+            sealer
+                .open_for(Purpose::PageTokens, &token, b"ctx")
+                .unwrap()
+                .expose_secret(),
+            b"page"
+        );
+    }
+
+    #[test]
+    fn the_older_format_sealed_with_the_master_key_still_opens_and_is_not_current() {
+        let key = MasterKey::generate("k");
+        let raw = Aes256Gcm::new(&(*key.key.expose_secret()).into());
+        let nonce = [9u8; NONCE_LEN];
+        let old = Sealed {
+            key_id: "k".to_owned(),
+            nonce: nonce.to_vec(),
+            ciphertext: raw
+                .encrypt(
+                    &Nonce::from(nonce),
+                    Payload {
+                        msg: b"old secret",
+                        aad: b"ctx",
+                    },
+                )
+                .unwrap(),
+        };
+        let sealer = Sealer::new(&key, &[]);
+        assert_eq!(
+            sealer.open(&old, b"ctx").unwrap().expose_secret(),
+            b"old secret"
+        );
+        assert!(!sealer.is_current(&old));
+    }
+
+    #[test]
+    fn a_state_tag_checks_under_any_configured_key_and_nothing_else() {
+        let old = MasterKey::generate("old");
+        let issued = Sealer::new(&old, &[]).state_tag(b"random part");
+        let rotated = Sealer::new(&MasterKey::generate("new"), &[old]);
+        assert!(rotated.check_state_tag(b"random part", &issued));
+        assert!(!rotated.check_state_tag(b"other part", &issued));
+        assert!(!sealer().check_state_tag(b"random part", &issued));
+        assert!(!rotated.check_state_tag(b"random part", &[0u8; STATE_TAG_LEN]));
     }
 
     #[test]

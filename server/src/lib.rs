@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -79,6 +80,44 @@ pub enum Error {
 fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let context = context.into();
     move |source| Error::Io { context, source }
+}
+
+/// Seals every stored secret again under the current master key (`connector-server rewrap`),
+/// `batch` rows per transaction, online: servers sharing the database keep running. Afterwards
+/// previous master keys can be removed from the configuration.
+pub async fn rewrap(config: &Config, batch: u64) -> Result<persistence::RewrapReport, Error> {
+    let database_url = config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| Store::sqlite_url(&config.data_dir));
+    let backend = persistence::backend_of(&database_url);
+    let sealer = sealer(config, backend)?;
+    let store = Store::open_with(
+        &database_url,
+        &persistence::PoolSettings {
+            max_connections: config.database_max_connections,
+            acquire_timeout: config.database_acquire_timeout,
+            statement_timeout: config.database_statement_timeout,
+        },
+    )
+    .await?;
+    store
+        .verify_master_keys(&sealer, config.clock.now().timestamp_micros())
+        .await?;
+    let secret = |connector_id: &str, field: &str| {
+        domain::service::stored_secret_context(connector_id, field)
+    };
+    let attempt = |state_hash: &str| domain::oauth::attempt_context(state_hash);
+    Ok(store
+        .rewrap(
+            &sealer,
+            batch.max(1),
+            &persistence::RewrapContexts {
+                secret: &secret,
+                attempt: &attempt,
+            },
+        )
+        .await?)
 }
 
 /// Runs the server on `listener` until `shutdown` resolves, then drains in-flight calls.
@@ -188,6 +227,7 @@ pub async fn run(
             max_request_bytes: config.max_request_bytes,
             health_check_interval: config.health_check_interval,
             event_poll_interval: config.event_poll_interval,
+            limits: config.limits,
             tls,
         },
         shutdown,

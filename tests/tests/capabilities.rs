@@ -304,3 +304,141 @@ fn an_unknown_capability_refuses_to_start() {
         "the refusal names the capability: {logs}"
     );
 }
+
+/// The audit trail (issue 8), from the real binary's JSON logs: one record per credential
+/// issued (key id, connector, token type, expiry; never the token), per create and delete, and
+/// per refused call, rate-limited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_records_credentials_changes_and_refusals() {
+    let workdir = tempfile::tempdir().unwrap();
+    let file = workdir.path().join("connector.toml");
+    write_file(&file, &config_text());
+    let port = free_port();
+    let binary = ServerBinary::start(
+        workdir.path(),
+        port,
+        &[
+            ("CONNECTOR_CONFIG", file.display().to_string()),
+            ("CONNECTOR_MASTER_KEY", random_master_key()),
+            (
+                "CONNECTOR_AZURE_BLOB_ENDPOINT",
+                Azurite::shared().endpoint_template(),
+            ),
+            ("CONNECTOR_LOG_FORMAT", "json".to_owned()),
+        ],
+    )
+    .ready()
+    .await;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let client = |id: &str| ConnectorClient::connect(endpoint.clone(), key_secret(id));
+    let orchestrator = client("orchestrator").await.unwrap();
+    let connector = orchestrator
+        .create_connector(azure_create(
+            &unique_parent(),
+            Azurite::shared().account(1),
+            "Audited",
+        ))
+        .await
+        .unwrap();
+    let token = client("worker")
+        .await
+        .unwrap()
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: connector.name.clone(),
+        })
+        .await
+        .unwrap();
+    let refused = client("auditor")
+        .await
+        .unwrap()
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: connector.name.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    orchestrator
+        .delete_connector(pb::DeleteConnectorRequest {
+            name: connector.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // A flood of bad keys.
+    let stranger = ConnectorClient::connect(endpoint.clone(), "not-a-key")
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let refused = stranger
+            .list_connector_types(pb::ListConnectorTypesRequest {})
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated);
+    }
+    let (_, logs) = binary.signal("-TERM");
+
+    let audit: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|record| record["target"] == "audit")
+        .collect();
+    let find = |action: &str| -> Vec<&serde_json::Value> {
+        audit
+            .iter()
+            .filter(|record| record["action"] == action)
+            .collect()
+    };
+    let issued = find("credential_issued");
+    assert_eq!(issued.len(), 1, "{audit:#?}");
+    assert_eq!(issued[0]["key_id"], "worker");
+    assert_eq!(issued[0]["connector"], connector.name.as_str());
+    assert_eq!(issued[0]["token_type"], "TOKEN_TYPE_AZURE_SAS");
+    assert!(
+        issued[0]["expire_time"]
+            .as_str()
+            .is_some_and(|time| time.starts_with("20")),
+        "{:?}",
+        issued[0]
+    );
+    assert!(
+        !logs.contains(&token.access_token),
+        "the SAS itself reached the logs"
+    );
+    let created = find("connector_created");
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["key_id"], "orchestrator");
+    assert_eq!(created[0]["resource"], connector.name.as_str());
+    let deleted = find("connector_deleted");
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["key_id"], "orchestrator");
+
+    let refusals = find("refused");
+    let capability: Vec<_> = refusals
+        .iter()
+        .filter(|record| record["reason"] == "CAPABILITY_MISSING")
+        .collect();
+    assert_eq!(capability.len(), 1, "{refusals:#?}");
+    assert_eq!(capability[0]["key_id"], "auditor");
+    assert_eq!(capability[0]["detail"], "tokens");
+    let bad_keys: Vec<_> = refusals
+        .iter()
+        .filter(|record| record["reason"] == "API_KEY_INVALID")
+        .collect();
+    assert!(!bad_keys.is_empty());
+    assert!(
+        bad_keys[0]["peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    assert!(
+        bad_keys.len() < 200,
+        "refusals are rate-limited: {} records for 200 refusals",
+        bad_keys.len()
+    );
+    println!(
+        "200 refused calls left {} audit records (at most {} a second)",
+        bad_keys.len(),
+        connector_server::audit::REFUSALS_PER_SECOND
+    );
+}

@@ -117,6 +117,17 @@ async fn a_database_outage_fails_fast_and_recovers_without_a_restart() {
     let (answer, took_again) = get().await;
     assert_error(&answer, Code::Unavailable, "DATABASE_UNAVAILABLE");
     assert!(took_again < Duration::from_secs(5), "{took_again:?}");
+    // A callback with a well-formed but forged state is refused by its MAC alone: at once,
+    // as a bad link, although the database is gone (issue 8: no query per junk request).
+    let forged = format!("{endpoint}/oauth/callback?state={}&code=x", "ab".repeat(32));
+    let started = Instant::now();
+    let page = reqwest::get(&forged).await.unwrap();
+    let answered_in = started.elapsed();
+    assert_eq!(page.status(), reqwest::StatusCode::BAD_REQUEST);
+    assert!(
+        answered_in < Duration::from_millis(500),
+        "a forged state waited {answered_in:?}: it went to the database"
+    );
     let time_to_not_serving = not_serving.await.unwrap();
     assert!(
         time_to_not_serving < Duration::from_secs(5),

@@ -15,6 +15,7 @@ on_both_backends!(
     ciphertext_copied_to_another_connector_does_not_open,
     a_wrong_master_key_refuses_to_start,
     rotated_master_key_still_opens_old_secrets,
+    rewrap_reseals_online_so_the_previous_key_can_go,
 );
 
 async fn account_keys_are_sealed_at_rest(backend: Backend) {
@@ -41,7 +42,12 @@ async fn account_keys_are_sealed_at_rest(backend: Backend) {
     let nonces = server
         .query_blobs("SELECT nonce FROM connector_secret")
         .await;
-    assert_eq!(nonces[0].len(), 12);
+    assert_eq!(
+        nonces[0].len(),
+        13,
+        "the format byte (sealed with a derived sub-key) and the 12-byte GCM nonce"
+    );
+    assert_eq!(nonces[0][0], 1);
     assert_eq!(
         server
             .query_string("SELECT key_id FROM connector_secret")
@@ -227,6 +233,68 @@ async fn rotated_master_key_still_opens_old_secrets(backend: Backend) {
     assert_eq!(key_ids, 2, "new secrets are sealed with the new key");
 }
 
+/// Issue 8, fix 10: `rewrap` seals every secret again under the current key while the server
+/// runs, in batches; afterwards the server starts without the previous key and everything
+/// still opens.
+async fn rewrap_reseals_online_so_the_previous_key_can_go(backend: Backend) {
+    let mut options = ServerOptions::new(backend);
+    options.configure_master_key = true;
+    let mut server = TestServer::start_with(options).await;
+    let client = server.client().await;
+    let parent = unique_parent();
+    let mut old = Vec::new();
+    for (i, account) in [6, 7, 8].into_iter().enumerate() {
+        old.push(
+            client
+                .create_connector(azure_create(
+                    &parent,
+                    Azurite::shared().account(account),
+                    &format!("old {i}"),
+                ))
+                .await
+                .expect("create"),
+        );
+    }
+    server.stop().await;
+
+    let mut config = server.config();
+    let old_key = config.master_key.take().unwrap();
+    config.master_key = Some(connector_server::config::MasterKeyConfig {
+        id: "rotated".into(),
+        key_base64: random_master_key().into(),
+    });
+    config.previous_master_keys = vec![old_key];
+    server.boot_with(config.clone()).await.expect("rotated");
+    // Online: the server keeps serving while the rewrap runs, two rows per transaction.
+    let report = connector_server::rewrap(&config, 2).await.expect("rewrap");
+    assert_eq!(report.resealed, 3, "{report:?}");
+    assert_eq!(report.unopenable, 0, "{report:?}");
+    let again = connector_server::rewrap(&config, 2).await.expect("rewrap");
+    assert_eq!((again.resealed, again.current), (0, 3), "{again:?}");
+    assert_eq!(
+        server
+            .query_string("SELECT DISTINCT key_id FROM connector_secret")
+            .await,
+        "rotated"
+    );
+    server.stop().await;
+
+    config.previous_master_keys.clear();
+    server
+        .boot_with(config)
+        .await
+        .expect("starts without the previous key");
+    let client = server.client().await;
+    for connector in old {
+        client
+            .get_access_token(pb::GetAccessTokenRequest {
+                name: connector.name,
+            })
+            .await
+            .expect("the resealed secret opens with the current key alone");
+    }
+}
+
 /// SQLite only: PostgreSQL keeps dead rows until its own vacuum, which is outside what the
 /// service controls (see the README).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,4 +339,100 @@ async fn sqlite_files_keep_no_copy_of_a_deleted_secret() {
 async fn sqlite_runs_in_wal_mode() {
     let server = TestServer::start(Backend::Sqlite).await;
     assert_eq!(server.query_string("PRAGMA journal_mode").await, "wal");
+}
+
+/// The `connector-server rewrap` command, on the real binary's own data directory (SQLite):
+/// after it, a configuration without the previous key starts and opens everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rewrap_command_lets_the_previous_key_be_removed() {
+    use connector_tests::{ServerBinary, free_port, workspace_binary, write_file};
+    let workdir = tempfile::tempdir().unwrap();
+    let (old_key, new_key) = (random_master_key(), random_master_key());
+    let config_file = workdir.path().join("connector.toml");
+    let key_hash = hex::encode(connector_server::access::ApiKey::hash("rewrap-key"));
+    let config = |previous: bool| {
+        let mut text = format!(
+            "[master_key]\nid = \"new\"\nkey = \"{new_key}\"\n[[api_keys]]\nid = \"ops\"\nsha256 = \"{key_hash}\"\n"
+        );
+        if previous {
+            text.push_str(&format!(
+                "[[previous_master_keys]]\nid = \"old\"\nkey = \"{old_key}\"\n"
+            ));
+        }
+        text
+    };
+    let azure = (
+        "CONNECTOR_AZURE_BLOB_ENDPOINT",
+        Azurite::shared().endpoint_template(),
+    );
+    // A secret sealed with the old key.
+    write_file(
+        &config_file,
+        &format!("[[api_keys]]\nid = \"ops\"\nsha256 = \"{key_hash}\"\n"),
+    );
+    let port = free_port();
+    let env = |key: &str| {
+        vec![
+            ("CONNECTOR_CONFIG", config_file.display().to_string()),
+            ("CONNECTOR_MASTER_KEY", key.to_owned()),
+            ("CONNECTOR_MASTER_KEY_ID", "old".to_owned()),
+            azure.clone(),
+        ]
+    };
+    let binary = ServerBinary::start(workdir.path(), port, &env(&old_key))
+        .ready()
+        .await;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let client = connector_client::ConnectorClient::connect(endpoint.clone(), "rewrap-key")
+        .await
+        .unwrap();
+    let connector = client
+        .create_connector(azure_create(
+            &unique_parent(),
+            Azurite::shared().account(9),
+            "rewrapped",
+        ))
+        .await
+        .expect("create");
+    let (status, _) = binary.signal("-TERM");
+    assert!(status.success());
+
+    // Rotate in the file (new current, old previous) and rewrap with the command.
+    write_file(&config_file, &config(true));
+    let output = std::process::Command::new(workspace_binary("connector-server"))
+        .args(["rewrap", "--batch", "1", "--config"])
+        .arg(&config_file)
+        .current_dir(workdir.path())
+        .output()
+        .expect("run rewrap");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(printed.contains("1 resealed"), "{printed}");
+
+    // Without the previous key the server starts, and the secret opens.
+    write_file(&config_file, &config(false));
+    let binary = ServerBinary::start(
+        workdir.path(),
+        port,
+        &[
+            ("CONNECTOR_CONFIG", config_file.display().to_string()),
+            azure,
+        ],
+    )
+    .ready()
+    .await;
+    let client = connector_client::ConnectorClient::connect(endpoint, "rewrap-key")
+        .await
+        .unwrap();
+    client
+        .get_access_token(pb::GetAccessTokenRequest {
+            name: connector.name,
+        })
+        .await
+        .expect("opens with the new key alone");
+    binary.signal("-TERM");
 }

@@ -3,6 +3,10 @@
 //!
 //! Usage: `connector-server [--config FILE]` (or `CONNECTOR_CONFIG=FILE`). With no
 //! configuration it serves on 127.0.0.1:50051 with SQLite in `./data`.
+//!
+//! `connector-server rewrap [--config FILE] [--batch N]` seals every stored secret again under
+//! the current master key (while servers keep running), then exits: afterwards the previous
+//! master keys can be removed from the configuration.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -11,14 +15,19 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Logs go to stderr, coloured only on a terminal, at the level RUST_LOG asks for (info).
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // Logs go to stderr, coloured only on a terminal, at the level RUST_LOG asks for (info);
+    // one JSON object per line with CONNECTOR_LOG_FORMAT=json. Audit records are on the
+    // `audit` target (see connector_server::audit).
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match std::env::var("CONNECTOR_LOG_FORMAT").as_deref() {
+        Ok("json") => logs.json().flatten_event(true).init(),
+        _ => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     match serve().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -30,14 +39,23 @@ async fn main() -> ExitCode {
 }
 
 async fn serve() -> Result<(), String> {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    let rewrap = args.next_if(|arg| arg == "rewrap").is_some();
+    let mut batch = 500u64;
     let mut config_file = std::env::var_os("CONNECTOR_CONFIG").map(PathBuf::from);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--config" => config_file = Some(args.next().ok_or("--config needs a file")?.into()),
+            "--batch" if rewrap => {
+                batch = args
+                    .next()
+                    .and_then(|value| value.parse().ok())
+                    .filter(|batch| *batch > 0)
+                    .ok_or("--batch needs a positive number")?;
+            }
             "--help" | "-h" => {
                 println!(
-                    "usage: connector-server [--config FILE]\nSee the README for the configuration reference."
+                    "usage: connector-server [--config FILE]\n       connector-server rewrap [--config FILE] [--batch N]\nSee the README for the configuration reference."
                 );
                 return Ok(());
             }
@@ -47,6 +65,29 @@ async fn serve() -> Result<(), String> {
     let (config, listen) =
         connector_server::config::load(config_file.as_deref(), |name| std::env::var(name).ok())
             .map_err(|error| error.to_string())?;
+    if rewrap {
+        let report = connector_server::rewrap(&config, batch)
+            .await
+            .map_err(|error| error.to_string())?;
+        tracing::info!(
+            resealed = report.resealed,
+            already_current = report.current,
+            changed_meanwhile = report.changed_meanwhile,
+            unopenable = report.unopenable,
+            "rewrap finished"
+        );
+        println!(
+            "rewrap: {} resealed, {} already current, {} rewritten by a server meanwhile, {} unopenable",
+            report.resealed, report.current, report.changed_meanwhile, report.unopenable
+        );
+        if report.unopenable > 0 {
+            return Err(format!(
+                "{} stored secrets do not open with the configured keys; keep the previous keys configured",
+                report.unopenable
+            ));
+        }
+        return Ok(());
+    }
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|error| format!("cannot listen on {listen}: {error}"))?;

@@ -104,6 +104,20 @@ pub enum Error {
     /// The API key lacks the capability this call needs (`read`, `manage` or `tokens`).
     #[error("this API key may not make this call: it lacks the `{0}` capability")]
     CapabilityMissing(&'static str),
+    /// The server is at its limit of calls in flight; retry after a moment.
+    #[error("the server is busy: {0} calls are in flight; retry after a moment")]
+    Overloaded(usize),
+    /// The key (`scope = "key"`) or the account (`scope = "account"`) already holds as many
+    /// event watches as allowed.
+    #[error(
+        "too many event watches: this {scope} already holds {limit}; close one or watch less often"
+    )]
+    TooManyWatches {
+        /// `key` or `account`.
+        scope: &'static str,
+        /// The configured limit.
+        limit: usize,
+    },
     /// The call carried more than one `authorization` header.
     #[error("the call carries more than one authorization header; send exactly one API key")]
     ApiKeyAmbiguous,

@@ -95,6 +95,22 @@ impl Connectors {
         };
         Ok(EventPage { events, next_after })
     }
+
+    /// Every account's events after `after`, oldest first, at most `limit` (the process's
+    /// event feed).
+    pub async fn events_after(&self, after: i64, limit: u64) -> Result<Vec<ConnectorEvent>> {
+        self.store
+            .events_after(after, limit)
+            .await?
+            .into_iter()
+            .map(event_of)
+            .collect()
+    }
+
+    /// The highest event cursor so far (0 with none).
+    pub async fn latest_event_cursor(&self) -> Result<i64> {
+        Ok(self.store.latest_event_cursor().await?)
+    }
 }
 
 fn event_of(row: EventRow) -> Result<ConnectorEvent> {

@@ -9,9 +9,9 @@ pub mod connector_type;
 pub mod error;
 mod events;
 pub mod model;
-mod oauth;
+pub(crate) mod oauth;
 mod revocation;
-mod service;
+pub(crate) mod service;
 
 pub use error::{Error, FieldViolation, Result};
 pub use events::{ConnectorEvent, EventKind, EventPage, RevocationOutcome};

@@ -170,6 +170,9 @@ impl RefreshLocks {
     }
 }
 
+/// Random bytes in a `state`; the rest is their MAC ([`Sealer::state_tag`]).
+const STATE_RANDOM_LEN: usize = 16;
+
 fn state_hash(state: &str) -> String {
     hex::encode(Sha256::digest(state.as_bytes()))
 }
@@ -180,7 +183,7 @@ fn nonce_of(state: &str) -> String {
     hex::encode(Sha256::digest(format!("nonce/{state}").as_bytes()))
 }
 
-fn attempt_context(state_hash: &str) -> Vec<u8> {
+pub(crate) fn attempt_context(state_hash: &str) -> Vec<u8> {
     format!("authorization_attempt/{state_hash}/pkce_verifier").into_bytes()
 }
 
@@ -258,9 +261,11 @@ impl Connectors {
         }
         let orchestrator_completes =
             orchestrator_completes || !self.callback_may_complete(connector_type);
-        let mut random = [0u8; 32];
+        let mut random = [0u8; STATE_RANDOM_LEN];
         rand::rng().fill_bytes(&mut random);
-        let state = hex::encode(random);
+        let mut state_bytes = random.to_vec();
+        state_bytes.extend_from_slice(&self.sealer.state_tag(&random));
+        let state = hex::encode(state_bytes);
         let hash = state_hash(&state);
         // Office 365 is linked by an administrator signing in with `prompt=admin_consent`: the
         // consent covers the tenant, and the tenant is then taken from the administrator's own
@@ -306,8 +311,30 @@ impl Connectors {
             && connector_type.info().auth_method != AuthMethod::OAuth2AdminConsent
     }
 
+    /// Whether `state` is one this service issued: 64 lowercase hex digits, 16 random bytes
+    /// followed by their MAC under a configured master key's state sub-key. A forged or
+    /// mistyped state is refused with this check alone, before any database query, so a flood
+    /// of them costs next to nothing.
+    pub fn issued_state(&self, state: &str) -> bool {
+        if state.len() != 2 * (STATE_RANDOM_LEN + crate::crypto::STATE_TAG_LEN)
+            || !state
+                .bytes()
+                .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return false;
+        }
+        let Ok(bytes) = hex::decode(state) else {
+            return false;
+        };
+        let (random, tag) = bytes.split_at(STATE_RANDOM_LEN);
+        self.sealer.check_state_tag(random, tag)
+    }
+
     /// What the callback does with a `state` the browser brought back, without using it up.
     pub async fn callback_step(&self, state: &str) -> Result<CallbackStep> {
+        if !self.issued_state(state) {
+            return Err(Error::AuthorizationStateInvalid("unknown"));
+        }
         let attempt = match self
             .store
             .peek_attempt(&state_hash(state), self.clock.now().timestamp_micros())
@@ -346,6 +373,9 @@ impl Connectors {
         callback: Callback,
         may_access: impl Fn(&AccountId) -> bool,
     ) -> Completion {
+        if !self.issued_state(&callback.state) {
+            return failed(None, Error::AuthorizationStateInvalid("unknown"));
+        }
         let now = self.clock.now();
         let attempt = match self
             .store

@@ -547,7 +547,12 @@ impl Connectors {
 
 /// Associated data binding a ciphertext to its connector and field.
 pub(super) fn secret_context(id: &ConnectorId, field: &str) -> Vec<u8> {
-    format!("connector/{}/{field}", id.as_str()).into_bytes()
+    stored_secret_context(id.as_str(), field)
+}
+
+/// [`secret_context`] from a stored connector id.
+pub(crate) fn stored_secret_context(connector_id: &str, field: &str) -> Vec<u8> {
+    format!("connector/{connector_id}/{field}").into_bytes()
 }
 
 fn require_credential_type(

@@ -10,6 +10,7 @@ use tonic::{Request, Status};
 
 use crate::{
     access::{ApiKey, Caller, Capability},
+    audit,
     domain::Error,
 };
 
@@ -31,11 +32,18 @@ pub(crate) fn authenticate(
     let by_hash: Arc<HashMap<[u8; 32], ApiKey>> =
         Arc::new(keys.iter().map(|key| (key.sha256, key.clone())).collect());
     move |mut request: Request<()>| {
+        let peer = request.remote_addr();
+        let refuse = |error: Error, reason: &'static str| {
+            audit::refused(reason, None, peer.map(|peer| peer.to_string()), "");
+            Status::from(error)
+        };
         let mut presented = request.metadata().get_all("authorization").iter();
-        let first = presented.next().ok_or(Error::ApiKeyMissing)?;
+        let first = presented
+            .next()
+            .ok_or_else(|| refuse(Error::ApiKeyMissing, "API_KEY_MISSING"))?;
         // Two keys: which one the caller meant is a guess, and proxies disagree on which wins.
         if presented.next().is_some() {
-            return Err(Error::ApiKeyAmbiguous.into());
+            return Err(refuse(Error::ApiKeyAmbiguous, "API_KEY_AMBIGUOUS"));
         }
         let presented = first
             .to_str()
@@ -47,10 +55,10 @@ pub(crate) fn authenticate(
             })
             .map(str::trim)
             .filter(|key| !key.is_empty())
-            .ok_or(Error::ApiKeyMissing)?;
+            .ok_or_else(|| refuse(Error::ApiKeyMissing, "API_KEY_MISSING"))?;
         let key = by_hash
             .get(&ApiKey::hash(presented))
-            .ok_or(Error::ApiKeyInvalid)?;
+            .ok_or_else(|| refuse(Error::ApiKeyInvalid, "API_KEY_INVALID"))?;
         request.extensions_mut().insert(Caller::new(key));
         Ok(request)
     }

@@ -12,8 +12,9 @@
 //! then shows a page naming the customer account being linked, and only the user's `POST` of
 //! that page's form completes the link. Office 365 (tenant-wide consent) never completes here.
 //!
-//! A request whose `state` cannot be one we issued (64 hex digits) is refused before any
-//! database query, so junk requests cost next to nothing.
+//! A request whose `state` is not one we issued (64 hex digits carrying a MAC under the master
+//! key's state sub-key) is refused before any database query, so junk requests, forged states
+//! included, cost next to nothing.
 
 use axum::{
     Form, Router,
@@ -68,8 +69,8 @@ async fn callback(
             "This page was opened without an authorization state. Start linking the account again.",
         );
     };
-    if !well_formed(&state) {
-        return outcome_page(None, Err(Error::AuthorizationStateInvalid("malformed")));
+    if !connectors.issued_state(&state) {
+        return outcome_page(None, Err(Error::AuthorizationStateInvalid("unknown")));
     }
     match connectors.callback_step(&state).await {
         Ok(CallbackStep::Forward(return_url)) => forward(&return_url, &state, &query),
@@ -107,8 +108,8 @@ async fn confirmed(
     State(connectors): State<Connectors>,
     Form(form): Form<ConfirmForm>,
 ) -> Response {
-    if !well_formed(&form.state) {
-        return outcome_page(None, Err(Error::AuthorizationStateInvalid("malformed")));
+    if !connectors.issued_state(&form.state) {
+        return outcome_page(None, Err(Error::AuthorizationStateInvalid("unknown")));
     }
     if form.decision == "confirm" {
         complete(&connectors, form.state, Some(form.code), None, None).await
@@ -123,14 +124,6 @@ async fn confirmed(
         )
         .await
     }
-}
-
-/// A `state` we could have issued: 64 lowercase hex digits (32 random bytes).
-fn well_formed(state: &str) -> bool {
-    state.len() == 64
-        && state
-            .bytes()
-            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 async fn complete(
@@ -154,6 +147,14 @@ async fn complete(
             |_| true,
         )
         .await;
+    if let Ok(linked) = &completion.result {
+        // No API key: the user confirmed in the browser.
+        crate::audit::changed(
+            "authorization_completed",
+            "oauth-callback",
+            &linked.name.to_string(),
+        );
+    }
     outcome_page(completion.return_url, completion.result)
 }
 

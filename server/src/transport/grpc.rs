@@ -10,13 +10,14 @@ use super::{
     filter,
     names::{connector_type_id, parse_account, parse_connector, parse_connector_type},
     page_token::PageTokens,
+    watch::EventFeed,
 };
-use crate::access::Capability;
 use crate::domain::{
     Callback, Connectors, Error, ReturnTo,
     connector_type::{CONNECTOR_TYPES, ConnectorTypeId},
     model::{ConnectorId, DisplayName},
 };
+use crate::{access::Capability, audit};
 
 /// Default and maximum `page_size` of `ListConnectors`.
 const DEFAULT_PAGE_SIZE: u64 = 50;
@@ -29,8 +30,8 @@ pub(crate) struct ConnectorApi {
     page_tokens: PageTokens,
     /// Flips to `true` when the server shuts down, ending event watches.
     shutdown: tokio::sync::watch::Receiver<bool>,
-    /// How often a caught-up event watch looks for new events.
-    event_poll_interval: std::time::Duration,
+    /// Where event watches get new events.
+    events: EventFeed,
 }
 
 impl ConnectorApi {
@@ -38,19 +39,16 @@ impl ConnectorApi {
         connectors: Connectors,
         page_tokens: PageTokens,
         shutdown: tokio::sync::watch::Receiver<bool>,
-        event_poll_interval: std::time::Duration,
+        events: EventFeed,
     ) -> Self {
         Self {
             connectors,
             page_tokens,
             shutdown,
-            event_poll_interval,
+            events,
         }
     }
 }
-
-/// Events read per query while a watch catches up.
-const WATCH_BATCH: u64 = 500;
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -127,7 +125,11 @@ impl ConnectorService for ConnectorApi {
                 credentials,
             )
             .await?;
-        tracing::info!(key = %caller.key_id, connector = %created.name, "CreateConnector");
+        audit::changed(
+            "connector_created",
+            &caller.key_id,
+            &created.name.to_string(),
+        );
         Ok(Response::new(created.into()))
     }
 
@@ -209,7 +211,13 @@ impl ConnectorService for ConnectorApi {
                 |account| caller.authorize_parent(account).is_ok(),
             )
             .await;
-        Ok(Response::new(completion.result?.into()))
+        let linked = completion.result?;
+        audit::changed(
+            "authorization_completed",
+            &caller.key_id,
+            &linked.name.to_string(),
+        );
+        Ok(Response::new(linked.into()))
     }
 
     async fn get_connector(
@@ -292,12 +300,9 @@ impl ConnectorService for ConnectorApi {
             return Err(Error::OAuthAuthorizationRequired(current.connector_type).into());
         }
         let credentials = credentials(request.credentials)?;
-        Ok(Response::new(
-            self.connectors
-                .reauthorize(&name, credentials)
-                .await?
-                .into(),
-        ))
+        let reauthorized = self.connectors.reauthorize(&name, credentials).await?;
+        audit::changed("connector_reauthorized", &caller.key_id, &name.to_string());
+        Ok(Response::new(reauthorized.into()))
     }
 
     async fn delete_connector(
@@ -310,7 +315,7 @@ impl ConnectorService for ConnectorApi {
         caller.authorize_connector(&name)?;
         let expected_revision = conversions::expected_revision("etag", &request.etag)?;
         self.connectors.delete(&name, expected_revision).await?;
-        tracing::info!(key = %caller.key_id, connector = %name, "DeleteConnector");
+        audit::changed("connector_deleted", &caller.key_id, &name.to_string());
         Ok(Response::new(pb::DeleteConnectorResponse {}))
     }
 
@@ -322,7 +327,11 @@ impl ConnectorService for ConnectorApi {
         let account = parse_account("name", &request.get_ref().name)?;
         caller.authorize_parent(&account)?;
         let deleted = self.connectors.delete_account(&account).await?;
-        tracing::info!(key = %caller.key_id, %account, deleted, "DeleteAccount");
+        audit::changed(
+            "account_deleted",
+            &caller.key_id,
+            &format!("accounts/{account} ({deleted} connectors)"),
+        );
         Ok(Response::new(pb::DeleteAccountResponse {
             deleted_connectors: deleted as i64,
         }))
@@ -335,9 +344,18 @@ impl ConnectorService for ConnectorApi {
         let caller = caller(&request, Capability::Tokens)?;
         let name = parse_connector("name", &request.get_ref().name)?;
         caller.authorize_connector(&name)?;
-        Ok(Response::new(
-            self.connectors.access_token(&name).await?.into(),
-        ))
+        let token = self.connectors.access_token(&name).await?;
+        let response = pb::GetAccessTokenResponse::from(token);
+        audit::credential_issued(
+            &caller.key_id,
+            &name.to_string(),
+            response.token_type().as_str_name(),
+            &response
+                .expire_time
+                .map(|time| time.to_string())
+                .unwrap_or_default(),
+        );
+        Ok(Response::new(response))
     }
 
     async fn list_connector_events(
@@ -394,41 +412,12 @@ impl ConnectorService for ConnectorApi {
         if request.after_cursor < 0 {
             return Err(Error::invalid("after_cursor", "must not be negative").into());
         }
-        let (sender, receiver) = tokio::sync::mpsc::channel(64);
-        let connectors = self.connectors.clone();
-        let mut shutdown = self.shutdown.clone();
-        let interval = self.event_poll_interval;
-        // Replays the log after the cursor, then polls for new events. Cursors become visible
-        // in commit order (see persistence::append_event), so following the highest cursor
-        // seen never skips an event.
-        tokio::spawn(async move {
-            let mut after = request.after_cursor;
-            loop {
-                match connectors.list_events(&account, after, WATCH_BATCH).await {
-                    Ok(page) => {
-                        let caught_up = page.next_after.is_none();
-                        for event in page.events {
-                            after = event.cursor;
-                            if sender.send(Ok(event.into())).await.is_err() {
-                                return;
-                            }
-                        }
-                        if !caught_up {
-                            continue;
-                        }
-                    }
-                    Err(error) => {
-                        let _ = sender.send(Err(error.into())).await;
-                        return;
-                    }
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(interval) => {}
-                    _ = shutdown.changed() => return,
-                    _ = sender.closed() => return,
-                }
-            }
-        });
+        let receiver = self.events.watch(
+            &caller.key_id,
+            account,
+            request.after_cursor,
+            self.shutdown.clone(),
+        )?;
         Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
             receiver,
         )))

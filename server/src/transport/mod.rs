@@ -10,8 +10,10 @@ mod filter;
 mod grpc;
 mod names;
 mod page_token;
+mod shed;
 mod status;
 mod unreadable;
+mod watch;
 
 use std::{future::Future, time::Duration};
 
@@ -48,6 +50,7 @@ pub(crate) struct Serving {
     pub(crate) max_request_bytes: usize,
     pub(crate) health_check_interval: Duration,
     pub(crate) event_poll_interval: Duration,
+    pub(crate) limits: crate::config::Limits,
     /// TLS (and mTLS) for the port; `None`: plaintext.
     pub(crate) tls: Option<tonic::transport::ServerTlsConfig>,
 }
@@ -81,15 +84,28 @@ pub(crate) async fn serve(
     let callback_connectors = serving.connectors.clone();
     // Long-lived event watches end when the server shuts down, so shutdown never waits on them.
     let (stop_watches, watches_stopped) = tokio::sync::watch::channel(false);
+    let mut shutdown_started = watches_stopped.clone();
     let shutdown = async move {
         shutdown.await;
         let _ = stop_watches.send(true);
     };
+    let limits = serving.limits;
+    let events = watch::EventFeed::start(
+        serving.connectors.clone(),
+        watch::WatchLimits {
+            per_key: limits.max_watches_per_key,
+            per_account: limits.max_watches_per_account,
+            max_duration: limits.max_watch_duration,
+        },
+        serving.event_poll_interval,
+        watches_stopped.clone(),
+    )
+    .await;
     let api = ConnectorServiceServer::new(ConnectorApi::new(
         serving.connectors,
         serving.page_tokens,
         watches_stopped,
-        serving.event_poll_interval,
+        events,
     ))
     .max_decoding_message_size(serving.max_request_bytes);
     // The deadline applies to the connector service only: health and reflection are instant,
@@ -99,6 +115,9 @@ pub(crate) async fn serve(
     }
     .layer(api);
     let api = deadline::DeadlineLayer(serving.request_timeout).layer(api);
+    // A call over the limit costs no decoding and no database (the key check before it is a
+    // hash lookup).
+    let api = shed::ShedLayer::new(limits.max_in_flight_requests).layer(api);
     let api = InterceptedService::new(api, auth::authenticate(&serving.api_keys));
 
     // gRPC and the OAuth 2.0 callback share the port: HTTP/1.1 requests reach the callback.
@@ -108,7 +127,13 @@ pub(crate) async fn serve(
         .add_service(api)
         .into_axum_router()
         .merge(callback::router(callback_connectors));
-    let mut server = tonic::transport::Server::builder();
+    let mut server = tonic::transport::Server::builder()
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+        .max_connection_age(limits.max_connection_age)
+        .max_connection_age_grace(limits.max_connection_age_grace);
     if let Some(tls) = serving.tls {
         server = server.tls_config(tls)?;
     }
@@ -126,8 +151,20 @@ pub(crate) async fn serve(
         .accept_http1(true)
         .trace_fn(|request| tracing::info_span!("request", path = %request.uri().path()))
         .add_routes(routes.into())
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await;
+        .serve_with_incoming_shutdown(incoming, shutdown);
+    // Shutdown waits for connections to finish, but never longer than the grace: a client
+    // that neither finishes nor answers the GOAWAY must not keep the process alive.
+    let grace = limits.shutdown_grace;
+    let result = tokio::select! {
+        result = result => result,
+        () = async {
+            let _ = shutdown_started.wait_for(|stopped| *stopped).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(?grace, "connections still open after the shutdown grace; closing them");
+            Ok(())
+        }
+    };
     health_watch.abort();
     Ok(result?)
 }

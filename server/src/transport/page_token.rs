@@ -1,5 +1,5 @@
 //! Opaque list page tokens. A token is the position to continue after, plus the account and
-//! filter it was issued for, sealed with the master key: a client can neither read it nor forge
+//! filter it was issued for, sealed with the page-token sub-key of the master key: a client can neither read it nor forge
 //! one (let alone one pointing into another account), and a token replayed with another parent
 //! or filter is refused.
 
@@ -9,7 +9,7 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL}
 use secrecy::ExposeSecret as _;
 
 use crate::{
-    crypto::{Sealed, Sealer},
+    crypto::{Purpose, Sealed, Sealer},
     domain::{Error, Result},
 };
 
@@ -30,7 +30,9 @@ impl PageTokens {
     /// listing (connectors and events use distinct values), so a token works only where issued.
     pub(crate) fn issue(&self, parent: &str, filter: &str, after: &str) -> String {
         let plaintext = serde_json::to_vec(&(parent, filter, after)).expect("strings serialise");
-        let sealed = self.sealer.seal(&plaintext, CONTEXT);
+        let sealed = self
+            .sealer
+            .seal_for(Purpose::PageTokens, &plaintext, CONTEXT);
         let envelope = serde_json::to_vec(&(
             sealed.key_id,
             BASE64URL.encode(sealed.nonce),
@@ -51,7 +53,10 @@ impl PageTokens {
             nonce: BASE64URL.decode(nonce).map_err(|_| invalid())?,
             ciphertext: BASE64URL.decode(ciphertext).map_err(|_| invalid())?,
         };
-        let plaintext = self.sealer.open(&sealed, CONTEXT).map_err(|_| invalid())?;
+        let plaintext = self
+            .sealer
+            .open_for(Purpose::PageTokens, &sealed, CONTEXT)
+            .map_err(|_| invalid())?;
         let (issued_parent, issued_filter, after): (String, String, String) =
             serde_json::from_slice(plaintext.expose_secret()).map_err(|_| invalid())?;
         if issued_parent != parent || issued_filter != filter {

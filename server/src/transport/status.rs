@@ -164,6 +164,22 @@ impl From<Error> for Status {
                 "REQUEST_TOO_LARGE",
                 vec![("max_request_bytes", limit.to_string())],
             ),
+            Error::Overloaded(limit) => {
+                details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+                (
+                    Code::ResourceExhausted,
+                    "OVERLOADED",
+                    vec![("max_in_flight_requests", limit.to_string())],
+                )
+            }
+            Error::TooManyWatches { scope, limit } => {
+                details.set_retry_info(Some(std::time::Duration::from_secs(30)));
+                (
+                    Code::ResourceExhausted,
+                    "TOO_MANY_WATCHES",
+                    vec![("scope", scope.to_owned()), ("limit", limit.to_string())],
+                )
+            }
             Error::MalformedRequest => (Code::InvalidArgument, "MALFORMED_REQUEST", vec![]),
             Error::OAuthClientRejected(detail) => {
                 // Every caller is affected until an operator acts: log it loudly, here once.
