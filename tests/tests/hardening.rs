@@ -482,3 +482,96 @@ async fn a_rejected_client_secret_is_the_operators_problem_not_the_connectors(ba
         assert_eq!(connector.state(), pb::connector::State::Authorized);
     }
 }
+
+/// Finding 1 through the real binary, configured from a file as an operator would: with the
+/// defaults the callback forwards and links nothing; opted in, it links only after the user
+/// confirms a page naming the customer account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_binds_links_to_the_user_who_started_them() {
+    use connector_tests::{ServerBinary, free_port, random_master_key, write_file};
+    let emulator = identity_emulator::Emulator::start()
+        .await
+        .expect("emulator");
+    let key = "binding-test-key";
+    let mallory = unique_parent();
+    for opted_in in [false, true] {
+        let workdir = tempfile::tempdir().unwrap();
+        let file = workdir.path().join("connector.toml");
+        let port = free_port();
+        let base = emulator.base_url();
+        write_file(
+            &file,
+            &format!(
+                "microsoft_login = \"{base}\"\nmicrosoft_graph = \"{base}\"\n\
+                 return_urls = [\"{RETURN_URL}\"]\ncallback_completes_authorizations = {opted_in}\n\
+                 [[api_keys]]\nid = \"mallory\"\nsha256 = \"{}\"\naccounts = [\"{}\"]\n\
+                 [oauth.onedrive-consumer]\nclient_id = \"{}\"\nclient_secret = \"{}\"\n",
+                hex::encode(connector_server::access::ApiKey::hash(key)),
+                mallory.trim_start_matches("accounts/"),
+                fixtures::CLIENT_ID,
+                fixtures::CLIENT_SECRET,
+            ),
+        );
+        emulator
+            .add_redirect_uri(
+                fixtures::CLIENT_ID,
+                &format!("http://127.0.0.1:{port}/oauth/callback"),
+            )
+            .unwrap();
+        let binary = ServerBinary::start(
+            workdir.path(),
+            port,
+            &[
+                ("CONNECTOR_CONFIG", file.display().to_string()),
+                ("CONNECTOR_MASTER_KEY", random_master_key()),
+            ],
+        )
+        .ready()
+        .await;
+        let client =
+            connector_client::ConnectorClient::connect(format!("http://127.0.0.1:{port}"), key)
+                .await
+                .unwrap();
+        let url = client
+            .start_authorization(pb::StartAuthorizationRequest {
+                parent: mallory.clone(),
+                connector_type: CONSUMER.to_owned(),
+                return_url: RETURN_URL.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .authorization_url;
+        let redirect = emulator
+            .complete_authorization(&url, fixtures::BOB_UPN)
+            .expect("the victim signs in");
+        let listed = || async {
+            client
+                .list_connectors(pb::ListConnectorsRequest {
+                    parent: mallory.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .connectors
+                .len()
+        };
+        if opted_in {
+            let account = mallory.trim_start_matches("accounts/");
+            let answer = confirm_at_callback(&redirect, account, "confirm").await;
+            assert_eq!(answer.status().as_u16(), 303);
+            assert_eq!(listed().await, 1, "linked once the user confirmed");
+        } else {
+            let response = no_redirects().get(&redirect).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 303);
+            let location = response.headers()["location"].to_str().unwrap().to_owned();
+            assert!(query_param(&location, "connector").is_none(), "{location}");
+            assert_eq!(
+                listed().await,
+                0,
+                "the default links nothing at the callback"
+            );
+        }
+        binary.signal("-TERM");
+    }
+}
