@@ -275,26 +275,37 @@ impl Connectors {
 
     /// Changes the mutable fields (labels). The display name never changes.
     pub async fn update(&self, name: &ConnectorName, update: ConnectorUpdate) -> Result<Connector> {
+        if let Some(display_name) = &update.display_name {
+            // The display name never changes, so this read cannot race with anything.
+            if display_name != self.load(name).await?.display_name.as_str() {
+                return Err(Error::DisplayNameImmutable);
+            }
+        }
+        let labels = update
+            .labels
+            .as_ref()
+            .map(|labels| serde_json::to_string(labels.as_map()))
+            .transpose()
+            .map_err(|error| Error::Internal(format!("labels do not serialise: {error}")))?;
         let now = self.clock.now();
-        self.modify(
-            name,
-            update.expected_revision,
-            Vec::new,
-            None,
-            |connector| {
-                if let Some(display_name) = &update.display_name
-                    && display_name != connector.display_name.as_str()
-                {
-                    return Err(Error::DisplayNameImmutable);
-                }
-                if let Some(labels) = &update.labels {
-                    connector.labels = labels.clone();
-                }
-                connector.update_time = now;
-                Ok(())
-            },
-        )
-        .await
+        // One statement, guarded by the revision only when the caller sent an etag.
+        let updated = self
+            .store
+            .update_labels(
+                name.account.as_str(),
+                name.connector.as_str(),
+                labels,
+                now.timestamp_micros(),
+                update.expected_revision,
+            )
+            .await?;
+        match updated {
+            Some(row) => Ok(from_row(row)?.at(now)),
+            None => {
+                self.load(name).await?;
+                Err(Error::EtagMismatch(name.to_string()))
+            }
+        }
     }
 
     /// Renews a credential-based connector with new credentials for the same external account.
@@ -437,20 +448,33 @@ impl Connectors {
 
     /// Records data moved with a connector; more than zero bytes counts as activity.
     pub async fn record_transfer(&self, name: &ConnectorName, bytes: u64) -> Result<Connector> {
-        let connector = self.get(name).await?;
-        require_authorized(&connector)?;
         if bytes == 0 {
+            let connector = self.get(name).await?;
+            require_authorized(&connector)?;
             return Ok(connector);
         }
         let now = self.clock.now();
-        self.modify(name, None, Vec::new, None, |connector| {
-            require_authorized(connector)?;
-            connector.last_transfer_time = Some(now);
-            connector.update_time = now;
-            connector.inactivity_deadline = now + self.inactivity_period;
-            Ok(())
-        })
-        .await
+        // One conditional statement: concurrent reports on one connector never conflict.
+        let recorded = self
+            .store
+            .record_transfer(
+                name.account.as_str(),
+                name.connector.as_str(),
+                now.timestamp_micros(),
+                (now + self.inactivity_period).timestamp_micros(),
+            )
+            .await?;
+        match recorded {
+            Some(row) => Ok(from_row(row)?.at(now)),
+            None => {
+                // Missing, or not authorized (deauthorized, or past its inactivity deadline).
+                let connector = self.get(name).await?;
+                require_authorized(&connector)?;
+                Err(Error::ConcurrentModification(format!(
+                    "connector {name} changed state during the report"
+                )))
+            }
+        }
     }
 
     /// Read-modify-write of one connector, guarded by its revision: retried when a concurrent

@@ -835,6 +835,88 @@ impl Store {
         Ok(true)
     }
 
+    /// Records a transfer report in one conditional statement: `last_transfer_time` and
+    /// `update_time` move forward (never back), the inactivity deadline is pushed to at least
+    /// `deadline_micros`, and the revision is bumped, on an authorized connector whose deadline
+    /// has not passed. Concurrent reports on one connector cannot conflict: each is applied by
+    /// the database on the row as it stands. Returns the row afterwards, or `None` when no
+    /// authorized connector matched (the caller reads it to say why).
+    pub async fn record_transfer(
+        &self,
+        account: &str,
+        id: &str,
+        now_micros: i64,
+        deadline_micros: i64,
+    ) -> Result<Option<ConnectorRow>> {
+        use sea_orm::sea_query::{Expr, ExprTrait as _};
+        let later = |column: connector::Column, value: i64| {
+            Expr::case(
+                Expr::col(column).is_null().or(Expr::col(column).lt(value)),
+                value,
+            )
+            .finally(Expr::col(column))
+        };
+        let updated = connector::Entity::update_many()
+            .col_expr(
+                connector::Column::LastTransferTime,
+                later(connector::Column::LastTransferTime, now_micros).into(),
+            )
+            .col_expr(
+                connector::Column::UpdateTime,
+                later(connector::Column::UpdateTime, now_micros).into(),
+            )
+            .col_expr(
+                connector::Column::InactivityDeadline,
+                later(connector::Column::InactivityDeadline, deadline_micros).into(),
+            )
+            .col_expr(
+                connector::Column::Revision,
+                Expr::col(connector::Column::Revision).add(1),
+            )
+            .filter(connector::Column::Account.eq(account))
+            .filter(connector::Column::Id.eq(id))
+            .filter(connector::Column::State.eq(STATE_AUTHORIZED))
+            .filter(connector::Column::InactivityDeadline.gt(now_micros))
+            .exec(&self.db)
+            .await?;
+        if updated.rows_affected != 1 {
+            return Ok(None);
+        }
+        self.get_connector(account, id).await
+    }
+
+    /// Replaces a connector's labels in one statement, guarded by the revision only when the
+    /// caller pinned one (an etag): a concurrent transfer report never makes an unpinned label
+    /// change fail. Returns the row afterwards, or `None` when nothing matched.
+    pub async fn update_labels(
+        &self,
+        account: &str,
+        id: &str,
+        labels_json: Option<String>,
+        now_micros: i64,
+        pinned_revision: Option<i64>,
+    ) -> Result<Option<ConnectorRow>> {
+        use sea_orm::sea_query::{Expr, ExprTrait as _};
+        let mut update = connector::Entity::update_many()
+            .col_expr(connector::Column::UpdateTime, Expr::value(now_micros))
+            .col_expr(
+                connector::Column::Revision,
+                Expr::col(connector::Column::Revision).add(1),
+            )
+            .filter(connector::Column::Account.eq(account))
+            .filter(connector::Column::Id.eq(id));
+        if let Some(labels) = labels_json {
+            update = update.col_expr(connector::Column::Labels, Expr::value(labels));
+        }
+        if let Some(revision) = pinned_revision {
+            update = update.filter(connector::Column::Revision.eq(revision));
+        }
+        if update.exec(&self.db).await?.rows_affected != 1 {
+            return Ok(None);
+        }
+        self.get_connector(account, id).await
+    }
+
     /// Deletes a connector and destroys its secrets, optionally only at a given revision.
     pub async fn delete_connector(
         &self,
