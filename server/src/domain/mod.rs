@@ -12,6 +12,7 @@ pub mod model;
 pub(crate) mod oauth;
 mod revocation;
 pub(crate) mod service;
+mod token_cache;
 
 pub use error::{Error, FieldViolation, Result};
 pub use events::{ConnectorEvent, EventKind, EventPage, RevocationOutcome};

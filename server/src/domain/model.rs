@@ -373,7 +373,7 @@ impl fmt::Debug for AzureAccountKey {
 }
 
 /// A short-lived credential handed to the orchestrator.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AccessToken {
     /// The token (a SAS query string or a bearer token).
     pub token: SecretString,

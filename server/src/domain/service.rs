@@ -79,6 +79,8 @@ pub struct Connectors {
     pub(super) microsoft: Microsoft,
     pub(super) oauth: OAuthSettings,
     pub(super) refresh_locks: RefreshLocks,
+    /// Credentials handed out recently (see `token_cache`).
+    token_cache: super::token_cache::TokenCache,
     pub(super) inactivity_period: chrono::Duration,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) revocation: super::RevocationSettings,
@@ -112,6 +114,7 @@ impl Connectors {
             microsoft,
             oauth,
             refresh_locks: RefreshLocks::default(),
+            token_cache: Default::default(),
             inactivity_period: lifecycle.inactivity_period,
             clock,
             revocation: lifecycle.revocation,
@@ -424,25 +427,37 @@ impl Connectors {
     pub async fn access_token(&self, name: &ConnectorName) -> Result<AccessToken> {
         let connector = self.get(name).await?;
         require_authorized(&connector)?;
+        let now = self.clock.now();
+        if let Some(token) = self.token_cache.get(&connector, now) {
+            return Ok(token);
+        }
         match connector.connector_type {
             ConnectorTypeId::AzureBlobStorage => {
                 let key =
                     AzureAccountKey::from_bytes(self.open_secret(name, ACCOUNT_KEY_FIELD).await?);
                 self.verify_account_key(&connector, key.expose()).await?;
-                let sas = self.azure.account_sas(
-                    &connector.external_account.id,
-                    key.expose(),
-                    self.clock.now(),
-                );
-                Ok(AccessToken {
+                let sas = self
+                    .azure
+                    .account_sas(&connector.external_account.id, key.expose(), now);
+                let token = AccessToken {
                     token: sas.query.into(),
                     kind: AccessTokenKind::AzureSas,
                     expire_time: sas.expire_time,
                     scopes: sas.grants,
                     resource_url: sas.endpoint,
-                })
+                };
+                // Reused for a minute at most, and while more than half its life is left.
+                let reuse_until =
+                    (now + chrono::Duration::minutes(1)).min(now + (token.expire_time - now) / 2);
+                self.token_cache.put(&connector, &token, now, reuse_until);
+                Ok(token)
             }
-            _ => self.oauth_access_token(&connector).await,
+            _ => {
+                let token = self.oauth_access_token(&connector).await?;
+                let reuse_until = token.expire_time - self.oauth.refresh_skew;
+                self.token_cache.put(&connector, &token, now, reuse_until);
+                Ok(token)
+            }
         }
     }
 

@@ -742,10 +742,14 @@ impl Store {
 
     /// One connector of an account.
     pub async fn get_connector(&self, account: &str, id: &str) -> Result<Option<ConnectorRow>> {
+        // `.all()` rather than `.one()`: a primary-key lookup needs no `LIMIT`, and a bound
+        // `LIMIT` makes SQLite prepare the statement again on every call.
         Ok(connector::Entity::find_by_id(id.to_owned())
             .filter(connector::Column::Account.eq(account))
-            .one(&self.db)
+            .all(&self.db)
             .await?
+            .into_iter()
+            .next()
             .map(ConnectorRow::from))
     }
 
@@ -1074,9 +1078,12 @@ impl Store {
     /// A sealed secret of a connector.
     pub async fn get_secret(&self, connector_id: &str, field: &str) -> Result<Option<Sealed>> {
         Ok(
+            // `.all()`: no bound `LIMIT` (see `get_connector`).
             connector_secret::Entity::find_by_id((connector_id.to_owned(), field.to_owned()))
-                .one(&self.db)
+                .all(&self.db)
                 .await?
+                .into_iter()
+                .next()
                 .map(|secret| sealed(secret).1),
         )
     }
