@@ -136,7 +136,7 @@ fn free_port() -> u16 {
 }
 
 async fn channel(port: u16) -> Channel {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         match Channel::from_shared(format!("http://127.0.0.1:{port}"))
             .expect("endpoint")
@@ -301,9 +301,202 @@ async fn run_backend(
             Box::pin(async move { health.check(HealthCheckRequest::default()).await.is_ok() })
         })
     };
+    let cases = make_cases(&server_channel, &client, &seeded, &deep_token);
+
+    println!("\n{backend} ({deep} connectors in the deep account)");
+    println!(
+        "| call | req/s (median, range) | ratio to echo (median, range) | p50 | p99 | errors |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let mut echo_runs = Vec::new();
+    for (name, call) in &cases {
+        let mut rates = Vec::new();
+        let mut ratios = Vec::new();
+        let mut last = None;
+        let mut errors = 0;
+        for _ in 0..ROUNDS {
+            let baseline = measure(&echo_call, seconds).await;
+            let run = measure(call, seconds).await;
+            ratios.push(run.per_second / baseline.per_second);
+            rates.push(run.per_second);
+            errors += run.errors + baseline.errors;
+            echo_runs.push(baseline);
+            last = Some(run);
+        }
+        let last = last.expect("a run");
+        let (rate, rate_low, rate_high) = median_and_range(rates);
+        let (ratio, ratio_low, ratio_high) = median_and_range(ratios);
+        println!(
+            "| {name} | {rate:.0} ({rate_low:.0}–{rate_high:.0}) | {ratio:.3} ({ratio_low:.3}–{ratio_high:.3}) | {:.2} ms | {:.2} ms | {errors} of {} |",
+            last.p50.as_secs_f64() * 1000.0,
+            last.p99.as_secs_f64() * 1000.0,
+            last.ok + last.errors
+        );
+    }
+    let (echo_rate, low, high) =
+        median_and_range(echo_runs.iter().map(|run| run.per_second).collect());
+    let echo_p99 = median_and_range(
+        echo_runs
+            .iter()
+            .map(|run| run.p99.as_secs_f64() * 1000.0)
+            .collect(),
+    );
+    println!(
+        "| (echo) | {echo_rate:.0} ({low:.0}–{high:.0}) | 1 | | {:.2} ms (median of runs) | |",
+        echo_p99.0
+    );
+    let _ = server.kill();
+    let _ = echo.kill();
+    let _ = server.wait();
+    let _ = echo.wait();
+
+    if std::env::var("RPC_BENCH_CALLGRIND").as_deref() == Ok("0") {
+        return;
+    }
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        println!("instructions per call: skipped (no valgrind)");
+        return;
+    }
+    println!(
+        "\n{backend}: instructions per call under callgrind (one call at a time, {CALLGRIND_CALLS} calls)"
+    );
+    println!("| call | instructions per call | ratio to echo |");
+    println!("|---|---|---|");
+    let echo_port = free_port();
+    let echo_cost = callgrind(
+        &me.display().to_string(),
+        &["--echo-server", &echo_port.to_string()],
+        echo_port,
+        |channel, _| vec![("(echo) Health", health_call(channel))],
+    )
+    .await[0]
+        .1;
+    let costs = callgrind(
+        env!("CARGO_BIN_EXE_connector-server"),
+        &["--config", &config.display().to_string()],
+        port,
+        |channel, client| {
+            make_cases(channel, client, &seeded, &deep_token)
+                .into_iter()
+                .filter(|(name, _)| !name.starts_with("RecordTransfer"))
+                .collect()
+        },
+    )
+    .await;
+    for (name, cost) in costs {
+        println!(
+            "| {name} | {:.0}k | {:.2} |",
+            cost / 1000.0,
+            echo_cost / cost
+        );
+    }
+    println!("| (echo) Health | {:.0}k | 1 |", echo_cost / 1000.0);
+}
+
+const CALLGRIND_CALLS: usize = 300;
+
+fn health_call(channel: &Channel) -> Call {
+    let channel = channel.clone();
+    Arc::new(move || {
+        let mut health = HealthClient::new(channel.clone());
+        Box::pin(async move { health.check(HealthCheckRequest::default()).await.is_ok() })
+    })
+}
+
+/// Runs `program` under callgrind and, for each case `make_cases` gives, the instructions the
+/// whole process (every thread) executed per call: counters are dumped (and so zeroed) after a
+/// warm-up and after each case's `CALLGRIND_CALLS` calls, one at a time.
+async fn callgrind(
+    program: &str,
+    args: &[&str],
+    port: u16,
+    make_cases: impl FnOnce(&Channel, &ConnectorClient) -> Vec<(&'static str, Call)>,
+) -> Vec<(&'static str, f64)> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("callgrind.out");
+    let mut child = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(program)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("valgrind");
+    let channel = channel(port).await;
+    let client = ConnectorClient::connect(format!("http://127.0.0.1:{port}"), KEY)
+        .await
+        .expect("client");
+    let cases = make_cases(&channel, &client);
+    let dump = |dumps: &mut usize| {
+        let status = Command::new("callgrind_control")
+            .args(["-d", &child.id().to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .expect("callgrind_control");
+        assert!(status.success(), "callgrind_control -d failed");
+        *dumps += 1;
+        read_totals(dir.path(), *dumps)
+    };
+    let mut dumps = 0;
+    for (_, call) in &cases {
+        for _ in 0..50 {
+            assert!(call().await, "warm-up call failed");
+        }
+    }
+    dump(&mut dumps);
+    let mut costs = Vec::new();
+    for (name, call) in &cases {
+        for _ in 0..CALLGRIND_CALLS {
+            assert!(call().await, "{name} failed under callgrind");
+        }
+        costs.push((*name, dump(&mut dumps) as f64 / CALLGRIND_CALLS as f64));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    costs
+}
+
+/// The instruction total of callgrind's `number`th dump in `dir`.
+fn read_totals(dir: &std::path::Path, number: usize) -> u64 {
+    let suffix = format!(".{number}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = std::fs::read_dir(dir)
+            .expect("callgrind dir")
+            .filter_map(Result::ok)
+            .find(|entry| entry.file_name().to_string_lossy().ends_with(&suffix));
+        if let Some(text) = found.and_then(|entry| std::fs::read_to_string(entry.path()).ok())
+            && let Some(total) = text
+                .lines()
+                .find_map(|line| {
+                    line.strip_prefix("totals:")
+                        .or(line.strip_prefix("summary:"))
+                })
+                .and_then(|value| value.trim().split(' ').next()?.parse().ok())
+        {
+            return total;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no callgrind dump {number} in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The cases, each a call against the server behind `channel`/`client`.
+fn make_cases(
+    channel: &Channel,
+    client: &ConnectorClient,
+    seeded: &Arc<Seeded>,
+    deep_token: &str,
+) -> Vec<(&'static str, Call)> {
     let mut cases: Vec<(&str, Call)> = Vec::new();
     {
-        let channel = server_channel.clone();
+        let channel = channel.clone();
         cases.push((
             "Health",
             Arc::new(move || {
@@ -347,7 +540,7 @@ async fn run_backend(
     ));
     {
         let client = client.clone();
-        let token = deep_token.clone();
+        let token = deep_token.to_owned();
         cases.push((
             "ListConnectors, deep page of 50",
             Arc::new(move || {
@@ -408,52 +601,7 @@ async fn run_backend(
         }),
     ));
 
-    println!("\n{backend} ({deep} connectors in the deep account)");
-    println!(
-        "| call | req/s (median, range) | ratio to echo (median, range) | p50 | p99 | errors |"
-    );
-    println!("|---|---|---|---|---|---|");
-    let mut echo_runs = Vec::new();
-    for (name, call) in &cases {
-        let mut rates = Vec::new();
-        let mut ratios = Vec::new();
-        let mut last = None;
-        let mut errors = 0;
-        for _ in 0..ROUNDS {
-            let baseline = measure(&echo_call, seconds).await;
-            let run = measure(call, seconds).await;
-            ratios.push(run.per_second / baseline.per_second);
-            rates.push(run.per_second);
-            errors += run.errors + baseline.errors;
-            echo_runs.push(baseline);
-            last = Some(run);
-        }
-        let last = last.expect("a run");
-        let (rate, rate_low, rate_high) = median_and_range(rates);
-        let (ratio, ratio_low, ratio_high) = median_and_range(ratios);
-        println!(
-            "| {name} | {rate:.0} ({rate_low:.0}–{rate_high:.0}) | {ratio:.3} ({ratio_low:.3}–{ratio_high:.3}) | {:.2} ms | {:.2} ms | {errors} of {} |",
-            last.p50.as_secs_f64() * 1000.0,
-            last.p99.as_secs_f64() * 1000.0,
-            last.ok + last.errors
-        );
-    }
-    let (echo_rate, low, high) =
-        median_and_range(echo_runs.iter().map(|run| run.per_second).collect());
-    let echo_p99 = median_and_range(
-        echo_runs
-            .iter()
-            .map(|run| run.p99.as_secs_f64() * 1000.0)
-            .collect(),
-    );
-    println!(
-        "| (echo) | {echo_rate:.0} ({low:.0}–{high:.0}) | 1 | | {:.2} ms (median of runs) | |",
-        echo_p99.0
-    );
-    let _ = server.kill();
-    let _ = echo.kill();
-    let _ = server.wait();
-    let _ = echo.wait();
+    cases
 }
 
 /// The connectors the cases use.

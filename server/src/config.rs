@@ -101,6 +101,9 @@ pub struct Config {
     pub database_acquire_timeout: Duration,
     /// Longest a PostgreSQL statement may run.
     pub database_statement_timeout: Duration,
+    /// How long `GetConnector` and `GetAccessToken` reuse a connector row read in this process.
+    /// This process's own changes are seen at once; another process's within this bound.
+    pub row_cache_ttl: Duration,
     /// The key new secrets are sealed with. `None`: with SQLite, a key file in `data_dir`
     /// (created on first start); with PostgreSQL, an error (every process must share one key).
     pub master_key: Option<MasterKeyConfig>,
@@ -185,6 +188,7 @@ impl Config {
             database_max_connections: 10,
             database_acquire_timeout: Duration::from_secs(3),
             database_statement_timeout: Duration::from_secs(10),
+            row_cache_ttl: Duration::from_secs(1),
             master_key: None,
             previous_master_keys: Vec::new(),
             api_keys: Vec::new(),
@@ -372,6 +376,7 @@ struct FileConfig {
     database_max_connections: Option<u32>,
     database_acquire_timeout_secs: Option<u64>,
     database_statement_timeout_secs: Option<u64>,
+    row_cache_ttl_ms: Option<u64>,
     health_check_interval_secs: Option<u64>,
     master_key: Option<FileMasterKey>,
     #[serde(default)]
@@ -496,6 +501,9 @@ pub fn load(
     }
     if let Some(secs) = file_config.database_statement_timeout_secs {
         config.database_statement_timeout = Duration::from_secs(secs.clamp(1, 3600));
+    }
+    if let Some(ms) = file_config.row_cache_ttl_ms {
+        config.row_cache_ttl = Duration::from_millis(ms.min(60_000));
     }
     if let Some(secs) = file_config.health_check_interval_secs {
         config.health_check_interval = Duration::from_secs(secs.clamp(1, 60));

@@ -98,6 +98,7 @@ pub async fn rewrap(config: &Config, batch: u64) -> Result<persistence::RewrapRe
             max_connections: config.database_max_connections,
             acquire_timeout: config.database_acquire_timeout,
             statement_timeout: config.database_statement_timeout,
+            row_cache_ttl: config.row_cache_ttl,
         },
     )
     .await?;
@@ -146,6 +147,7 @@ pub async fn run(
             max_connections: config.database_max_connections,
             acquire_timeout: config.database_acquire_timeout,
             statement_timeout: config.database_statement_timeout,
+            row_cache_ttl: config.row_cache_ttl,
         },
     )
     .await?;

@@ -10,7 +10,10 @@ use connector_tests::{
 };
 use tonic::Code;
 
-on_both_backends!(concurrent_transfer_reports_on_one_connector_never_fail);
+on_both_backends!(
+    concurrent_transfer_reports_on_one_connector_never_fail,
+    this_process_never_reads_its_own_change_stale,
+);
 
 const WORKERS: usize = 16;
 const REPORTS: usize = 50;
@@ -160,11 +163,132 @@ async fn a_multi_frame_answer_at_one_call_at_a_time_is_not_delayed() {
     println!(
         "ListConnectors page of 50, c=1 (debug build): fastest {fastest:?}, median {median:?}"
     );
-    // With Nagle on every such call waits for the delayed ACK, so even the fastest is slow;
-    // the median gets more room, as other tests share the machine.
+    // With Nagle on, every such call waits for the client's delayed ACK, whose floor on Linux
+    // is 40 ms (44 ms measured), so even the fastest of 21 calls is that slow. Without it a
+    // release build answers in about 0.5 ms and a debug build in 2-7 ms on a loaded 2-core CI
+    // machine; the bound sits at half the delayed-ACK floor so only the delay itself fails it.
+    // The release figure is the benchmark harness's job (README "Benchmarks").
     assert!(
-        fastest < std::time::Duration::from_millis(5)
-            && median < std::time::Duration::from_millis(20),
+        fastest < std::time::Duration::from_millis(20),
         "a page of 50 took {fastest:?} at best, {median:?} typically: an answer in pieces waits for a delayed ACK"
     );
+}
+
+fn relabel(name: &str, value: &str) -> pb::UpdateConnectorRequest {
+    pb::UpdateConnectorRequest {
+        connector: Some(pb::Connector {
+            name: name.to_owned(),
+            labels: [("stage".to_owned(), value.to_owned())].into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["labels".to_owned()],
+        }),
+    }
+}
+
+/// The row cache behind `GetConnector` and `GetAccessToken` (issue 9): a read right after this
+/// process's own change (labels, a transfer report, a delete) sees it, with the clock standing
+/// still so the cache's time to live cannot be what makes it fresh.
+async fn this_process_never_reads_its_own_change_stale(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = server.client().await;
+    let created = client
+        .create_connector(azure_create(
+            &unique_parent(),
+            Azurite::shared().account(14),
+            "cached",
+        ))
+        .await
+        .expect("created");
+    let get = || {
+        client.get_connector(pb::GetConnectorRequest {
+            name: created.name.clone(),
+        })
+    };
+    let token = || {
+        client.get_access_token(pb::GetAccessTokenRequest {
+            name: created.name.clone(),
+        })
+    };
+    assert!(get().await.unwrap().labels.is_empty());
+    token().await.expect("a SAS");
+
+    client
+        .update_connector(relabel(&created.name, "copy"))
+        .await
+        .unwrap();
+    assert_eq!(get().await.unwrap().labels["stage"], "copy");
+
+    client
+        .record_transfer(pb::RecordTransferRequest {
+            name: created.name.clone(),
+            bytes_transferred: 1,
+        })
+        .await
+        .unwrap();
+    assert!(get().await.unwrap().last_transfer_time.is_some());
+
+    client
+        .delete_connector(pb::DeleteConnectorRequest {
+            name: created.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(get().await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(token().await.unwrap_err().code(), Code::NotFound);
+}
+
+/// Another process's change is seen within `row_cache_ttl_ms` (1 s by default, the bound the
+/// README states): two servers on one PostgreSQL database, sharing one clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_change_is_seen_within_the_row_cache_bound() {
+    let first = TestServer::start(Backend::Postgres).await;
+    let mut options = first.sharing_options();
+    options.clock = Some(first.clock.clone());
+    let second = TestServer::start_with(options).await;
+    let (one, two) = (first.client().await, second.client().await);
+    let created = one
+        .create_connector(azure_create(
+            &unique_parent(),
+            Azurite::shared().account(13),
+            "shared",
+        ))
+        .await
+        .expect("created");
+    let get = |client: &connector_client::ConnectorClient| {
+        let (client, name) = (client.clone(), created.name.clone());
+        async move { client.get_connector(pb::GetConnectorRequest { name }).await }
+    };
+    let token = |client: &connector_client::ConnectorClient| {
+        let (client, name) = (client.clone(), created.name.clone());
+        async move {
+            client
+                .get_access_token(pb::GetAccessTokenRequest { name })
+                .await
+        }
+    };
+    assert!(get(&two).await.unwrap().labels.is_empty());
+    token(&two).await.expect("a SAS from the second process");
+
+    one.update_connector(relabel(&created.name, "copy"))
+        .await
+        .unwrap();
+    first.clock.advance(Duration::milliseconds(1000));
+    assert_eq!(
+        get(&two).await.unwrap().labels["stage"],
+        "copy",
+        "seen by the other process once the bound has passed"
+    );
+
+    one.delete_connector(pb::DeleteConnectorRequest {
+        name: created.name.clone(),
+        etag: String::new(),
+    })
+    .await
+    .unwrap();
+    first.clock.advance(Duration::milliseconds(1000));
+    assert_eq!(get(&two).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(token(&two).await.unwrap_err().code(), Code::NotFound);
 }

@@ -230,9 +230,21 @@ impl Connectors {
     }
 
     /// Gets a connector.
+    ///
+    /// Served from the store's row cache: this process's own changes are seen at once, other
+    /// processes' within the cache's time to live (`row_cache_ttl_ms`).
     pub async fn get(&self, name: &ConnectorName) -> Result<Connector> {
-        let row = self.load(name).await?;
-        Ok(from_row(row)?.at(self.clock.now()))
+        let now = self.clock.now();
+        let row = self
+            .store
+            .get_connector_cached(
+                name.account.as_str(),
+                name.connector.as_str(),
+                now.timestamp_micros(),
+            )
+            .await?
+            .ok_or_else(|| Error::ConnectorNotFound(name.to_string()))?;
+        Ok(from_row(row)?.at(now))
     }
 
     /// Lists an account's connectors after `after`, at most `page_size` of them.

@@ -6,6 +6,7 @@
 
 mod entity;
 mod migration;
+mod row_cache;
 
 use std::{collections::BTreeSet, path::Path, sync::Arc, time::Duration};
 
@@ -21,6 +22,7 @@ use entity::{
     authorization_attempt, connector, connector_event, connector_secret, revocation,
     sealing_key_check,
 };
+use row_cache::RowCache;
 
 /// Errors of the persistence layer.
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +137,10 @@ pub struct PoolSettings {
     pub acquire_timeout: Duration,
     /// Longest a PostgreSQL statement may run before the server cancels it.
     pub statement_timeout: Duration,
+    /// How long a connector row read for `GetConnector`/`GetAccessToken` is reused in this
+    /// process (this process's own writes drop it at once; other processes' changes are seen
+    /// within this). Zero: every read goes to the database.
+    pub row_cache_ttl: Duration,
 }
 
 impl Default for PoolSettings {
@@ -143,6 +149,7 @@ impl Default for PoolSettings {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(10),
+            row_cache_ttl: Duration::from_secs(1),
         }
     }
 }
@@ -541,6 +548,8 @@ pub struct Store {
     /// across a provider call) may be held at once: half the pool, so refreshes of many
     /// connectors at once wait for each other rather than starve every other query.
     token_lock_permits: Arc<tokio::sync::Semaphore>,
+    /// Connector rows for the hot reads (see [`Store::get_connector_cached`]).
+    rows: Arc<RowCache>,
 }
 
 /// A fixed plaintext sealed per master key, to recognise the key at start-up.
@@ -620,6 +629,7 @@ impl Store {
             token_lock_permits: Arc::new(tokio::sync::Semaphore::new(
                 (max_connections / 2).max(1) as usize
             )),
+            rows: Arc::new(RowCache::new(settings.row_cache_ttl)),
         })
     }
 
@@ -753,6 +763,27 @@ impl Store {
             .map(ConnectorRow::from))
     }
 
+    /// One connector of an account, for reads that may be served from this process's row
+    /// cache: never older than this process's last write to it, and at most the cache's time
+    /// to live older than another process's (see `row_cache`). Writes read with
+    /// [`Store::get_connector`].
+    pub async fn get_connector_cached(
+        &self,
+        account: &str,
+        id: &str,
+        now_micros: i64,
+    ) -> Result<Option<ConnectorRow>> {
+        if let Some(row) = self.rows.get(account, id, now_micros) {
+            return Ok(Some(row));
+        }
+        let ticket = self.rows.ticket();
+        let row = self.get_connector(account, id).await?;
+        if let Some(row) = &row {
+            self.rows.put(ticket, row, now_micros);
+        }
+        Ok(row)
+    }
+
     /// The account's connector of a type for an external account, if any.
     pub async fn find_by_external_account(
         &self,
@@ -764,8 +795,11 @@ impl Store {
             .filter(connector::Column::Account.eq(account))
             .filter(connector::Column::ConnectorType.eq(connector_type))
             .filter(connector::Column::ExternalAccountId.eq(external_account_id))
-            .one(&self.db)
+            // At most one (a unique index); `.all()` binds no `LIMIT` (see `get_connector`).
+            .all(&self.db)
             .await?
+            .into_iter()
+            .next()
             .map(ConnectorRow::from))
     }
 
@@ -797,9 +831,16 @@ impl Store {
         if let Some(after) = query.after_id {
             select = select.filter(connector::Column::Id.gt(after));
         }
-        Ok(select
+        // The page size goes into the SQL text rather than a bound `LIMIT ?`: SQLite prepares
+        // a statement again whenever its `LIMIT` parameter is bound, and page sizes are few,
+        // so each stays prepared in the connection's statement cache.
+        use sea_orm::QueryTrait as _;
+        let mut statement = select
             .order_by_asc(connector::Column::Id)
-            .limit(query.limit)
+            .build(self.db.get_database_backend());
+        statement.sql = format!("{} LIMIT {}", statement.sql, query.limit);
+        Ok(connector::Entity::find()
+            .from_raw_sql(statement)
             .all(&self.db)
             .await?
             .into_iter()
@@ -836,6 +877,7 @@ impl Store {
             append_event(&txn, &row, kind, None, row.update_time).await?;
         }
         txn.commit().await?;
+        self.rows.changed(&connector_id);
         Ok(true)
     }
 
@@ -886,6 +928,7 @@ impl Store {
         if updated.rows_affected != 1 {
             return Ok(None);
         }
+        self.rows.changed(id);
         self.get_connector(account, id).await
     }
 
@@ -918,6 +961,7 @@ impl Store {
         if update.exec(&self.db).await?.rows_affected != 1 {
             return Ok(None);
         }
+        self.rows.changed(id);
         self.get_connector(account, id).await
     }
 
@@ -963,6 +1007,7 @@ impl Store {
         let revocation = revocation_of(&self.revocable_types, &row, &secrets, now_micros);
         queue_revocations(&txn, revocation.into_iter().collect()).await?;
         txn.commit().await?;
+        self.rows.changed(id);
         self.reclaim_deleted_secrets().await;
         Ok(DeleteOutcome::Deleted)
     }
@@ -1071,6 +1116,7 @@ impl Store {
         )
         .await?;
         txn.commit().await?;
+        self.rows.changed_all();
         self.reclaim_deleted_secrets().await;
         Ok(rows.len() as u64)
     }
@@ -1199,6 +1245,7 @@ impl Store {
                     connection: LockConnection::Transaction(txn),
                     row: row.into(),
                     revocable_types: self.revocable_types.clone(),
+                    rows: self.rows.clone(),
                     _permit: Some(permit),
                 }))
             }
@@ -1210,6 +1257,7 @@ impl Store {
                     connection: LockConnection::Plain(self.db.clone()),
                     row: row.into(),
                     revocable_types: self.revocable_types.clone(),
+                    rows: self.rows.clone(),
                     _permit: None,
                 }))
             }
@@ -1303,6 +1351,9 @@ impl Store {
         append_events(&txn, events).await?;
         queue_revocations(&txn, revocations).await?;
         txn.commit().await?;
+        for id in &swept {
+            self.rows.changed(id);
+        }
         Ok(swept)
     }
 
@@ -1524,6 +1575,8 @@ pub struct TokenLock {
     /// The connector as it was when locked.
     pub row: ConnectorRow,
     revocable_types: Arc<BTreeSet<String>>,
+    /// Dropped once a write of the lock is committed.
+    rows: Arc<RowCache>,
     /// Released with the lock (see `Store::token_lock_permits`).
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -1622,6 +1675,7 @@ impl TokenLock {
                 let txn = db.begin().await?;
                 write(&txn).await?;
                 txn.commit().await?;
+                self.rows.changed(&self.row.id);
                 Ok(())
             }
         }
@@ -1659,6 +1713,7 @@ impl TokenLock {
     pub async fn commit(self) -> Result<()> {
         if let LockConnection::Transaction(txn) = self.connection {
             txn.commit().await?;
+            self.rows.changed(&self.row.id);
         }
         Ok(())
     }
