@@ -250,6 +250,9 @@ async fn run_backend(
     if let Some(url) = &database_url {
         text = format!("database_url = \"{url}\"\n{text}");
     }
+    // The same server with the row cache off, for the instruction counts of the database path.
+    let uncached_config = workdir.path().join("connector-uncached.toml");
+    std::fs::write(&uncached_config, format!("row_cache_ttl_ms = 0\n{text}")).expect("config");
     std::fs::write(&config, text).expect("config");
     let mut server = spawn_pinned(
         pinned,
@@ -383,9 +386,28 @@ async fn run_backend(
         },
     )
     .await;
+    let uncached = callgrind(
+        env!("CARGO_BIN_EXE_connector-server"),
+        &["--config", &uncached_config.display().to_string()],
+        port,
+        |channel, client| {
+            make_cases(channel, client, &seeded, &deep_token)
+                .into_iter()
+                .filter(|(name, _)| name.starts_with("Get"))
+                .collect()
+        },
+    )
+    .await;
     for (name, cost) in costs {
         println!(
             "| {name} | {:.0}k | {:.2} |",
+            cost / 1000.0,
+            echo_cost / cost
+        );
+    }
+    for (name, cost) in uncached {
+        println!(
+            "| {name}, row cache off (`row_cache_ttl_ms = 0`) | {:.0}k | {:.2} |",
             cost / 1000.0,
             echo_cost / cost
         );

@@ -7,6 +7,7 @@
 mod entity;
 mod migration;
 mod row_cache;
+mod transfer_batches;
 
 use std::{collections::BTreeSet, path::Path, sync::Arc, time::Duration};
 
@@ -23,9 +24,10 @@ use entity::{
     sealing_key_check,
 };
 use row_cache::RowCache;
+use transfer_batches::TransferBatches;
 
 /// Errors of the persistence layer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// A unique constraint refused the write (for connectors: once per external account).
     #[error("a row with the same unique key exists")]
@@ -550,6 +552,8 @@ pub struct Store {
     token_lock_permits: Arc<tokio::sync::Semaphore>,
     /// Connector rows for the hot reads (see [`Store::get_connector_cached`]).
     rows: Arc<RowCache>,
+    /// Concurrent transfer reports on one connector, merged into shared writes.
+    transfers: Arc<TransferBatches>,
 }
 
 /// A fixed plaintext sealed per master key, to recognise the key at start-up.
@@ -630,6 +634,7 @@ impl Store {
                 (max_connections / 2).max(1) as usize
             )),
             rows: Arc::new(RowCache::new(settings.row_cache_ttl)),
+            transfers: Arc::default(),
         })
     }
 
@@ -885,9 +890,31 @@ impl Store {
     /// `update_time` move forward (never back), the inactivity deadline is pushed to at least
     /// `deadline_micros`, and the revision is bumped, on an authorized connector whose deadline
     /// has not passed. Concurrent reports on one connector cannot conflict: each is applied by
-    /// the database on the row as it stands. Returns the row afterwards, or `None` when no
+    /// the database on the row as it stands, and reports that arrive while one is being written
+    /// share the next write (group commit, see `transfer_batches`; a merged write checks the
+    /// deadline against its latest report). Returns the row afterwards, or `None` when no
     /// authorized connector matched (the caller reads it to say why).
     pub async fn record_transfer(
+        &self,
+        account: &str,
+        id: &str,
+        now_micros: i64,
+        deadline_micros: i64,
+    ) -> Result<Option<ConnectorRow>> {
+        self.transfers
+            .record(
+                &format!("{account}/{id}"),
+                now_micros,
+                deadline_micros,
+                async |now_micros, deadline_micros| {
+                    self.write_transfer(account, id, now_micros, deadline_micros)
+                        .await
+                },
+            )
+            .await
+    }
+
+    async fn write_transfer(
         &self,
         account: &str,
         id: &str,
@@ -923,13 +950,10 @@ impl Store {
             .filter(connector::Column::Id.eq(id))
             .filter(connector::Column::State.eq(STATE_AUTHORIZED))
             .filter(connector::Column::InactivityDeadline.gt(now_micros))
-            .exec(&self.db)
+            .exec_with_returning(&self.db)
             .await?;
-        if updated.rows_affected != 1 {
-            return Ok(None);
-        }
         self.rows.changed(id);
-        self.get_connector(account, id).await
+        Ok(updated.into_iter().next().map(ConnectorRow::from))
     }
 
     /// Replaces a connector's labels in one statement, guarded by the revision only when the
@@ -958,11 +982,9 @@ impl Store {
         if let Some(revision) = pinned_revision {
             update = update.filter(connector::Column::Revision.eq(revision));
         }
-        if update.exec(&self.db).await?.rows_affected != 1 {
-            return Ok(None);
-        }
+        let updated = update.exec_with_returning(&self.db).await?;
         self.rows.changed(id);
-        self.get_connector(account, id).await
+        Ok(updated.into_iter().next().map(ConnectorRow::from))
     }
 
     /// Deletes a connector and destroys its secrets, optionally only at a given revision.
