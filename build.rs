@@ -8,8 +8,9 @@ use protox::prost::Message as _;
 
 const PROTO_ROOT: &str = "proto";
 const PROTO_FILES: &[&str] = &["proto/connector/v1/connector_service.proto"];
-const SECRET_MESSAGES: [&str; 2] = [
+const SECRET_MESSAGES: [&str; 3] = [
     ".connector.v1.AzureStorageAccountKey",
+    ".connector.v1.CredentialFields",
     ".connector.v1.GetAccessTokenResponse",
 ];
 

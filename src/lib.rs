@@ -32,6 +32,18 @@ mod redacted_debug {
         }
     }
 
+    /// Field names only: whether a value is secret depends on the connector type, so none is
+    /// shown.
+    impl fmt::Debug for pb::CredentialFields {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let mut names: Vec<&str> = self.values.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            f.debug_struct("CredentialFields")
+                .field("values", &format_args!("<redacted: {}>", names.join(", ")))
+                .finish()
+        }
+    }
+
     impl fmt::Debug for pb::GetAccessTokenResponse {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.debug_struct("GetAccessTokenResponse")
@@ -72,9 +84,19 @@ mod redacted_debug {
                 access_token: "sig=SECRET".into(),
                 ..Default::default()
             };
-            let shown = format!("{request:?} {token:?}");
+            let fields = pb::Credentials {
+                kind: Some(pb::credentials::Kind::Fields(pb::CredentialFields {
+                    values: [
+                        ("account_name".to_owned(), "SECRET-NAME".to_owned()),
+                        ("password".to_owned(), "SECRET-PASSWORD".to_owned()),
+                    ]
+                    .into(),
+                })),
+            };
+            let shown = format!("{request:?} {token:?} {fields:?}");
             assert!(!shown.contains("SECRET"), "{shown}");
             assert!(shown.contains("store"));
+            assert!(shown.contains("account_name, password"), "{shown}");
         }
     }
 }

@@ -38,6 +38,22 @@ pub enum MicrosoftService {
     SharePointOnline,
 }
 
+/// One credential field a connector type asks for (the catalogue describes them, so that a
+/// caller can render a form without knowing the type).
+#[derive(Debug)]
+pub struct CredentialField {
+    /// The field's name, its key in the credentials.
+    pub name: &'static str,
+    /// A label for a form.
+    pub display_name: &'static str,
+    /// Whether the value is a secret (sealed at rest, never returned, masked in a form).
+    pub secret: bool,
+    /// Whether it must be given.
+    pub required: bool,
+    /// What a valid value looks like, in words.
+    pub validation_hint: &'static str,
+}
+
 /// The supported connector types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ConnectorTypeId {
@@ -64,6 +80,10 @@ pub struct ConnectorType {
     pub microsoft_services: &'static [MicrosoftService],
     /// One sentence on what it links to.
     pub description: &'static str,
+    /// The services it serves, by name (wider than `microsoft_services`).
+    pub services: &'static [&'static str],
+    /// The credential fields it is created and reauthorized with; empty for OAuth 2.0 types.
+    pub credential_fields: &'static [CredentialField],
 }
 
 /// Every connector type, ordered by id (the order `ListConnectorTypes` returns).
@@ -74,6 +94,23 @@ pub static CONNECTOR_TYPES: [ConnectorType; 4] = [
         auth_method: AuthMethod::AccountKey,
         microsoft_services: &[MicrosoftService::AzureBlobStorage],
         description: "An Azure storage account's Blob service, linked with the account name and an access key.",
+        services: &["Azure Blob Storage"],
+        credential_fields: &[
+            CredentialField {
+                name: "account_name",
+                display_name: "Storage account name",
+                secret: false,
+                required: true,
+                validation_hint: "3 to 24 lower case letters and digits",
+            },
+            CredentialField {
+                name: "account_key",
+                display_name: "Access key",
+                secret: true,
+                required: true,
+                validation_hint: "one of the account's access keys, base64 as the Azure portal shows it",
+            },
+        ],
     },
     ConnectorType {
         id: ConnectorTypeId::Office365,
@@ -84,6 +121,8 @@ pub static CONNECTOR_TYPES: [ConnectorType; 4] = [
             MicrosoftService::SharePointOnline,
         ],
         description: "A whole Microsoft 365 tenant (every user's OneDrive for Business and SharePoint Online), linked by administrator consent.",
+        services: &["OneDrive for Business (Administrator)", "SharePoint Online"],
+        credential_fields: &[],
     },
     ConnectorType {
         id: ConnectorTypeId::OneDriveConsumer,
@@ -91,6 +130,8 @@ pub static CONNECTOR_TYPES: [ConnectorType; 4] = [
         auth_method: AuthMethod::OAuth2Delegated,
         microsoft_services: &[MicrosoftService::OneDriveConsumer],
         description: "One personal Microsoft account's OneDrive, linked by the user signing in.",
+        services: &["OneDrive Consumer"],
+        credential_fields: &[],
     },
     ConnectorType {
         id: ConnectorTypeId::OneDriveForBusinessUser,
@@ -98,6 +139,8 @@ pub static CONNECTOR_TYPES: [ConnectorType; 4] = [
         auth_method: AuthMethod::OAuth2Delegated,
         microsoft_services: &[MicrosoftService::OneDriveForBusinessUser],
         description: "One work account's OneDrive for Business, linked by the user signing in.",
+        services: &["OneDrive for Business (User)"],
+        credential_fields: &[],
     },
 ];
 
@@ -160,6 +203,12 @@ mod tests {
             for &service in connector_type.microsoft_services {
                 assert_eq!(ConnectorTypeId::serving(service), connector_type.id);
             }
+            assert_eq!(
+                connector_type.auth_method.uses_credentials(),
+                !connector_type.credential_fields.is_empty(),
+                "{}: credential types list their fields, OAuth types none",
+                connector_type.id
+            );
         }
     }
 }

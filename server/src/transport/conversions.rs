@@ -9,7 +9,7 @@ use secrecy::ExposeSecret as _;
 use super::names::connector_type_name;
 use crate::domain::{
     Error, FieldViolation, Result,
-    connector_type::{AuthMethod, ConnectorType, MicrosoftService},
+    connector_type::{AuthMethod, ConnectorType, ConnectorTypeId, MicrosoftService},
     model::{
         AccessToken, AccessTokenKind, AzureAccountKey, AzureAccountName, Connector, Credentials,
         DeauthorizationReason, Labels, State,
@@ -80,6 +80,22 @@ impl From<&ConnectorType> for pb::ConnectorType {
                 .map(|&service| pb::MicrosoftService::from(service).into())
                 .collect(),
             description: connector_type.description.to_owned(),
+            credential_fields: connector_type
+                .credential_fields
+                .iter()
+                .map(|field| pb::CredentialField {
+                    name: field.name.to_owned(),
+                    display_name: field.display_name.to_owned(),
+                    secret: field.secret,
+                    required: field.required,
+                    validation_hint: field.validation_hint.to_owned(),
+                })
+                .collect(),
+            services: connector_type
+                .services
+                .iter()
+                .map(|&service| service.to_owned())
+                .collect(),
         }
     }
 }
@@ -157,33 +173,112 @@ pub(crate) fn labels(
 }
 
 /// Parses the `credentials` request field, collecting every violation.
-pub(crate) fn credentials(credentials: Option<pb::Credentials>) -> Result<Credentials> {
+pub(crate) fn credentials(
+    connector_type: ConnectorTypeId,
+    credentials: Option<pb::Credentials>,
+) -> Result<Credentials> {
     let kind = credentials
         .and_then(|credentials| credentials.kind)
         .ok_or_else(|| Error::invalid("credentials", "is required"))?;
     match kind {
-        pb::credentials::Kind::AzureStorageAccountKey(key) => {
-            let mut violations = Vec::new();
-            let account_name = AzureAccountName::new(&key.account_name).map_err(|invalid| {
-                violations.push(FieldViolation {
-                    field: "credentials.azure_storage_account_key.account_name".into(),
-                    description: invalid.0,
-                })
-            });
-            let account_key = AzureAccountKey::from_base64(&key.account_key).map_err(|invalid| {
-                violations.push(FieldViolation {
-                    field: "credentials.azure_storage_account_key.account_key".into(),
-                    description: invalid.0,
-                })
-            });
-            match (account_name, account_key) {
-                (Ok(account_name), Ok(account_key)) => Ok(Credentials::AzureAccountKey {
-                    account_name,
-                    account_key,
-                }),
-                _ => Err(Error::InvalidArgument(violations)),
+        pb::credentials::Kind::AzureStorageAccountKey(key) => azure_account_key(
+            (
+                "credentials.azure_storage_account_key.account_name",
+                &key.account_name,
+            ),
+            (
+                "credentials.azure_storage_account_key.account_key",
+                &key.account_key,
+            ),
+        ),
+        pb::credentials::Kind::Fields(fields) => {
+            let values = credential_fields(connector_type, fields.values)?;
+            let field = |name: &'static str| {
+                let value = values.get(name).map_or("", String::as_str);
+                (credential_field_path(name), value)
+            };
+            match connector_type {
+                ConnectorTypeId::AzureBlobStorage => {
+                    let (name_path, name) = field("account_name");
+                    let (key_path, key) = field("account_key");
+                    azure_account_key((&name_path, name), (&key_path, key))
+                }
+                ConnectorTypeId::Office365
+                | ConnectorTypeId::OneDriveConsumer
+                | ConnectorTypeId::OneDriveForBusinessUser => Err(Error::invalid(
+                    "credentials",
+                    format!("{connector_type} links through StartAuthorization, not credentials"),
+                )),
             }
         }
+    }
+}
+
+/// How a field violation names a value of `Credentials.fields`.
+fn credential_field_path(name: &str) -> String {
+    format!("credentials.fields.values.{name}")
+}
+
+/// Checks named credential fields against the type's catalogue entry: every field known, every
+/// required one given (and not empty). Every violation is reported at once.
+fn credential_fields(
+    connector_type: ConnectorTypeId,
+    values: std::collections::HashMap<String, String>,
+) -> Result<std::collections::HashMap<String, String>> {
+    let known = connector_type.info().credential_fields;
+    let mut violations = Vec::new();
+    let mut unknown: Vec<&String> = values
+        .keys()
+        .filter(|name| !known.iter().any(|field| field.name == name.as_str()))
+        .collect();
+    unknown.sort();
+    for name in unknown {
+        violations.push(FieldViolation {
+            field: credential_field_path(name),
+            description: format!(
+                "is not a credential field of connectorTypes/{connector_type} (see its credential_fields)"
+            ),
+        });
+    }
+    for field in known {
+        if field.required && values.get(field.name).is_none_or(String::is_empty) {
+            violations.push(FieldViolation {
+                field: credential_field_path(field.name),
+                description: format!("is required ({})", field.validation_hint),
+            });
+        }
+    }
+    if violations.is_empty() {
+        Ok(values)
+    } else {
+        Err(Error::InvalidArgument(violations))
+    }
+}
+
+/// An Azure storage account name and key, each named by the request field it came from.
+fn azure_account_key(
+    (name_field, name): (&str, &str),
+    (key_field, key): (&str, &str),
+) -> Result<Credentials> {
+    let mut violations = Vec::new();
+    let account_name = AzureAccountName::new(name).map_err(|invalid| {
+        violations.push(FieldViolation {
+            field: name_field.into(),
+            description: invalid.0,
+        })
+    });
+    let account_key = AzureAccountKey::from_base64(key).map_err(|invalid| {
+        violations.push(FieldViolation {
+            field: key_field.into(),
+            description: invalid.0,
+        })
+    });
+    match (account_name, account_key) {
+        (Ok(account_name), Ok(account_key)) => Ok(Credentials::AzureAccountKey {
+            account_name,
+            account_key,
+        }),
+        _ => Err(Error::InvalidArgument(violations)),
     }
 }
 

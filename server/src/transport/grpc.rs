@@ -114,7 +114,7 @@ impl ConnectorService for ConnectorApi {
         if !connector_type.info().auth_method.uses_credentials() {
             return Err(Error::OAuthAuthorizationRequired(connector_type).into());
         }
-        let credentials = credentials(request.credentials)?;
+        let credentials = credentials(connector_type, request.credentials)?;
         let created = self
             .connectors
             .create(
@@ -299,7 +299,7 @@ impl ConnectorService for ConnectorApi {
         if !current.connector_type.info().auth_method.uses_credentials() {
             return Err(Error::OAuthAuthorizationRequired(current.connector_type).into());
         }
-        let credentials = credentials(request.credentials)?;
+        let credentials = credentials(current.connector_type, request.credentials)?;
         let reauthorized = self.connectors.reauthorize(&name, credentials).await?;
         audit::changed("connector_reauthorized", &caller.key_id, &name.to_string());
         Ok(Response::new(reauthorized.into()))
