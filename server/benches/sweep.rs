@@ -65,11 +65,15 @@ async fn run(backend: &str, url: &str, count: usize) {
     let connectors = Connectors::new(
         store,
         sealer,
-        AzureBlob::new(
-            http.clone(),
-            "http://127.0.0.1:9/{account}",
-            std::time::Duration::from_secs(3600),
-        ),
+        [(
+            ConnectorTypeId::AzureBlobStorage,
+            Arc::new(AzureBlob::new(
+                http.clone(),
+                "http://127.0.0.1:9/{account}",
+                std::time::Duration::from_secs(3600),
+            )) as Arc<dyn connector_server::providers::credentials::CredentialProvider>,
+        )]
+        .into(),
         Microsoft::new(http, "http://127.0.0.1:9", "http://127.0.0.1:9"),
         OAuthSettings {
             // OneDrive tokens are revocable: sweeping them fills the revocation outbox.

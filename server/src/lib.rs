@@ -174,10 +174,16 @@ pub async fn run(
         None => format!("http://{address}"),
     };
     let oauth = oauth_settings(&config, &public_url)?;
+    // The registry of credential types: one line per provider.
+    let credential_providers: domain::CredentialProviders = [(
+        domain::connector_type::ConnectorTypeId::AzureBlobStorage,
+        Arc::new(azure) as Arc<dyn providers::credentials::CredentialProvider>,
+    )]
+    .into();
     let connectors = domain::Connectors::new(
         store.clone(),
         sealer.clone(),
-        azure,
+        credential_providers,
         microsoft,
         oauth,
         domain::Lifecycle {

@@ -4,8 +4,8 @@
 //! It depends on providers, persistence and crypto, and knows nothing of gRPC: transport turns
 //! requests into the validated values of [`model`] and [`Error`] into statuses.
 
-mod azure_keys;
 pub mod connector_type;
+mod credential_checks;
 pub mod error;
 mod events;
 pub mod model;
@@ -14,10 +14,14 @@ mod revocation;
 pub(crate) mod service;
 mod token_cache;
 
+/// Credentials as named fields, and a provider's verdict on one (from the provider boundary).
+pub use crate::providers::credentials::{CredentialFields, FieldError};
 pub use error::{Error, FieldViolation, Result};
 pub use events::{ConnectorEvent, EventKind, EventPage, RevocationOutcome};
 pub use oauth::{
     Callback, CallbackStep, Completion, OAuthSettings, ReturnTo, StartedAuthorization,
 };
 pub use revocation::RevocationSettings;
-pub use service::{ConnectorPage, ConnectorUpdate, Connectors, Lifecycle, ListFilter};
+pub use service::{
+    ConnectorPage, ConnectorUpdate, Connectors, CredentialProviders, Lifecycle, ListFilter,
+};

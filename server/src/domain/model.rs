@@ -294,84 +294,6 @@ impl Connector {
     }
 }
 
-/// Credentials for a credential-based connector type. `Debug` never shows the secret.
-#[derive(Debug)]
-pub enum Credentials {
-    /// An Azure storage account name and access key.
-    AzureAccountKey {
-        /// The storage account name.
-        account_name: AzureAccountName,
-        /// The base64 access key, decoded.
-        account_key: AzureAccountKey,
-    },
-}
-
-impl Credentials {
-    /// The connector type these credentials are for.
-    pub fn connector_type(&self) -> ConnectorTypeId {
-        match self {
-            Credentials::AzureAccountKey { .. } => ConnectorTypeId::AzureBlobStorage,
-        }
-    }
-}
-
-/// An Azure storage account name: 3 to 24 lower-case letters and digits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AzureAccountName(String);
-
-impl AzureAccountName {
-    /// Validates a storage account name.
-    pub fn new(name: &str) -> Result<Self, Invalid> {
-        let ok = (3..=24).contains(&name.len())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-        if !ok {
-            return invalid("a storage account name is 3 to 24 lower-case letters and digits");
-        }
-        Ok(Self(name.to_owned()))
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// An Azure storage access key, decoded from base64. `Debug` shows nothing of it.
-pub struct AzureAccountKey(secrecy::SecretSlice<u8>);
-
-impl AzureAccountKey {
-    /// Decodes and validates a base64 access key.
-    pub fn from_base64(encoded: &str) -> Result<Self, Invalid> {
-        use base64::Engine as _;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .map_err(|_| Invalid("an access key is base64, as the Azure portal shows it".into()))?;
-        if decoded.is_empty() || decoded.len() > 256 {
-            return invalid("an access key decodes to 1 to 256 bytes");
-        }
-        Ok(Self(decoded.into()))
-    }
-
-    /// Wraps raw key bytes (as opened from the database).
-    pub fn from_bytes(bytes: secrecy::SecretSlice<u8>) -> Self {
-        Self(bytes)
-    }
-
-    /// The raw key bytes.
-    pub fn expose(&self) -> &[u8] {
-        use secrecy::ExposeSecret as _;
-        self.0.expose_secret()
-    }
-}
-
-impl fmt::Debug for AzureAccountKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AzureAccountKey(<redacted>)")
-    }
-}
-
 /// A short-lived credential handed to the orchestrator.
 #[derive(Debug, Clone)]
 pub struct AccessToken {
@@ -420,12 +342,5 @@ mod tests {
         assert!(one(&"k".repeat(64), "x").is_err());
         let many = (0..65).map(|i| (format!("k{i}"), String::new()));
         assert!(Labels::new(many).is_err());
-    }
-
-    #[test]
-    fn account_key_debug_is_redacted() {
-        let key = AzureAccountKey::from_base64("c2VjcmV0LWtleQ==").unwrap();
-        assert!(!format!("{key:?}").contains("secret"));
-        assert!(AzureAccountKey::from_base64("not base64!").is_err());
     }
 }

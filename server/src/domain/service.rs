@@ -10,20 +10,27 @@ use super::{
     connector_type::ConnectorTypeId,
     error::{Error, Result},
     model::{
-        AccessToken, AccessTokenKind, AccountId, AzureAccountKey, Connector, ConnectorId,
-        ConnectorName, Credentials, DeauthorizationReason, DisplayName, ExternalAccount, Labels,
-        State, StateFilter,
+        AccessToken, AccessTokenKind, AccountId, Connector, ConnectorId, ConnectorName,
+        DeauthorizationReason, DisplayName, ExternalAccount, Labels, State, StateFilter,
     },
 };
 use crate::{
     clock::Clock,
     crypto::{Sealed, Sealer},
     persistence::{self, ConnectorQuery, ConnectorRow, DeleteOutcome, Store},
-    providers::{self, azure_blob::AzureBlob, microsoft::Microsoft},
+    providers::{
+        self,
+        credentials::{
+            AccessKind, CredentialFields, CredentialProvider, FieldError, Parsed, Secrets,
+        },
+        microsoft::Microsoft,
+    },
 };
 
-/// Secret field holding an Azure storage account key.
-const ACCOUNT_KEY_FIELD: &str = "account_key";
+/// The providers of the connector types that link with credentials, by type (built at
+/// start-up; see `lib.rs`).
+pub type CredentialProviders =
+    std::collections::BTreeMap<ConnectorTypeId, Arc<dyn CredentialProvider>>;
 /// How often a read-modify-write is retried when a concurrent writer got in between.
 const WRITE_ATTEMPTS: usize = 5;
 
@@ -75,7 +82,7 @@ pub struct Lifecycle {
 pub struct Connectors {
     pub(super) store: Store,
     pub(super) sealer: Arc<Sealer>,
-    pub(super) azure: AzureBlob,
+    pub(super) credential_providers: Arc<CredentialProviders>,
     pub(super) microsoft: Microsoft,
     pub(super) oauth: OAuthSettings,
     pub(super) refresh_locks: RefreshLocks,
@@ -86,7 +93,7 @@ pub struct Connectors {
     pub(super) revocation: super::RevocationSettings,
     pub(super) revocation_wakeup: Arc<tokio::sync::Notify>,
     pub(super) azure_key_check_interval: chrono::Duration,
-    pub(super) key_checks: super::azure_keys::KeyChecks,
+    pub(super) key_checks: super::credential_checks::KeyChecks,
 }
 
 impl Connectors {
@@ -94,7 +101,7 @@ impl Connectors {
     pub fn new(
         store: Store,
         sealer: Arc<Sealer>,
-        azure: AzureBlob,
+        credential_providers: CredentialProviders,
         microsoft: Microsoft,
         oauth: OAuthSettings,
         lifecycle: Lifecycle,
@@ -110,7 +117,7 @@ impl Connectors {
         Self {
             store,
             sealer,
-            azure,
+            credential_providers: Arc::new(credential_providers),
             microsoft,
             oauth,
             refresh_locks: RefreshLocks::default(),
@@ -143,6 +150,27 @@ impl Connectors {
         }
     }
 
+    /// The provider of a type that links with credentials; OAuth 2.0 types have none.
+    fn credential_provider(
+        &self,
+        connector_type: ConnectorTypeId,
+    ) -> Result<&dyn CredentialProvider> {
+        self.credential_providers
+            .get(&connector_type)
+            .map(|provider| provider.as_ref())
+            .ok_or(Error::OAuthAuthorizationRequired(connector_type))
+    }
+
+    /// Validates credential fields for a type (their names already checked against the
+    /// catalogue): the credentials, or every field whose value is not acceptable.
+    pub fn parse_credentials(
+        &self,
+        connector_type: ConnectorTypeId,
+        fields: &CredentialFields,
+    ) -> Result<std::result::Result<Parsed, Vec<FieldError>>> {
+        Ok(self.credential_provider(connector_type)?.parse(fields))
+    }
+
     /// Creates a connector of a credential-based type, after the cloud service accepted the
     /// credentials. One connector per (account, type, external account).
     pub async fn create(
@@ -151,9 +179,9 @@ impl Connectors {
         connector_type: ConnectorTypeId,
         display_name: Option<DisplayName>,
         labels: Labels,
-        credentials: Credentials,
+        credentials: Parsed,
     ) -> Result<Connector> {
-        require_credential_type(connector_type, &credentials)?;
+        let provider = self.credential_provider(connector_type)?;
         let external_account = external_account_of(&credentials);
         if let Some(existing) = self
             .store
@@ -166,7 +194,9 @@ impl Connectors {
         {
             return Err(already_exists(connector_type, &account, existing));
         }
-        self.check_credentials(&credentials).await?;
+        provider
+            .check(&external_account.id, &credentials.secrets, self.clock.now())
+            .await?;
 
         let now = self.clock.now();
         let name = ConnectorName {
@@ -327,10 +357,10 @@ impl Connectors {
     pub async fn reauthorize(
         &self,
         name: &ConnectorName,
-        credentials: Credentials,
+        credentials: Parsed,
     ) -> Result<Connector> {
         let current = from_row(self.load(name).await?)?;
-        require_credential_type(current.connector_type, &credentials)?;
+        let provider = self.credential_provider(current.connector_type)?;
         let external_account = external_account_of(&credentials);
         if external_account.id != current.external_account.id {
             return Err(Error::AccountMismatch {
@@ -339,7 +369,9 @@ impl Connectors {
                 given: external_account.id,
             });
         }
-        self.check_credentials(&credentials).await?;
+        provider
+            .check(&external_account.id, &credentials.secrets, self.clock.now())
+            .await?;
         let connector = self
             .renew(name, || {
                 self.seal_credentials(&name.connector, &credentials)
@@ -443,20 +475,20 @@ impl Connectors {
         if let Some(token) = self.token_cache.get(&connector, now) {
             return Ok(token);
         }
-        match connector.connector_type {
-            ConnectorTypeId::AzureBlobStorage => {
-                let key =
-                    AzureAccountKey::from_bytes(self.open_secret(name, ACCOUNT_KEY_FIELD).await?);
-                self.verify_account_key(&connector, key.expose()).await?;
-                let sas = self
-                    .azure
-                    .account_sas(&connector.external_account.id, key.expose(), now);
+        match self.credential_providers.get(&connector.connector_type) {
+            Some(provider) => {
+                let secrets = self.open_secrets(name, provider.secret_fields()).await?;
+                self.verify_credentials(&connector, provider.as_ref(), &secrets)
+                    .await?;
+                let access = provider.mint(&connector.external_account.id, &secrets, now)?;
                 let token = AccessToken {
-                    token: sas.query.into(),
-                    kind: AccessTokenKind::AzureSas,
-                    expire_time: sas.expire_time,
-                    scopes: sas.grants,
-                    resource_url: sas.endpoint,
+                    token: access.token,
+                    kind: match access.kind {
+                        AccessKind::AzureSas => AccessTokenKind::AzureSas,
+                    },
+                    expire_time: access.expire_time,
+                    scopes: access.scopes,
+                    resource_url: access.resource_url,
                 };
                 // Reused for a minute at most, and while more than half its life is left.
                 let reuse_until =
@@ -464,7 +496,7 @@ impl Connectors {
                 self.token_cache.put(&connector, &token, now, reuse_until);
                 Ok(token)
             }
-            _ => {
+            None => {
                 let token = self.oauth_access_token(&connector).await?;
                 let reuse_until = token.expire_time - self.oauth.refresh_skew;
                 self.token_cache.put(&connector, &token, now, reuse_until);
@@ -543,39 +575,36 @@ impl Connectors {
             .ok_or_else(|| Error::ConnectorNotFound(name.to_string()))
     }
 
-    async fn check_credentials(&self, credentials: &Credentials) -> Result<()> {
-        match credentials {
-            Credentials::AzureAccountKey {
-                account_name,
-                account_key,
-            } => self
-                .azure
-                .check_credentials(
-                    account_name.as_str(),
-                    account_key.expose(),
-                    self.clock.now(),
-                )
-                .await
-                .map_err(Error::from),
-        }
-    }
-
     pub(super) fn seal_field(&self, id: &ConnectorId, field: &str, plaintext: &[u8]) -> Sealed {
         self.sealer.seal(plaintext, &secret_context(id, field))
     }
 
-    fn seal_credentials(
+    fn seal_credentials(&self, id: &ConnectorId, credentials: &Parsed) -> Vec<(String, Sealed)> {
+        use secrecy::ExposeSecret as _;
+        credentials
+            .secrets
+            .iter()
+            .map(|(field, value)| {
+                (
+                    (*field).to_owned(),
+                    self.sealer
+                        .seal(value.expose_secret(), &secret_context(id, field)),
+                )
+            })
+            .collect()
+    }
+
+    /// The stored secrets a credential provider keeps, opened.
+    async fn open_secrets(
         &self,
-        id: &ConnectorId,
-        credentials: &Credentials,
-    ) -> Vec<(String, Sealed)> {
-        match credentials {
-            Credentials::AzureAccountKey { account_key, .. } => vec![(
-                ACCOUNT_KEY_FIELD.to_owned(),
-                self.sealer
-                    .seal(account_key.expose(), &secret_context(id, ACCOUNT_KEY_FIELD)),
-            )],
+        name: &ConnectorName,
+        fields: &'static [&'static str],
+    ) -> Result<Secrets> {
+        let mut secrets = Secrets::new();
+        for &field in fields {
+            secrets.insert(field, self.open_secret(name, field).await?);
         }
+        Ok(secrets)
     }
 
     async fn open_secret(
@@ -606,22 +635,6 @@ pub(crate) fn stored_secret_context(connector_id: &str, field: &str) -> Vec<u8> 
     format!("connector/{connector_id}/{field}").into_bytes()
 }
 
-fn require_credential_type(
-    connector_type: ConnectorTypeId,
-    credentials: &Credentials,
-) -> Result<()> {
-    if !connector_type.info().auth_method.uses_credentials() {
-        return Err(Error::OAuthAuthorizationRequired(connector_type));
-    }
-    if credentials.connector_type() != connector_type {
-        return Err(Error::CredentialsTypeMismatch {
-            expected: connector_type,
-            given: credentials.connector_type(),
-        });
-    }
-    Ok(())
-}
-
 fn require_authorized(connector: &Connector) -> Result<()> {
     match connector.state {
         State::Authorized => Ok(()),
@@ -637,12 +650,10 @@ fn require_authorized(connector: &Connector) -> Result<()> {
     }
 }
 
-fn external_account_of(credentials: &Credentials) -> ExternalAccount {
-    match credentials {
-        Credentials::AzureAccountKey { account_name, .. } => ExternalAccount {
-            id: account_name.as_str().to_owned(),
-            label: account_name.as_str().to_owned(),
-        },
+fn external_account_of(credentials: &Parsed) -> ExternalAccount {
+    ExternalAccount {
+        id: credentials.external_account_id.clone(),
+        label: credentials.external_account_label.clone(),
     }
 }
 

@@ -16,7 +16,12 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::StatusCode;
 use sha2::Sha256;
 
-use super::Error;
+use super::{
+    Error,
+    credentials::{
+        Access, AccessKind, CredentialFields, CredentialProvider, FieldError, Parsed, Secrets,
+    },
+};
 
 /// The storage service version we sign for (account SAS strings include the encryption scope
 /// from 2020-12-06 on).
@@ -265,9 +270,145 @@ fn describe_transport_error(error: &reqwest::Error) -> &'static str {
     }
 }
 
+/// The credential field naming the storage account (as the catalogue lists it).
+pub const ACCOUNT_NAME_FIELD: &str = "account_name";
+/// The credential field holding the access key, kept sealed.
+pub const ACCOUNT_KEY_FIELD: &str = "account_key";
+
+/// Validates a storage account name: 3 to 24 lower-case letters and digits.
+fn account_name(name: &str) -> Result<String, String> {
+    let ok = (3..=24).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err("a storage account name is 3 to 24 lower-case letters and digits".into())
+    }
+}
+
+/// Decodes an access key as the Azure portal shows it (base64).
+fn account_key(encoded: &str) -> Result<secrecy::SecretSlice<u8>, String> {
+    let decoded = BASE64
+        .decode(encoded.trim())
+        .map_err(|_| String::from("an access key is base64, as the Azure portal shows it"))?;
+    if decoded.is_empty() || decoded.len() > 256 {
+        return Err("an access key decodes to 1 to 256 bytes".into());
+    }
+    Ok(decoded.into())
+}
+
+#[async_trait::async_trait]
+impl CredentialProvider for AzureBlob {
+    fn secret_fields(&self) -> &'static [&'static str] {
+        &[ACCOUNT_KEY_FIELD]
+    }
+
+    fn parse(&self, fields: &CredentialFields) -> Result<Parsed, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let name = account_name(fields.get(ACCOUNT_NAME_FIELD)).map_err(|description| {
+            errors.push(FieldError {
+                field: ACCOUNT_NAME_FIELD,
+                description,
+            })
+        });
+        let key = account_key(fields.get(ACCOUNT_KEY_FIELD)).map_err(|description| {
+            errors.push(FieldError {
+                field: ACCOUNT_KEY_FIELD,
+                description,
+            })
+        });
+        match (name, key) {
+            // The storage account name is both the stable id and the label.
+            (Ok(name), Ok(key)) => Ok(Parsed {
+                external_account_id: name.clone(),
+                external_account_label: name,
+                secrets: [(ACCOUNT_KEY_FIELD, key)].into(),
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    async fn check(
+        &self,
+        external_account_id: &str,
+        secrets: &Secrets,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let key = stored_key(secrets)?;
+        self.check_credentials(external_account_id, key, now).await
+    }
+
+    fn mint(
+        &self,
+        external_account_id: &str,
+        secrets: &Secrets,
+        now: DateTime<Utc>,
+    ) -> Result<Access, Error> {
+        let sas = self.account_sas(external_account_id, stored_key(secrets)?, now);
+        Ok(Access {
+            token: sas.query.into(),
+            kind: AccessKind::AzureSas,
+            expire_time: sas.expire_time,
+            scopes: sas.grants,
+            resource_url: sas.endpoint,
+        })
+    }
+}
+
+fn stored_key(secrets: &Secrets) -> Result<&[u8], Error> {
+    use secrecy::ExposeSecret as _;
+    secrets
+        .get(ACCOUNT_KEY_FIELD)
+        .map(|key| key.expose_secret())
+        .ok_or_else(|| Error::Protocol("no account key is stored for this connector".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fields(name: &str, key: &str) -> CredentialFields {
+        let mut fields = CredentialFields::default();
+        fields.insert(ACCOUNT_NAME_FIELD, name);
+        fields.insert(ACCOUNT_KEY_FIELD, key);
+        fields
+    }
+
+    fn provider() -> AzureBlob {
+        AzureBlob::new(
+            reqwest::Client::new(),
+            "http://127.0.0.1:9/{account}",
+            Duration::from_secs(3600),
+        )
+    }
+
+    #[test]
+    fn valid_fields_name_the_account_and_keep_only_the_key() {
+        let parsed = provider()
+            .parse(&fields("store1", "c2VjcmV0LWtleQ=="))
+            .expect("valid");
+        assert_eq!(parsed.external_account_id, "store1");
+        assert_eq!(parsed.external_account_label, "store1");
+        assert_eq!(
+            parsed.secrets.keys().copied().collect::<Vec<_>>(),
+            [ACCOUNT_KEY_FIELD]
+        );
+        let shown = format!("{parsed:?} {:?}", fields("store1", "c2VjcmV0LWtleQ=="));
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let errors = provider()
+            .parse(&fields("Not A Name", "not base64!"))
+            .expect_err("invalid");
+        assert_eq!(
+            errors.iter().map(|error| error.field).collect::<Vec<_>>(),
+            [ACCOUNT_NAME_FIELD, ACCOUNT_KEY_FIELD]
+        );
+    }
 
     #[test]
     fn sas_expires_within_an_hour_and_signs_blob_only() {

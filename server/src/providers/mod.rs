@@ -3,6 +3,7 @@
 //! nothing of connectors, accounts or storage.
 
 pub mod azure_blob;
+pub mod credentials;
 pub mod microsoft;
 
 use std::time::Duration;

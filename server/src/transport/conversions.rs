@@ -8,12 +8,9 @@ use secrecy::ExposeSecret as _;
 
 use super::names::connector_type_name;
 use crate::domain::{
-    Error, FieldViolation, Result,
+    CredentialFields, Error, FieldError, FieldViolation, Result,
     connector_type::{AuthMethod, ConnectorType, ConnectorTypeId, MicrosoftService},
-    model::{
-        AccessToken, AccessTokenKind, AzureAccountKey, AzureAccountName, Connector, Credentials,
-        DeauthorizationReason, Labels, State,
-    },
+    model::{AccessToken, AccessTokenKind, Connector, DeauthorizationReason, Labels, State},
 };
 
 pub(crate) fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
@@ -172,46 +169,62 @@ pub(crate) fn labels(
     Labels::new(labels).map_err(|invalid| Error::invalid(field, invalid.0))
 }
 
-/// Parses the `credentials` request field, collecting every violation.
+/// Which request field credentials came in; violations are named after it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CredentialsArm {
+    /// `credentials.azure_storage_account_key`.
+    AzureStorageAccountKey,
+    /// `credentials.fields`.
+    Fields,
+}
+
+/// The credential fields of a request, by the catalogue's names, with the arm they came in.
+/// Unknown and missing fields are refused here; the provider judges the values.
 pub(crate) fn credentials(
     connector_type: ConnectorTypeId,
     credentials: Option<pb::Credentials>,
-) -> Result<Credentials> {
+) -> Result<(CredentialFields, CredentialsArm)> {
     let kind = credentials
         .and_then(|credentials| credentials.kind)
         .ok_or_else(|| Error::invalid("credentials", "is required"))?;
+    let mut fields = CredentialFields::default();
     match kind {
-        pb::credentials::Kind::AzureStorageAccountKey(key) => azure_account_key(
-            (
-                "credentials.azure_storage_account_key.account_name",
-                &key.account_name,
-            ),
-            (
-                "credentials.azure_storage_account_key.account_key",
-                &key.account_key,
-            ),
-        ),
-        pb::credentials::Kind::Fields(fields) => {
-            let values = credential_fields(connector_type, fields.values)?;
-            let field = |name: &'static str| {
-                let value = values.get(name).map_or("", String::as_str);
-                (credential_field_path(name), value)
-            };
-            match connector_type {
-                ConnectorTypeId::AzureBlobStorage => {
-                    let (name_path, name) = field("account_name");
-                    let (key_path, key) = field("account_key");
-                    azure_account_key((&name_path, name), (&key_path, key))
-                }
-                ConnectorTypeId::Office365
-                | ConnectorTypeId::OneDriveConsumer
-                | ConnectorTypeId::OneDriveForBusinessUser => Err(Error::invalid(
-                    "credentials",
-                    format!("{connector_type} links through StartAuthorization, not credentials"),
-                )),
+        pb::credentials::Kind::AzureStorageAccountKey(key) => {
+            if connector_type != ConnectorTypeId::AzureBlobStorage {
+                return Err(Error::CredentialsTypeMismatch {
+                    expected: connector_type,
+                    given: ConnectorTypeId::AzureBlobStorage,
+                });
             }
+            fields.insert("account_name", key.account_name);
+            fields.insert("account_key", key.account_key);
+            Ok((fields, CredentialsArm::AzureStorageAccountKey))
+        }
+        pb::credentials::Kind::Fields(given) => {
+            for (name, value) in credential_fields(connector_type, given.values)? {
+                fields.insert(name, value);
+            }
+            Ok((fields, CredentialsArm::Fields))
         }
     }
+}
+
+/// The provider's verdict on credential values, as field violations of the arm they came in.
+pub(crate) fn credential_violations(arm: CredentialsArm, errors: Vec<FieldError>) -> Error {
+    Error::InvalidArgument(
+        errors
+            .into_iter()
+            .map(|error| FieldViolation {
+                field: match arm {
+                    CredentialsArm::AzureStorageAccountKey => {
+                        format!("credentials.azure_storage_account_key.{}", error.field)
+                    }
+                    CredentialsArm::Fields => credential_field_path(error.field),
+                },
+                description: error.description,
+            })
+            .collect(),
+    )
 }
 
 /// How a field violation names a value of `Credentials.fields`.
@@ -252,33 +265,6 @@ fn credential_fields(
         Ok(values)
     } else {
         Err(Error::InvalidArgument(violations))
-    }
-}
-
-/// An Azure storage account name and key, each named by the request field it came from.
-fn azure_account_key(
-    (name_field, name): (&str, &str),
-    (key_field, key): (&str, &str),
-) -> Result<Credentials> {
-    let mut violations = Vec::new();
-    let account_name = AzureAccountName::new(name).map_err(|invalid| {
-        violations.push(FieldViolation {
-            field: name_field.into(),
-            description: invalid.0,
-        })
-    });
-    let account_key = AzureAccountKey::from_base64(key).map_err(|invalid| {
-        violations.push(FieldViolation {
-            field: key_field.into(),
-            description: invalid.0,
-        })
-    });
-    match (account_name, account_key) {
-        (Ok(account_name), Ok(account_key)) => Ok(Credentials::AzureAccountKey {
-            account_name,
-            account_key,
-        }),
-        _ => Err(Error::InvalidArgument(violations)),
     }
 }
 

@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::{
     auth::caller,
-    conversions::{self, credentials, labels},
+    conversions::{self, credential_violations, credentials, labels},
     filter,
     names::{connector_type_id, parse_account, parse_connector, parse_connector_type},
     page_token::PageTokens,
@@ -114,7 +114,11 @@ impl ConnectorService for ConnectorApi {
         if !connector_type.info().auth_method.uses_credentials() {
             return Err(Error::OAuthAuthorizationRequired(connector_type).into());
         }
-        let credentials = credentials(connector_type, request.credentials)?;
+        let (fields, arm) = credentials(connector_type, request.credentials)?;
+        let credentials = self
+            .connectors
+            .parse_credentials(connector_type, &fields)?
+            .map_err(|errors| credential_violations(arm, errors))?;
         let created = self
             .connectors
             .create(
@@ -299,7 +303,11 @@ impl ConnectorService for ConnectorApi {
         if !current.connector_type.info().auth_method.uses_credentials() {
             return Err(Error::OAuthAuthorizationRequired(current.connector_type).into());
         }
-        let credentials = credentials(current.connector_type, request.credentials)?;
+        let (fields, arm) = credentials(current.connector_type, request.credentials)?;
+        let credentials = self
+            .connectors
+            .parse_credentials(current.connector_type, &fields)?
+            .map_err(|errors| credential_violations(arm, errors))?;
         let reauthorized = self.connectors.reauthorize(&name, credentials).await?;
         audit::changed("connector_reauthorized", &caller.key_id, &name.to_string());
         Ok(Response::new(reauthorized.into()))

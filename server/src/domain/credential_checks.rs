@@ -1,12 +1,13 @@
-//! Noticing a revoked Azure account key. Azure has no token to refresh, so a customer who
-//! rotates or regenerates the key we hold would only show up as failing transfers. Before handing
-//! out a SAS, the key is checked against the storage account (a signed List Containers request)
-//! when this process has not seen it accepted within `azure_key_check_interval`; a key whose
-//! signature the account rejects deauthorizes the connector (reason `REVOKED`), like
-//! `invalid_grant` does for OAuth 2.0. Nothing else does: a storage firewall, disabled key
-//! access, an outage or a slow answer (the check gives up after a few seconds) leave the
-//! connector alone and the SAS is handed out, since signing it needs nothing from Azure; such an
-//! inconclusive check is not repeated for a minute.
+//! Noticing revoked credentials (an Azure account key, a password). Such types have no token
+//! to refresh, so a customer who rotates or regenerates what we hold would only show up as
+//! failing transfers. Before minting access, the stored credentials are checked against the
+//! service (for Azure a signed List Containers request) when this process has not seen them
+//! accepted within `azure_key_check_interval`; credentials the service rejects
+//! ([`providers::Error::CredentialsRejected`]) deauthorize the connector (reason `REVOKED`),
+//! like `invalid_grant` does for OAuth 2.0. Nothing else does: a firewall, disabled key access,
+//! an outage or a slow answer (the check gives up after a few seconds) leave the connector alone
+//! and access is minted, since minting needs nothing from the service; such an inconclusive
+//! check is not repeated for a minute.
 
 use std::{
     collections::HashMap,
@@ -21,7 +22,10 @@ use super::{
     error::{Error, Result},
     model::{Connector, DeauthorizationReason, State},
 };
-use crate::providers;
+use crate::providers::{
+    self,
+    credentials::{CredentialProvider, Secrets},
+};
 
 /// A check's result, per connector id: for the key of which authorization (its
 /// `authorize_time`; a reauthorization brings a new key), and until when it holds.
@@ -67,17 +71,22 @@ impl KeyChecks {
 }
 
 impl Connectors {
-    /// Checks an authorized Azure connector's key unless it was checked recently; a key the
-    /// storage account rejects deauthorizes the connector and answers [`Error::Deauthorized`].
-    pub(super) async fn verify_account_key(&self, connector: &Connector, key: &[u8]) -> Result<()> {
+    /// Checks an authorized connector's stored credentials unless they were checked recently;
+    /// credentials the service rejects deauthorize the connector and answer
+    /// [`Error::Deauthorized`].
+    pub(super) async fn verify_credentials(
+        &self,
+        connector: &Connector,
+        provider: &dyn CredentialProvider,
+        secrets: &Secrets,
+    ) -> Result<()> {
         let now = self.clock.now();
         if self.key_checks.fresh(connector, now) {
             return Ok(());
         }
         let checked = tokio::time::timeout(
             KEY_CHECK_TIMEOUT,
-            self.azure
-                .check_credentials(&connector.external_account.id, key, now),
+            provider.check(&connector.external_account.id, secrets, now),
         )
         .await;
         match checked {
@@ -87,16 +96,16 @@ impl Connectors {
                 Ok(())
             }
             Ok(Err(providers::Error::CredentialsRejected(message))) => {
-                tracing::warn!(connector = %connector.name, %message, "the storage account rejected the key; deauthorizing");
+                tracing::warn!(connector = %connector.name, %message, "the service rejected the stored credentials; deauthorizing");
                 self.deauthorize_revoked_key(connector).await
             }
             Ok(Err(error)) => {
-                tracing::warn!(connector = %connector.name, %error, "the key check was inconclusive; handing out a SAS anyway");
+                tracing::warn!(connector = %connector.name, %error, "the credential check was inconclusive; handing out access anyway");
                 self.key_checks.record(connector, now, INCONCLUSIVE_FOR);
                 Ok(())
             }
             Err(_) => {
-                tracing::warn!(connector = %connector.name, "the key check timed out; handing out a SAS anyway");
+                tracing::warn!(connector = %connector.name, "the credential check timed out; handing out access anyway");
                 self.key_checks.record(connector, now, INCONCLUSIVE_FOR);
                 Ok(())
             }

@@ -1,0 +1,136 @@
+//! The boundary between the domain and a connector type that links with credentials (an account
+//! key, a username and password) rather than OAuth 2.0.
+//!
+//! A [`CredentialProvider`] knows its service's protocol and nothing of connectors or storage.
+//! It validates the named fields a caller sent (the catalogue lists them), names the external
+//! account they reach (the once-per-account key), says which values to keep sealed, checks them
+//! against the service, and mints the short-lived access a worker gets. The domain does the
+//! rest the same way for every type: dedupe, sealing, events, inactivity, deletion.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
+
+use super::Error;
+
+/// Credential fields as a caller sent them, by the catalogue's field names. Every value is
+/// treated as secret until a provider says otherwise; `Debug` shows names only.
+#[derive(Default)]
+pub struct CredentialFields(BTreeMap<String, SecretString>);
+
+impl CredentialFields {
+    /// Adds a field.
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.insert(name.into(), SecretString::from(value.into()));
+    }
+
+    /// A field's value, or `""` when absent.
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", |value| value.expose_secret())
+    }
+
+    /// The field names given.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
+
+impl fmt::Debug for CredentialFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// One field's value is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's name in the catalogue.
+    pub field: &'static str,
+    /// What is wrong, without the value.
+    pub description: String,
+}
+
+/// Stored secrets by field name, as the provider asked them to be kept.
+pub type Secrets = BTreeMap<&'static str, SecretSlice<u8>>;
+
+/// Valid credentials: the external account they reach and what to keep.
+pub struct Parsed {
+    /// Stable id of the external account (the once-per-account key); never a secret.
+    pub external_account_id: String,
+    /// Human-readable label of it.
+    pub external_account_label: String,
+    /// The values to keep sealed, by field name.
+    pub secrets: Secrets,
+}
+
+impl fmt::Debug for Parsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parsed")
+            .field("external_account_id", &self.external_account_id)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// What kind of short-lived access a provider mints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessKind {
+    /// An Azure Storage shared access signature (a query string).
+    AzureSas,
+}
+
+/// Short-lived access for a worker, minted from stored secrets.
+pub struct Access {
+    /// The credential itself.
+    pub token: SecretString,
+    /// What it is.
+    pub kind: AccessKind,
+    /// When it stops working.
+    pub expire_time: DateTime<Utc>,
+    /// What it grants, in the provider's words.
+    pub scopes: Vec<String>,
+    /// Where it is used.
+    pub resource_url: String,
+}
+
+impl fmt::Debug for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Access")
+            .field("kind", &self.kind)
+            .field("expire_time", &self.expire_time)
+            .field("resource_url", &self.resource_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connector type that links with credentials. See the module documentation.
+#[async_trait::async_trait]
+pub trait CredentialProvider: Send + Sync + fmt::Debug {
+    /// The fields [`CredentialProvider::parse`] keeps sealed, which `check` and `mint` read
+    /// back.
+    fn secret_fields(&self) -> &'static [&'static str];
+
+    /// Validates the values of `fields` (their names were checked against the catalogue, and
+    /// required ones are present). Reports every bad field at once.
+    fn parse(&self, fields: &CredentialFields) -> Result<Parsed, Vec<FieldError>>;
+
+    /// Checks credentials against the service: [`Error::CredentialsRejected`] when the service
+    /// says they are wrong or revoked, [`Error::Refused`] or [`Error::Unavailable`] when it
+    /// cannot tell.
+    async fn check(
+        &self,
+        external_account_id: &str,
+        secrets: &Secrets,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error>;
+
+    /// Mints the short-lived access a worker gets, from the stored secrets.
+    fn mint(
+        &self,
+        external_account_id: &str,
+        secrets: &Secrets,
+        now: DateTime<Utc>,
+    ) -> Result<Access, Error>;
+}
