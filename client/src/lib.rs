@@ -308,6 +308,8 @@ rpcs! {
     delete_account(pb::DeleteAccountRequest) -> pb::DeleteAccountResponse;
     /// Gets a short-lived credential for moving data.
     get_access_token(pb::GetAccessTokenRequest) -> pb::GetAccessTokenResponse;
+    /// Gets a password connector's stored credentials (needs the `reveal` capability).
+    reveal_connector_credentials(pb::RevealConnectorCredentialsRequest) -> pb::RevealConnectorCredentialsResponse;
     /// Lists an account's connector lifecycle events, oldest first.
     list_connector_events(pb::ListConnectorEventsRequest) -> pb::ListConnectorEventsResponse;
     /// Records data moved with a connector.

@@ -37,11 +37,23 @@ pub enum Capability {
     Manage,
     /// `GetAccessToken`, `RecordTransfer`: the credentials that move data.
     Tokens,
+    /// `RevealConnectorCredentials`: a password connector's stored credentials. Only keys that
+    /// list it have it (and the generated admin key).
+    Reveal,
 }
 
 impl Capability {
     /// Every capability (the generated admin key's).
-    pub const ALL: [Capability; 3] = [Capability::Read, Capability::Manage, Capability::Tokens];
+    pub const ALL: [Capability; 4] = [
+        Capability::Read,
+        Capability::Manage,
+        Capability::Tokens,
+        Capability::Reveal,
+    ];
+
+    /// A configured key's capabilities when it lists none: everything but `reveal`, which
+    /// hands out long-lived passwords and must be asked for by name.
+    pub const DEFAULT: [Capability; 3] = [Capability::Read, Capability::Manage, Capability::Tokens];
 
     /// The name used in configuration and errors.
     pub fn as_str(self) -> &'static str {
@@ -49,6 +61,7 @@ impl Capability {
             Capability::Read => "read",
             Capability::Manage => "manage",
             Capability::Tokens => "tokens",
+            Capability::Reveal => "reveal",
         }
     }
 

@@ -29,6 +29,19 @@ pub fn credential_issued(key_id: &str, connector: &str, token_type: &str, expire
     );
 }
 
+/// A connector's stored credentials were revealed (`RevealConnectorCredentials`): which
+/// fields, never their values.
+pub fn credentials_revealed(key_id: &str, connector: &str, fields: &str) {
+    tracing::info!(
+        target: TARGET,
+        action = "credentials_revealed",
+        key_id,
+        connector,
+        fields,
+        "credentials revealed"
+    );
+}
+
 /// A connector was created, linked, reauthorized or deleted, or an account deleted.
 pub fn changed(action: &'static str, key_id: &str, resource: &str) {
     tracing::info!(target: TARGET, action, key_id, resource, "connector changed");

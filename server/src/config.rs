@@ -56,7 +56,7 @@ pub fn default_oauth(connector_type: ConnectorTypeId) -> Option<(&'static str, &
             "organizations",
             "openid profile https://graph.microsoft.com/.default",
         )),
-        ConnectorTypeId::AzureBlobStorage => None,
+        ConnectorTypeId::AzureBlobStorage | ConnectorTypeId::WebDav => None,
     }
 }
 
@@ -163,6 +163,10 @@ pub struct Config {
     /// Allow plain-http provider endpoints on hosts other than this machine (for emulators in
     /// a container network). Off: credentials and tokens only travel over TLS, or to loopback.
     pub allow_insecure_endpoints: bool,
+    /// Whether customer-given endpoints (a WebDAV server's URL) may be plain http and resolve
+    /// to private, loopback or link-local addresses. Off: this service never becomes a way
+    /// into its own network.
+    pub allow_private_endpoints: bool,
     /// How long an Azure account key seen accepted is trusted before `GetAccessToken` checks
     /// it with the storage account again (a rejected key deauthorizes the connector).
     pub azure_key_check_interval: Duration,
@@ -215,6 +219,7 @@ impl Config {
             sweep_batch: 1000,
             event_poll_interval: Duration::from_millis(250),
             allow_insecure_endpoints: false,
+            allow_private_endpoints: false,
             azure_key_check_interval: Duration::from_secs(900),
             revocation_max_attempts: 10,
             revocation_initial_backoff: Duration::from_secs(30),
@@ -413,6 +418,7 @@ struct FileConfig {
     sweep_batch: Option<u64>,
     azure_key_check_interval_secs: Option<u64>,
     allow_insecure_endpoints: Option<bool>,
+    allow_private_endpoints: Option<bool>,
     revocation_max_attempts: Option<u32>,
     revocation_initial_backoff_secs: Option<u64>,
     revocation_max_backoff_secs: Option<u64>,
@@ -674,6 +680,12 @@ pub fn load(
     {
         config.allow_insecure_endpoints = allow;
     }
+    if let Some(allow) = env("CONNECTOR_ALLOW_PRIVATE_ENDPOINTS")
+        .map(|value| matches!(value.as_str(), "1" | "true" | "yes"))
+        .or(file_config.allow_private_endpoints)
+    {
+        config.allow_private_endpoints = allow;
+    }
     if let Some(secs) = file_config.azure_key_check_interval_secs {
         config.azure_key_check_interval = Duration::from_secs(secs.min(86_400));
     }
@@ -733,7 +745,7 @@ fn api_key(key: FileApiKey) -> Result<ApiKey, ConfigError> {
         Some(accounts) => Scope::Accounts(accounts.into_iter().collect::<BTreeSet<_>>()),
     };
     let capabilities = match key.capabilities {
-        None => ApiKey::all_capabilities(),
+        None => Capability::DEFAULT.into_iter().collect(),
         Some(names) => names
             .iter()
             .map(|name| {

@@ -167,7 +167,11 @@ pub async fn run(
         config.sas_lifetime,
     )
     .with_sas_permissions(&config.sas_permissions);
-    let microsoft = Microsoft::new(http, &config.microsoft_login, &config.microsoft_graph);
+    let microsoft = Microsoft::new(
+        http.clone(),
+        &config.microsoft_login,
+        &config.microsoft_graph,
+    );
     let public_url = match &config.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None if tls.is_some() => format!("https://{address}"),
@@ -175,11 +179,19 @@ pub async fn run(
     };
     let oauth = oauth_settings(&config, &public_url)?;
     // The registry of credential types: one line per provider.
-    let credential_providers: domain::CredentialProviders = [(
-        domain::connector_type::ConnectorTypeId::AzureBlobStorage,
-        Arc::new(azure) as Arc<dyn providers::credentials::CredentialProvider>,
-    )]
-    .into();
+    let credential_providers: domain::CredentialProviders = {
+        use domain::connector_type::ConnectorTypeId as Type;
+        use providers::credentials::CredentialProvider;
+        let webdav = providers::webdav::WebDav::new(http.clone(), config.allow_private_endpoints);
+        [
+            (
+                Type::AzureBlobStorage,
+                Arc::new(azure) as Arc<dyn CredentialProvider>,
+            ),
+            (Type::WebDav, Arc::new(webdav)),
+        ]
+        .into()
+    };
     let connectors = domain::Connectors::new(
         store.clone(),
         sealer.clone(),

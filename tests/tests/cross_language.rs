@@ -37,11 +37,12 @@ const STORAGE_ACCOUNT: usize = 15;
 
 /// Every connector type the service supports, ordered by name as `ListConnectorTypes` returns
 /// them.
-const CONNECTOR_TYPES: [&str; 4] = [
+const CONNECTOR_TYPES: [&str; 5] = [
     "connectorTypes/azure-blob-storage",
     "connectorTypes/office-365",
     "connectorTypes/onedrive-consumer",
     "connectorTypes/onedrive-for-business-user",
+    "connectorTypes/webdav",
 ];
 
 async fn python_generated_client_manages_a_connector(backend: Backend) {

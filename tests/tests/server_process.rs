@@ -90,7 +90,10 @@ async fn binary_serves_with_defaults_and_stops_on_sigterm(backend: Backend) {
         .list_connector_types(pb::ListConnectorTypesRequest {})
         .await
         .expect("the API key works");
-    assert_eq!(types.connector_types.len(), 4);
+    assert_eq!(
+        types.connector_types.len(),
+        connector_server::domain::connector_type::CONNECTOR_TYPES.len()
+    );
     let created = client
         .create_connector(azure_create(&unique_parent(), storage, "durable"))
         .await

@@ -202,7 +202,10 @@ async fn tls_serves_rust_grpcurl_and_python_clients_and_refuses_plaintext() {
         .list_connector_types(pb::ListConnectorTypesRequest {})
         .await
         .expect("a call over TLS");
-    assert_eq!(types.connector_types.len(), 4);
+    assert_eq!(
+        types.connector_types.len(),
+        connector_server::domain::connector_type::CONNECTOR_TYPES.len()
+    );
     // Without the CA, the server's certificate is not trusted.
     let untrusted = async {
         ConnectorClient::connect(&endpoint, &key)

@@ -14,12 +14,14 @@ pub enum AuthMethod {
     OAuth2Delegated,
     /// OAuth 2.0 administrator consent for a tenant, then app-only tokens.
     OAuth2AdminConsent,
+    /// A username and password; no short-lived token (workers get the stored fields).
+    Password,
 }
 
 impl AuthMethod {
     /// Whether connectors of this method are created with credentials (not a browser flow).
     pub fn uses_credentials(self) -> bool {
-        matches!(self, AuthMethod::AccountKey)
+        matches!(self, AuthMethod::AccountKey | AuthMethod::Password)
     }
 }
 
@@ -65,6 +67,8 @@ pub enum ConnectorTypeId {
     OneDriveConsumer,
     /// `onedrive-for-business-user`.
     OneDriveForBusinessUser,
+    /// `webdav`.
+    WebDav,
 }
 
 /// What the API tells about a connector type.
@@ -87,7 +91,7 @@ pub struct ConnectorType {
 }
 
 /// Every connector type, ordered by id (the order `ListConnectorTypes` returns).
-pub static CONNECTOR_TYPES: [ConnectorType; 4] = [
+pub static CONNECTOR_TYPES: [ConnectorType; 5] = [
     ConnectorType {
         id: ConnectorTypeId::AzureBlobStorage,
         display_name: "Azure Blob Storage",
@@ -142,6 +146,37 @@ pub static CONNECTOR_TYPES: [ConnectorType; 4] = [
         services: &["OneDrive for Business (User)"],
         credential_fields: &[],
     },
+    ConnectorType {
+        id: ConnectorTypeId::WebDav,
+        display_name: "WebDAV",
+        auth_method: AuthMethod::Password,
+        microsoft_services: &[],
+        description: "A collection on a WebDAV server, linked with a username and password.",
+        services: &["WebDAV server"],
+        credential_fields: &[
+            CredentialField {
+                name: "base_url",
+                display_name: "Server URL",
+                secret: false,
+                required: true,
+                validation_hint: "the collection's https:// URL, for example https://dav.example.com/files/",
+            },
+            CredentialField {
+                name: "username",
+                display_name: "Username",
+                secret: false,
+                required: true,
+                validation_hint: "1 to 256 characters, no colon",
+            },
+            CredentialField {
+                name: "password",
+                display_name: "Password",
+                secret: true,
+                required: true,
+                validation_hint: "1 to 1024 characters",
+            },
+        ],
+    },
 ];
 
 impl ConnectorTypeId {
@@ -152,6 +187,7 @@ impl ConnectorTypeId {
             ConnectorTypeId::Office365 => "office-365",
             ConnectorTypeId::OneDriveConsumer => "onedrive-consumer",
             ConnectorTypeId::OneDriveForBusinessUser => "onedrive-for-business-user",
+            ConnectorTypeId::WebDav => "webdav",
         }
     }
 

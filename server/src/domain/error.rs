@@ -64,6 +64,17 @@ pub enum Error {
         "connectors of type {0} are authorized through OAuth 2.0: call StartAuthorization, not CreateConnector or ReauthorizeConnector"
     )]
     OAuthAuthorizationRequired(ConnectorTypeId),
+    /// The connector type has no short-lived token (a password): workers get its credentials
+    /// from `RevealConnectorCredentials`.
+    #[error(
+        "connectors of type {0} have no short-lived token: a worker gets their credentials from RevealConnectorCredentials, with a key that has the `reveal` capability"
+    )]
+    NoAccessToken(ConnectorTypeId),
+    /// The connector type mints short-lived access; its long-lived secret is never revealed.
+    #[error(
+        "the credentials of connectors of type {0} are never revealed: call GetAccessToken for a short-lived one"
+    )]
+    NotRevealable(ConnectorTypeId),
     /// The connector type is created with credentials (`CreateConnector`), not OAuth 2.0.
     #[error(
         "connectors of type {0} are created with credentials: call CreateConnector, not StartAuthorization"

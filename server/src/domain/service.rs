@@ -476,6 +476,9 @@ impl Connectors {
             return Ok(token);
         }
         match self.credential_providers.get(&connector.connector_type) {
+            Some(provider) if !provider.mints_access() => {
+                Err(Error::NoAccessToken(connector.connector_type))
+            }
             Some(provider) => {
                 let secrets = self.open_secrets(name, provider.secret_fields()).await?;
                 self.verify_credentials(&connector, provider.as_ref(), &secrets)
@@ -503,6 +506,33 @@ impl Connectors {
                 Ok(token)
             }
         }
+    }
+
+    /// The stored credentials of a connector that has no short-lived token (a password), for
+    /// the worker that moves its data. Checked against the service like any credential before
+    /// it is handed out (a rejected password deauthorizes the connector).
+    pub async fn reveal_credentials(
+        &self,
+        name: &ConnectorName,
+    ) -> Result<Vec<(&'static str, secrecy::SecretString)>> {
+        use secrecy::ExposeSecret as _;
+        let connector = self.get(name).await?;
+        require_authorized(&connector)?;
+        let provider = self.credential_provider(connector.connector_type)?;
+        if provider.mints_access() {
+            return Err(Error::NotRevealable(connector.connector_type));
+        }
+        let secrets = self.open_secrets(name, provider.secret_fields()).await?;
+        self.verify_credentials(&connector, provider, &secrets)
+            .await?;
+        secrets
+            .iter()
+            .map(|(&field, value)| {
+                String::from_utf8(value.expose_secret().to_vec())
+                    .map(|text| (field, secrecy::SecretString::from(text)))
+                    .map_err(|_| Error::Internal(format!("connector {name}: {field} is not text")))
+            })
+            .collect()
     }
 
     /// Records data moved with a connector; more than zero bytes counts as activity.

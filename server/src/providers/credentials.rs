@@ -112,6 +112,12 @@ pub trait CredentialProvider: Send + Sync + fmt::Debug {
     /// back.
     fn secret_fields(&self) -> &'static [&'static str];
 
+    /// Whether it mints short-lived access ([`CredentialProvider::mint`]). A type that cannot
+    /// (a password) hands its stored fields to workers through `RevealConnectorCredentials`.
+    fn mints_access(&self) -> bool {
+        true
+    }
+
     /// Validates the values of `fields` (their names were checked against the catalogue, and
     /// required ones are present). Reports every bad field at once.
     fn parse(&self, fields: &CredentialFields) -> Result<Parsed, Vec<FieldError>>;

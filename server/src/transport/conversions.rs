@@ -24,6 +24,7 @@ impl From<AuthMethod> for pb::AuthMethod {
     fn from(method: AuthMethod) -> Self {
         match method {
             AuthMethod::AccountKey => pb::AuthMethod::AccountKey,
+            AuthMethod::Password => pb::AuthMethod::Password,
             AuthMethod::OAuth2Delegated => pb::AuthMethod::Oauth2Delegated,
             AuthMethod::OAuth2AdminConsent => pb::AuthMethod::Oauth2AdminConsent,
         }

@@ -366,6 +366,25 @@ impl ConnectorService for ConnectorApi {
         Ok(Response::new(response))
     }
 
+    async fn reveal_connector_credentials(
+        &self,
+        request: Request<pb::RevealConnectorCredentialsRequest>,
+    ) -> Reply<pb::RevealConnectorCredentialsResponse> {
+        use secrecy::ExposeSecret as _;
+        let caller = caller(&request, Capability::Reveal)?;
+        let name = parse_connector("name", &request.get_ref().name)?;
+        caller.authorize_connector(&name)?;
+        let fields = self.connectors.reveal_credentials(&name).await?;
+        let names: Vec<&str> = fields.iter().map(|(field, _)| *field).collect();
+        audit::credentials_revealed(&caller.key_id, &name.to_string(), &names.join(","));
+        Ok(Response::new(pb::RevealConnectorCredentialsResponse {
+            fields: fields
+                .into_iter()
+                .map(|(field, value)| (field.to_owned(), value.expose_secret().to_owned()))
+                .collect(),
+        }))
+    }
+
     async fn list_connector_events(
         &self,
         request: Request<pb::ListConnectorEventsRequest>,

@@ -116,6 +116,22 @@ impl From<Error> for Status {
                     ],
                 )
             }
+            Error::NoAccessToken(connector_type) => (
+                Code::FailedPrecondition,
+                "USE_REVEAL_CREDENTIALS",
+                vec![
+                    ("connector_type", format!("connectorTypes/{connector_type}")),
+                    ("rpc", "RevealConnectorCredentials".to_owned()),
+                ],
+            ),
+            Error::NotRevealable(connector_type) => (
+                Code::FailedPrecondition,
+                "USE_GET_ACCESS_TOKEN",
+                vec![
+                    ("connector_type", format!("connectorTypes/{connector_type}")),
+                    ("rpc", "GetAccessToken".to_owned()),
+                ],
+            ),
             Error::CredentialsRequired(connector_type) => (
                 Code::FailedPrecondition,
                 "CREDENTIALS_REQUIRED",
