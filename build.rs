@@ -8,7 +8,8 @@ use protox::prost::Message as _;
 
 const PROTO_ROOT: &str = "proto";
 const PROTO_FILES: &[&str] = &["proto/connector/v1/connector_service.proto"];
-const SECRET_MESSAGES: [&str; 4] = [
+const SECRET_MESSAGES: [&str; 5] = [
+    ".connector.v1.AwsSessionCredentials",
     ".connector.v1.AzureStorageAccountKey",
     ".connector.v1.CredentialFields",
     ".connector.v1.RevealConnectorCredentialsResponse",

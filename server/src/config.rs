@@ -56,7 +56,9 @@ pub fn default_oauth(connector_type: ConnectorTypeId) -> Option<(&'static str, &
             "organizations",
             "openid profile https://graph.microsoft.com/.default",
         )),
-        ConnectorTypeId::AzureBlobStorage | ConnectorTypeId::WebDav => None,
+        ConnectorTypeId::AmazonS3 | ConnectorTypeId::AzureBlobStorage | ConnectorTypeId::WebDav => {
+            None
+        }
     }
 }
 
@@ -121,6 +123,14 @@ pub struct Config {
     pub azure_blob_endpoint: String,
     /// Lifetime of the SAS tokens handed out (at most one hour).
     pub sas_lifetime: Duration,
+    /// The S3 endpoint `amazon-s3` connectors name (an S3-compatible service's, or AWS's).
+    pub s3_endpoint: String,
+    /// The STS endpoint that checks `amazon-s3` keys and issues session credentials.
+    pub sts_endpoint: String,
+    /// The region STS requests are signed for.
+    pub aws_region: String,
+    /// Lifetime of the session credentials handed out (15 minutes to one hour).
+    pub aws_session_lifetime: Duration,
     /// Permissions of the SAS tokens handed out (letters of `rwdlacup`, canonical order).
     pub sas_permissions: String,
     /// Timeout for each provider HTTP request.
@@ -200,6 +210,10 @@ impl Config {
             allow_plaintext: false,
             azure_blob_endpoint: DEFAULT_AZURE_BLOB_ENDPOINT.to_owned(),
             sas_lifetime: Duration::from_secs(3600),
+            s3_endpoint: "https://s3.amazonaws.com".to_owned(),
+            sts_endpoint: "https://sts.amazonaws.com".to_owned(),
+            aws_region: "us-east-1".to_owned(),
+            aws_session_lifetime: Duration::from_secs(3600),
             sas_permissions: crate::providers::azure_blob::DEFAULT_SAS_PERMISSIONS.to_owned(),
             provider_timeout: Duration::from_secs(15),
             request_timeout: Duration::from_secs(30),
@@ -294,6 +308,8 @@ impl Config {
             ("microsoft_login", self.microsoft_login.as_str()),
             ("microsoft_graph", self.microsoft_graph.as_str()),
             ("azure_blob_endpoint", blob.as_str()),
+            ("s3_endpoint", self.s3_endpoint.as_str()),
+            ("sts_endpoint", self.sts_endpoint.as_str()),
         ]
         .into_iter()
         .chain(revocation_urls.map(|url| ("revocation_url", url)));
@@ -392,6 +408,10 @@ struct FileConfig {
     allow_plaintext: Option<bool>,
     azure_blob_endpoint: Option<String>,
     sas_lifetime_secs: Option<u64>,
+    s3_endpoint: Option<String>,
+    sts_endpoint: Option<String>,
+    aws_region: Option<String>,
+    aws_session_lifetime_secs: Option<u64>,
     sas_permissions: Option<String>,
     provider_timeout_secs: Option<u64>,
     request_timeout_secs: Option<u64>,
@@ -585,6 +605,23 @@ pub fn load(
             ));
         }
         config.azure_blob_endpoint = endpoint;
+    }
+    if let Some(endpoint) = env("CONNECTOR_S3_ENDPOINT").or(file_config.s3_endpoint) {
+        config.s3_endpoint = endpoint.trim_end_matches('/').to_owned();
+    }
+    if let Some(endpoint) = env("CONNECTOR_STS_ENDPOINT").or(file_config.sts_endpoint) {
+        config.sts_endpoint = endpoint.trim_end_matches('/').to_owned();
+    }
+    if let Some(region) = file_config.aws_region {
+        config.aws_region = region;
+    }
+    if let Some(secs) = file_config.aws_session_lifetime_secs {
+        if !(900..=3600).contains(&secs) {
+            return Err(ConfigError(
+                "aws_session_lifetime_secs must be between 900 and 3600".into(),
+            ));
+        }
+        config.aws_session_lifetime = Duration::from_secs(secs);
     }
     if let Some(secs) = file_config.sas_lifetime_secs {
         if !(60..=3600).contains(&secs) {

@@ -183,11 +183,16 @@ pub async fn run(
         use domain::connector_type::ConnectorTypeId as Type;
         use providers::credentials::CredentialProvider;
         let webdav = providers::webdav::WebDav::new(http.clone(), config.allow_private_endpoints);
+        let s3 = providers::s3::S3::new(
+            http.clone(),
+            &config.s3_endpoint,
+            &config.sts_endpoint,
+            &config.aws_region,
+            config.aws_session_lifetime,
+        );
         [
-            (
-                Type::AzureBlobStorage,
-                Arc::new(azure) as Arc<dyn CredentialProvider>,
-            ),
+            (Type::AmazonS3, Arc::new(s3) as Arc<dyn CredentialProvider>),
+            (Type::AzureBlobStorage, Arc::new(azure)),
             (Type::WebDav, Arc::new(webdav)),
         ]
         .into()

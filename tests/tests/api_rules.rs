@@ -39,8 +39,12 @@ async fn connector_types_are_listed_and_resolved_by_microsoft_service(backend: B
         .expect("list types")
         .connector_types;
     let by_name: HashMap<_, _> = types.iter().map(|t| (t.name.as_str(), t)).collect();
-    // The four Microsoft types, and `webdav` (issue 10 widens the catalogue).
-    assert_eq!(types.len(), 5);
+    // The four Microsoft types, `amazon-s3` and `webdav` (issue 10 widens the catalogue).
+    assert_eq!(types.len(), 6);
+    assert_eq!(
+        by_name["connectorTypes/amazon-s3"].auth_method(),
+        pb::AuthMethod::AccountKey
+    );
     assert_eq!(
         by_name["connectorTypes/webdav"].auth_method(),
         pb::AuthMethod::Password

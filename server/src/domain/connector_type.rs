@@ -59,6 +59,8 @@ pub struct CredentialField {
 /// The supported connector types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ConnectorTypeId {
+    /// `amazon-s3`.
+    AmazonS3,
     /// `azure-blob-storage`.
     AzureBlobStorage,
     /// `office-365`.
@@ -91,7 +93,31 @@ pub struct ConnectorType {
 }
 
 /// Every connector type, ordered by id (the order `ListConnectorTypes` returns).
-pub static CONNECTOR_TYPES: [ConnectorType; 5] = [
+pub static CONNECTOR_TYPES: [ConnectorType; 6] = [
+    ConnectorType {
+        id: ConnectorTypeId::AmazonS3,
+        display_name: "Amazon S3",
+        auth_method: AuthMethod::AccountKey,
+        microsoft_services: &[],
+        description: "An AWS account's S3 (or an S3-compatible service), linked with an access key; workers get short-lived session credentials.",
+        services: &["Amazon S3"],
+        credential_fields: &[
+            CredentialField {
+                name: "access_key_id",
+                display_name: "Access key ID",
+                secret: false,
+                required: true,
+                validation_hint: "16 to 128 letters and digits, for example AKIAIOSFODNN7EXAMPLE",
+            },
+            CredentialField {
+                name: "secret_access_key",
+                display_name: "Secret access key",
+                secret: true,
+                required: true,
+                validation_hint: "1 to 128 characters, no spaces",
+            },
+        ],
+    },
     ConnectorType {
         id: ConnectorTypeId::AzureBlobStorage,
         display_name: "Azure Blob Storage",
@@ -183,6 +209,7 @@ impl ConnectorTypeId {
     /// The id as it appears in resource names, for example `azure-blob-storage`.
     pub fn as_str(self) -> &'static str {
         match self {
+            ConnectorTypeId::AmazonS3 => "amazon-s3",
             ConnectorTypeId::AzureBlobStorage => "azure-blob-storage",
             ConnectorTypeId::Office365 => "office-365",
             ConnectorTypeId::OneDriveConsumer => "onedrive-consumer",

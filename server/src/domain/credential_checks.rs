@@ -86,11 +86,18 @@ impl Connectors {
         }
         let checked = tokio::time::timeout(
             KEY_CHECK_TIMEOUT,
-            provider.check(&connector.external_account.id, secrets, now),
+            provider.check(
+                Some(&providers::credentials::Identity {
+                    id: connector.external_account.id.clone(),
+                    label: connector.external_account.label.clone(),
+                }),
+                secrets,
+                now,
+            ),
         )
         .await;
         match checked {
-            Ok(Ok(())) => {
+            Ok(Ok(_)) => {
                 self.key_checks
                     .record(connector, now, self.azure_key_check_interval);
                 Ok(())

@@ -310,12 +310,19 @@ pub struct AccessToken {
 }
 
 /// The kind of an [`AccessToken`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum AccessTokenKind {
     /// OAuth 2.0 bearer token.
     Bearer,
     /// Azure Storage account SAS.
     AzureSas,
+    /// AWS session credentials: the token is the session token.
+    AwsSession {
+        /// The temporary access key id.
+        access_key_id: String,
+        /// The temporary secret access key.
+        secret_access_key: SecretString,
+    },
 }
 
 #[cfg(test)]

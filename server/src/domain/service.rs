@@ -21,7 +21,7 @@ use crate::{
     providers::{
         self,
         credentials::{
-            AccessKind, CredentialFields, CredentialProvider, FieldError, Parsed, Secrets,
+            AccessKind, CredentialFields, CredentialProvider, FieldError, Identity, Parsed, Secrets,
         },
         microsoft::Microsoft,
     },
@@ -150,6 +150,19 @@ impl Connectors {
         }
     }
 
+    /// Checks credentials whose fields do not name their account; the account the service
+    /// names.
+    async fn identity_checked(
+        &self,
+        provider: &dyn CredentialProvider,
+        credentials: &Parsed,
+    ) -> Result<Identity> {
+        provider
+            .check(None, &credentials.secrets, self.clock.now())
+            .await?
+            .ok_or_else(|| Error::Internal("a credential provider named no account".into()))
+    }
+
     /// The provider of a type that links with credentials; OAuth 2.0 types have none.
     fn credential_provider(
         &self,
@@ -182,21 +195,36 @@ impl Connectors {
         credentials: Parsed,
     ) -> Result<Connector> {
         let provider = self.credential_provider(connector_type)?;
-        let external_account = external_account_of(&credentials);
-        if let Some(existing) = self
-            .store
-            .find_by_external_account(
-                account.as_str(),
-                connector_type.as_str(),
-                &external_account.id,
-            )
-            .await?
-        {
-            return Err(already_exists(connector_type, &account, existing));
-        }
-        provider
-            .check(&external_account.id, &credentials.secrets, self.clock.now())
-            .await?;
+        let existing = async |identity: &Identity| -> Result<()> {
+            match self
+                .store
+                .find_by_external_account(account.as_str(), connector_type.as_str(), &identity.id)
+                .await?
+            {
+                Some(existing) => Err(already_exists(connector_type, &account, existing)),
+                None => Ok(()),
+            }
+        };
+        // Once per account, asked before the service when the fields name the account; after
+        // it when only the service can (it names the account while checking).
+        let identity = match &credentials.identity {
+            Some(identity) => {
+                existing(identity).await?;
+                provider
+                    .check(Some(identity), &credentials.secrets, self.clock.now())
+                    .await?;
+                identity.clone()
+            }
+            None => {
+                let identity = self.identity_checked(provider, &credentials).await?;
+                existing(&identity).await?;
+                identity
+            }
+        };
+        let external_account = ExternalAccount {
+            id: identity.id,
+            label: identity.label,
+        };
 
         let now = self.clock.now();
         let name = ConnectorName {
@@ -361,17 +389,22 @@ impl Connectors {
     ) -> Result<Connector> {
         let current = from_row(self.load(name).await?)?;
         let provider = self.credential_provider(current.connector_type)?;
-        let external_account = external_account_of(&credentials);
-        if external_account.id != current.external_account.id {
+        let identity = match &credentials.identity {
+            Some(identity) => identity.clone(),
+            None => self.identity_checked(provider, &credentials).await?,
+        };
+        if identity.id != current.external_account.id {
             return Err(Error::AccountMismatch {
                 name: name.clone(),
                 expected: current.external_account.id,
-                given: external_account.id,
+                given: identity.id,
             });
         }
-        provider
-            .check(&external_account.id, &credentials.secrets, self.clock.now())
-            .await?;
+        if credentials.identity.is_some() {
+            provider
+                .check(Some(&identity), &credentials.secrets, self.clock.now())
+                .await?;
+        }
         let connector = self
             .renew(name, || {
                 self.seal_credentials(&name.connector, &credentials)
@@ -483,11 +516,20 @@ impl Connectors {
                 let secrets = self.open_secrets(name, provider.secret_fields()).await?;
                 self.verify_credentials(&connector, provider.as_ref(), &secrets)
                     .await?;
-                let access = provider.mint(&connector.external_account.id, &secrets, now)?;
+                let access = provider
+                    .mint(&connector.external_account.id, &secrets, now)
+                    .await?;
                 let token = AccessToken {
                     token: access.token,
                     kind: match access.kind {
                         AccessKind::AzureSas => AccessTokenKind::AzureSas,
+                        AccessKind::AwsSession {
+                            access_key_id,
+                            secret_access_key,
+                        } => AccessTokenKind::AwsSession {
+                            access_key_id,
+                            secret_access_key,
+                        },
                     },
                     expire_time: access.expire_time,
                     scopes: access.scopes,
@@ -677,13 +719,6 @@ fn require_authorized(connector: &Connector) -> Result<()> {
                 .auth_method
                 .uses_credentials(),
         }),
-    }
-}
-
-fn external_account_of(credentials: &Parsed) -> ExternalAccount {
-    ExternalAccount {
-        id: credentials.external_account_id.clone(),
-        label: credentials.external_account_label.clone(),
     }
 }
 

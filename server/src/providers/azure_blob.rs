@@ -19,7 +19,8 @@ use sha2::Sha256;
 use super::{
     Error,
     credentials::{
-        Access, AccessKind, CredentialFields, CredentialProvider, FieldError, Parsed, Secrets,
+        Access, AccessKind, CredentialFields, CredentialProvider, FieldError, Identity, Parsed,
+        Secrets,
     },
 };
 
@@ -322,8 +323,10 @@ impl CredentialProvider for AzureBlob {
         match (name, key) {
             // The storage account name is both the stable id and the label.
             (Ok(name), Ok(key)) => Ok(Parsed {
-                external_account_id: name.clone(),
-                external_account_label: name,
+                identity: Some(Identity {
+                    id: name.clone(),
+                    label: name,
+                }),
                 secrets: [(ACCOUNT_KEY_FIELD, key)].into(),
             }),
             _ => Err(errors),
@@ -332,15 +335,18 @@ impl CredentialProvider for AzureBlob {
 
     async fn check(
         &self,
-        external_account_id: &str,
+        account: Option<&Identity>,
         secrets: &Secrets,
         now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        let key = stored_key(secrets)?;
-        self.check_credentials(external_account_id, key, now).await
+    ) -> Result<Option<Identity>, Error> {
+        let account = account
+            .ok_or_else(|| Error::Protocol("no storage account to check the key against".into()))?;
+        self.check_credentials(&account.id, stored_key(secrets)?, now)
+            .await?;
+        Ok(None)
     }
 
-    fn mint(
+    async fn mint(
         &self,
         external_account_id: &str,
         secrets: &Secrets,
@@ -389,8 +395,11 @@ mod tests {
         let parsed = provider()
             .parse(&fields("store1", "c2VjcmV0LWtleQ=="))
             .expect("valid");
-        assert_eq!(parsed.external_account_id, "store1");
-        assert_eq!(parsed.external_account_label, "store1");
+        let identity = parsed.identity.clone().expect("named by the fields");
+        assert_eq!(
+            (identity.id.as_str(), identity.label.as_str()),
+            ("store1", "store1")
+        );
         assert_eq!(
             parsed.secrets.keys().copied().collect::<Vec<_>>(),
             [ACCOUNT_KEY_FIELD]

@@ -55,12 +55,21 @@ pub struct FieldError {
 /// Stored secrets by field name, as the provider asked them to be kept.
 pub type Secrets = BTreeMap<&'static str, SecretSlice<u8>>;
 
-/// Valid credentials: the external account they reach and what to keep.
+/// The external account credentials reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Stable id (the once-per-account key); never a secret.
+    pub id: String,
+    /// Human-readable label.
+    pub label: String,
+}
+
+/// Valid credentials: the external account they reach, when the fields name it, and what to
+/// keep.
 pub struct Parsed {
-    /// Stable id of the external account (the once-per-account key); never a secret.
-    pub external_account_id: String,
-    /// Human-readable label of it.
-    pub external_account_label: String,
+    /// The external account, when the fields name it (a storage account name, a URL and
+    /// user); `None` when only the service can tell (`check` names it).
+    pub identity: Option<Identity>,
     /// The values to keep sealed, by field name.
     pub secrets: Secrets,
 }
@@ -68,17 +77,25 @@ pub struct Parsed {
 impl fmt::Debug for Parsed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Parsed")
-            .field("external_account_id", &self.external_account_id)
+            .field("identity", &self.identity)
             .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
             .finish()
     }
 }
 
 /// What kind of short-lived access a provider mints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum AccessKind {
     /// An Azure Storage shared access signature (a query string).
     AzureSas,
+    /// AWS session credentials: the token is the session token, used with this temporary key
+    /// pair.
+    AwsSession {
+        /// The temporary access key id.
+        access_key_id: String,
+        /// The temporary secret access key.
+        secret_access_key: SecretString,
+    },
 }
 
 /// Short-lived access for a worker, minted from stored secrets.
@@ -124,16 +141,18 @@ pub trait CredentialProvider: Send + Sync + fmt::Debug {
 
     /// Checks credentials against the service: [`Error::CredentialsRejected`] when the service
     /// says they are wrong or revoked, [`Error::Refused`] or [`Error::Unavailable`] when it
-    /// cannot tell.
+    /// cannot tell. `account` is the external account when known (from the fields, or the
+    /// connector's); a provider whose fields cannot name it returns the account the service
+    /// names.
     async fn check(
         &self,
-        external_account_id: &str,
+        account: Option<&Identity>,
         secrets: &Secrets,
         now: DateTime<Utc>,
-    ) -> Result<(), Error>;
+    ) -> Result<Option<Identity>, Error>;
 
     /// Mints the short-lived access a worker gets, from the stored secrets.
-    fn mint(
+    async fn mint(
         &self,
         external_account_id: &str,
         secrets: &Secrets,

@@ -5,6 +5,7 @@
 pub mod azure_blob;
 pub mod credentials;
 pub mod microsoft;
+pub mod s3;
 pub mod webdav;
 
 use std::time::Duration;

@@ -19,7 +19,9 @@ use secrecy::ExposeSecret as _;
 
 use super::{
     Error,
-    credentials::{Access, CredentialFields, CredentialProvider, FieldError, Parsed, Secrets},
+    credentials::{
+        Access, CredentialFields, CredentialProvider, FieldError, Identity, Parsed, Secrets,
+    },
 };
 
 /// The credential field with the collection's URL.
@@ -194,8 +196,10 @@ impl CredentialProvider for WebDav {
             .set_username(&user)
             .expect("an http(s) URL takes a user");
         Ok(Parsed {
-            external_account_id: account.to_string(),
-            external_account_label: account.to_string(),
+            identity: Some(Identity {
+                id: account.to_string(),
+                label: account.to_string(),
+            }),
             secrets: [
                 (BASE_URL_FIELD, url.into_bytes().into()),
                 (USERNAME_FIELD, user.into_bytes().into()),
@@ -207,10 +211,10 @@ impl CredentialProvider for WebDav {
 
     async fn check(
         &self,
-        _external_account_id: &str,
+        _account: Option<&Identity>,
         secrets: &Secrets,
         _now: DateTime<Utc>,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Identity>, Error> {
         let url = self
             .base_url(stored(secrets, BASE_URL_FIELD)?)
             .map_err(Error::Refused)?;
@@ -236,7 +240,7 @@ impl CredentialProvider for WebDav {
                 retry_after: Duration::from_secs(30),
             })?;
         match answer.status() {
-            StatusCode::MULTI_STATUS => Ok(()),
+            StatusCode::MULTI_STATUS => Ok(None),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(Error::CredentialsRejected(
                 format!("the WebDAV server at {url} rejected the username or password"),
             )),
@@ -252,7 +256,7 @@ impl CredentialProvider for WebDav {
         }
     }
 
-    fn mint(
+    async fn mint(
         &self,
         _external_account_id: &str,
         _secrets: &Secrets,
@@ -286,7 +290,7 @@ mod tests {
             .parse(&fields("HTTPS://Dav.Example.COM:443/Files", "alice", "pw"))
             .expect("valid");
         assert_eq!(
-            parsed.external_account_id,
+            parsed.identity.clone().expect("named by the fields").id,
             "https://alice@dav.example.com/Files/"
         );
         assert!(!format!("{parsed:?}").contains("pw"));
@@ -334,7 +338,7 @@ mod tests {
         secrets.insert(BASE_URL_FIELD, b"https://127.0.0.1/dav/".to_vec().into());
         secrets.insert(USERNAME_FIELD, b"alice".to_vec().into());
         secrets.insert(PASSWORD_FIELD, b"pw".to_vec().into());
-        let refused = strict().check("x", &secrets, Utc::now()).await;
+        let refused = strict().check(None, &secrets, Utc::now()).await;
         assert!(matches!(refused, Err(Error::Refused(_))), "{refused:?}");
     }
 }

@@ -148,9 +148,20 @@ impl From<Connector> for pb::Connector {
 
 impl From<AccessToken> for pb::GetAccessTokenResponse {
     fn from(token: AccessToken) -> Self {
-        let token_type = match token.kind {
-            AccessTokenKind::Bearer => pb::get_access_token_response::TokenType::Bearer,
-            AccessTokenKind::AzureSas => pb::get_access_token_response::TokenType::AzureSas,
+        use pb::get_access_token_response::TokenType;
+        let (token_type, aws_session_credentials) = match token.kind {
+            AccessTokenKind::Bearer => (TokenType::Bearer, None),
+            AccessTokenKind::AzureSas => (TokenType::AzureSas, None),
+            AccessTokenKind::AwsSession {
+                access_key_id,
+                secret_access_key,
+            } => (
+                TokenType::AwsSession,
+                Some(pb::AwsSessionCredentials {
+                    access_key_id,
+                    secret_access_key: secret_access_key.expose_secret().to_owned(),
+                }),
+            ),
         };
         Self {
             access_token: token.token.expose_secret().to_owned(),
@@ -158,6 +169,7 @@ impl From<AccessToken> for pb::GetAccessTokenResponse {
             expire_time: Some(timestamp(token.expire_time)),
             scopes: token.scopes,
             resource_url: token.resource_url,
+            aws_session_credentials,
         }
     }
 }
