@@ -105,9 +105,8 @@ pub async fn rewrap(config: &Config, batch: u64) -> Result<persistence::RewrapRe
     store
         .verify_master_keys(&sealer, config.clock.now().timestamp_micros())
         .await?;
-    let secret = |connector_id: &str, field: &str| {
-        domain::service::stored_secret_context(connector_id, field)
-    };
+    let secret =
+        |connector_id: &str, field: &str| domain::rows::stored_secret_context(connector_id, field);
     let attempt = |state_hash: &str| domain::oauth::attempt_context(state_hash);
     Ok(store
         .rewrap(

@@ -9,13 +9,7 @@
 //! and access is minted, since minting needs nothing from the service; such an inconclusive
 //! check is not repeated for a minute.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
-
-use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 use super::{
     Connectors,
@@ -27,48 +21,10 @@ use crate::providers::{
     credentials::{CredentialProvider, Secrets},
 };
 
-/// A check's result, per connector id: for the key of which authorization (its
-/// `authorize_time`; a reauthorization brings a new key), and until when it holds.
-type Checked = (DateTime<Utc>, DateTime<Utc>);
-
-/// The keys this process checked recently, by connector id.
-#[derive(Debug, Clone, Default)]
-pub(super) struct KeyChecks(Arc<Mutex<HashMap<String, Checked>>>);
-
-/// Entries kept before stale ones are dropped.
-const KEY_CHECKS_KEPT: usize = 10_000;
 /// How long the check may take before it counts as inconclusive.
 const KEY_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an inconclusive check (outage, timeout, refusal) is not repeated.
 const INCONCLUSIVE_FOR: chrono::Duration = chrono::Duration::minutes(1);
-
-impl KeyChecks {
-    fn fresh(&self, connector: &Connector, now: DateTime<Utc>) -> bool {
-        let checks = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        checks
-            .get(connector.name.connector.as_str())
-            .is_some_and(|(authorized, until)| {
-                *authorized == connector.authorize_time && now < *until
-            })
-    }
-
-    fn record(&self, connector: &Connector, now: DateTime<Utc>, valid_for: chrono::Duration) {
-        let mut checks = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if checks.len() >= KEY_CHECKS_KEPT {
-            checks.retain(|_, (_, until)| now < *until);
-        }
-        checks.insert(
-            connector.name.connector.as_str().to_owned(),
-            (connector.authorize_time, now + valid_for),
-        );
-    }
-}
 
 impl Connectors {
     /// Checks an authorized connector's stored credentials unless they were checked recently;
@@ -131,7 +87,7 @@ impl Connectors {
             return Err(Error::ConnectorNotFound(checked.name.to_string()));
         };
         let now = self.clock.now();
-        let current = super::service::from_row(locked.row.clone())?.at(now);
+        let current = super::rows::from_row(locked.row.clone())?.at(now);
         if current.authorize_time != checked.authorize_time {
             return Err(Error::ConcurrentModification(format!(
                 "connector {}",
@@ -154,10 +110,12 @@ impl Connectors {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::settings::KeyChecks;
     use crate::domain::{
         connector_type::ConnectorTypeId,
         model::{AccountId, ConnectorId, ConnectorName, DisplayName, ExternalAccount, Labels},
     };
+    use chrono::{DateTime, Utc};
 
     fn connector(revision: i64, now: DateTime<Utc>) -> Connector {
         Connector {

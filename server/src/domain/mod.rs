@@ -4,24 +4,25 @@
 //! It depends on providers, persistence and crypto, and knows nothing of gRPC: transport turns
 //! requests into the validated values of [`model`] and [`Error`] into statuses.
 
+mod access;
 pub mod connector_type;
+mod connectors;
 mod credential_checks;
 pub mod error;
 mod events;
+mod lifecycle;
 pub mod model;
 pub(crate) mod oauth;
 mod revocation;
-pub(crate) mod service;
+pub(crate) mod rows;
+mod settings;
 mod token_cache;
 
 /// Credentials as named fields, and a provider's verdict on one (from the provider boundary).
 pub use crate::providers::credentials::{CredentialFields, FieldError};
+pub use connectors::{Connectors, CredentialProviders};
 pub use error::{Error, FieldViolation, Result};
 pub use events::{ConnectorEvent, EventKind, EventPage, RevocationOutcome};
-pub use oauth::{
-    Callback, CallbackStep, Completion, OAuthSettings, ReturnTo, StartedAuthorization,
-};
-pub use revocation::RevocationSettings;
-pub use service::{
-    ConnectorPage, ConnectorUpdate, Connectors, CredentialProviders, Lifecycle, ListFilter,
-};
+pub use lifecycle::{ConnectorPage, ConnectorUpdate, ListFilter};
+pub use oauth::{Callback, CallbackStep, Completion, ReturnTo, StartedAuthorization};
+pub use settings::{Lifecycle, OAuthSettings, RevocationSettings};

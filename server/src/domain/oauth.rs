@@ -11,11 +11,6 @@
 //!   is handed out;
 //! - `invalid_grant` deauthorizes (tokens erased); transient failures never do.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
-
 use chrono::{DateTime, Utc};
 use rand::RngCore as _;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -54,29 +49,6 @@ pub struct ReturnTo {
     /// to `url`, and the orchestrator, having checked the browser is its signed-in user's,
     /// calls `CompleteAuthorization` with them (this binds the link to that user's session).
     pub orchestrator_completes: bool,
-}
-
-/// How the service runs OAuth 2.0: app registrations per type, its redirect URI, the return
-/// URLs it may send browsers to, and timings.
-#[derive(Debug, Clone)]
-pub struct OAuthSettings {
-    /// App registration per OAuth 2.0 connector type; a type without one cannot be linked.
-    pub apps: HashMap<ConnectorTypeId, OAuthApp>,
-    /// The redirect URI registered with the provider: `{public_url}/oauth/callback`.
-    pub redirect_uri: String,
-    /// Return URLs a caller may ask for, matched exactly.
-    pub return_urls: Vec<String>,
-    /// How long an authorization link works.
-    pub attempt_lifetime: chrono::Duration,
-    /// Refresh when the access token expires within this.
-    pub refresh_skew: chrono::Duration,
-    /// Base URL the access tokens are for (Microsoft Graph).
-    pub resource_url: String,
-    /// Opt-in: the callback may complete an authorization itself, after the user confirms on a
-    /// page naming the customer account being linked. Off (the default), every authorization is
-    /// completed by the orchestrator (`CompleteAuthorization`), which binds it to the user who
-    /// started it; Office 365 is always completed that way.
-    pub callback_completes: bool,
 }
 
 /// What the callback does with a `state` the browser brought back.
@@ -152,22 +124,6 @@ struct StoredAccessToken {
     token: String,
     expire_time: i64,
     scopes: Vec<String>,
-}
-
-/// Per-connector locks that make refreshes single-flight within this process.
-#[derive(Debug, Default, Clone)]
-pub(super) struct RefreshLocks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
-
-impl RefreshLocks {
-    pub(super) fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Forget locks nobody holds, so the map stays as small as the refreshes in flight.
-        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
-        locks.entry(id.to_owned()).or_default().clone()
-    }
 }
 
 /// Random bytes in a `state`; the rest is their MAC ([`Sealer::state_tag`]).
@@ -664,7 +620,7 @@ impl Connectors {
             locked.commit().await?;
             return Ok(token);
         }
-        let current = super::service::from_row(locked.row.clone())?.at(now);
+        let current = super::rows::from_row(locked.row.clone())?.at(now);
         if let State::Deauthorized { reason, .. } = current.state {
             return Err(Error::Deauthorized {
                 name: current.name,
@@ -776,7 +732,7 @@ impl Connectors {
     ) -> Result<SecretString> {
         let opened = self
             .sealer
-            .open(sealed, &super::service::secret_context(id, field))
+            .open(sealed, &super::rows::secret_context(id, field))
             .map_err(|error| Error::Internal(format!("connector {}: {error}", id.as_str())))?;
         String::from_utf8(opened.expose_secret().to_vec())
             .map(SecretString::from)

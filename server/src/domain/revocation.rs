@@ -7,57 +7,12 @@
 
 use std::time::Duration;
 
-use rand::Rng as _;
-
 use super::{
-    Connectors, connector_type::ConnectorTypeId, error::Result, model::ConnectorId, service::micros,
+    Connectors, connector_type::ConnectorTypeId, error::Result, model::ConnectorId, rows::micros,
 };
 use crate::persistence::{
     REVOCATION_FAILED, REVOCATION_NOT_SUPPORTED, REVOCATION_REVOKED, RevocationRow,
 };
-
-/// How revocations are retried.
-#[derive(Debug, Clone, Copy)]
-pub struct RevocationSettings {
-    /// Tries before the outcome is `FAILED` (at least 1).
-    pub max_attempts: u32,
-    /// Wait after the first failed try; doubled after each further one.
-    pub initial_backoff: Duration,
-    /// The longest wait between tries.
-    pub max_backoff: Duration,
-    /// How long a claimed try may take before another process may take it over. Longer than
-    /// the provider timeout.
-    pub lease: Duration,
-    /// Revocations tried at once by one process.
-    pub concurrency: u64,
-}
-
-impl Default for RevocationSettings {
-    fn default() -> Self {
-        Self {
-            max_attempts: 10,
-            initial_backoff: Duration::from_secs(30),
-            max_backoff: Duration::from_secs(3600),
-            lease: Duration::from_secs(120),
-            concurrency: 16,
-        }
-    }
-}
-
-impl RevocationSettings {
-    /// The wait after try `attempt` (1-based) failed: `initial_backoff · 2^(attempt-1)`, at most
-    /// `max_backoff`, with "equal jitter" (between half of it and all of it) so that tokens
-    /// queued together during an outage do not all come back at the same instant.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let exponent = attempt.saturating_sub(1).min(32);
-        let full = self
-            .initial_backoff
-            .saturating_mul(1_u32 << exponent.min(31))
-            .min(self.max_backoff);
-        let half = full / 2;
-        half + rand::rng().random_range(Duration::ZERO..=full - half)
-    }
-}
 
 /// What one try came to.
 enum Outcome {
@@ -235,6 +190,7 @@ fn chrono_duration(duration: Duration) -> chrono::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::settings::RevocationSettings;
 
     #[test]
     fn backoff_doubles_within_jitter_and_stops_at_the_bound() {

@@ -197,7 +197,7 @@ pub struct Store {
     /// Connector rows for the hot reads (see [`Store::get_connector_cached`]).
     rows: Arc<RowCache>,
     /// Concurrent transfer reports on one connector, merged into shared writes.
-    transfers: Arc<TransferBatches>,
+    transfers: Arc<TransferBatches<Result<Option<ConnectorRow>>>>,
 }
 
 impl Store {

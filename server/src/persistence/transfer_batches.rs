@@ -16,27 +16,41 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use super::{ConnectorRow, Result};
-
-/// What a write answered: the row afterwards, or `None` when no authorized connector matched.
-type Outcome = Result<Option<ConnectorRow>>;
-
-#[derive(Debug, Default)]
-pub(crate) struct TransferBatches {
+/// Shares writes among concurrent reports; `Outcome` is what a write answers (for the store,
+/// the row afterwards), handed to every report the write carried.
+#[derive(Debug)]
+pub(crate) struct TransferBatches<Outcome> {
     /// Per connector (keyed by account and id), while anyone reports on it.
-    connectors: Mutex<HashMap<String, Arc<Connector>>>,
+    connectors: Mutex<HashMap<String, Arc<Connector<Outcome>>>>,
 }
 
-#[derive(Debug, Default)]
-struct Connector {
+impl<Outcome> Default for TransferBatches<Outcome> {
+    fn default() -> Self {
+        Self {
+            connectors: Mutex::default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Connector<Outcome> {
     /// Reports waiting for the next write, merged.
-    waiting: Mutex<Option<Batch>>,
+    waiting: Mutex<Option<Batch<Outcome>>>,
     /// The write turn: one write per connector at a time.
     turn: tokio::sync::Mutex<()>,
 }
 
+impl<Outcome> Default for Connector<Outcome> {
+    fn default() -> Self {
+        Self {
+            waiting: Mutex::default(),
+            turn: tokio::sync::Mutex::default(),
+        }
+    }
+}
+
 #[derive(Debug)]
-struct Batch {
+struct Batch<Outcome> {
     now_micros: i64,
     deadline_micros: i64,
     outcome: Arc<OnceLock<Outcome>>,
@@ -48,7 +62,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl TransferBatches {
+impl<Outcome: Clone> TransferBatches<Outcome> {
     /// Records a report (`now_micros`, pushing the deadline to `deadline_micros`) on connector
     /// `key`, with `write` doing the (merged) update. Returns once a write that carries this
     /// report has committed, with that write's answer.
@@ -116,7 +130,7 @@ mod tests {
     /// the latest time and deadline, and every caller is answered after that write.
     #[tokio::test]
     async fn reports_that_arrive_during_a_write_share_the_next_one() {
-        let batches = Arc::new(TransferBatches::default());
+        let batches = Arc::new(TransferBatches::<Result<Option<()>, ()>>::default());
         let gate = Arc::new(tokio::sync::Notify::new());
         let written = Arc::new(Mutex::new(Vec::new()));
         let report = |n: i64, gated: bool| {
@@ -154,7 +168,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_abandoned_write_does_not_strand_the_reports_it_carried() {
-        let batches = Arc::new(TransferBatches::default());
+        let batches = Arc::new(TransferBatches::<Result<Option<()>, ()>>::default());
         // A first write that never finishes, then is cancelled.
         let stuck = {
             let batches = batches.clone();

@@ -1,0 +1,121 @@
+//! Handing out access: a short-lived credential (`GetAccessToken`), or for a type that has
+//! none (a password) its stored fields (`RevealConnectorCredentials`); and recording transfers,
+//! which keep a connector from being deauthorized for inactivity.
+
+use super::connectors::Connectors;
+use super::rows::{from_row, require_authorized};
+use super::{
+    error::{Error, Result},
+    model::{AccessToken, AccessTokenKind, Connector, ConnectorName},
+};
+use crate::providers::credentials::AccessKind;
+
+impl Connectors {
+    /// A short-lived credential for moving data.
+    pub async fn access_token(&self, name: &ConnectorName) -> Result<AccessToken> {
+        let connector = self.get(name).await?;
+        require_authorized(&connector)?;
+        let now = self.clock.now();
+        if let Some(token) = self.token_cache.get(&connector, now) {
+            return Ok(token);
+        }
+        match self.credential_providers.get(&connector.connector_type) {
+            Some(provider) if !provider.mints_access() => {
+                Err(Error::NoAccessToken(connector.connector_type))
+            }
+            Some(provider) => {
+                let secrets = self.open_secrets(name, provider.secret_fields()).await?;
+                self.verify_credentials(&connector, provider.as_ref(), &secrets)
+                    .await?;
+                let access = provider
+                    .mint(&connector.external_account.id, &secrets, now)
+                    .await?;
+                let token = AccessToken {
+                    token: access.token,
+                    kind: match access.kind {
+                        AccessKind::AzureSas => AccessTokenKind::AzureSas,
+                        AccessKind::AwsSession {
+                            access_key_id,
+                            secret_access_key,
+                        } => AccessTokenKind::AwsSession {
+                            access_key_id,
+                            secret_access_key,
+                        },
+                    },
+                    expire_time: access.expire_time,
+                    scopes: access.scopes,
+                    resource_url: access.resource_url,
+                };
+                // Reused for a minute at most, and while more than half its life is left.
+                let reuse_until =
+                    (now + chrono::Duration::minutes(1)).min(now + (token.expire_time - now) / 2);
+                self.token_cache.put(&connector, &token, now, reuse_until);
+                Ok(token)
+            }
+            None => {
+                let token = self.oauth_access_token(&connector).await?;
+                let reuse_until = token.expire_time - self.oauth.refresh_skew;
+                self.token_cache.put(&connector, &token, now, reuse_until);
+                Ok(token)
+            }
+        }
+    }
+
+    /// The stored credentials of a connector that has no short-lived token (a password), for
+    /// the worker that moves its data. Checked against the service like any credential before
+    /// it is handed out (a rejected password deauthorizes the connector).
+    pub async fn reveal_credentials(
+        &self,
+        name: &ConnectorName,
+    ) -> Result<Vec<(&'static str, secrecy::SecretString)>> {
+        use secrecy::ExposeSecret as _;
+        let connector = self.get(name).await?;
+        require_authorized(&connector)?;
+        let provider = self.credential_provider(connector.connector_type)?;
+        if provider.mints_access() {
+            return Err(Error::NotRevealable(connector.connector_type));
+        }
+        let secrets = self.open_secrets(name, provider.secret_fields()).await?;
+        self.verify_credentials(&connector, provider, &secrets)
+            .await?;
+        secrets
+            .iter()
+            .map(|(&field, value)| {
+                String::from_utf8(value.expose_secret().to_vec())
+                    .map(|text| (field, secrecy::SecretString::from(text)))
+                    .map_err(|_| Error::Internal(format!("connector {name}: {field} is not text")))
+            })
+            .collect()
+    }
+
+    /// Records data moved with a connector; more than zero bytes counts as activity.
+    pub async fn record_transfer(&self, name: &ConnectorName, bytes: u64) -> Result<Connector> {
+        if bytes == 0 {
+            let connector = self.get(name).await?;
+            require_authorized(&connector)?;
+            return Ok(connector);
+        }
+        let now = self.clock.now();
+        // One conditional statement: concurrent reports on one connector never conflict.
+        let recorded = self
+            .store
+            .record_transfer(
+                name.account.as_str(),
+                name.connector.as_str(),
+                now.timestamp_micros(),
+                (now + self.inactivity_period).timestamp_micros(),
+            )
+            .await?;
+        match recorded {
+            Some(row) => Ok(from_row(row)?.at(now)),
+            None => {
+                // Missing, or not authorized (deauthorized, or past its inactivity deadline).
+                let connector = self.get(name).await?;
+                require_authorized(&connector)?;
+                Err(Error::ConcurrentModification(format!(
+                    "connector {name} changed state during the report"
+                )))
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The lifecycle of a connector: created once per external account (after its credentials
+//! are checked), listed, relabelled (never renamed), reauthorized for the same account only,
+//! deleted for good, and swept when it has moved no data for the inactivity period.
+
+use super::connectors::Connectors;
+use super::rows::{already_exists, from_row, micros};
+use super::{
+    connector_type::ConnectorTypeId,
+    error::{Error, Result},
+    model::{
+        AccountId, Connector, ConnectorId, ConnectorName, DisplayName, ExternalAccount, Labels,
+        State, StateFilter,
+    },
+};
+use crate::{
+    persistence::{ConnectorQuery, DeleteOutcome, STATE_AUTHORIZED, STATE_DEAUTHORIZED},
+    providers::credentials::{CredentialFields, FieldError, Identity, Parsed},
+};
+
+/// Which connectors a list returns.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ListFilter {
+    /// Only this type.
+    pub connector_type: Option<ConnectorTypeId>,
+    /// Only this state.
+    pub state: Option<StateFilter>,
+}
+
+/// One page of connectors.
+#[derive(Debug)]
+pub struct ConnectorPage {
+    /// The connectors, ordered by id.
+    pub connectors: Vec<Connector>,
+    /// Id to continue after, if there are more.
+    pub next_after: Option<ConnectorId>,
+}
+
+/// A requested change to a connector's mutable fields.
+#[derive(Debug, Default)]
+pub struct ConnectorUpdate {
+    /// New labels, replacing the old ones.
+    pub labels: Option<Labels>,
+    /// A display name the caller sent along; it must equal the current one.
+    pub display_name: Option<String>,
+    /// Act only if the connector is still at this revision (from its etag).
+    pub expected_revision: Option<i64>,
+}
+
+impl Connectors {
+    /// Deauthorizes every connector past its inactivity deadline, in batches of `batch`
+    /// (bounded memory), and returns how many. Safe to run in several processes at once.
+    pub async fn sweep_inactive(&self, batch: u64) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let swept = self
+                .store
+                .sweep_inactive(micros(self.clock.now()), batch)
+                .await?;
+            total += swept.len() as u64;
+            if !swept.is_empty() {
+                self.revocations_queued();
+            }
+            if (swept.len() as u64) < batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Validates credential fields for a type (their names already checked against the
+    /// catalogue): the credentials, or every field whose value is not acceptable.
+    pub fn parse_credentials(
+        &self,
+        connector_type: ConnectorTypeId,
+        fields: &CredentialFields,
+    ) -> Result<std::result::Result<Parsed, Vec<FieldError>>> {
+        Ok(self.credential_provider(connector_type)?.parse(fields))
+    }
+
+    /// Creates a connector of a credential-based type, after the cloud service accepted the
+    /// credentials. One connector per (account, type, external account).
+    pub async fn create(
+        &self,
+        account: AccountId,
+        connector_type: ConnectorTypeId,
+        display_name: Option<DisplayName>,
+        labels: Labels,
+        credentials: Parsed,
+    ) -> Result<Connector> {
+        let provider = self.credential_provider(connector_type)?;
+        let existing = async |identity: &Identity| -> Result<()> {
+            match self
+                .store
+                .find_by_external_account(account.as_str(), connector_type.as_str(), &identity.id)
+                .await?
+            {
+                Some(existing) => Err(already_exists(connector_type, &account, existing)),
+                None => Ok(()),
+            }
+        };
+        // Once per account, asked before the service when the fields name the account; after
+        // it when only the service can (it names the account while checking).
+        let identity = match &credentials.identity {
+            Some(identity) => {
+                existing(identity).await?;
+                provider
+                    .check(Some(identity), &credentials.secrets, self.clock.now())
+                    .await?;
+                identity.clone()
+            }
+            None => {
+                let identity = self.identity_checked(provider, &credentials).await?;
+                existing(&identity).await?;
+                identity
+            }
+        };
+        let external_account = ExternalAccount {
+            id: identity.id,
+            label: identity.label,
+        };
+
+        let now = self.clock.now();
+        let name = ConnectorName {
+            account,
+            connector: ConnectorId::generate(),
+        };
+        let connector = Connector {
+            display_name: display_name
+                .unwrap_or_else(|| DisplayName::from_label(&external_account.label)),
+            name,
+            connector_type,
+            state: State::Authorized,
+            external_account,
+            labels,
+            create_time: now,
+            update_time: now,
+            authorize_time: now,
+            last_transfer_time: None,
+            revision: 1,
+            inactivity_deadline: now + self.inactivity_period,
+        };
+        let secrets = self.seal_credentials(&connector.name.connector, &credentials);
+        self.insert_new(connector, secrets).await
+    }
+
+    /// Lists an account's connectors after `after`, at most `page_size` of them.
+    pub async fn list(
+        &self,
+        account: &AccountId,
+        filter: ListFilter,
+        after: Option<&ConnectorId>,
+        page_size: u64,
+    ) -> Result<ConnectorPage> {
+        let rows = self
+            .store
+            .list_connectors(
+                account.as_str(),
+                ConnectorQuery {
+                    connector_type: filter.connector_type.map(ConnectorTypeId::as_str),
+                    state: filter.state.map(|state| match state {
+                        StateFilter::Authorized => STATE_AUTHORIZED,
+                        StateFilter::Deauthorized => STATE_DEAUTHORIZED,
+                    }),
+                    after_id: after.map(ConnectorId::as_str),
+                    limit: page_size + 1,
+                    now_micros: micros(self.clock.now()),
+                },
+            )
+            .await?;
+        let now = self.clock.now();
+        let mut connectors = rows
+            .into_iter()
+            .map(|row| from_row(row).map(|connector| connector.at(now)))
+            .collect::<Result<Vec<_>>>()?;
+        let next_after = if connectors.len() as u64 > page_size {
+            connectors.truncate(page_size as usize);
+            connectors.last().map(|last| last.name.connector.clone())
+        } else {
+            None
+        };
+        Ok(ConnectorPage {
+            connectors,
+            next_after,
+        })
+    }
+
+    /// Changes the mutable fields (labels). The display name never changes.
+    pub async fn update(&self, name: &ConnectorName, update: ConnectorUpdate) -> Result<Connector> {
+        if let Some(display_name) = &update.display_name {
+            // The display name never changes, so this read cannot race with anything.
+            if display_name != self.load(name).await?.display_name.as_str() {
+                return Err(Error::DisplayNameImmutable);
+            }
+        }
+        let labels = update
+            .labels
+            .as_ref()
+            .map(|labels| serde_json::to_string(labels.as_map()))
+            .transpose()
+            .map_err(|error| Error::Internal(format!("labels do not serialise: {error}")))?;
+        let now = self.clock.now();
+        // One statement, guarded by the revision only when the caller sent an etag.
+        let updated = self
+            .store
+            .update_labels(
+                name.account.as_str(),
+                name.connector.as_str(),
+                labels,
+                now.timestamp_micros(),
+                update.expected_revision,
+            )
+            .await?;
+        match updated {
+            Some(row) => Ok(from_row(row)?.at(now)),
+            None => {
+                self.load(name).await?;
+                Err(Error::EtagMismatch(name.to_string()))
+            }
+        }
+    }
+
+    /// Renews a credential-based connector with new credentials for the same external account.
+    pub async fn reauthorize(
+        &self,
+        name: &ConnectorName,
+        credentials: Parsed,
+    ) -> Result<Connector> {
+        let current = from_row(self.load(name).await?)?;
+        let provider = self.credential_provider(current.connector_type)?;
+        let identity = match &credentials.identity {
+            Some(identity) => identity.clone(),
+            None => self.identity_checked(provider, &credentials).await?,
+        };
+        if identity.id != current.external_account.id {
+            return Err(Error::AccountMismatch {
+                name: name.clone(),
+                expected: current.external_account.id,
+                given: identity.id,
+            });
+        }
+        if credentials.identity.is_some() {
+            provider
+                .check(Some(&identity), &credentials.secrets, self.clock.now())
+                .await?;
+        }
+        let connector = self
+            .renew(name, || {
+                self.seal_credentials(&name.connector, &credentials)
+            })
+            .await?;
+        tracing::info!(connector = %name, "connector reauthorized");
+        Ok(connector)
+    }
+
+    /// Deletes a connector for good, destroying its secrets and queueing the revocation of
+    /// our access at its provider (in the same transaction; the outbox worker carries it out,
+    /// so a provider that is down never blocks or undoes a delete).
+    pub async fn delete(&self, name: &ConnectorName, expected_revision: Option<i64>) -> Result<()> {
+        // A refresh in flight in this process finishes first, so the delete erases (and queues
+        // for revocation) the refresh token it rotated to, not the spent one. Across processes
+        // on PostgreSQL the delete's row lock does the same.
+        let refresh = self.refresh_locks.lock_for(name.connector.as_str());
+        let _refresh = refresh.lock().await;
+        match self
+            .store
+            .delete_connector(
+                name.account.as_str(),
+                name.connector.as_str(),
+                expected_revision,
+                micros(self.clock.now()),
+            )
+            .await?
+        {
+            DeleteOutcome::Deleted => {
+                tracing::info!(connector = %name, "connector deleted, secrets destroyed");
+                self.revocations_queued();
+                Ok(())
+            }
+            DeleteOutcome::NotFound => Err(Error::ConnectorNotFound(name.to_string())),
+            DeleteOutcome::RevisionMismatch => Err(Error::EtagMismatch(name.to_string())),
+        }
+    }
+
+    /// Deletes every connector of a customer account (as [`Self::delete`] does for each) and
+    /// returns how many.
+    pub async fn delete_account(&self, account: &AccountId) -> Result<u64> {
+        let count = self
+            .store
+            .delete_account(account.as_str(), micros(self.clock.now()))
+            .await?;
+        tracing::info!(account = %account, count, "account deleted");
+        self.revocations_queued();
+        Ok(count)
+    }
+}

@@ -1,0 +1,191 @@
+//! Conversions between the stored rows and domain values, and the small rules every
+//! responsibility shares (a connector must be authorized to be used; which error a duplicate
+//! link gets; how secrets are bound to their connector and field).
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    connector_type::ConnectorTypeId,
+    error::{Error, Result},
+    model::{
+        AccountId, Connector, ConnectorId, ConnectorName, DeauthorizationReason, DisplayName,
+        ExternalAccount, Labels, State,
+    },
+};
+use crate::{
+    persistence::{self, ConnectorRow, STATE_AUTHORIZED, STATE_DEAUTHORIZED},
+    providers,
+};
+
+/// Associated data binding a ciphertext to its connector and field.
+pub(super) fn secret_context(id: &ConnectorId, field: &str) -> Vec<u8> {
+    stored_secret_context(id.as_str(), field)
+}
+
+/// [`secret_context`] from a stored connector id.
+pub(crate) fn stored_secret_context(connector_id: &str, field: &str) -> Vec<u8> {
+    format!("connector/{connector_id}/{field}").into_bytes()
+}
+
+pub(super) fn require_authorized(connector: &Connector) -> Result<()> {
+    match connector.state {
+        State::Authorized => Ok(()),
+        State::Deauthorized { reason, .. } => Err(Error::Deauthorized {
+            name: connector.name.clone(),
+            reason,
+            with_credentials: connector
+                .connector_type
+                .info()
+                .auth_method
+                .uses_credentials(),
+        }),
+    }
+}
+
+pub(super) fn already_exists(
+    connector_type: ConnectorTypeId,
+    account: &AccountId,
+    existing: ConnectorRow,
+) -> Error {
+    match ConnectorId::new(&existing.id) {
+        Ok(connector) => Error::AlreadyExists {
+            connector_type,
+            existing: ConnectorName {
+                account: account.clone(),
+                connector,
+            },
+        },
+        Err(_) => Error::Internal(format!(
+            "stored connector id `{}` is malformed",
+            existing.id
+        )),
+    }
+}
+
+pub(super) fn micros(time: DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+pub(super) fn from_micros(micros: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| Error::Internal(format!("stored time {micros} is out of range")))
+}
+
+pub(super) fn to_row(connector: &Connector) -> ConnectorRow {
+    let (state, reason, deauthorize_time) = match connector.state {
+        State::Authorized => (STATE_AUTHORIZED, None, None),
+        State::Deauthorized { reason, at } => (
+            STATE_DEAUTHORIZED,
+            Some(reason.as_str().to_owned()),
+            Some(micros(at)),
+        ),
+    };
+    ConnectorRow {
+        id: connector.name.connector.as_str().to_owned(),
+        account: connector.name.account.as_str().to_owned(),
+        connector_type: connector.connector_type.as_str().to_owned(),
+        display_name: connector.display_name.as_str().to_owned(),
+        state: state.to_owned(),
+        deauthorization_reason: reason,
+        deauthorize_time,
+        external_account_id: connector.external_account.id.clone(),
+        external_account_label: connector.external_account.label.clone(),
+        labels: serde_json::to_string(connector.labels.as_map())
+            .expect("a string map always serialises"),
+        create_time: micros(connector.create_time),
+        update_time: micros(connector.update_time),
+        authorize_time: micros(connector.authorize_time),
+        last_transfer_time: connector.last_transfer_time.map(micros),
+        revision: connector.revision,
+        inactivity_deadline: micros(connector.inactivity_deadline),
+    }
+}
+
+pub(super) fn from_row(row: ConnectorRow) -> Result<Connector> {
+    let corrupt =
+        |what: &str| Error::Internal(format!("connector {} has a corrupt {what}", row.id));
+    let state = match row.state.as_str() {
+        STATE_AUTHORIZED => State::Authorized,
+        STATE_DEAUTHORIZED => State::Deauthorized {
+            reason: row
+                .deauthorization_reason
+                .as_deref()
+                .and_then(DeauthorizationReason::parse)
+                .ok_or_else(|| corrupt("deauthorization reason"))?,
+            at: from_micros(
+                row.deauthorize_time
+                    .ok_or_else(|| corrupt("deauthorize time"))?,
+            )?,
+        },
+        _ => return Err(corrupt("state")),
+    };
+    let labels: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&row.labels).map_err(|_| corrupt("labels"))?;
+    Ok(Connector {
+        name: ConnectorName {
+            account: AccountId::new(&row.account).map_err(|_| corrupt("account"))?,
+            connector: ConnectorId::new(&row.id).map_err(|_| corrupt("id"))?,
+        },
+        connector_type: ConnectorTypeId::parse(&row.connector_type)
+            .ok_or_else(|| corrupt("type"))?,
+        display_name: DisplayName::new(&row.display_name).map_err(|_| corrupt("display name"))?,
+        state,
+        external_account: ExternalAccount {
+            id: row.external_account_id.clone(),
+            label: row.external_account_label.clone(),
+        },
+        labels: Labels::new(labels).map_err(|_| corrupt("labels"))?,
+        create_time: from_micros(row.create_time)?,
+        update_time: from_micros(row.update_time)?,
+        authorize_time: from_micros(row.authorize_time)?,
+        last_transfer_time: row.last_transfer_time.map(from_micros).transpose()?,
+        revision: row.revision,
+        inactivity_deadline: from_micros(row.inactivity_deadline)?,
+    })
+}
+
+impl From<persistence::Error> for Error {
+    fn from(error: persistence::Error) -> Self {
+        match error {
+            persistence::Error::Unavailable(message) => {
+                tracing::warn!(%message, "database unavailable");
+                Error::StorageUnavailable
+            }
+            persistence::Error::Contention(message) => {
+                tracing::info!(%message, "concurrent transactions conflicted");
+                Error::ConcurrentModification("the connector".into())
+            }
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<providers::Error> for Error {
+    fn from(error: providers::Error) -> Self {
+        match error {
+            providers::Error::CredentialsRejected(message) | providers::Error::Refused(message) => {
+                Error::CredentialsRejected(message)
+            }
+            providers::Error::InvalidGrant { description, .. } => {
+                Error::CredentialsRejected(format!("invalid_grant: {description}"))
+            }
+            providers::Error::IdTokenRejected(message) => Error::AuthorizationCodeRejected(
+                format!("the id token is not acceptable: {message}"),
+            ),
+            providers::Error::AdminRequired => Error::AdminRequired,
+            providers::Error::ClientRejected(message) => Error::OAuthClientRejected(message),
+            // A provider answering what its protocol does not allow is treated as an outage.
+            providers::Error::Protocol(message) => Error::ProviderUnavailable {
+                message,
+                retry_after: std::time::Duration::from_secs(30),
+            },
+            providers::Error::Unavailable {
+                message,
+                retry_after,
+            } => Error::ProviderUnavailable {
+                message,
+                retry_after,
+            },
+        }
+    }
+}
