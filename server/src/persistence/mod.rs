@@ -229,7 +229,15 @@ impl Store {
         options
             .sqlx_logging(false)
             .connect_timeout(settings.acquire_timeout)
-            .acquire_timeout(settings.acquire_timeout);
+            .acquire_timeout(settings.acquire_timeout)
+            // No idle reaper. sqlx 0.9.0's reaper loops `num_idle()` times over `try_acquire`
+            // without yielding, and `release` hands the permit back before it counts the idle
+            // connection, so a concurrent acquire can wrap `num_idle` below zero: the reaper
+            // then spins a worker thread indefinitely (seen as a hung test on one worker
+            // thread). Connections are few and long-lived here; a broken one is replaced when
+            // it fails.
+            .idle_timeout(None::<Duration>)
+            .max_lifetime(None::<Duration>);
         match backend_of(url) {
             Backend::Sqlite => {
                 options.max_connections(1).min_connections(1);

@@ -1,0 +1,385 @@
+//! Server configuration: an optional TOML file, overridden by environment variables, with
+//! defaults that make a bare `connector-server` a working embedded server (SQLite in `./data`).
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+
+use secrecy::SecretString;
+
+use crate::{
+    access::ApiKey,
+    clock::{Clock, SystemClock},
+    domain::connector_type::ConnectorTypeId,
+};
+
+mod file;
+
+pub use file::{DEFAULT_LISTEN, load};
+
+/// The default Azure Blob endpoint template.
+pub const DEFAULT_AZURE_BLOB_ENDPOINT: &str = "https://{account}.blob.core.windows.net";
+
+/// The default Microsoft identity platform base URL.
+pub const DEFAULT_MICROSOFT_LOGIN: &str = "https://login.microsoftonline.com";
+/// The default Microsoft Graph base URL.
+pub const DEFAULT_MICROSOFT_GRAPH: &str = "https://graph.microsoft.com";
+
+/// An OAuth 2.0 app registration for one connector type.
+#[derive(Clone)]
+pub struct OAuthAppConfig {
+    /// Application (client) id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: SecretString,
+    /// Tenant segment; defaults per connector type (`consumers`, `organizations`).
+    pub tenant: Option<String>,
+    /// Scopes; default per connector type.
+    pub scopes: Option<Vec<String>>,
+    /// RFC 7009 revocation endpoint, if the provider has one.
+    pub revocation_url: Option<String>,
+}
+
+/// The default tenant segment and scopes of each OAuth 2.0 connector type (Microsoft's).
+pub fn default_oauth(connector_type: ConnectorTypeId) -> Option<(&'static str, &'static str)> {
+    match connector_type {
+        ConnectorTypeId::OneDriveConsumer => Some((
+            "consumers",
+            "openid profile offline_access User.Read Files.ReadWrite.All",
+        )),
+        ConnectorTypeId::OneDriveForBusinessUser => Some((
+            "organizations",
+            "openid profile offline_access User.Read Files.ReadWrite.All Sites.ReadWrite.All",
+        )),
+        ConnectorTypeId::Office365 => Some((
+            "organizations",
+            "openid profile https://graph.microsoft.com/.default",
+        )),
+        ConnectorTypeId::AmazonS3 | ConnectorTypeId::AzureBlobStorage | ConnectorTypeId::WebDav => {
+            None
+        }
+    }
+}
+
+/// A configuration problem, reported before the server starts.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// TLS for the listening port: the server's certificate chain and key (PEM files), and
+/// optionally a CA bundle that client certificates must chain to (mutual TLS).
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// PEM CA bundle: when set, every connection must present a client certificate it signed
+    /// (checked in the TLS handshake); the API key is still required on every call.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// A master key given in configuration.
+#[derive(Debug, Clone)]
+pub struct MasterKeyConfig {
+    /// Key id, stored beside every ciphertext it seals.
+    pub id: String,
+    /// The 32-byte key, base64.
+    pub key_base64: SecretString,
+}
+
+/// Everything `run` needs. `Debug` hides the database password and every key.
+#[derive(Clone)]
+pub struct Config {
+    /// Directory for the SQLite database and generated key files.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…`; `None` means the SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// Largest number of pooled PostgreSQL connections (SQLite always uses one).
+    pub database_max_connections: u32,
+    /// Longest wait for a database connection (a database that is gone answers
+    /// `DATABASE_UNAVAILABLE` after this).
+    pub database_acquire_timeout: Duration,
+    /// Longest a PostgreSQL statement may run.
+    pub database_statement_timeout: Duration,
+    /// How long `GetConnector` and `GetAccessToken` reuse a connector row read in this process.
+    /// This process's own changes are seen at once; another process's within this bound.
+    pub row_cache_ttl: Duration,
+    /// The key new secrets are sealed with. `None`: with SQLite, a key file in `data_dir`
+    /// (created on first start); with PostgreSQL, an error (every process must share one key).
+    pub master_key: Option<MasterKeyConfig>,
+    /// Older keys that still open existing secrets (key rotation).
+    pub previous_master_keys: Vec<MasterKeyConfig>,
+    /// Accepted API keys. Empty: an admin key file is created in `data_dir`.
+    pub api_keys: Vec<ApiKey>,
+    /// TLS (and mTLS) on the listening port; `None`: plaintext, allowed on loopback only unless
+    /// `allow_plaintext`.
+    pub tls: Option<TlsConfig>,
+    /// Allow listening without TLS on an address other than loopback (behind a mesh or proxy
+    /// that terminates TLS). Off: such a configuration is refused at start-up.
+    pub allow_plaintext: bool,
+    /// Blob endpoint template containing `{account}`.
+    pub azure_blob_endpoint: String,
+    /// Lifetime of the SAS tokens handed out (at most one hour).
+    pub sas_lifetime: Duration,
+    /// The S3 endpoint `amazon-s3` connectors name (an S3-compatible service's, or AWS's).
+    pub s3_endpoint: String,
+    /// The STS endpoint that checks `amazon-s3` keys and issues session credentials.
+    pub sts_endpoint: String,
+    /// The region STS requests are signed for.
+    pub aws_region: String,
+    /// Lifetime of the session credentials handed out (15 minutes to one hour).
+    pub aws_session_lifetime: Duration,
+    /// Permissions of the SAS tokens handed out (letters of `rwdlacup`, canonical order).
+    pub sas_permissions: String,
+    /// Timeout for each provider HTTP request.
+    pub provider_timeout: Duration,
+    /// Deadline of each RPC.
+    pub request_timeout: Duration,
+    /// Largest accepted request message.
+    pub max_request_bytes: usize,
+    /// How often the health service checks the database.
+    pub health_check_interval: Duration,
+    /// Bounds on connections, streams and calls in flight.
+    pub limits: Limits,
+    /// The URL browsers reach this server at; the OAuth 2.0 redirect URI is
+    /// `{public_url}/oauth/callback`. Default: `http://{listen address}`.
+    pub public_url: Option<String>,
+    /// Return URLs `StartAuthorization` may send browsers to afterwards (exact match).
+    pub return_urls: Vec<String>,
+    /// Opt-in: the OAuth callback may link an account itself, after the user confirms on a
+    /// page naming the customer account. Off by default: the orchestrator completes every
+    /// authorization (`CompleteAuthorization`), binding it to the user who started it.
+    pub callback_completes_authorizations: bool,
+    /// Microsoft identity platform base URL.
+    pub microsoft_login: String,
+    /// Microsoft Graph base URL.
+    pub microsoft_graph: String,
+    /// OAuth 2.0 app registrations by connector type.
+    pub oauth_apps: HashMap<ConnectorTypeId, OAuthAppConfig>,
+    /// How long an authorization link works.
+    pub authorization_lifetime: Duration,
+    /// Access tokens are refreshed when they expire within this.
+    pub refresh_skew: Duration,
+    /// A connector that moves no data for this long is deauthorized (90 days).
+    pub inactivity_period: Duration,
+    /// How often the sweeper looks for connectors past their inactivity deadline.
+    pub sweep_interval: Duration,
+    /// Connectors deauthorized per sweeper transaction.
+    pub sweep_batch: u64,
+    /// How often the process's one event feed looks for new events for the open watches.
+    pub event_poll_interval: Duration,
+    /// Allow plain-http provider endpoints on hosts other than this machine (for emulators in
+    /// a container network). Off: credentials and tokens only travel over TLS, or to loopback.
+    pub allow_insecure_endpoints: bool,
+    /// Whether customer-given endpoints (a WebDAV server's URL) may be plain http and resolve
+    /// to private, loopback or link-local addresses. Off: this service never becomes a way
+    /// into its own network.
+    pub allow_private_endpoints: bool,
+    /// How long an Azure account key seen accepted is trusted before `GetAccessToken` checks
+    /// it with the storage account again (a rejected key deauthorizes the connector).
+    pub azure_key_check_interval: Duration,
+    /// Tries of a revocation before its outcome is `FAILED`.
+    pub revocation_max_attempts: u32,
+    /// Wait after a revocation's first failed try; doubled after each further one.
+    pub revocation_initial_backoff: Duration,
+    /// Longest wait between revocation tries.
+    pub revocation_max_backoff: Duration,
+    /// How often the revocation worker looks for due revocations (it is also woken when one is
+    /// queued by this process).
+    pub revocation_poll_interval: Duration,
+    /// The clock; the system clock except in tests.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Config {
+    /// Defaults for a server keeping its data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            database_url: None,
+            database_max_connections: 10,
+            database_acquire_timeout: Duration::from_secs(3),
+            database_statement_timeout: Duration::from_secs(10),
+            row_cache_ttl: Duration::from_secs(1),
+            master_key: None,
+            previous_master_keys: Vec::new(),
+            api_keys: Vec::new(),
+            tls: None,
+            allow_plaintext: false,
+            azure_blob_endpoint: DEFAULT_AZURE_BLOB_ENDPOINT.to_owned(),
+            sas_lifetime: Duration::from_secs(3600),
+            s3_endpoint: "https://s3.amazonaws.com".to_owned(),
+            sts_endpoint: "https://sts.amazonaws.com".to_owned(),
+            aws_region: "us-east-1".to_owned(),
+            aws_session_lifetime: Duration::from_secs(3600),
+            sas_permissions: crate::providers::azure_blob::DEFAULT_SAS_PERMISSIONS.to_owned(),
+            provider_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(30),
+            max_request_bytes: 1024 * 1024,
+            health_check_interval: Duration::from_secs(2),
+            limits: Limits::default(),
+            public_url: None,
+            return_urls: Vec::new(),
+            callback_completes_authorizations: false,
+            microsoft_login: DEFAULT_MICROSOFT_LOGIN.to_owned(),
+            microsoft_graph: DEFAULT_MICROSOFT_GRAPH.to_owned(),
+            oauth_apps: HashMap::new(),
+            authorization_lifetime: Duration::from_secs(600),
+            refresh_skew: Duration::from_secs(300),
+            inactivity_period: Duration::from_secs(90 * 24 * 3600),
+            sweep_interval: Duration::from_secs(3600),
+            sweep_batch: 1000,
+            event_poll_interval: Duration::from_millis(250),
+            allow_insecure_endpoints: false,
+            allow_private_endpoints: false,
+            azure_key_check_interval: Duration::from_secs(900),
+            revocation_max_attempts: 10,
+            revocation_initial_backoff: Duration::from_secs(30),
+            revocation_max_backoff: Duration::from_secs(3600),
+            revocation_poll_interval: Duration::from_secs(10),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Bounds that keep one client (or many) from exhausting the server. The defaults are meant
+/// for production; every one can be changed in the configuration file.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// HTTP/2 `MAX_CONCURRENT_STREAMS` announced on every connection.
+    pub max_concurrent_streams: u32,
+    /// Calls of one connection served at once; more wait.
+    pub concurrency_per_connection: usize,
+    /// Connector-service calls in flight in the process; one more answers `RESOURCE_EXHAUSTED`
+    /// `OVERLOADED` at once.
+    pub max_in_flight_requests: usize,
+    /// HTTP/2 ping interval on idle connections (a dead peer is dropped after the timeout).
+    pub keepalive_interval: Duration,
+    /// How long a ping may go unanswered.
+    pub keepalive_timeout: Duration,
+    /// A connection older than this is asked to go away (GOAWAY), so clients rebalance across
+    /// replicas; its calls get `max_connection_age_grace` to finish.
+    pub max_connection_age: Duration,
+    /// How long calls of an aged connection may still run.
+    pub max_connection_age_grace: Duration,
+    /// Open `WatchConnectorEvents` streams per API key.
+    pub max_watches_per_key: usize,
+    /// Open `WatchConnectorEvents` streams per customer account.
+    pub max_watches_per_account: usize,
+    /// How long one watch stays open; then the stream ends and the client resumes.
+    pub max_watch_duration: Duration,
+    /// After SIGTERM, how long in-flight calls and open connections get before the process
+    /// closes them and exits.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_concurrent_streams: 200,
+            concurrency_per_connection: 64,
+            max_in_flight_requests: 512,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+            max_connection_age: Duration::from_secs(1800),
+            max_connection_age_grace: Duration::from_secs(60),
+            max_watches_per_key: 1000,
+            max_watches_per_account: 16,
+            max_watch_duration: Duration::from_secs(3600),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Config {
+    /// Refuses provider endpoints that would carry account keys, client secrets or tokens in
+    /// the clear: the identity platform, Graph, revocation endpoints and the Blob endpoint must
+    /// be `https`, except on loopback (an emulator on this machine) or when
+    /// `allow_insecure_endpoints` is set. Checked at start-up.
+    pub fn check_endpoints(&self) -> Result<(), ConfigError> {
+        let revocation_urls = self
+            .oauth_apps
+            .values()
+            .filter_map(|app| app.revocation_url.as_deref());
+        let blob = self.azure_blob_endpoint.replace("{account}", "account");
+        let endpoints = [
+            ("microsoft_login", self.microsoft_login.as_str()),
+            ("microsoft_graph", self.microsoft_graph.as_str()),
+            ("azure_blob_endpoint", blob.as_str()),
+            ("s3_endpoint", self.s3_endpoint.as_str()),
+            ("sts_endpoint", self.sts_endpoint.as_str()),
+        ]
+        .into_iter()
+        .chain(revocation_urls.map(|url| ("revocation_url", url)));
+        for (key, endpoint) in endpoints {
+            let parsed = url::Url::parse(endpoint)
+                .ok()
+                .filter(|url| url.host().is_some())
+                .ok_or_else(|| ConfigError(format!("{key} `{endpoint}` is not an absolute URL")))?;
+            match parsed.scheme() {
+                "https" => {}
+                "http" if self.allow_insecure_endpoints || is_loopback(&parsed) => {}
+                "http" => {
+                    return Err(ConfigError(format!(
+                        "{key} `{endpoint}` is plain http: secrets would cross the network \
+                         unencrypted; use https (or set allow_insecure_endpoints for an \
+                         emulator)"
+                    )));
+                }
+                other => {
+                    return Err(ConfigError(format!(
+                        "{key} `{endpoint}` has unsupported scheme `{other}`"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost",
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_password),
+            )
+            .field("database_max_connections", &self.database_max_connections)
+            .field("master_key", &self.master_key.as_ref().map(|key| &key.id))
+            .field(
+                "api_keys",
+                &self.api_keys.iter().map(|key| &key.id).collect::<Vec<_>>(),
+            )
+            .field("tls", &self.tls)
+            .field("allow_plaintext", &self.allow_plaintext)
+            .field("azure_blob_endpoint", &self.azure_blob_endpoint)
+            .field("sas_lifetime", &self.sas_lifetime)
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A database URL with its password replaced, for logs and `Debug`.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials
+                .split_once(':')
+                .map_or(credentials, |(user, _)| user);
+            format!("{scheme}://{user}:<redacted>@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
