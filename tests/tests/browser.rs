@@ -33,19 +33,37 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Browser {
-        let port = free_port();
-        let driver = Command::new(tool_env("CHROMEDRIVER_BIN"))
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        tokio::task::spawn_blocking(move || wait_for_port(port, Duration::from_secs(30)))
-            .await
-            .unwrap();
-        let profile = tempfile::tempdir().unwrap();
-        let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
+        // The port chosen can be taken by another listener of this process (a test server
+        // binding port 0) before ChromeDriver binds it; ChromeDriver then keeps running on IPv6
+        // only, and the other listener answers on 127.0.0.1 until it goes away. So the port
+        // counts as ChromeDriver's only once ChromeDriver's own status answer comes from it.
+        let mut started = None;
+        for _ in 0..5 {
+            let port = free_port();
+            let mut driver = Command::new(tool_env("CHROMEDRIVER_BIN"))
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver");
+            tokio::task::spawn_blocking(move || wait_for_port(port, Duration::from_secs(30)))
+                .await
+                .unwrap();
+            let base = format!("http://127.0.0.1:{port}");
+            let status: Option<Value> = match http.get(format!("{base}/status")).send().await {
+                Ok(answer) => answer.json().await.ok(),
+                Err(_) => None,
+            };
+            if status.is_some_and(|status| status["value"]["ready"].is_boolean()) {
+                started = Some((base, driver));
+                break;
+            }
+            let _ = driver.kill();
+            let _ = driver.wait();
+        }
+        let (base, driver) = started.expect("ChromeDriver answering on its own port");
+        let profile = tempfile::tempdir().unwrap();
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
