@@ -5,7 +5,8 @@
 //! The `oauth2` crate speaks the protocol; it gets a small HTTP adapter over the reqwest client
 //! the rest of the server uses (redirects disabled, timeouts set), which also turns 5xx and 429
 //! answers into transient errors before `oauth2` tries to parse them. Endpoints are configurable
-//! so tests (and sovereign clouds) can point them elsewhere.
+//! so tests (and sovereign clouds) can point them elsewhere. Checking who signed in (the id
+//! token and Graph) lives in `identity`.
 
 use std::time::Duration;
 
@@ -24,6 +25,10 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::Error;
+
+mod identity;
+
+pub use identity::CONSENTING_ROLES;
 
 /// An app registration for one connector type: who we are at the identity platform.
 #[derive(Clone)]
@@ -323,164 +328,6 @@ impl Microsoft {
         )))
     }
 
-    /// The id token's claims, once it passes the checks of OpenID Connect Core §3.1.3.7 that
-    /// apply to a token received straight from the token endpoint over TLS (whose signature may
-    /// therefore go unchecked, but which must still be signed): issued by the tenant's v2.0
-    /// issuer to our client, within its lifetime (five minutes of clock skew allowed), and
-    /// carrying the nonce of this authorization.
-    fn verified_claims(
-        &self,
-        tokens: &Tokens,
-        client_id: &str,
-        nonce: &str,
-        now: DateTime<Utc>,
-    ) -> Result<IdTokenClaims, Error> {
-        let reject = |why: &str| Error::IdTokenRejected(why.to_owned());
-        let id_token = tokens
-            .id_token
-            .as_deref()
-            .ok_or_else(|| reject("the token response has no id_token"))?;
-        if id_token_alg(id_token).is_none_or(|alg| alg.eq_ignore_ascii_case("none")) {
-            return Err(reject("it is unsigned"));
-        }
-        let claims = id_token_claims(id_token).ok_or_else(|| reject("it is unreadable"))?;
-        if claims.aud.as_deref() != Some(client_id) {
-            return Err(reject("it was issued to another client"));
-        }
-        let tenant = claims
-            .tid
-            .as_deref()
-            .ok_or_else(|| reject("it has no tid claim"))?;
-        // It goes into URL paths (the issuer, the token URL): only a GUID is accepted.
-        uuid::Uuid::try_parse(tenant).map_err(|_| reject("its tid is not a tenant id"))?;
-        if claims.iss.as_deref() != Some(format!("{}/{tenant}/v2.0", self.login_base).as_str()) {
-            return Err(reject("it was not issued by the tenant's issuer"));
-        }
-        let skew = chrono::Duration::minutes(5).num_seconds();
-        let now = now.timestamp();
-        match claims.exp {
-            Some(exp) if exp + skew > now => {}
-            _ => return Err(reject("it has expired")),
-        }
-        if claims.nbf.is_some_and(|nbf| nbf - skew > now) {
-            return Err(reject("it is not valid yet"));
-        }
-        if claims.nonce.as_deref() != Some(nonce) {
-            return Err(reject("its nonce is not this authorization's"));
-        }
-        Ok(claims)
-    }
-
-    /// Who signed in: tenant and object id from the verified id token; Graph `/me` proves the
-    /// access token works and gives the label (principal name or mail). Never identified by
-    /// e-mail.
-    pub async fn signed_in_user(
-        &self,
-        tokens: &Tokens,
-        client_id: &str,
-        nonce: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Identity, Error> {
-        let claims = self.verified_claims(tokens, client_id, nonce, now)?;
-        let me: GraphUser = self.graph(&tokens.access_token, "/v1.0/me").await?;
-        let tenant = claims
-            .tid
-            .ok_or_else(|| Error::Protocol("the id token has no tid claim".into()))?;
-        // The object id only: Graph's `/me` id has another form for personal accounts, and
-        // mixing the two would give one account two identities.
-        let object = claims
-            .oid
-            .ok_or_else(|| Error::Protocol("the id token has no oid claim".into()))?;
-        let label = me
-            .user_principal_name
-            .or(me.mail)
-            .or(claims.preferred_username)
-            .unwrap_or_else(|| object.clone());
-        Ok(Identity {
-            id: format!("{tenant}/{object}"),
-            label,
-        })
-    }
-
-    /// The tenant of the administrator who signed in to consent for it: the verified id
-    /// token's `tid`, provided its `wids` name a directory role that may grant tenant-wide
-    /// consent ([`CONSENTING_ROLES`]). Anyone else is refused with [`Error::AdminRequired`],
-    /// even in a tenant that has already consented: otherwise any user of such a tenant could
-    /// link the whole tenant.
-    pub fn signed_in_tenant(
-        &self,
-        tokens: &Tokens,
-        client_id: &str,
-        nonce: &str,
-        now: DateTime<Utc>,
-    ) -> Result<String, Error> {
-        let claims = self.verified_claims(tokens, client_id, nonce, now)?;
-        if !claims.wids.iter().any(|role| {
-            CONSENTING_ROLES
-                .iter()
-                .any(|consenting| role.eq_ignore_ascii_case(consenting))
-        }) {
-            return Err(Error::AdminRequired);
-        }
-        claims
-            .tid
-            .ok_or_else(|| Error::Protocol("the id token has no tid claim".into()))
-    }
-
-    /// The tenant an app-only token is for, with its default domain as the label. Confirms that
-    /// the tenant from a consent callback is the one the token works in.
-    pub async fn tenant(&self, tenant_id: &str, tokens: &Tokens) -> Result<Identity, Error> {
-        let organizations: GraphList<GraphOrganization> = self
-            .graph(&tokens.access_token, "/v1.0/organization")
-            .await?;
-        let organization = organizations
-            .value
-            .into_iter()
-            .find(|organization| organization.id.eq_ignore_ascii_case(tenant_id))
-            .ok_or_else(|| {
-                Error::CredentialsRejected(format!("the token is not valid in tenant {tenant_id}"))
-            })?;
-        let label = organization
-            .verified_domains
-            .iter()
-            .find(|domain| domain.is_default)
-            .map(|domain| domain.name.clone())
-            .or(organization.display_name)
-            .unwrap_or_else(|| organization.id.clone());
-        Ok(Identity {
-            id: organization.id,
-            label,
-        })
-    }
-
-    async fn graph<T: serde::de::DeserializeOwned>(
-        &self,
-        access_token: &SecretString,
-        path: &str,
-    ) -> Result<T, Error> {
-        let response = send_checked(
-            self.http
-                .get(format!("{}{path}", self.graph_base))
-                .bearer_auth(access_token.expose_secret()),
-        )
-        .await?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(Error::CredentialsRejected(format!(
-                "Microsoft Graph answered {status} for {path}"
-            )));
-        }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| transient(Transport::Request(describe(&error))))?;
-        serde_json::from_slice(&body).map_err(|_| {
-            Error::Protocol(format!(
-                "Microsoft Graph sent an unreadable answer for {path}"
-            ))
-        })
-    }
-
     /// The HTTP adapter `oauth2` calls: reqwest with our timeouts and no redirects; 5xx and 429
     /// become transient errors here.
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, Transport> {
@@ -627,85 +474,6 @@ fn misconfigured(error: impl std::fmt::Display) -> Error {
     Error::Protocol(format!("OAuth configuration is invalid: {error}"))
 }
 
-/// Template ids of the Microsoft Entra directory roles that may grant tenant-wide admin consent
-/// to an application: Global Administrator, Privileged Role Administrator, Cloud Application
-/// Administrator and Application Administrator.
-pub const CONSENTING_ROLES: [&str; 4] = [
-    "62e90394-69f5-4237-9190-012177145e10",
-    "e8611ab8-c189-46e8-94e1-60213ab1f814",
-    "158c047a-c907-4556-b7ef-446551a6b5f7",
-    "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
-];
-
-#[derive(Debug, Deserialize)]
-struct IdTokenClaims {
-    aud: Option<String>,
-    iss: Option<String>,
-    exp: Option<i64>,
-    nbf: Option<i64>,
-    nonce: Option<String>,
-    tid: Option<String>,
-    oid: Option<String>,
-    preferred_username: Option<String>,
-    /// Directory role template ids (present when the app registration asks for them).
-    #[serde(default)]
-    wids: Vec<String>,
-}
-
-/// The `alg` of a JWT's header.
-fn id_token_alg(id_token: &str) -> Option<String> {
-    use base64::Engine as _;
-    #[derive(Deserialize)]
-    struct Header {
-        alg: String,
-    }
-    let header = id_token.split('.').next()?;
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header.trim_end_matches('='))
-        .ok()?;
-    serde_json::from_slice::<Header>(&json)
-        .ok()
-        .map(|header| header.alg)
-}
-
-fn id_token_claims(id_token: &str) -> Option<IdTokenClaims> {
-    use base64::Engine as _;
-    let payload = id_token.split('.').nth(1)?;
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    serde_json::from_slice(&json).ok()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GraphUser {
-    user_principal_name: Option<String>,
-    mail: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GraphList<T> {
-    value: Vec<T>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GraphOrganization {
-    id: String,
-    display_name: Option<String>,
-    #[serde(default)]
-    verified_domains: Vec<GraphDomain>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GraphDomain {
-    name: String,
-    #[serde(default)]
-    is_default: bool,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,17 +489,6 @@ mod tests {
             Some(700082)
         );
         assert_eq!(aadsts_code("something else"), None);
-    }
-
-    #[test]
-    fn id_token_claims_are_read_without_the_signature() {
-        use base64::Engine as _;
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(r#"{"tid":"t-1","oid":"o-1","preferred_username":"ada@example.com"}"#);
-        let claims = id_token_claims(&format!("e30.{payload}.")).unwrap();
-        assert!(claims.aud.is_none());
-        assert_eq!(claims.tid.as_deref(), Some("t-1"));
-        assert_eq!(claims.oid.as_deref(), Some("o-1"));
     }
 }
 
