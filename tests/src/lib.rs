@@ -1316,6 +1316,36 @@ pub fn azure_credentials(account: &str, key: &str) -> pb::Credentials {
     }
 }
 
+/// Credentials as named fields (`Credentials.fields`), for any credential type.
+pub fn named_credentials(values: &[(&str, &str)]) -> pb::Credentials {
+    pb::Credentials {
+        kind: Some(pb::credentials::Kind::Fields(pb::CredentialFields {
+            values: values
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+        })),
+    }
+}
+
+/// A `CreateConnectorRequest` for connector type `connector_type` (an id such as `webdav`).
+pub fn create_request(
+    parent: &str,
+    connector_type: &str,
+    display_name: &str,
+    credentials: pb::Credentials,
+) -> pb::CreateConnectorRequest {
+    pb::CreateConnectorRequest {
+        parent: parent.to_owned(),
+        connector: Some(pb::Connector {
+            connector_type: format!("connectorTypes/{connector_type}"),
+            display_name: display_name.to_owned(),
+            ..Default::default()
+        }),
+        credentials: Some(credentials),
+    }
+}
+
 /// Asserts a status code and ErrorInfo reason; returns the ErrorInfo metadata.
 #[track_caller]
 pub fn assert_error(status: &Status, code: Code, reason: &str) -> HashMap<String, String> {

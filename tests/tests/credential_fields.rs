@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use connector_client::pb;
 use connector_tests::{
-    Azurite, Backend, StorageAccount, TestServer, assert_error, on_both_backends, unique_parent,
-    violated_fields,
+    Azurite, Backend, StorageAccount, TestServer, assert_error, create_request, named_credentials,
+    on_both_backends, unique_parent, violated_fields,
 };
 use tonic::Code;
 
@@ -18,14 +18,7 @@ on_both_backends!(
 );
 
 fn fields(values: &[(&str, &str)]) -> pb::Credentials {
-    pb::Credentials {
-        kind: Some(pb::credentials::Kind::Fields(pb::CredentialFields {
-            values: values
-                .iter()
-                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-                .collect(),
-        })),
-    }
+    named_credentials(values)
 }
 
 fn create(
@@ -33,15 +26,7 @@ fn create(
     connector_type: &str,
     credentials: pb::Credentials,
 ) -> pb::CreateConnectorRequest {
-    pb::CreateConnectorRequest {
-        parent: parent.to_owned(),
-        connector: Some(pb::Connector {
-            connector_type: format!("connectorTypes/{connector_type}"),
-            display_name: "from the form".to_owned(),
-            ..Default::default()
-        }),
-        credentials: Some(credentials),
-    }
+    create_request(parent, connector_type, "from the form", credentials)
 }
 
 fn azure_fields(account: &StorageAccount, key: &str) -> pb::Credentials {

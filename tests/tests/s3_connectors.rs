@@ -6,8 +6,8 @@
 use connector_client::pb;
 use connector_server::clock::Clock as _;
 use connector_tests::{
-    Backend, ConfigHook, Moto, ServerOptions, TestServer, assert_error, on_both_backends,
-    unique_parent, violated_fields,
+    Backend, ConfigHook, Moto, ServerOptions, TestServer, assert_error, create_request,
+    named_credentials, on_both_backends, unique_parent, violated_fields,
 };
 use tonic::Code;
 
@@ -27,23 +27,12 @@ async fn server(backend: Backend, moto: &Moto) -> TestServer {
 }
 
 fn create(parent: &str, key_id: &str, secret: &str) -> pb::CreateConnectorRequest {
-    pb::CreateConnectorRequest {
-        parent: parent.to_owned(),
-        connector: Some(pb::Connector {
-            connector_type: "connectorTypes/amazon-s3".to_owned(),
-            display_name: "Archive bucket".to_owned(),
-            ..Default::default()
-        }),
-        credentials: Some(pb::Credentials {
-            kind: Some(pb::credentials::Kind::Fields(pb::CredentialFields {
-                values: [
-                    ("access_key_id".to_owned(), key_id.to_owned()),
-                    ("secret_access_key".to_owned(), secret.to_owned()),
-                ]
-                .into(),
-            })),
-        }),
-    }
+    create_request(
+        parent,
+        "amazon-s3",
+        "Archive bucket",
+        named_credentials(&[("access_key_id", key_id), ("secret_access_key", secret)]),
+    )
 }
 
 async fn an_s3_connector_links_its_account_once_and_hands_out_session_credentials(

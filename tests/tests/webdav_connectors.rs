@@ -9,8 +9,8 @@ use chrono::Duration;
 use connector_client::pb;
 use connector_server::access::{ApiKey, Capability, Scope};
 use connector_tests::{
-    Backend, ConfigHook, ServerOptions, TestServer, WebDavServer, assert_error, on_both_backends,
-    unique_parent, violated_fields,
+    Backend, ConfigHook, ServerOptions, TestServer, WebDavServer, assert_error, create_request,
+    named_credentials, on_both_backends, unique_parent, violated_fields,
 };
 use tonic::Code;
 
@@ -39,28 +39,15 @@ async fn server(backend: Backend) -> TestServer {
 }
 
 fn credentials(url: &str, user: &str, password: &str) -> pb::Credentials {
-    pb::Credentials {
-        kind: Some(pb::credentials::Kind::Fields(pb::CredentialFields {
-            values: [
-                ("base_url".to_owned(), url.to_owned()),
-                ("username".to_owned(), user.to_owned()),
-                ("password".to_owned(), password.to_owned()),
-            ]
-            .into(),
-        })),
-    }
+    named_credentials(&[
+        ("base_url", url),
+        ("username", user),
+        ("password", password),
+    ])
 }
 
 fn create(parent: &str, credentials: pb::Credentials) -> pb::CreateConnectorRequest {
-    pb::CreateConnectorRequest {
-        parent: parent.to_owned(),
-        connector: Some(pb::Connector {
-            connector_type: "connectorTypes/webdav".to_owned(),
-            display_name: "File server".to_owned(),
-            ..Default::default()
-        }),
-        credentials: Some(credentials),
-    }
+    create_request(parent, "webdav", "File server", credentials)
 }
 
 async fn a_webdav_connector_links_once_per_account_and_reveals_only_to_reveal_keys(

@@ -15,7 +15,10 @@ use super::token_cache::TokenCache;
 use super::{
     connector_type::ConnectorTypeId,
     error::{Error, Result},
-    model::{Connector, ConnectorId, ConnectorName, DeauthorizationReason, State},
+    model::{
+        AccountId, Connector, ConnectorId, ConnectorName, DeauthorizationReason, DisplayName,
+        ExternalAccount, Labels, State,
+    },
 };
 use crate::{
     clock::Clock,
@@ -111,6 +114,37 @@ impl Connectors {
             .get(&connector_type)
             .map(|provider| provider.as_ref())
             .ok_or(Error::OAuthAuthorizationRequired(connector_type))
+    }
+
+    /// A connector linked at `now`: a new id, authorized, at revision 1, its inactivity period
+    /// starting, named after the external account unless a display name was given.
+    pub(super) fn linked_now(
+        &self,
+        account: AccountId,
+        connector_type: ConnectorTypeId,
+        display_name: Option<DisplayName>,
+        external_account: ExternalAccount,
+        labels: Labels,
+        now: DateTime<Utc>,
+    ) -> Connector {
+        Connector {
+            display_name: display_name
+                .unwrap_or_else(|| DisplayName::from_label(&external_account.label)),
+            name: ConnectorName {
+                account,
+                connector: ConnectorId::generate(),
+            },
+            connector_type,
+            state: State::Authorized,
+            external_account,
+            labels,
+            create_time: now,
+            update_time: now,
+            authorize_time: now,
+            last_transfer_time: None,
+            revision: 1,
+            inactivity_deadline: now + self.inactivity_period,
+        }
     }
 
     /// Inserts a new connector with its secrets; a concurrent or earlier link of the same

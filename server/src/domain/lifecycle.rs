@@ -9,7 +9,7 @@ use super::{
     error::{Error, Result},
     model::{
         AccountId, Connector, ConnectorId, ConnectorName, DisplayName, ExternalAccount, Labels,
-        State, StateFilter,
+        StateFilter,
     },
 };
 use crate::{
@@ -117,27 +117,14 @@ impl Connectors {
             id: identity.id,
             label: identity.label,
         };
-
-        let now = self.clock.now();
-        let name = ConnectorName {
+        let connector = self.linked_now(
             account,
-            connector: ConnectorId::generate(),
-        };
-        let connector = Connector {
-            display_name: display_name
-                .unwrap_or_else(|| DisplayName::from_label(&external_account.label)),
-            name,
             connector_type,
-            state: State::Authorized,
+            display_name,
             external_account,
             labels,
-            create_time: now,
-            update_time: now,
-            authorize_time: now,
-            last_transfer_time: None,
-            revision: 1,
-            inactivity_deadline: now + self.inactivity_period,
-        };
+            self.clock.now(),
+        );
         let secrets = self.seal_credentials(&connector.name.connector, &credentials);
         self.insert_new(connector, secrets).await
     }

@@ -19,8 +19,9 @@ pub(crate) mod rows;
 mod settings;
 mod token_cache;
 
-/// Credentials as named fields, and a provider's verdict on one (from the provider boundary).
-pub use crate::providers::credentials::{CredentialFields, FieldError};
+/// Credentials as named fields, a provider's verdict on them, and the credentials it accepted
+/// (from the provider boundary).
+pub use crate::providers::credentials::{CredentialFields, FieldError, Parsed};
 pub use connectors::{Connectors, CredentialProviders};
 pub use error::{Error, FieldViolation, Result};
 pub use events::{ConnectorEvent, EventKind, EventPage, RevocationOutcome};

@@ -22,7 +22,6 @@ use super::{
     error::{Error, Result},
     model::{
         AccountId, Connector, ConnectorId, ConnectorName, DisplayName, ExternalAccount, Labels,
-        State,
     },
 };
 use crate::{
@@ -497,24 +496,14 @@ impl Connectors {
             id: identity.id,
             label: identity.label,
         };
-        let connector = Connector {
-            display_name: display_name
-                .unwrap_or_else(|| DisplayName::from_label(&external_account.label)),
-            name: ConnectorName {
-                account,
-                connector: ConnectorId::generate(),
-            },
+        let connector = self.linked_now(
+            account,
             connector_type,
-            state: State::Authorized,
+            display_name,
             external_account,
-            labels: Labels::default(),
-            create_time: now,
-            update_time: now,
-            authorize_time: now,
-            last_transfer_time: None,
-            revision: 1,
-            inactivity_deadline: now + self.inactivity_period,
-        };
+            Labels::default(),
+            now,
+        );
         let secrets = self.seal_tokens(&connector.name.connector, &tokens);
         // The fresh tokens are dropped with `tokens` when the account is already linked.
         self.insert_new(connector, secrets).await

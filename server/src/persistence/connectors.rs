@@ -12,7 +12,7 @@ use super::revocations::{queue_revocations, revocation_of};
 use super::secrets::{insert_secrets, replace_secrets, sealed_secrets, secrets_by_connector};
 use super::{
     ConnectorQuery, ConnectorRow, DeleteOutcome, EVENT_ACCOUNT_DELETED, EVENT_AUTHORIZED,
-    EVENT_DELETED, Result, STATE_AUTHORIZED, Store,
+    EVENT_DELETED, Result, STATE_AUTHORIZED, Store, unique_row,
 };
 use crate::crypto::Sealed;
 
@@ -37,15 +37,9 @@ impl Store {
 
     /// One connector of an account.
     pub async fn get_connector(&self, account: &str, id: &str) -> Result<Option<ConnectorRow>> {
-        // `.all()` rather than `.one()`: a primary-key lookup needs no `LIMIT`, and a bound
-        // `LIMIT` makes SQLite prepare the statement again on every call.
-        Ok(connector::Entity::find_by_id(id.to_owned())
-            .filter(connector::Column::Account.eq(account))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .next()
-            .map(ConnectorRow::from))
+        let select = connector::Entity::find_by_id(id.to_owned())
+            .filter(connector::Column::Account.eq(account));
+        Ok(unique_row(select, &self.db).await?.map(ConnectorRow::from))
     }
 
     /// One connector of an account, for reads that may be served from this process's row
@@ -76,16 +70,12 @@ impl Store {
         connector_type: &str,
         external_account_id: &str,
     ) -> Result<Option<ConnectorRow>> {
-        Ok(connector::Entity::find()
+        // At most one: a unique index.
+        let select = connector::Entity::find()
             .filter(connector::Column::Account.eq(account))
             .filter(connector::Column::ConnectorType.eq(connector_type))
-            .filter(connector::Column::ExternalAccountId.eq(external_account_id))
-            // At most one (a unique index); `.all()` binds no `LIMIT` (see `get_connector`).
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .next()
-            .map(ConnectorRow::from))
+            .filter(connector::Column::ExternalAccountId.eq(external_account_id));
+        Ok(unique_row(select, &self.db).await?.map(ConnectorRow::from))
     }
 
     /// A page of an account's connectors, ordered by id.

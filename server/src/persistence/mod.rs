@@ -320,6 +320,16 @@ impl Store {
     }
 }
 
+/// The one row a lookup by a unique key finds, if any. Not SeaORM's `.one()`: that binds a
+/// `LIMIT ?`, and SQLite prepares a statement again whenever its `LIMIT` parameter is bound,
+/// which was most of a `GetConnector`'s cost.
+async fn unique_row<E: sea_orm::EntityTrait>(
+    select: sea_orm::Select<E>,
+    db: &DatabaseConnection,
+) -> Result<Option<E::Model>> {
+    Ok(select.all(db).await?.into_iter().next())
+}
+
 /// Which backend a database URL names.
 pub fn backend_of(url: &str) -> Backend {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {

@@ -8,7 +8,7 @@ use sea_orm::{
 
 use super::entity::{connector_secret, revocation, sealing_key_check};
 use super::events::INSERT_CHUNK;
-use super::{Backend, Error, Result, Store};
+use super::{Backend, Error, Result, Store, unique_row};
 use crate::crypto::{Sealed, Sealer};
 
 /// A stored secret as the sealer sees it, with its field name.
@@ -157,15 +157,11 @@ impl Store {
 
     /// A sealed secret of a connector.
     pub async fn get_secret(&self, connector_id: &str, field: &str) -> Result<Option<Sealed>> {
-        Ok(
-            // `.all()`: no bound `LIMIT` (see `get_connector`).
-            connector_secret::Entity::find_by_id((connector_id.to_owned(), field.to_owned()))
-                .all(&self.db)
-                .await?
-                .into_iter()
-                .next()
-                .map(|secret| sealed(secret).1),
-        )
+        let select =
+            connector_secret::Entity::find_by_id((connector_id.to_owned(), field.to_owned()));
+        Ok(unique_row(select, &self.db)
+            .await?
+            .map(|secret| sealed(secret).1))
     }
 
     /// On SQLite, moves the write-ahead log into the database file (where `secure_delete` has

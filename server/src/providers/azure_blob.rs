@@ -19,8 +19,8 @@ use sha2::Sha256;
 use super::{
     Error,
     credentials::{
-        Access, AccessKind, CredentialFields, CredentialProvider, FieldError, Identity, Parsed,
-        Secrets,
+        Access, AccessKind, CredentialFields, CredentialProvider, FieldError, FieldErrors,
+        Identity, Parsed, Secrets, stored_bytes,
     },
 };
 
@@ -307,29 +307,25 @@ impl CredentialProvider for AzureBlob {
     }
 
     fn parse(&self, fields: &CredentialFields) -> Result<Parsed, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let name = account_name(fields.get(ACCOUNT_NAME_FIELD)).map_err(|description| {
-            errors.push(FieldError {
-                field: ACCOUNT_NAME_FIELD,
-                description,
-            })
-        });
-        let key = account_key(fields.get(ACCOUNT_KEY_FIELD)).map_err(|description| {
-            errors.push(FieldError {
-                field: ACCOUNT_KEY_FIELD,
-                description,
-            })
-        });
+        let mut errors = FieldErrors::default();
+        let name = errors.check(
+            ACCOUNT_NAME_FIELD,
+            account_name(fields.get(ACCOUNT_NAME_FIELD)),
+        );
+        let key = errors.check(
+            ACCOUNT_KEY_FIELD,
+            account_key(fields.get(ACCOUNT_KEY_FIELD)),
+        );
         match (name, key) {
             // The storage account name is both the stable id and the label.
-            (Ok(name), Ok(key)) => Ok(Parsed {
+            (Some(name), Some(key)) => Ok(Parsed {
                 identity: Some(Identity {
                     id: name.clone(),
                     label: name,
                 }),
                 secrets: [(ACCOUNT_KEY_FIELD, key)].into(),
             }),
-            _ => Err(errors),
+            _ => Err(errors.into_errors()),
         }
     }
 
@@ -341,7 +337,7 @@ impl CredentialProvider for AzureBlob {
     ) -> Result<Option<Identity>, Error> {
         let account = account
             .ok_or_else(|| Error::Protocol("no storage account to check the key against".into()))?;
-        self.check_credentials(&account.id, stored_key(secrets)?, now)
+        self.check_credentials(&account.id, stored_bytes(secrets, ACCOUNT_KEY_FIELD)?, now)
             .await?;
         Ok(None)
     }
@@ -352,7 +348,11 @@ impl CredentialProvider for AzureBlob {
         secrets: &Secrets,
         now: DateTime<Utc>,
     ) -> Result<Access, Error> {
-        let sas = self.account_sas(external_account_id, stored_key(secrets)?, now);
+        let sas = self.account_sas(
+            external_account_id,
+            stored_bytes(secrets, ACCOUNT_KEY_FIELD)?,
+            now,
+        );
         Ok(Access {
             token: sas.query.into(),
             kind: AccessKind::AzureSas,
@@ -361,14 +361,6 @@ impl CredentialProvider for AzureBlob {
             resource_url: sas.endpoint,
         })
     }
-}
-
-fn stored_key(secrets: &Secrets) -> Result<&[u8], Error> {
-    use secrecy::ExposeSecret as _;
-    secrets
-        .get(ACCOUNT_KEY_FIELD)
-        .map(|key| key.expose_secret())
-        .ok_or_else(|| Error::Protocol("no account key is stored for this connector".into()))
 }
 
 #[cfg(test)]

@@ -52,8 +52,41 @@ pub struct FieldError {
     pub description: String,
 }
 
+/// Collects every field whose value fails validation, so the caller hears of all at once.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    /// The value, or `None` with the problem recorded against `field`.
+    pub fn check<T>(&mut self, field: &'static str, result: Result<T, String>) -> Option<T> {
+        result
+            .map_err(|description| self.0.push(FieldError { field, description }))
+            .ok()
+    }
+
+    /// The problems recorded.
+    pub fn into_errors(self) -> Vec<FieldError> {
+        self.0
+    }
+}
+
 /// Stored secrets by field name, as the provider asked them to be kept.
 pub type Secrets = BTreeMap<&'static str, SecretSlice<u8>>;
+
+/// A stored secret's bytes. Missing means the connector was sealed without it: the provider's
+/// answer cannot be trusted, so it is a protocol error, not a rejection.
+pub fn stored_bytes<'a>(secrets: &'a Secrets, field: &str) -> Result<&'a [u8], Error> {
+    secrets
+        .get(field)
+        .map(|value| value.expose_secret())
+        .ok_or_else(|| Error::Protocol(format!("no {field} is stored for this connector")))
+}
+
+/// A stored secret that is text (a password, a key id).
+pub fn stored_text<'a>(secrets: &'a Secrets, field: &str) -> Result<&'a str, Error> {
+    std::str::from_utf8(stored_bytes(secrets, field)?)
+        .map_err(|_| Error::Protocol(format!("the stored {field} is not text")))
+}
 
 /// The external account credentials reach.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,14 +12,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac as _};
 use reqwest::StatusCode;
-use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
 
 use super::{
     Error,
     credentials::{
-        Access, AccessKind, CredentialFields, CredentialProvider, FieldError, Identity, Parsed,
-        Secrets,
+        Access, AccessKind, CredentialFields, CredentialProvider, FieldError, FieldErrors,
+        Identity, Parsed, Secrets, stored_text,
     },
 };
 
@@ -69,8 +68,8 @@ impl S3 {
         extra: &str,
         now: DateTime<Utc>,
     ) -> Result<String, Error> {
-        let key_id = stored(secrets, ACCESS_KEY_ID_FIELD)?;
-        let secret = stored(secrets, SECRET_ACCESS_KEY_FIELD)?;
+        let key_id = stored_text(secrets, ACCESS_KEY_ID_FIELD)?;
+        let secret = stored_text(secrets, SECRET_ACCESS_KEY_FIELD)?;
         let url = reqwest::Url::parse(&format!("{}/", self.sts_endpoint)).map_err(|_| {
             Error::Unavailable {
                 message: "the configured STS endpoint is not a valid URL".into(),
@@ -138,13 +137,6 @@ fn xml_text(xml: &str, name: &str) -> Option<String> {
     let start = xml.find(&open)? + open.len();
     let end = xml[start..].find(&format!("</{name}>"))? + start;
     Some(xml[start..end].trim().to_owned())
-}
-
-fn stored<'a>(secrets: &'a Secrets, field: &str) -> Result<&'a str, Error> {
-    secrets
-        .get(field)
-        .and_then(|value| std::str::from_utf8(value.expose_secret()).ok())
-        .ok_or_else(|| Error::Protocol(format!("no {field} is stored for this connector")))
 }
 
 struct SigningRequest<'a> {
@@ -227,12 +219,8 @@ impl CredentialProvider for S3 {
     }
 
     fn parse(&self, fields: &CredentialFields) -> Result<Parsed, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let mut check = |field: &'static str, result: Result<String, String>| {
-            result
-                .map_err(|description| errors.push(FieldError { field, description }))
-                .ok()
-        };
+        let mut errors = FieldErrors::default();
+        let mut check = |field, result| errors.check(field, result);
         let key_id = check(
             ACCESS_KEY_ID_FIELD,
             access_key_id(fields.get(ACCESS_KEY_ID_FIELD)),
@@ -242,7 +230,7 @@ impl CredentialProvider for S3 {
             secret_access_key(fields.get(SECRET_ACCESS_KEY_FIELD)),
         );
         let (Some(key_id), Some(secret)) = (key_id, secret) else {
-            return Err(errors);
+            return Err(errors.into_errors());
         };
         Ok(Parsed {
             // The account is the one STS names: known once checked.

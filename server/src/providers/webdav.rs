@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
-use secrecy::ExposeSecret as _;
 
 use super::{
     Error,
     credentials::{
-        Access, CredentialFields, CredentialProvider, FieldError, Identity, Parsed, Secrets,
+        Access, CredentialFields, CredentialProvider, FieldError, FieldErrors, Identity, Parsed,
+        Secrets, stored_text,
     },
 };
 
@@ -155,13 +155,6 @@ fn password(given: &str) -> Result<String, String> {
     Ok(given.to_owned())
 }
 
-fn stored<'a>(secrets: &'a Secrets, field: &str) -> Result<&'a str, Error> {
-    secrets
-        .get(field)
-        .and_then(|value| std::str::from_utf8(value.expose_secret()).ok())
-        .ok_or_else(|| Error::Protocol(format!("no {field} is stored for this connector")))
-}
-
 #[async_trait::async_trait]
 impl CredentialProvider for WebDav {
     fn secret_fields(&self) -> &'static [&'static str] {
@@ -174,12 +167,8 @@ impl CredentialProvider for WebDav {
     }
 
     fn parse(&self, fields: &CredentialFields) -> Result<Parsed, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let mut check = |field: &'static str, result: Result<String, String>| {
-            result
-                .map_err(|description| errors.push(FieldError { field, description }))
-                .ok()
-        };
+        let mut errors = FieldErrors::default();
+        let mut check = |field, result| errors.check(field, result);
         let url = check(
             BASE_URL_FIELD,
             self.base_url(fields.get(BASE_URL_FIELD))
@@ -188,7 +177,7 @@ impl CredentialProvider for WebDav {
         let user = check(USERNAME_FIELD, username(fields.get(USERNAME_FIELD)));
         let pass = check(PASSWORD_FIELD, password(fields.get(PASSWORD_FIELD)));
         let (Some(url), Some(user), Some(pass)) = (url, user, pass) else {
-            return Err(errors);
+            return Err(errors.into_errors());
         };
         // Once per account: the normalised URL with the user in it (never the password).
         let mut account = reqwest::Url::parse(&url).expect("normalised above");
@@ -216,7 +205,7 @@ impl CredentialProvider for WebDav {
         _now: DateTime<Utc>,
     ) -> Result<Option<Identity>, Error> {
         let url = self
-            .base_url(stored(secrets, BASE_URL_FIELD)?)
+            .base_url(stored_text(secrets, BASE_URL_FIELD)?)
             .map_err(Error::Refused)?;
         self.check_public(&url).await?;
         let method = reqwest::Method::from_bytes(b"PROPFIND").expect("a valid method");
@@ -224,8 +213,8 @@ impl CredentialProvider for WebDav {
             .http
             .request(method, url.clone())
             .basic_auth(
-                stored(secrets, USERNAME_FIELD)?,
-                Some(stored(secrets, PASSWORD_FIELD)?),
+                stored_text(secrets, USERNAME_FIELD)?,
+                Some(stored_text(secrets, PASSWORD_FIELD)?),
             )
             .header("Depth", "0")
             .header("Content-Type", "application/xml; charset=utf-8")

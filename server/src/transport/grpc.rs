@@ -13,7 +13,7 @@ use super::{
     watch::EventFeed,
 };
 use crate::domain::{
-    Callback, Connectors, Error, ReturnTo,
+    Callback, Connectors, Error, Parsed, ReturnTo,
     connector_type::{CONNECTOR_TYPES, ConnectorTypeId},
     model::{ConnectorId, DisplayName},
 };
@@ -47,6 +47,23 @@ impl ConnectorApi {
             shutdown,
             events,
         }
+    }
+
+    /// The credentials of a create or reauthorize request for `connector_type`: OAuth 2.0 types
+    /// take none; the fields must be the catalogue's, and the provider judges their values
+    /// (violations named after the request field they came in).
+    fn credentials(
+        &self,
+        connector_type: ConnectorTypeId,
+        given: Option<pb::Credentials>,
+    ) -> Result<Parsed, Error> {
+        if !connector_type.info().auth_method.uses_credentials() {
+            return Err(Error::OAuthAuthorizationRequired(connector_type));
+        }
+        let (fields, arm) = credentials(connector_type, given)?;
+        self.connectors
+            .parse_credentials(connector_type, &fields)?
+            .map_err(|errors| credential_violations(arm, errors))
     }
 }
 
@@ -111,14 +128,7 @@ impl ConnectorService for ConnectorApi {
         let display_name = DisplayName::new(&connector.display_name)
             .map_err(|invalid| Error::invalid("connector.display_name", invalid.0))?;
         let labels = labels("connector.labels", connector.labels)?;
-        if !connector_type.info().auth_method.uses_credentials() {
-            return Err(Error::OAuthAuthorizationRequired(connector_type).into());
-        }
-        let (fields, arm) = credentials(connector_type, request.credentials)?;
-        let credentials = self
-            .connectors
-            .parse_credentials(connector_type, &fields)?
-            .map_err(|errors| credential_violations(arm, errors))?;
+        let credentials = self.credentials(connector_type, request.credentials)?;
         let created = self
             .connectors
             .create(
@@ -300,14 +310,7 @@ impl ConnectorService for ConnectorApi {
         let name = parse_connector("name", &request.name)?;
         caller.authorize_connector(&name)?;
         let current = self.connectors.get(&name).await?;
-        if !current.connector_type.info().auth_method.uses_credentials() {
-            return Err(Error::OAuthAuthorizationRequired(current.connector_type).into());
-        }
-        let (fields, arm) = credentials(current.connector_type, request.credentials)?;
-        let credentials = self
-            .connectors
-            .parse_credentials(current.connector_type, &fields)?
-            .map_err(|errors| credential_violations(arm, errors))?;
+        let credentials = self.credentials(current.connector_type, request.credentials)?;
         let reauthorized = self.connectors.reauthorize(&name, credentials).await?;
         audit::changed("connector_reauthorized", &caller.key_id, &name.to_string());
         Ok(Response::new(reauthorized.into()))
