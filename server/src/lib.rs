@@ -193,6 +193,10 @@ pub async fn run(
             (Type::AmazonS3, Arc::new(s3) as Arc<dyn CredentialProvider>),
             (Type::AzureBlobStorage, Arc::new(azure)),
             (Type::WebDav, Arc::new(webdav)),
+            (
+                Type::Sftp,
+                Arc::new(providers::sftp::Sftp::new(config.allow_private_endpoints)),
+            ),
         ]
         .into()
     };

@@ -31,8 +31,11 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
 
+pub mod ssh;
+
 pub use connector_client;
 pub use connector_server;
+pub use ssh::SshServer;
 
 /// The API key every test server accepts for all accounts.
 pub const ADMIN_KEY: &str = "test-admin-key";

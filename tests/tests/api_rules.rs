@@ -39,8 +39,13 @@ async fn connector_types_are_listed_and_resolved_by_microsoft_service(backend: B
         .expect("list types")
         .connector_types;
     let by_name: HashMap<_, _> = types.iter().map(|t| (t.name.as_str(), t)).collect();
-    // The four Microsoft types, `amazon-s3` and `webdav` (issue 10 widens the catalogue).
-    assert_eq!(types.len(), 6);
+    // The four Microsoft types, `amazon-s3`, `sftp` and `webdav` (issue 10 widens the
+    // catalogue).
+    assert_eq!(types.len(), 7);
+    assert_eq!(
+        by_name["connectorTypes/sftp"].auth_method(),
+        pb::AuthMethod::Password
+    );
     assert_eq!(
         by_name["connectorTypes/amazon-s3"].auth_method(),
         pb::AuthMethod::AccountKey

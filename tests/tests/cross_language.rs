@@ -37,12 +37,13 @@ const STORAGE_ACCOUNT: usize = 15;
 
 /// Every connector type the service supports, ordered by name as `ListConnectorTypes` returns
 /// them.
-const CONNECTOR_TYPES: [&str; 6] = [
+const CONNECTOR_TYPES: [&str; 7] = [
     "connectorTypes/amazon-s3",
     "connectorTypes/azure-blob-storage",
     "connectorTypes/office-365",
     "connectorTypes/onedrive-consumer",
     "connectorTypes/onedrive-for-business-user",
+    "connectorTypes/sftp",
     "connectorTypes/webdav",
 ];
 

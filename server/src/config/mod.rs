@@ -53,9 +53,8 @@ pub fn default_oauth(connector_type: ConnectorTypeId) -> Option<(&'static str, &
             "organizations",
             "openid profile https://graph.microsoft.com/.default",
         )),
-        ConnectorTypeId::AmazonS3 | ConnectorTypeId::AzureBlobStorage | ConnectorTypeId::WebDav => {
-            None
-        }
+        // Credential types have no OAuth 2.0 defaults.
+        _ => None,
     }
 }
 

@@ -10,6 +10,10 @@ use super::{
 };
 use crate::providers::credentials::AccessKind;
 
+/// The revealed field with the host key pinned on the connector (SFTP), which the worker must
+/// insist on when it connects.
+const HOST_KEY_FINGERPRINT_FIELD: &str = "host_key_fingerprint";
+
 impl Connectors {
     /// A short-lived credential for moving data.
     pub async fn access_token(&self, name: &ConnectorName) -> Result<AccessToken> {
@@ -63,7 +67,8 @@ impl Connectors {
 
     /// The stored credentials of a connector that has no short-lived token (a password), for
     /// the worker that moves its data. Checked against the service like any credential before
-    /// it is handed out (a rejected password deauthorizes the connector).
+    /// it is handed out (a rejected password deauthorizes the connector); with the host key
+    /// pinned, as [`HOST_KEY_FINGERPRINT_FIELD`], where there is one.
     pub async fn reveal_credentials(
         &self,
         name: &ConnectorName,
@@ -78,14 +83,19 @@ impl Connectors {
         let secrets = self.open_secrets(name, provider.secret_fields()).await?;
         self.verify_credentials(&connector, provider, &secrets)
             .await?;
-        secrets
+        let mut fields = secrets
             .iter()
             .map(|(&field, value)| {
                 String::from_utf8(value.expose_secret().to_vec())
                     .map(|text| (field, secrecy::SecretString::from(text)))
                     .map_err(|_| Error::Internal(format!("connector {name}: {field} is not text")))
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        // The worker must insist on the same host key this service pinned.
+        if let Some(pinned) = connector.external_account.host_key_fingerprint {
+            fields.push((HOST_KEY_FINGERPRINT_FIELD, pinned.into()));
+        }
+        Ok(fields)
     }
 
     /// Records data moved with a connector; more than zero bytes counts as activity.

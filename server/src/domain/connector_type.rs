@@ -69,6 +69,8 @@ pub enum ConnectorTypeId {
     OneDriveConsumer,
     /// `onedrive-for-business-user`.
     OneDriveForBusinessUser,
+    /// `sftp`.
+    Sftp,
     /// `webdav`.
     WebDav,
 }
@@ -93,7 +95,7 @@ pub struct ConnectorType {
 }
 
 /// Every connector type, ordered by id (the order `ListConnectorTypes` returns).
-pub static CONNECTOR_TYPES: [ConnectorType; 6] = [
+pub static CONNECTOR_TYPES: [ConnectorType; 7] = [
     ConnectorType {
         id: ConnectorTypeId::AmazonS3,
         display_name: "Amazon S3",
@@ -173,6 +175,65 @@ pub static CONNECTOR_TYPES: [ConnectorType; 6] = [
         credential_fields: &[],
     },
     ConnectorType {
+        id: ConnectorTypeId::Sftp,
+        display_name: "SFTP",
+        auth_method: AuthMethod::Password,
+        microsoft_services: &[],
+        description: "A user's files on an SFTP server, linked with a password or an SSH private key; the server's host key is pinned.",
+        services: &["SFTP server"],
+        credential_fields: &[
+            CredentialField {
+                name: "host",
+                display_name: "Host",
+                secret: false,
+                required: true,
+                validation_hint: "a host name or IP address, for example sftp.example.com",
+            },
+            CredentialField {
+                name: "port",
+                display_name: "Port",
+                secret: false,
+                required: false,
+                validation_hint: "1 to 65535; 22 when empty",
+            },
+            CredentialField {
+                name: "username",
+                display_name: "Username",
+                secret: false,
+                required: true,
+                validation_hint: "1 to 256 characters, no spaces",
+            },
+            CredentialField {
+                name: "password",
+                display_name: "Password",
+                secret: true,
+                required: false,
+                validation_hint: "1 to 1024 characters; give a password or a private key",
+            },
+            CredentialField {
+                name: "private_key",
+                display_name: "SSH private key",
+                secret: true,
+                required: false,
+                validation_hint: "an OpenSSH or PEM private key (ed25519, ECDSA or RSA); give a password or a private key",
+            },
+            CredentialField {
+                name: "private_key_passphrase",
+                display_name: "Private key passphrase",
+                secret: true,
+                required: false,
+                validation_hint: "only when the private key is protected by one",
+            },
+            CredentialField {
+                name: "host_key_fingerprint",
+                display_name: "Host key fingerprint",
+                secret: false,
+                required: false,
+                validation_hint: "SHA256:… as ssh-keygen -lf prints it; empty to trust the key the server presents at creation; needed to accept a changed host key when reauthorizing",
+            },
+        ],
+    },
+    ConnectorType {
         id: ConnectorTypeId::WebDav,
         display_name: "WebDAV",
         auth_method: AuthMethod::Password,
@@ -214,6 +275,7 @@ impl ConnectorTypeId {
             ConnectorTypeId::Office365 => "office-365",
             ConnectorTypeId::OneDriveConsumer => "onedrive-consumer",
             ConnectorTypeId::OneDriveForBusinessUser => "onedrive-for-business-user",
+            ConnectorTypeId::Sftp => "sftp",
             ConnectorTypeId::WebDav => "webdav",
         }
     }

@@ -203,14 +203,17 @@ impl Connectors {
     }
 
     /// Marks a connector authorized again with new secrets: same name and display name,
-    /// `authorize_time` now, and a fresh inactivity period.
+    /// `authorize_time` now, and a fresh inactivity period; the host key now pinned (`None`
+    /// for types without one).
     pub(super) async fn renew(
         &self,
         name: &ConnectorName,
+        host_key_fingerprint: Option<String>,
         secrets: impl Fn() -> Vec<(String, Sealed)>,
     ) -> Result<Connector> {
         let now = self.clock.now();
         self.modify(name, None, secrets, Some(EVENT_REAUTHORIZED), |connector| {
+            connector.external_account.host_key_fingerprint = host_key_fingerprint.clone();
             connector.state = State::Authorized;
             connector.authorize_time = now;
             connector.update_time = now;
@@ -315,27 +318,26 @@ impl Connectors {
         name: &ConnectorName,
         fields: &'static [&'static str],
     ) -> Result<Secrets> {
+        let id = &name.connector;
+        let stored = self.store.get_secrets(id.as_str()).await?;
+        if stored.is_empty() {
+            // Deleted between reading the connector and reading its secrets.
+            return Err(Error::ConnectorNotFound(name.to_string()));
+        }
         let mut secrets = Secrets::new();
-        for &field in fields {
-            secrets.insert(field, self.open_secret(name, field).await?);
+        for (field, sealed) in stored {
+            // Only the provider's fields, by their static names; a field a type may leave
+            // out (a password when a key is given) is simply absent.
+            if let Some(&field) = fields.iter().find(|&&wanted| wanted == field) {
+                let opened = self
+                    .sealer
+                    .open(&sealed, &secret_context(id, field))
+                    .map_err(|error| {
+                        Error::Internal(format!("connector {}: {error}", id.as_str()))
+                    })?;
+                secrets.insert(field, opened);
+            }
         }
         Ok(secrets)
-    }
-
-    pub(super) async fn open_secret(
-        &self,
-        name: &ConnectorName,
-        field: &str,
-    ) -> Result<secrecy::SecretSlice<u8>> {
-        let id = &name.connector;
-        let sealed = self
-            .store
-            .get_secret(id.as_str(), field)
-            .await?
-            // Deleted between reading the connector and reading its secret.
-            .ok_or_else(|| Error::ConnectorNotFound(name.to_string()))?;
-        self.sealer
-            .open(&sealed, &secret_context(id, field))
-            .map_err(|error| Error::Internal(format!("connector {}: {error}", id.as_str())))
     }
 }

@@ -46,6 +46,7 @@ impl Connectors {
                 Some(&providers::credentials::Identity {
                     id: connector.external_account.id.clone(),
                     label: connector.external_account.label.clone(),
+                    host_key: connector.external_account.host_key_fingerprint.clone(),
                 }),
                 secrets,
                 now,
@@ -61,6 +62,19 @@ impl Connectors {
             Ok(Err(providers::Error::CredentialsRejected(message))) => {
                 tracing::warn!(connector = %connector.name, %message, "the service rejected the stored credentials; deauthorizing");
                 self.deauthorize_revoked_key(connector).await
+            }
+            // Not inconclusive: the server may be someone in the middle, so nothing is handed
+            // out until a reauthorization accepts the new key.
+            Ok(Err(providers::Error::HostKeyChanged {
+                expected,
+                presented,
+            })) => {
+                tracing::warn!(connector = %connector.name, %expected, %presented, "the server presents another host key; refusing");
+                Err(Error::HostKeyChanged {
+                    name: Some(connector.name.clone()),
+                    expected,
+                    presented,
+                })
             }
             Ok(Err(error)) => {
                 tracing::warn!(connector = %connector.name, %error, "the credential check was inconclusive; handing out access anyway");
@@ -129,6 +143,7 @@ mod tests {
             external_account: ExternalAccount {
                 id: "store".into(),
                 label: "store".into(),
+                host_key_fingerprint: None,
             },
             labels: Labels::default(),
             create_time: now,

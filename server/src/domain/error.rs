@@ -155,6 +155,19 @@ pub enum Error {
         /// The external account id the credentials are for.
         given: String,
     },
+    /// The server presented another host key than the one pinned on the connector, or than
+    /// the one the caller named.
+    #[error(
+        "the server presents host key {presented}, not {expected}; if the change is expected, reauthorize with host_key_fingerprint set to {presented}"
+    )]
+    HostKeyChanged {
+        /// The connector, when there is one yet.
+        name: Option<ConnectorName>,
+        /// The fingerprint pinned or named.
+        expected: String,
+        /// The fingerprint the server presented.
+        presented: String,
+    },
     /// The connector lost its authorization and must be reauthorized before use.
     #[error("connector {name} is deauthorized ({}); reauthorize it to use it again", reason.as_str())]
     Deauthorized {

@@ -104,8 +104,8 @@ impl Connectors {
                 existing(identity).await?;
                 provider
                     .check(Some(identity), &credentials.secrets, self.clock.now())
-                    .await?;
-                identity.clone()
+                    .await?
+                    .unwrap_or_else(|| identity.clone())
             }
             None => {
                 let identity = self.identity_checked(provider, &credentials).await?;
@@ -116,6 +116,7 @@ impl Connectors {
         let external_account = ExternalAccount {
             id: identity.id,
             label: identity.label,
+            host_key_fingerprint: identity.host_key,
         };
         let connector = self.linked_now(
             account,
@@ -224,13 +225,24 @@ impl Connectors {
                 given: identity.id,
             });
         }
-        if credentials.identity.is_some() {
+        let identity = if credentials.identity.is_some() {
+            // The host key stays pinned unless the caller names the one to accept instead.
+            let expected = Identity {
+                host_key: identity
+                    .host_key
+                    .clone()
+                    .or(current.external_account.host_key_fingerprint.clone()),
+                ..identity.clone()
+            };
             provider
-                .check(Some(&identity), &credentials.secrets, self.clock.now())
-                .await?;
-        }
+                .check(Some(&expected), &credentials.secrets, self.clock.now())
+                .await?
+                .unwrap_or(expected)
+        } else {
+            identity
+        };
         let connector = self
-            .renew(name, || {
+            .renew(name, identity.host_key, || {
                 self.seal_credentials(&name.connector, &credentials)
             })
             .await?;

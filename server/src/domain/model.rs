@@ -233,6 +233,9 @@ pub struct ExternalAccount {
     pub id: String,
     /// Human-readable label.
     pub label: String,
+    /// The SHA-256 fingerprint (`SHA256:…`) of the server host key pinned, for types whose
+    /// protocol has one (SFTP).
+    pub host_key_fingerprint: Option<String>,
 }
 
 /// Our authorization to one external account for one customer account.

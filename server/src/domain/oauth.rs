@@ -495,6 +495,7 @@ impl Connectors {
         let external_account = ExternalAccount {
             id: identity.id,
             label: identity.label,
+            host_key_fingerprint: None,
         };
         let connector = self.linked_now(
             account,
@@ -524,7 +525,7 @@ impl Connectors {
             });
         }
         let connector = self
-            .renew(name, || self.seal_tokens(&name.connector, &tokens))
+            .renew(name, None, || self.seal_tokens(&name.connector, &tokens))
             .await?;
         tracing::info!(connector = %name, "connector reauthorized through OAuth 2.0");
         Ok(connector)

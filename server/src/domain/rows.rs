@@ -98,6 +98,7 @@ pub(super) fn to_row(connector: &Connector) -> ConnectorRow {
         last_transfer_time: connector.last_transfer_time.map(micros),
         revision: connector.revision,
         inactivity_deadline: micros(connector.inactivity_deadline),
+        host_key_fingerprint: connector.external_account.host_key_fingerprint.clone(),
     }
 }
 
@@ -133,6 +134,7 @@ pub(super) fn from_row(row: ConnectorRow) -> Result<Connector> {
         external_account: ExternalAccount {
             id: row.external_account_id.clone(),
             label: row.external_account_label.clone(),
+            host_key_fingerprint: row.host_key_fingerprint.clone(),
         },
         labels: Labels::new(labels).map_err(|_| corrupt("labels"))?,
         create_time: from_micros(row.create_time)?,
@@ -173,6 +175,14 @@ impl From<providers::Error> for Error {
                 format!("the id token is not acceptable: {message}"),
             ),
             providers::Error::AdminRequired => Error::AdminRequired,
+            providers::Error::HostKeyChanged {
+                expected,
+                presented,
+            } => Error::HostKeyChanged {
+                name: None,
+                expected,
+                presented,
+            },
             providers::Error::ClientRejected(message) => Error::OAuthClientRejected(message),
             // A provider answering what its protocol does not allow is treated as an outage.
             providers::Error::Protocol(message) => Error::ProviderUnavailable {

@@ -9,7 +9,7 @@ use sea_orm::{
 use super::entity::{connector, connector_secret};
 use super::events::{INSERT_CHUNK, append_event, append_events, event_model};
 use super::revocations::{queue_revocations, revocation_of};
-use super::secrets::{insert_secrets, replace_secrets, sealed_secrets, secrets_by_connector};
+use super::secrets::{insert_secrets, replace_all_secrets, sealed_secrets, secrets_by_connector};
 use super::{
     ConnectorQuery, ConnectorRow, DeleteOutcome, EVENT_ACCOUNT_DELETED, EVENT_AUTHORIZED,
     EVENT_DELETED, Result, STATE_AUTHORIZED, Store, unique_row,
@@ -123,8 +123,9 @@ impl Store {
             .collect())
     }
 
-    /// Writes `row` if the stored revision is still `expected_revision`, replacing the secrets
-    /// given (others stay). Returns whether it was written.
+    /// Writes `row` if the stored revision is still `expected_revision`, and when `secrets` are
+    /// given, makes them the connector's only secrets (a reauthorization). Returns whether it
+    /// was written.
     pub async fn update_connector(
         &self,
         row: ConnectorRow,
@@ -146,7 +147,7 @@ impl Store {
             return Ok(false);
         }
         if !secrets.is_empty() {
-            replace_secrets(&txn, &connector_id, secrets).await?;
+            replace_all_secrets(&txn, &connector_id, secrets).await?;
         }
         if let Some((kind, row)) = event {
             append_event(&txn, &row, kind, None, row.update_time).await?;

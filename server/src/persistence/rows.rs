@@ -40,6 +40,8 @@ pub struct ConnectorRow {
     pub revision: i64,
     /// When the connector is deauthorized for inactivity unless data moves.
     pub inactivity_deadline: i64,
+    /// The server host key pinned (SFTP), `SHA256:…`.
+    pub host_key_fingerprint: Option<String>,
 }
 
 /// Which connectors a list wants.
@@ -216,6 +218,7 @@ impl From<connector::Model> for ConnectorRow {
             last_transfer_time: model.last_transfer_time,
             revision: model.revision,
             inactivity_deadline: model.inactivity_deadline,
+            host_key_fingerprint: model.host_key_fingerprint,
         }
     }
 }
@@ -239,6 +242,7 @@ impl From<ConnectorRow> for connector::ActiveModel {
             last_transfer_time: Set(row.last_transfer_time),
             revision: Set(row.revision),
             inactivity_deadline: Set(row.inactivity_deadline),
+            host_key_fingerprint: Set(row.host_key_fingerprint),
         }
     }
 }

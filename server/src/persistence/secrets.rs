@@ -88,6 +88,20 @@ pub(super) async fn replace_secrets(
     insert_secrets(txn, connector_id, secrets).await
 }
 
+/// Replaces every secret of a connector with `secrets` (a new authorization: a field the new
+/// credentials leave out, such as a password replaced by a key, must not linger).
+pub(super) async fn replace_all_secrets(
+    txn: &impl sea_orm::ConnectionTrait,
+    connector_id: &str,
+    secrets: Vec<(String, Sealed)>,
+) -> Result<()> {
+    connector_secret::Entity::delete_many()
+        .filter(connector_secret::Column::ConnectorId.eq(connector_id))
+        .exec(txn)
+        .await?;
+    insert_secrets(txn, connector_id, secrets).await
+}
+
 impl Store {
     /// Refuses master keys that do not fit the stored data: every key id that sealed a stored
     /// secret must be configured, and each configured key must open its check row. Records a
@@ -162,6 +176,15 @@ impl Store {
         Ok(unique_row(select, &self.db)
             .await?
             .map(|secret| sealed(secret).1))
+    }
+
+    /// Every secret of a connector, with its field name (none once it is deleted).
+    pub async fn get_secrets(&self, connector_id: &str) -> Result<Vec<(String, Sealed)>> {
+        let found = connector_secret::Entity::find()
+            .filter(connector_secret::Column::ConnectorId.eq(connector_id))
+            .all(&self.db)
+            .await?;
+        Ok(sealed_secrets(found))
     }
 
     /// On SQLite, moves the write-ahead log into the database file (where `secure_delete` has

@@ -322,6 +322,7 @@ impl CredentialProvider for AzureBlob {
                 identity: Some(Identity {
                     id: name.clone(),
                     label: name,
+                    host_key: None,
                 }),
                 secrets: [(ACCOUNT_KEY_FIELD, key)].into(),
             }),

@@ -95,6 +95,10 @@ pub struct Identity {
     pub id: String,
     /// Human-readable label.
     pub label: String,
+    /// The SHA-256 fingerprint (`SHA256:…`) of the server's host key, for protocols that pin
+    /// one (SFTP): given to `check`, the key the server must present (`None`: any, on first
+    /// contact); returned by it, the key the server presented.
+    pub host_key: Option<String>,
 }
 
 /// Valid credentials: the external account they reach, when the fields name it, and what to

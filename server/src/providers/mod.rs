@@ -4,8 +4,10 @@
 
 pub mod azure_blob;
 pub mod credentials;
+pub mod endpoints;
 pub mod microsoft;
 pub mod s3;
+pub mod sftp;
 pub mod webdav;
 
 use std::time::Duration;
@@ -44,6 +46,15 @@ pub enum Error {
         "the account that signed in holds no directory role that may consent for the whole tenant"
     )]
     AdminRequired,
+    /// The server presented another host key than the one pinned (or given): it was rebuilt,
+    /// or someone is in the middle. Nothing was sent to it.
+    #[error("the server presents host key {presented}, not the expected {expected}")]
+    HostKeyChanged {
+        /// The fingerprint expected.
+        expected: String,
+        /// The fingerprint presented.
+        presented: String,
+    },
     /// The provider answered something this service cannot use.
     #[error("{0}")]
     Protocol(String),

@@ -257,6 +257,7 @@ impl CredentialProvider for S3 {
         Ok(Some(Identity {
             id: format!("{}/{account}", self.s3_endpoint),
             label: arn,
+            host_key: None,
         }))
     }
 

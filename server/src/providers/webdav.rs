@@ -10,7 +10,6 @@
 //! sit on a private network), the URL must be `https` and its host must resolve to public
 //! addresses only (no loopback, private, link-local, shared or unspecified ones).
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -22,6 +21,7 @@ use super::{
         Access, CredentialFields, CredentialProvider, FieldError, FieldErrors, Identity, Parsed,
         Secrets, stored_text,
     },
+    endpoints,
 };
 
 /// The credential field with the collection's URL.
@@ -89,52 +89,11 @@ impl WebDav {
             return Ok(());
         }
         let host = url.host_str().unwrap_or_default();
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addresses = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
-            .await
-            .map_err(|error| Error::Unavailable {
-                message: format!("cannot resolve `{host}`: {error}"),
-                retry_after: Duration::from_secs(30),
-            })?;
-        for address in addresses {
-            if !is_public(address.ip()) {
-                return Err(Error::Refused(format!(
-                    "`{host}` resolves to {}, an address this service does not connect to",
-                    address.ip()
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Whether an address is on the public internet (not loopback, private, link-local, shared
-/// CGNAT, documentation, unspecified, broadcast or multicast).
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || (a == 100 && (64..128).contains(&b))
-                || a == 0)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
+        endpoints::ensure_public(
+            host.trim_matches(['[', ']']),
+            url.port_or_known_default().unwrap_or(443),
+        )
+        .await
     }
 }
 
@@ -188,6 +147,7 @@ impl CredentialProvider for WebDav {
             identity: Some(Identity {
                 id: account.to_string(),
                 label: account.to_string(),
+                host_key: None,
             }),
             secrets: [
                 (BASE_URL_FIELD, url.into_bytes().into()),
@@ -297,28 +257,6 @@ mod tests {
                 .parse(&fields("http://127.0.0.1:8080/", "alice", "pw"))
                 .is_ok()
         );
-    }
-
-    #[test]
-    fn only_public_addresses_are_public() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(!is_public(private.parse().unwrap()), "{private}");
-        }
-        for public in ["93.184.216.34", "2606:2800:220:1::1"] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
-        }
     }
 
     #[tokio::test]

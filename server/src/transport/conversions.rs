@@ -132,6 +132,10 @@ impl From<Connector> for pb::Connector {
             external_account: Some(pb::ExternalAccount {
                 id: connector.external_account.id,
                 label: connector.external_account.label,
+                host_key_fingerprint: connector
+                    .external_account
+                    .host_key_fingerprint
+                    .unwrap_or_default(),
             }),
             auth_method: pb::AuthMethod::from(connector.connector_type.info().auth_method).into(),
             create_time: Some(timestamp(connector.create_time)),

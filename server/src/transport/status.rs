@@ -87,6 +87,26 @@ impl From<Error> for Status {
                     ("external_account", expected),
                 ],
             ),
+            Error::HostKeyChanged {
+                name,
+                expected,
+                presented,
+            } => {
+                details.set_localized_message(
+                    "en-US",
+                    format!(
+                        "The server's host key changed to {presented}. If you expect that (the server was rebuilt), reauthorize the connector and accept the new fingerprint."
+                    ),
+                );
+                let mut metadata = vec![
+                    ("expected_fingerprint", expected),
+                    ("presented_fingerprint", presented),
+                ];
+                if let Some(name) = name {
+                    metadata.push(("connector", name.to_string()));
+                }
+                (Code::FailedPrecondition, "HOST_KEY_CHANGED", metadata)
+            }
             Error::Deauthorized {
                 name,
                 reason,

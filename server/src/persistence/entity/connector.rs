@@ -23,6 +23,7 @@ pub(crate) struct Model {
     pub(crate) last_transfer_time: Option<i64>,
     pub(crate) revision: i64,
     pub(crate) inactivity_deadline: i64,
+    pub(crate) host_key_fingerprint: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

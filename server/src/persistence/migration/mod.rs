@@ -9,6 +9,7 @@ mod m20261126_000003_add_inactivity_deadline;
 mod m20261126_000004_create_connector_events;
 mod m20261127_000005_create_revocations;
 mod m20261127_000006_add_orchestrator_completes;
+mod m20261202_000007_add_host_key_fingerprint;
 
 /// Every migration, oldest first.
 pub(crate) struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_create_connector_events::Migration),
             Box::new(m20261127_000005_create_revocations::Migration),
             Box::new(m20261127_000006_add_orchestrator_completes::Migration),
+            Box::new(m20261202_000007_add_host_key_fingerprint::Migration),
         ]
     }
 }
