@@ -20,7 +20,7 @@ use connector_server::{
     persistence::Store,
     providers::{
         azure_blob::AzureBlob,
-        microsoft::{Microsoft, OAuthApp},
+        microsoft::{Microsoft, MicrosoftApp, OAuthApp},
     },
 };
 use sea_orm::{ConnectionTrait as _, Database};
@@ -74,18 +74,22 @@ async fn run(backend: &str, url: &str, count: usize) {
             )) as Arc<dyn connector_server::providers::credentials::CredentialProvider>,
         )]
         .into(),
-        Microsoft::new(http, "http://127.0.0.1:9", "http://127.0.0.1:9"),
         OAuthSettings {
             // OneDrive tokens are revocable: sweeping them fills the revocation outbox.
-            apps: [(
+            providers: [(
                 ConnectorTypeId::OneDriveConsumer,
-                OAuthApp {
-                    client_id: identity_emulator::fixtures::CLIENT_ID.into(),
-                    client_secret: identity_emulator::fixtures::CLIENT_SECRET.to_owned().into(),
-                    tenant: "consumers".into(),
-                    scopes: Vec::new(),
-                    revocation_url: Some(emulator.revoke_url()),
-                },
+                Arc::new(MicrosoftApp::new(
+                    Microsoft::new(http, "http://127.0.0.1:9", "http://127.0.0.1:9"),
+                    OAuthApp {
+                        client_id: identity_emulator::fixtures::CLIENT_ID.into(),
+                        client_secret: identity_emulator::fixtures::CLIENT_SECRET.to_owned().into(),
+                        tenant: "consumers".into(),
+                        scopes: Vec::new(),
+                        revocation_url: Some(emulator.revoke_url()),
+                    },
+                    false,
+                    "http://127.0.0.1:9",
+                )) as Arc<dyn connector_server::providers::oauth::OAuthProvider>,
             )]
             .into(),
             redirect_uri: "http://127.0.0.1:9/oauth/callback".into(),
@@ -93,7 +97,6 @@ async fn run(backend: &str, url: &str, count: usize) {
             attempt_lifetime: chrono::Duration::minutes(10),
             refresh_skew: chrono::Duration::minutes(5),
             callback_completes: false,
-            resource_url: "http://127.0.0.1:9".into(),
         },
         Lifecycle {
             inactivity_period: chrono::Duration::days(90),

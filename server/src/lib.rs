@@ -18,6 +18,7 @@ pub mod crypto;
 pub mod domain;
 pub mod persistence;
 pub mod providers;
+mod registry;
 pub mod transport;
 
 use std::{
@@ -38,10 +39,6 @@ use crate::{
     access::{ApiKey, Scope},
     crypto::{MasterKey, Sealer},
     persistence::{Backend, Store},
-    providers::{
-        azure_blob::AzureBlob,
-        microsoft::{Microsoft, OAuthApp},
-    },
     transport::PageTokens,
 };
 
@@ -160,51 +157,17 @@ pub async fn run(
         .timeout(config.provider_timeout)
         .build()
         .map_err(|error| config::ConfigError(format!("cannot build the HTTP client: {error}")))?;
-    let azure = AzureBlob::new(
-        http.clone(),
-        &config.azure_blob_endpoint,
-        config.sas_lifetime,
-    )
-    .with_sas_permissions(&config.sas_permissions);
-    let microsoft = Microsoft::new(
-        http.clone(),
-        &config.microsoft_login,
-        &config.microsoft_graph,
-    );
     let public_url = match &config.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None if tls.is_some() => format!("https://{address}"),
         None => format!("http://{address}"),
     };
-    let oauth = oauth_settings(&config, &public_url)?;
-    // The registry of credential types: one line per provider.
-    let credential_providers: domain::CredentialProviders = {
-        use domain::connector_type::ConnectorTypeId as Type;
-        use providers::credentials::CredentialProvider;
-        let webdav = providers::webdav::WebDav::new(http.clone(), config.allow_private_endpoints);
-        let s3 = providers::s3::S3::new(
-            http.clone(),
-            &config.s3_endpoint,
-            &config.sts_endpoint,
-            &config.aws_region,
-            config.aws_session_lifetime,
-        );
-        [
-            (Type::AmazonS3, Arc::new(s3) as Arc<dyn CredentialProvider>),
-            (Type::AzureBlobStorage, Arc::new(azure)),
-            (Type::WebDav, Arc::new(webdav)),
-            (
-                Type::Sftp,
-                Arc::new(providers::sftp::Sftp::new(config.allow_private_endpoints)),
-            ),
-        ]
-        .into()
-    };
+    let oauth = registry::oauth_settings(&config, &http, &public_url)?;
+    let credential_providers = registry::credential_providers(&config, &http);
     let connectors = domain::Connectors::new(
         store.clone(),
         sealer.clone(),
         credential_providers,
-        microsoft,
         oauth,
         domain::Lifecycle {
             inactivity_period: chrono::Duration::from_std(config.inactivity_period)
@@ -347,42 +310,6 @@ async fn revoke_queued_tokens(connectors: domain::Connectors, interval: std::tim
             tracing::warn!(%error, "revocation worker failed; retrying at the next interval");
         }
     }
-}
-
-/// OAuth 2.0 settings: each configured app with its connector type's defaults filled in.
-fn oauth_settings(config: &Config, public_url: &str) -> Result<domain::OAuthSettings, Error> {
-    let mut apps = std::collections::HashMap::new();
-    for (&connector_type, app) in &config.oauth_apps {
-        let (tenant, scopes) = config::default_oauth(connector_type).ok_or_else(|| {
-            config::ConfigError(format!(
-                "{connector_type} is not an OAuth 2.0 connector type"
-            ))
-        })?;
-        apps.insert(
-            connector_type,
-            OAuthApp {
-                client_id: app.client_id.clone(),
-                client_secret: app.client_secret.clone(),
-                tenant: app.tenant.clone().unwrap_or_else(|| tenant.to_owned()),
-                scopes: app
-                    .scopes
-                    .clone()
-                    .unwrap_or_else(|| scopes.split(' ').map(str::to_owned).collect()),
-                revocation_url: app.revocation_url.clone(),
-            },
-        );
-    }
-    let duration =
-        |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero());
-    Ok(domain::OAuthSettings {
-        apps,
-        redirect_uri: format!("{public_url}/oauth/callback"),
-        return_urls: config.return_urls.clone(),
-        attempt_lifetime: duration(config.authorization_lifetime),
-        refresh_skew: duration(config.refresh_skew),
-        resource_url: config.microsoft_graph.trim_end_matches('/').to_owned(),
-        callback_completes: config.callback_completes_authorizations,
-    })
 }
 
 /// The sealer from the configured master keys, or, for the embedded SQLite default with none

@@ -24,10 +24,7 @@ use crate::{
     clock::Clock,
     crypto::{Sealed, Sealer},
     persistence::{self, ConnectorRow, EVENT_REAUTHORIZED, Store},
-    providers::{
-        credentials::{CredentialProvider, Identity, Parsed, Secrets},
-        microsoft::Microsoft,
-    },
+    providers::credentials::{CredentialProvider, Identity, Parsed, Secrets},
 };
 
 /// The providers of the connector types that link with credentials, by type (built at
@@ -44,7 +41,6 @@ pub struct Connectors {
     pub(super) store: Store,
     pub(super) sealer: Arc<Sealer>,
     pub(super) credential_providers: Arc<CredentialProviders>,
-    pub(super) microsoft: Microsoft,
     pub(super) oauth: OAuthSettings,
     pub(super) refresh_locks: RefreshLocks,
     /// Credentials handed out recently (see `token_cache`).
@@ -63,23 +59,21 @@ impl Connectors {
         store: Store,
         sealer: Arc<Sealer>,
         credential_providers: CredentialProviders,
-        microsoft: Microsoft,
         oauth: OAuthSettings,
         lifecycle: Lifecycle,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        // Tokens of the types with an RFC 7009 endpoint go to the revocation outbox.
+        // Tokens of the types whose provider can revoke go to the revocation outbox.
         let revocable_types = oauth
-            .apps
+            .providers
             .iter()
-            .filter(|(_, app)| app.revocation_url.is_some())
+            .filter(|(_, provider)| provider.revokes())
             .map(|(connector_type, _)| connector_type.as_str().to_owned());
         let store = store.with_revocable_types(revocable_types);
         Self {
             store,
             sealer,
             credential_providers: Arc::new(credential_providers),
-            microsoft,
             oauth,
             refresh_locks: RefreshLocks::default(),
             token_cache: Default::default(),

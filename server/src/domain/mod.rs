@@ -13,6 +13,7 @@ mod events;
 mod lifecycle;
 pub mod model;
 pub(crate) mod oauth;
+mod oauth_completion;
 mod oauth_tokens;
 mod revocation;
 pub(crate) mod rows;

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Connectors,
-    connector_type::AuthMethod,
     error::{Error, Result},
     model::{
         AccessToken, AccessTokenKind, Connector, ConnectorId, ConnectorName, DeauthorizationReason,
@@ -19,7 +18,7 @@ use super::{
 use crate::{
     crypto::Sealed,
     persistence,
-    providers::{self, microsoft::Tokens},
+    providers::oauth::{GrantLoss, Tokens},
 };
 
 /// Secret field: the refresh token of a delegated connector.
@@ -65,7 +64,12 @@ impl Connectors {
     /// expires within the skew.
     pub(super) async fn oauth_access_token(&self, connector: &Connector) -> Result<AccessToken> {
         let now = self.clock.now();
-        if let Some(token) = self.stored_access_token(&connector.name, None).await?
+        let resource_url = self
+            .oauth_provider(connector.connector_type)?
+            .resource_url();
+        if let Some(token) = self
+            .stored_access_token(&connector.name, resource_url, None)
+            .await?
             && token.expire_time > now + self.oauth.refresh_skew
         {
             return Ok(token);
@@ -94,14 +98,17 @@ impl Connectors {
             .lock_tokens(id)
             .await?
             .ok_or_else(|| Error::ConnectorNotFound(name.to_string()))?;
+        let current = super::rows::from_row(locked.row.clone())?.at(now);
+        let provider = self.oauth_provider(current.connector_type)?;
         // Whoever held the lock before us may have refreshed already.
-        if let Some(token) = self.stored_access_token(name, Some(&locked)).await?
+        if let Some(token) = self
+            .stored_access_token(name, provider.resource_url(), Some(&locked))
+            .await?
             && token.expire_time > now + self.oauth.refresh_skew
         {
             locked.commit().await?;
             return Ok(token);
         }
-        let current = super::rows::from_row(locked.row.clone())?.at(now);
         if let State::Deauthorized { reason, .. } = current.state {
             return Err(Error::Deauthorized {
                 name: current.name,
@@ -109,22 +116,17 @@ impl Connectors {
                 with_credentials: false,
             });
         }
-        let app = self.app(current.connector_type)?;
-        let refreshed = match current.connector_type.info().auth_method {
-            AuthMethod::OAuth2AdminConsent => {
-                self.microsoft
-                    .app_token(app, &current.external_account.id, now)
-                    .await
-            }
-            _ => {
-                let sealed = locked.secret(REFRESH_TOKEN_FIELD).await?.ok_or_else(|| {
-                    Error::Internal(format!("connector {} has no refresh token", current.name))
-                })?;
-                let refresh_token =
-                    self.open_field(&current.name.connector, REFRESH_TOKEN_FIELD, &sealed)?;
-                self.microsoft.refresh(app, &refresh_token, now).await
-            }
+        let refresh_token = if provider.keeps_refresh_token() {
+            let sealed = locked.secret(REFRESH_TOKEN_FIELD).await?.ok_or_else(|| {
+                Error::Internal(format!("connector {} has no refresh token", current.name))
+            })?;
+            Some(self.open_field(&current.name.connector, REFRESH_TOKEN_FIELD, &sealed)?)
+        } else {
+            None
         };
+        let refreshed = provider
+            .refresh(&current.external_account.id, refresh_token.as_ref(), now)
+            .await;
         match refreshed {
             Ok(tokens) => {
                 // Commit the rotated refresh token before anyone sees the new access token.
@@ -133,40 +135,29 @@ impl Connectors {
                     .await?;
                 locked.commit().await?;
                 tracing::info!(connector = %current.name, "access token refreshed");
-                Ok(self.access_token_of(&tokens))
+                Ok(access_token_of(&tokens, provider.resource_url()))
             }
-            Err(
-                gone @ (providers::Error::InvalidGrant { .. }
-                | providers::Error::CredentialsRejected(_)),
-            ) if matches!(gone, providers::Error::InvalidGrant { .. })
-                || current.connector_type.info().auth_method == AuthMethod::OAuth2AdminConsent =>
-            {
-                // invalid_grant: the delegated grant is gone. For Office 365, a refused
-                // client-credentials request (unauthorized_client) means the tenant's consent
-                // was withdrawn.
-                let (reason, aadsts) = match &gone {
-                    // Refresh token or grant expired (inactivity, max age).
-                    providers::Error::InvalidGrant {
-                        aadsts: Some(code @ (70008 | 700082 | 700084)),
-                        ..
-                    } => (DeauthorizationReason::Expired, Some(*code)),
-                    providers::Error::InvalidGrant { aadsts, .. } => {
-                        (DeauthorizationReason::Revoked, *aadsts)
-                    }
-                    _ => (DeauthorizationReason::Revoked, None),
-                };
-                tracing::warn!(connector = %current.name, ?aadsts, error = %gone, "grant gone: deauthorizing");
-                Err(self
-                    .deauthorize_locked(locked, current, reason, now)
-                    .await?)
-            }
-            Err(other) => Err(other.into()),
+            Err(error) => match provider.grant_lost(&error) {
+                // The grant is gone (the provider says how); anything else leaves it alone.
+                Some(loss) => {
+                    let reason = match loss {
+                        GrantLoss::Revoked => DeauthorizationReason::Revoked,
+                        GrantLoss::Expired => DeauthorizationReason::Expired,
+                    };
+                    tracing::warn!(connector = %current.name, %error, ?reason, "grant gone: deauthorizing");
+                    Err(self
+                        .deauthorize_locked(locked, current, reason, now)
+                        .await?)
+                }
+                None => Err(error.into()),
+            },
         }
     }
 
     pub(super) async fn stored_access_token(
         &self,
         name: &ConnectorName,
+        resource_url: &str,
         locked: Option<&persistence::TokenLock>,
     ) -> Result<Option<AccessToken>> {
         let sealed = match locked {
@@ -191,18 +182,8 @@ impl Connectors {
             kind: AccessTokenKind::Bearer,
             expire_time,
             scopes: stored.scopes,
-            resource_url: self.oauth.resource_url.clone(),
+            resource_url: resource_url.to_owned(),
         }))
-    }
-
-    pub(super) fn access_token_of(&self, tokens: &Tokens) -> AccessToken {
-        AccessToken {
-            token: tokens.access_token.expose_secret().to_owned().into(),
-            kind: AccessTokenKind::Bearer,
-            expire_time: tokens.expire_time,
-            scopes: tokens.scopes.clone(),
-            resource_url: self.oauth.resource_url.clone(),
-        }
     }
 
     pub(super) fn open_field(
@@ -220,5 +201,16 @@ impl Connectors {
             .map_err(|_| {
                 Error::Internal(format!("connector {}: `{field}` is not text", id.as_str()))
             })
+    }
+}
+
+/// The access token a worker gets from fresh tokens.
+fn access_token_of(tokens: &Tokens, resource_url: &str) -> AccessToken {
+    AccessToken {
+        token: tokens.access_token.expose_secret().to_owned().into(),
+        kind: AccessTokenKind::Bearer,
+        expire_time: tokens.expire_time,
+        scopes: tokens.scopes.clone(),
+        resource_url: resource_url.to_owned(),
     }
 }

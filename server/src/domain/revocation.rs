@@ -116,10 +116,10 @@ impl Connectors {
     }
 
     async fn revoke(&self, row: &RevocationRow) -> Outcome {
-        let app = ConnectorTypeId::parse(&row.connector_type)
-            .and_then(|connector_type| self.oauth.apps.get(&connector_type))
-            .filter(|app| app.revocation_url.is_some());
-        let Some(app) = app else {
+        let provider = ConnectorTypeId::parse(&row.connector_type)
+            .and_then(|connector_type| self.oauth.providers.get(&connector_type))
+            .filter(|provider| provider.revokes());
+        let Some(provider) = provider else {
             // This process has no endpoint for the type, though the one that queued the token
             // had (a configuration being rolled out or back): count it as a failed try, so a
             // process that has the endpoint can take the retry, and the token is still erased
@@ -140,7 +140,7 @@ impl Connectors {
                 return Outcome::Final(REVOCATION_FAILED);
             }
         };
-        match self.microsoft.revoke(app, &token).await {
+        match provider.revoke(&token).await {
             Ok(true) => Outcome::Final(REVOCATION_REVOKED),
             Ok(false) => Outcome::Final(REVOCATION_NOT_SUPPORTED),
             Err(error) => {

@@ -1,5 +1,5 @@
 //! The settings and small shared state the domain service is assembled from: OAuth 2.0
-//! registrations, lifecycle and revocation timings, the per-connector refresh locks and the
+//! providers, lifecycle and revocation timings, the per-connector refresh locks and the
 //! record of recent credential checks. A leaf: it imports no other domain module but the
 //! catalogue.
 
@@ -13,14 +13,15 @@ use chrono::{DateTime, Utc};
 use rand::Rng as _;
 
 use super::{connector_type::ConnectorTypeId, model::Connector};
-use crate::providers::microsoft::OAuthApp;
+use crate::providers::oauth::OAuthProvider;
 
-/// How the service runs OAuth 2.0: app registrations per type, its redirect URI, the return
-/// URLs it may send browsers to, and timings.
+/// How the service runs OAuth 2.0: a provider (an app registration) per type, its redirect
+/// URI, the return URLs it may send browsers to, and timings.
 #[derive(Debug, Clone)]
 pub struct OAuthSettings {
-    /// App registration per OAuth 2.0 connector type; a type without one cannot be linked.
-    pub apps: HashMap<ConnectorTypeId, OAuthApp>,
+    /// The provider of each OAuth 2.0 connector type with an app registration; a type without
+    /// one cannot be linked.
+    pub providers: HashMap<ConnectorTypeId, Arc<dyn OAuthProvider>>,
     /// The redirect URI registered with the provider: `{public_url}/oauth/callback`.
     pub redirect_uri: String,
     /// Return URLs a caller may ask for, matched exactly.
@@ -29,8 +30,6 @@ pub struct OAuthSettings {
     pub attempt_lifetime: chrono::Duration,
     /// Refresh when the access token expires within this.
     pub refresh_skew: chrono::Duration,
-    /// Base URL the access tokens are for (Microsoft Graph).
-    pub resource_url: String,
     /// Opt-in: the callback may complete an authorization itself, after the user confirms on a
     /// page naming the customer account being linked. Off (the default), every authorization is
     /// completed by the orchestrator (`CompleteAuthorization`), which binds it to the user who

@@ -6,6 +6,7 @@ pub mod azure_blob;
 pub mod credentials;
 pub mod endpoints;
 pub mod microsoft;
+pub mod oauth;
 pub mod s3;
 pub mod sftp;
 pub mod webdav;
@@ -27,7 +28,8 @@ pub enum Error {
     /// that is wrong, used or not bound to the PKCE verifier.
     #[error("invalid_grant: {description}")]
     InvalidGrant {
-        /// Microsoft's AADSTS error code, when given.
+        /// The provider's own error code, when given (Microsoft's AADSTS number), which its
+        /// [`oauth::OAuthProvider::grant_lost`] reads.
         aadsts: Option<u32>,
         /// The provider's description.
         description: String,

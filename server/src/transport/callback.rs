@@ -140,8 +140,6 @@ async fn complete(
                 code,
                 error,
                 error_description,
-                tenant: None,
-                admin_consent: None,
                 from_browser: true,
             },
             |_| true,

@@ -218,8 +218,6 @@ impl ConnectorService for ConnectorApi {
                     code: non_empty(request.code),
                     error: non_empty(request.error),
                     error_description: non_empty(request.error_description),
-                    tenant: non_empty(request.tenant),
-                    admin_consent: non_empty(request.admin_consent),
                     from_browser: false,
                 },
                 |account| caller.authorize_parent(account).is_ok(),

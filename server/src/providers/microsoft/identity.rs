@@ -165,6 +165,7 @@ impl Microsoft {
         Ok(Identity {
             id: format!("{tenant}/{object}"),
             label,
+            host_key: None,
         })
     }
 
@@ -216,6 +217,7 @@ impl Microsoft {
         Ok(Identity {
             id: organization.id,
             label,
+            host_key: None,
         })
     }
 

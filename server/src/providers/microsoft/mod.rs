@@ -6,7 +6,9 @@
 //! the rest of the server uses (redirects disabled, timeouts set), which also turns 5xx and 429
 //! answers into transient errors before `oauth2` tries to parse them. Endpoints are configurable
 //! so tests (and sovereign clouds) can point them elsewhere. Checking who signed in (the id
-//! token and Graph) lives in `identity`.
+//! token and Graph) lives in `identity`; `app` is the [`super::oauth::OAuthProvider`] the
+//! domain sees, one per connector type: everything Microsoft-specific (tenant, `prompt`,
+//! AADSTS codes, Graph, the resource URL) stays behind it.
 
 use std::time::Duration;
 
@@ -25,9 +27,12 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::Error;
+use super::oauth::{AuthorizationStart, Identity, Tokens};
 
+mod app;
 mod identity;
 
+pub use app::MicrosoftApp;
 pub use identity::CONSENTING_ROLES;
 
 /// An app registration for one connector type: who we are at the identity platform.
@@ -55,47 +60,6 @@ impl std::fmt::Debug for OAuthApp {
             .field("revocation_url", &self.revocation_url)
             .finish_non_exhaustive()
     }
-}
-
-/// Tokens from a token endpoint. `Debug` shows none of them.
-pub struct Tokens {
-    /// The access token.
-    pub access_token: SecretString,
-    /// The refresh token, when one was issued (delegated flows with `offline_access`).
-    pub refresh_token: Option<SecretString>,
-    /// When the access token expires.
-    pub expire_time: DateTime<Utc>,
-    /// Scopes granted.
-    pub scopes: Vec<String>,
-    /// The OpenID Connect id token, when one was issued.
-    id_token: Option<String>,
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens")
-            .field("expire_time", &self.expire_time)
-            .field("scopes", &self.scopes)
-            .field("has_refresh_token", &self.refresh_token.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Who or what an authorization links to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// Stable id: `{tenant id}/{object id}` for a user, the tenant id for a tenant.
-    pub id: String,
-    /// Human label: the user principal name or e-mail; the tenant's default domain.
-    pub label: String,
-}
-
-/// A started authorization: the URL for the browser and the PKCE verifier to keep.
-pub struct AuthorizationStart {
-    /// Where to send the browser.
-    pub url: String,
-    /// The PKCE verifier for the code exchange; secret until then.
-    pub pkce_verifier: SecretString,
 }
 
 /// The `id_token` field Microsoft adds to token responses.
