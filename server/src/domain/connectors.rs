@@ -23,7 +23,7 @@ use super::{
 use crate::{
     clock::Clock,
     crypto::{Sealed, Sealer},
-    persistence::{self, ConnectorRow, EVENT_REAUTHORIZED, Store},
+    persistence::{self, ConnectorRow, EventKind, Store},
     providers::credentials::{CredentialProvider, Identity, Parsed, Secrets},
 };
 
@@ -206,14 +206,20 @@ impl Connectors {
         secrets: impl Fn() -> Vec<(String, Sealed)>,
     ) -> Result<Connector> {
         let now = self.clock.now();
-        self.modify(name, None, secrets, Some(EVENT_REAUTHORIZED), |connector| {
-            connector.external_account.host_key_fingerprint = host_key_fingerprint.clone();
-            connector.state = State::Authorized;
-            connector.authorize_time = now;
-            connector.update_time = now;
-            connector.inactivity_deadline = now + self.inactivity_period;
-            Ok(())
-        })
+        self.modify(
+            name,
+            None,
+            secrets,
+            Some(EventKind::Reauthorized),
+            |connector| {
+                connector.external_account.host_key_fingerprint = host_key_fingerprint.clone();
+                connector.state = State::Authorized;
+                connector.authorize_time = now;
+                connector.update_time = now;
+                connector.inactivity_deadline = now + self.inactivity_period;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -251,7 +257,7 @@ impl Connectors {
         name: &ConnectorName,
         pinned: Option<i64>,
         secrets: impl Fn() -> Vec<(String, Sealed)>,
-        event: Option<&str>,
+        event: Option<EventKind>,
         mut change: impl FnMut(&mut Connector) -> Result<()>,
     ) -> Result<Connector> {
         for _ in 0..WRITE_ATTEMPTS {

@@ -10,11 +10,7 @@ use super::{
     error::{Error, Result},
     model::{AccountId, ConnectorId, ConnectorName, DeauthorizationReason},
 };
-use crate::persistence::{
-    EVENT_ACCOUNT_DELETED, EVENT_AUTHORIZED, EVENT_DEAUTHORIZED, EVENT_DELETED, EVENT_REAUTHORIZED,
-    EVENT_REVOCATION_FINISHED, EventRow, REVOCATION_FAILED, REVOCATION_NOT_SUPPORTED,
-    REVOCATION_REVOKED,
-};
+use crate::persistence::{self, EventReason, EventRow};
 
 /// What happened to a connector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,30 +111,30 @@ impl Connectors {
 
 fn event_of(row: EventRow) -> Result<ConnectorEvent> {
     let corrupt = || Error::Internal(format!("event {} is corrupt", row.cursor));
-    let kind = match row.kind.as_str() {
-        EVENT_AUTHORIZED => EventKind::Authorized,
-        EVENT_REAUTHORIZED => EventKind::Reauthorized,
-        EVENT_DEAUTHORIZED => EventKind::Deauthorized,
-        EVENT_DELETED => EventKind::Deleted,
-        EVENT_ACCOUNT_DELETED => EventKind::AccountDeleted,
-        EVENT_REVOCATION_FINISHED => EventKind::RevocationFinished,
-        _ => return Err(corrupt()),
+    let kind = match row.kind {
+        persistence::EventKind::Authorized => EventKind::Authorized,
+        persistence::EventKind::Reauthorized => EventKind::Reauthorized,
+        persistence::EventKind::Deauthorized => EventKind::Deauthorized,
+        persistence::EventKind::Deleted => EventKind::Deleted,
+        persistence::EventKind::AccountDeleted => EventKind::AccountDeleted,
+        persistence::EventKind::RevocationFinished => EventKind::RevocationFinished,
     };
     // The stored `reason` is the deauthorization reason, or the outcome of a revocation.
-    let (reason, revocation_outcome) = match kind {
-        EventKind::RevocationFinished => (
-            None,
-            Some(match row.reason.as_deref() {
-                Some(REVOCATION_REVOKED) => RevocationOutcome::Revoked,
-                Some(REVOCATION_NOT_SUPPORTED) => RevocationOutcome::NotSupported,
-                Some(REVOCATION_FAILED) => RevocationOutcome::Failed,
-                _ => return Err(corrupt()),
-            }),
-        ),
-        _ => (
-            row.reason.as_deref().and_then(DeauthorizationReason::parse),
-            None,
-        ),
+    let (reason, revocation_outcome) = match (kind, row.reason) {
+        (EventKind::RevocationFinished, Some(EventReason::Revoked)) => {
+            (None, Some(RevocationOutcome::Revoked))
+        }
+        (EventKind::RevocationFinished, Some(EventReason::NotSupported)) => {
+            (None, Some(RevocationOutcome::NotSupported))
+        }
+        (EventKind::RevocationFinished, Some(EventReason::Failed)) => {
+            (None, Some(RevocationOutcome::Failed))
+        }
+        (EventKind::RevocationFinished, _) => return Err(corrupt()),
+        (_, Some(EventReason::Inactivity)) => (Some(DeauthorizationReason::Inactivity), None),
+        (_, Some(EventReason::Revoked)) => (Some(DeauthorizationReason::Revoked), None),
+        (_, Some(EventReason::Expired)) => (Some(DeauthorizationReason::Expired), None),
+        (_, _) => (None, None),
     };
     let account = AccountId::new(&row.account).map_err(|_| corrupt())?;
     let (connector, connector_type) = if kind == EventKind::AccountDeleted {

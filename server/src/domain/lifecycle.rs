@@ -13,7 +13,7 @@ use super::{
     },
 };
 use crate::{
-    persistence::{ConnectorQuery, DeleteOutcome, STATE_AUTHORIZED, STATE_DEAUTHORIZED},
+    persistence::{ConnectorQuery, ConnectorState, DeleteOutcome},
     providers::credentials::{CredentialFields, FieldError, Identity, Parsed},
 };
 
@@ -145,8 +145,8 @@ impl Connectors {
                 ConnectorQuery {
                     connector_type: filter.connector_type.map(ConnectorTypeId::as_str),
                     state: filter.state.map(|state| match state {
-                        StateFilter::Authorized => STATE_AUTHORIZED,
-                        StateFilter::Deauthorized => STATE_DEAUTHORIZED,
+                        StateFilter::Authorized => ConnectorState::Authorized,
+                        StateFilter::Deauthorized => ConnectorState::Deauthorized,
                     }),
                     after_id: after.map(ConnectorId::as_str),
                     limit: page_size + 1,

@@ -10,14 +10,12 @@ use std::time::Duration;
 use super::{
     Connectors, connector_type::ConnectorTypeId, error::Result, model::ConnectorId, rows::micros,
 };
-use crate::persistence::{
-    REVOCATION_FAILED, REVOCATION_NOT_SUPPORTED, REVOCATION_REVOKED, RevocationRow,
-};
+use crate::persistence::{RevocationOutcome, RevocationRow};
 
 /// What one try came to.
 enum Outcome {
     /// Final: recorded as an event, the token erased.
-    Final(&'static str),
+    Final(RevocationOutcome),
     /// Try again after this long.
     Retry(Duration, String),
 }
@@ -76,7 +74,7 @@ impl Connectors {
                         connector = row.connector_id,
                         r#type = row.connector_type,
                         attempts = row.attempts,
-                        outcome,
+                        ?outcome,
                         "revocation finished"
                     );
                 }
@@ -94,7 +92,7 @@ impl Connectors {
     async fn try_revocation(
         &self,
         row: RevocationRow,
-    ) -> Result<Option<(RevocationRow, &'static str)>> {
+    ) -> Result<Option<(RevocationRow, RevocationOutcome)>> {
         let outcome = self.revoke(&row).await;
         let now = self.clock.now();
         match outcome {
@@ -137,12 +135,12 @@ impl Connectors {
             Ok(token) => token,
             Err(error) => {
                 tracing::error!(connector = row.connector_id, %error, "a queued token cannot be opened");
-                return Outcome::Final(REVOCATION_FAILED);
+                return Outcome::Final(RevocationOutcome::Failed);
             }
         };
         match provider.revoke(&token).await {
-            Ok(true) => Outcome::Final(REVOCATION_REVOKED),
-            Ok(false) => Outcome::Final(REVOCATION_NOT_SUPPORTED),
+            Ok(true) => Outcome::Final(RevocationOutcome::Revoked),
+            Ok(false) => Outcome::Final(RevocationOutcome::NotSupported),
             Err(error) => {
                 let retry_after = match &error {
                     crate::providers::Error::Unavailable { retry_after, .. } => Some(*retry_after),
@@ -169,7 +167,7 @@ impl Connectors {
                 %error,
                 "revocation failed for the last time"
             );
-            return Outcome::Final(REVOCATION_FAILED);
+            return Outcome::Final(RevocationOutcome::Failed);
         }
         const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
         let wait = self

@@ -13,7 +13,7 @@ use super::{
     },
 };
 use crate::{
-    persistence::{self, ConnectorRow, STATE_AUTHORIZED, STATE_DEAUTHORIZED},
+    persistence::{self, ConnectorRow, ConnectorState},
     providers,
 };
 
@@ -71,12 +71,31 @@ pub(super) fn from_micros(micros: i64) -> Result<DateTime<Utc>> {
         .ok_or_else(|| Error::Internal(format!("stored time {micros} is out of range")))
 }
 
+/// A deauthorization reason as stored.
+pub(super) fn stored_reason(reason: DeauthorizationReason) -> persistence::DeauthorizationReason {
+    match reason {
+        DeauthorizationReason::Inactivity => persistence::DeauthorizationReason::Inactivity,
+        DeauthorizationReason::Revoked => persistence::DeauthorizationReason::Revoked,
+        DeauthorizationReason::Expired => persistence::DeauthorizationReason::Expired,
+    }
+}
+
+/// A stored deauthorization reason.
+pub(super) fn reason_of(stored: persistence::DeauthorizationReason) -> DeauthorizationReason {
+    match stored {
+        persistence::DeauthorizationReason::Inactivity => DeauthorizationReason::Inactivity,
+        persistence::DeauthorizationReason::Revoked => DeauthorizationReason::Revoked,
+        persistence::DeauthorizationReason::Expired => DeauthorizationReason::Expired,
+    }
+}
+
+/// The one conversion of a domain connector to its stored row ([`from_row`] is the other way).
 pub(super) fn to_row(connector: &Connector) -> ConnectorRow {
     let (state, reason, deauthorize_time) = match connector.state {
-        State::Authorized => (STATE_AUTHORIZED, None, None),
+        State::Authorized => (ConnectorState::Authorized, None, None),
         State::Deauthorized { reason, at } => (
-            STATE_DEAUTHORIZED,
-            Some(reason.as_str().to_owned()),
+            ConnectorState::Deauthorized,
+            Some(stored_reason(reason)),
             Some(micros(at)),
         ),
     };
@@ -85,7 +104,7 @@ pub(super) fn to_row(connector: &Connector) -> ConnectorRow {
         account: connector.name.account.as_str().to_owned(),
         connector_type: connector.connector_type.as_str().to_owned(),
         display_name: connector.display_name.as_str().to_owned(),
-        state: state.to_owned(),
+        state,
         deauthorization_reason: reason,
         deauthorize_time,
         external_account_id: connector.external_account.id.clone(),
@@ -105,20 +124,18 @@ pub(super) fn to_row(connector: &Connector) -> ConnectorRow {
 pub(super) fn from_row(row: ConnectorRow) -> Result<Connector> {
     let corrupt =
         |what: &str| Error::Internal(format!("connector {} has a corrupt {what}", row.id));
-    let state = match row.state.as_str() {
-        STATE_AUTHORIZED => State::Authorized,
-        STATE_DEAUTHORIZED => State::Deauthorized {
-            reason: row
-                .deauthorization_reason
-                .as_deref()
-                .and_then(DeauthorizationReason::parse)
-                .ok_or_else(|| corrupt("deauthorization reason"))?,
+    let state = match row.state {
+        ConnectorState::Authorized => State::Authorized,
+        ConnectorState::Deauthorized => State::Deauthorized {
+            reason: reason_of(
+                row.deauthorization_reason
+                    .ok_or_else(|| corrupt("deauthorization reason"))?,
+            ),
             at: from_micros(
                 row.deauthorize_time
                     .ok_or_else(|| corrupt("deauthorize time"))?,
             )?,
         },
-        _ => return Err(corrupt("state")),
     };
     let labels: std::collections::BTreeMap<String, String> =
         serde_json::from_str(&row.labels).map_err(|_| corrupt("labels"))?;

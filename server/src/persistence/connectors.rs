@@ -11,8 +11,8 @@ use super::events::{INSERT_CHUNK, append_event, append_events, event_model};
 use super::revocations::{queue_revocations, revocation_of};
 use super::secrets::{insert_secrets, replace_all_secrets, sealed_secrets, secrets_by_connector};
 use super::{
-    ConnectorQuery, ConnectorRow, DeleteOutcome, EVENT_ACCOUNT_DELETED, EVENT_AUTHORIZED,
-    EVENT_DELETED, Result, STATE_AUTHORIZED, Store, unique_row,
+    ConnectorQuery, ConnectorRow, ConnectorState, DeleteOutcome, EventKind, Result, Store,
+    unique_row,
 };
 use crate::crypto::Sealed;
 
@@ -26,11 +26,13 @@ impl Store {
     ) -> Result<()> {
         let txn = self.db.begin().await?;
         let connector_id = row.id.clone();
+        // Every column written (`reset_all` marks the model's values as set).
         connector::ActiveModel::from(row.clone())
+            .reset_all()
             .insert(&txn)
             .await?;
         insert_secrets(&txn, &connector_id, secrets).await?;
-        append_event(&txn, &row, EVENT_AUTHORIZED, None, row.create_time).await?;
+        append_event(&txn, &row, EventKind::Authorized, None, row.create_time).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -39,7 +41,7 @@ impl Store {
     pub async fn get_connector(&self, account: &str, id: &str) -> Result<Option<ConnectorRow>> {
         let select = connector::Entity::find_by_id(id.to_owned())
             .filter(connector::Column::Account.eq(account));
-        Ok(unique_row(select, &self.db).await?.map(ConnectorRow::from))
+        unique_row(select, &self.db).await
     }
 
     /// One connector of an account, for reads that may be served from this process's row
@@ -75,7 +77,7 @@ impl Store {
             .filter(connector::Column::Account.eq(account))
             .filter(connector::Column::ConnectorType.eq(connector_type))
             .filter(connector::Column::ExternalAccountId.eq(external_account_id));
-        Ok(unique_row(select, &self.db).await?.map(ConnectorRow::from))
+        unique_row(select, &self.db).await
     }
 
     /// A page of an account's connectors, ordered by id.
@@ -89,9 +91,9 @@ impl Store {
             select = select.filter(connector::Column::ConnectorType.eq(connector_type));
         }
         match query.state {
-            Some(STATE_AUTHORIZED) => {
+            Some(ConnectorState::Authorized) => {
                 select = select
-                    .filter(connector::Column::State.eq(STATE_AUTHORIZED))
+                    .filter(connector::Column::State.eq(ConnectorState::Authorized))
                     .filter(connector::Column::InactivityDeadline.gt(query.now_micros));
             }
             Some(state) => {
@@ -119,7 +121,6 @@ impl Store {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(ConnectorRow::from)
             .collect())
     }
 
@@ -131,13 +132,13 @@ impl Store {
         row: ConnectorRow,
         expected_revision: i64,
         secrets: Vec<(String, Sealed)>,
-        event: Option<&str>,
+        event: Option<EventKind>,
     ) -> Result<bool> {
         let txn = self.db.begin().await?;
         let connector_id = row.id.clone();
         let event = event.map(|kind| (kind, row.clone()));
         let updated = connector::Entity::update_many()
-            .set(connector::ActiveModel::from(row))
+            .set(connector::ActiveModel::from(row).reset_all())
             .filter(connector::Column::Id.eq(connector_id.as_str()))
             .filter(connector::Column::Revision.eq(expected_revision))
             .exec(&txn)
@@ -219,12 +220,12 @@ impl Store {
             )
             .filter(connector::Column::Account.eq(account))
             .filter(connector::Column::Id.eq(id))
-            .filter(connector::Column::State.eq(STATE_AUTHORIZED))
+            .filter(connector::Column::State.eq(ConnectorState::Authorized))
             .filter(connector::Column::InactivityDeadline.gt(now_micros))
             .exec_with_returning(&self.db)
             .await?;
         self.rows.changed(id);
-        Ok(updated.into_iter().next().map(ConnectorRow::from))
+        Ok(updated.into_iter().next())
     }
 
     /// Replaces a connector's labels in one statement, guarded by the revision only when the
@@ -255,7 +256,7 @@ impl Store {
         }
         let updated = update.exec_with_returning(&self.db).await?;
         self.rows.changed(id);
-        Ok(updated.into_iter().next().map(ConnectorRow::from))
+        Ok(updated.into_iter().next())
     }
 
     /// Deletes a connector and destroys its secrets, optionally only at a given revision.
@@ -295,8 +296,7 @@ impl Store {
         connector::Entity::delete_by_id(id.to_owned())
             .exec(&txn)
             .await?;
-        let row = ConnectorRow::from(row);
-        append_event(&txn, &row, EVENT_DELETED, None, now_micros).await?;
+        append_event(&txn, &row, EventKind::Deleted, None, now_micros).await?;
         let revocation = revocation_of(&self.revocable_types, &row, &secrets, now_micros);
         queue_revocations(&txn, revocation.into_iter().collect()).await?;
         txn.commit().await?;
@@ -317,7 +317,6 @@ impl Store {
             .all(&txn)
             .await?
             .into_iter()
-            .map(ConnectorRow::from)
             .collect();
         let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
         let mut secrets_by_connector = secrets_by_connector(&txn, &ids).await?;
@@ -338,7 +337,7 @@ impl Store {
                 &row.account,
                 &row.id,
                 &row.connector_type,
-                EVENT_DELETED,
+                EventKind::Deleted,
                 None,
                 now_micros,
             ));
@@ -358,7 +357,7 @@ impl Store {
                 account,
                 "",
                 "",
-                EVENT_ACCOUNT_DELETED,
+                EventKind::AccountDeleted,
                 None,
                 now_micros,
             )],

@@ -7,15 +7,15 @@ use sea_orm::{
 };
 
 use super::entity::connector_event;
-use super::{ConnectorRow, EventRow, Result, Store};
+use super::{ConnectorRow, EventKind, EventReason, EventRow, Result, Store};
 
 /// An event to append.
 pub(super) fn event_model(
     account: &str,
     connector_id: &str,
     connector_type: &str,
-    kind: &str,
-    reason: Option<&str>,
+    kind: EventKind,
+    reason: Option<EventReason>,
     now_micros: i64,
 ) -> connector_event::ActiveModel {
     connector_event::ActiveModel {
@@ -23,8 +23,8 @@ pub(super) fn event_model(
         account: Set(account.to_owned()),
         connector_id: Set(connector_id.to_owned()),
         connector_type: Set(connector_type.to_owned()),
-        kind: Set(kind.to_owned()),
-        reason: Set(reason.map(str::to_owned)),
+        kind: Set(kind),
+        reason: Set(reason),
         create_time: Set(now_micros),
     }
 }
@@ -65,8 +65,8 @@ pub(super) const INSERT_CHUNK: usize = 1000;
 pub(super) async fn append_event(
     txn: &impl sea_orm::ConnectionTrait,
     row: &ConnectorRow,
-    kind: &str,
-    reason: Option<&str>,
+    kind: EventKind,
+    reason: Option<EventReason>,
     now_micros: i64,
 ) -> Result<()> {
     append_events(
@@ -99,7 +99,6 @@ impl Store {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(EventRow::from)
             .collect())
     }
 
@@ -113,7 +112,6 @@ impl Store {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(EventRow::from)
             .collect())
     }
 

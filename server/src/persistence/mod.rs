@@ -34,11 +34,9 @@ use transfer_batches::TransferBatches;
 
 pub use rewrap::{RewrapContexts, RewrapReport};
 pub use rows::{
-    AttemptRow, ConnectorQuery, ConnectorRow, Consumed, DeleteOutcome, EVENT_ACCOUNT_DELETED,
-    EVENT_AUTHORIZED, EVENT_DEAUTHORIZED, EVENT_DELETED, EVENT_REAUTHORIZED,
-    EVENT_REVOCATION_FINISHED, EventRow, REVOCABLE_FIELD, REVOCATION_FAILED,
-    REVOCATION_NOT_SUPPORTED, REVOCATION_REVOKED, RevocationRow, STATE_AUTHORIZED,
-    STATE_DEAUTHORIZED,
+    AttemptRow, ConnectorQuery, ConnectorRow, ConnectorState, Consumed, DeauthorizationReason,
+    DeleteOutcome, EventKind, EventReason, EventRow, REVOCABLE_FIELD, RevocationOutcome,
+    RevocationRow,
 };
 pub use token_lock::TokenLock;
 

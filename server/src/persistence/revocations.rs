@@ -11,7 +11,7 @@ use sea_orm::{
 use super::entity::{connector_event, revocation};
 use super::events::{INSERT_CHUNK, append_events, event_model};
 use super::{
-    ConnectorRow, EVENT_REVOCATION_FINISHED, REVOCABLE_FIELD, REVOCATION_NOT_SUPPORTED, Result,
+    ConnectorRow, EventKind, EventReason, REVOCABLE_FIELD, Result, RevocationOutcome,
     RevocationRow, Store,
 };
 use crate::crypto::Sealed;
@@ -61,8 +61,8 @@ pub(super) fn revocation_of(
             &row.account,
             &row.id,
             &row.connector_type,
-            EVENT_REVOCATION_FINISHED,
-            Some(REVOCATION_NOT_SUPPORTED),
+            EventKind::RevocationFinished,
+            Some(RevocationOutcome::NotSupported.into()),
             now_micros,
         )),
     })
@@ -174,9 +174,9 @@ impl Store {
     /// process. Returns the ones recorded.
     pub async fn finish_revocations<'a>(
         &self,
-        outcomes: &'a [(RevocationRow, &'a str)],
+        outcomes: &'a [(RevocationRow, RevocationOutcome)],
         now_micros: i64,
-    ) -> Result<Vec<&'a (RevocationRow, &'a str)>> {
+    ) -> Result<Vec<&'a (RevocationRow, RevocationOutcome)>> {
         let txn = self.db.begin().await?;
         let mut recorded = Vec::with_capacity(outcomes.len());
         for finished in outcomes {
@@ -197,8 +197,8 @@ impl Store {
                     &claimed.account,
                     &claimed.connector_id,
                     &claimed.connector_type,
-                    EVENT_REVOCATION_FINISHED,
-                    Some(outcome),
+                    EventKind::RevocationFinished,
+                    Some(EventReason::from(*outcome)),
                     now_micros,
                 )
             })

@@ -163,7 +163,7 @@ mod tests {
             account: "acme".into(),
             connector_type: "azure-blob-storage".into(),
             display_name: "d".into(),
-            state: "AUTHORIZED".into(),
+            state: crate::persistence::ConnectorState::Authorized,
             deauthorization_reason: None,
             deauthorize_time: None,
             external_account_id: "x".into(),

@@ -9,9 +9,7 @@ use super::entity::{connector, connector_secret};
 use super::events::{append_events, event_model};
 use super::revocations::{queue_revocations, revocation_of};
 use super::secrets::secrets_by_connector;
-use super::{
-    ConnectorRow, EVENT_DEAUTHORIZED, Result, STATE_AUTHORIZED, STATE_DEAUTHORIZED, Store,
-};
+use super::{ConnectorState, DeauthorizationReason, EventKind, EventReason, Result, Store};
 
 impl Store {
     /// Deauthorizes (reason `INACTIVITY`, at the deadline) up to `batch` authorized connectors
@@ -25,7 +23,7 @@ impl Store {
         let due: Vec<String> = connector::Entity::find()
             .select_only()
             .column(connector::Column::Id)
-            .filter(connector::Column::State.eq(STATE_AUTHORIZED))
+            .filter(connector::Column::State.eq(ConnectorState::Authorized))
             .filter(connector::Column::InactivityDeadline.lte(now_micros))
             .order_by_asc(connector::Column::InactivityDeadline)
             .limit(batch)
@@ -38,10 +36,13 @@ impl Store {
             return Ok(due);
         }
         connector::Entity::update_many()
-            .col_expr(connector::Column::State, Expr::value(STATE_DEAUTHORIZED))
+            .col_expr(
+                connector::Column::State,
+                Expr::value(ConnectorState::Deauthorized),
+            )
             .col_expr(
                 connector::Column::DeauthorizationReason,
-                Expr::value("INACTIVITY"),
+                Expr::value(DeauthorizationReason::Inactivity),
             )
             .col_expr(
                 connector::Column::DeauthorizeTime,
@@ -54,7 +55,7 @@ impl Store {
             )
             .filter(connector::Column::Id.is_in(due.clone()))
             // Re-checked: on SQLite nothing is locked, and a transfer may have just landed.
-            .filter(connector::Column::State.eq(STATE_AUTHORIZED))
+            .filter(connector::Column::State.eq(ConnectorState::Authorized))
             .filter(connector::Column::InactivityDeadline.lte(now_micros))
             .exec(&txn)
             .await?;
@@ -64,7 +65,7 @@ impl Store {
             .select_only()
             .column(connector::Column::Id)
             .filter(connector::Column::Id.is_in(due))
-            .filter(connector::Column::State.eq(STATE_DEAUTHORIZED))
+            .filter(connector::Column::State.eq(ConnectorState::Deauthorized))
             .into_tuple()
             .all(&txn)
             .await?;
@@ -81,13 +82,12 @@ impl Store {
         let mut events = Vec::with_capacity(rows.len());
         let mut revocations = Vec::with_capacity(rows.len());
         for row in rows {
-            let row = ConnectorRow::from(row);
             events.push(event_model(
                 &row.account,
                 &row.id,
                 &row.connector_type,
-                EVENT_DEAUTHORIZED,
-                Some("INACTIVITY"),
+                EventKind::Deauthorized,
+                Some(EventReason::Inactivity),
                 now_micros,
             ));
             let secrets = secrets_by_connector.remove(&row.id).unwrap_or_default();

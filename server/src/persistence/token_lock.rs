@@ -14,7 +14,7 @@ use super::events::append_event;
 use super::revocations::{queue_revocations, revocation_of};
 use super::row_cache::RowCache;
 use super::secrets::{replace_secrets, sealed, sealed_secrets};
-use super::{Backend, ConnectorRow, EVENT_DEAUTHORIZED, Error, Result, STATE_AUTHORIZED, Store};
+use super::{Backend, ConnectorRow, ConnectorState, Error, EventKind, EventReason, Result, Store};
 use crate::crypto::Sealed;
 
 enum LockConnection {
@@ -81,10 +81,10 @@ impl TokenLock {
                     .await?,
             );
             connector::Entity::update_many()
-                .col_expr(connector::Column::State, Expr::value(row.state.clone()))
+                .col_expr(connector::Column::State, Expr::value(row.state))
                 .col_expr(
                     connector::Column::DeauthorizationReason,
-                    Expr::value(row.deauthorization_reason.clone()),
+                    Expr::value(row.deauthorization_reason),
                 )
                 .col_expr(
                     connector::Column::DeauthorizeTime,
@@ -105,8 +105,8 @@ impl TokenLock {
             append_event(
                 connection,
                 &row,
-                EVENT_DEAUTHORIZED,
-                row.deauthorization_reason.as_deref(),
+                EventKind::Deauthorized,
+                row.deauthorization_reason.map(EventReason::from),
                 row.update_time,
             )
             .await?;
@@ -150,7 +150,7 @@ impl TokenLock {
             )
             .filter(connector::Column::Id.eq(self.row.id.as_str()))
             .filter(connector::Column::AuthorizeTime.eq(self.row.authorize_time))
-            .filter(connector::Column::State.eq(STATE_AUTHORIZED))
+            .filter(connector::Column::State.eq(ConnectorState::Authorized))
             .exec(connection)
             .await?;
         if unchanged.rows_affected == 1 {
@@ -200,7 +200,7 @@ impl Store {
                     .await?;
                 Ok(row.map(|row| TokenLock {
                     connection: LockConnection::Transaction(txn),
-                    row: row.into(),
+                    row,
                     revocable_types: self.revocable_types.clone(),
                     rows: self.rows.clone(),
                     _permit: Some(permit),
@@ -212,7 +212,7 @@ impl Store {
                     .await?;
                 Ok(row.map(|row| TokenLock {
                     connection: LockConnection::Plain(self.db.clone()),
-                    row: row.into(),
+                    row,
                     revocable_types: self.revocable_types.clone(),
                     rows: self.rows.clone(),
                     _permit: None,

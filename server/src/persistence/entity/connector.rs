@@ -3,16 +3,19 @@
 
 use sea_orm::entity::prelude::*;
 
+use super::values::{ConnectorState, DeauthorizationReason};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "connector")]
-pub(crate) struct Model {
+/// One stored row.
+pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub(crate) id: String,
     pub(crate) account: String,
     pub(crate) connector_type: String,
     pub(crate) display_name: String,
-    pub(crate) state: String,
-    pub(crate) deauthorization_reason: Option<String>,
+    pub(crate) state: ConnectorState,
+    pub(crate) deauthorization_reason: Option<DeauthorizationReason>,
     pub(crate) deauthorize_time: Option<i64>,
     pub(crate) external_account_id: String,
     pub(crate) external_account_label: String,
@@ -27,6 +30,7 @@ pub(crate) struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub(crate) enum Relation {}
+/// No relations.
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
