@@ -12,8 +12,8 @@ use std::time::SystemTime;
 use axum::http::StatusCode;
 
 use crate::aad::{AadError, known_message};
-use crate::model::Tenant;
-use crate::params::{Params, redirect_with, split_scopes};
+use crate::model::{Flavour, Tenant};
+use crate::params::{Params, has_scope, redirect_with, split_scopes};
 use crate::store::{Authority, Code, Store};
 
 /// How a request is turned away.
@@ -107,6 +107,27 @@ fn error_redirect(redirect_uri: &str, state: Option<&str>, error: &AadError) -> 
     Rejection::Redirect(redirect_with(redirect_uri, &pairs))
 }
 
+/// A PKCE S256 challenge, well formed.
+fn check_challenge(params: &Params, code_challenge: &str) -> Result<(), AadError> {
+    if params.get("code_challenge_method") != Some("S256") {
+        return Err(AadError::invalid_request(
+            9002325,
+            "Proof Key for Code Exchange requires code_challenge_method=S256 (plain is refused).",
+        ));
+    }
+    let well_formed = (43..=128).contains(&code_challenge.len())
+        && code_challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if !well_formed {
+        return Err(AadError::invalid_request(
+            501491,
+            "Invalid size of Code_Challenge parameter.",
+        ));
+    }
+    Ok(())
+}
+
 /// Validates an authorization request made at `{segment}`.
 pub(crate) fn validate_authorization(
     store: &Store,
@@ -130,33 +151,47 @@ pub(crate) fn validate_authorization(
         }
         None => return Err(fail(AadError::missing("response_type"))),
     }
-    let scopes = split_scopes(params.get("scope").unwrap_or_default());
+    let mut scopes = split_scopes(params.get("scope").unwrap_or_default());
     if scopes.is_empty() {
         return Err(fail(AadError::missing("scope")));
     }
-    let Some(code_challenge) = params.get("code_challenge") else {
+    let flavour = store
+        .client(&client_id)
+        .map(|client| client.flavour)
+        .unwrap_or_default();
+    // Other providers ask for a refresh token with a parameter of their own (Box always
+    // issues one); it is recorded as the `offline_access` scope the token endpoint reads.
+    let offline = match flavour {
+        Flavour::Microsoft => false,
+        Flavour::Google => params.get("access_type") == Some("offline"),
+        Flavour::Dropbox => params.get("token_access_type") == Some("offline"),
+        Flavour::Box => true,
+    };
+    if offline && !has_scope(&scopes, "offline_access") {
+        scopes.push("offline_access".to_owned());
+    }
+    // Box documents no PKCE: its codes are bound to the client's secret alone.
+    let code_challenge = match (flavour, params.get("code_challenge")) {
+        (_, Some(challenge)) => Some(challenge),
+        (Flavour::Box, None) => None,
+        (_, None) => {
+            return Err(fail(AadError::invalid_request(
+                9002325,
+                "Proof Key for Code Exchange is required: send code_challenge and \
+                 code_challenge_method=S256.",
+            )));
+        }
+    };
+    if let Some(code_challenge) = code_challenge {
+        check_challenge(params, code_challenge).map_err(fail)?;
+    }
+    if params.get("prompt") == Some("none") {
         return Err(fail(AadError::invalid_request(
             9002325,
             "Proof Key for Code Exchange is required: send code_challenge and \
              code_challenge_method=S256.",
         )));
     };
-    if params.get("code_challenge_method") != Some("S256") {
-        return Err(fail(AadError::invalid_request(
-            9002325,
-            "Proof Key for Code Exchange requires code_challenge_method=S256 (plain is refused).",
-        )));
-    }
-    let well_formed = (43..=128).contains(&code_challenge.len())
-        && code_challenge
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-    if !well_formed {
-        return Err(fail(AadError::invalid_request(
-            501491,
-            "Invalid size of Code_Challenge parameter.",
-        )));
-    }
     if params.get("prompt") == Some("none") {
         // No browser session exists, so a silent request cannot succeed.
         return Err(fail(AadError::new(
@@ -173,7 +208,7 @@ pub(crate) fn validate_authorization(
         redirect_uri: redirect_uri.clone(),
         scopes,
         state: state.map(str::to_owned),
-        code_challenge: code_challenge.to_owned(),
+        code_challenge: code_challenge.unwrap_or_default().to_owned(),
         nonce: params.get("nonce").map(str::to_owned),
         login_hint: params.get("login_hint").map(str::to_owned),
         admin_consent: params.get("prompt") == Some("admin_consent"),

@@ -48,5 +48,7 @@ pub use config::{AdminConsent, ConfigError, EmulatorConfig};
 pub use emulator::{Emulator, EmulatorBuilder, SignInError, StartError};
 pub use jwt::ID_TOKEN_SIGNING_KEY;
 pub use knobs::{Counters, Failure, IdTokenForgery, Lifetimes};
-pub use model::{AccountKind, CONSUMER_TENANT_ID, Client, GRAPH_DEFAULT_SCOPE, Tenant, User};
+pub use model::{
+    AccountKind, CONSUMER_TENANT_ID, Client, Flavour, GRAPH_DEFAULT_SCOPE, Tenant, User,
+};
 pub use store::RegistrationError;

@@ -32,6 +32,36 @@ pub struct Client {
     /// The name shown on the consent page.
     #[serde(default = "default_client_name")]
     pub display_name: String,
+    /// Which provider this registration is at: the token endpoint's rotation rule, the id
+    /// token's issuer, and which identity and revocation endpoints serve it.
+    #[serde(default)]
+    pub flavour: Flavour,
+}
+
+/// The identity provider a client registration plays (see the emulator README).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flavour {
+    /// The Microsoft identity platform: refresh tokens rotate on every use.
+    #[default]
+    Microsoft,
+    /// Google: refresh tokens do not rotate (a refresh answers without one); the id token's
+    /// issuer is `{base}/google`; revocation at `/google/revoke` without client credentials.
+    Google,
+    /// Dropbox: refresh tokens do not rotate; the account from
+    /// `POST /dropbox/2/users/get_current_account`; revocation by bearer token at
+    /// `POST /dropbox/2/auth/token/revoke`.
+    Dropbox,
+    /// Box: refresh tokens rotate and are single-use; the user from `GET /box/2.0/users/me`;
+    /// revocation at `/box/oauth2/revoke` with the client's credentials (RFC 7009).
+    Box,
+}
+
+impl Flavour {
+    /// Whether a refresh spends the presented refresh token and answers with a new one.
+    pub fn rotates_refresh_tokens(self) -> bool {
+        matches!(self, Flavour::Microsoft | Flavour::Box)
+    }
 }
 
 fn default_client_name() -> String {
@@ -50,7 +80,14 @@ impl Client {
             client_secret: Some(client_secret.into()),
             redirect_uris: redirect_uris.into_iter().map(Into::into).collect(),
             display_name: default_client_name(),
+            flavour: Flavour::Microsoft,
         }
+    }
+
+    /// The same registration at another provider.
+    pub fn with_flavour(mut self, flavour: Flavour) -> Self {
+        self.flavour = flavour;
+        self
     }
 }
 

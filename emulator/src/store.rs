@@ -19,7 +19,7 @@ use rand::RngCore as _;
 use crate::aad::AadError;
 use crate::jwt::{self, IdTokenClaims};
 use crate::knobs::{Counters, FailureQueues, IdTokenForgery, Lifetimes};
-use crate::model::{AccountKind, CONSUMER_TENANT_ID, Client, Tenant, User};
+use crate::model::{AccountKind, CONSUMER_TENANT_ID, Client, Flavour, Tenant, User};
 use crate::params::has_scope;
 
 /// A registration or knob call that names something unknown or invalid.
@@ -475,7 +475,10 @@ impl Store {
         let now = unix_seconds(self.now());
         let mut claims = IdTokenClaims {
             aud: client_id,
-            iss: format!("{}/{}/v2.0", self.base_url, user.tenant_id),
+            iss: match self.clients.get(client_id).map(|client| client.flavour) {
+                Some(Flavour::Google) => format!("{}/google", self.base_url),
+                _ => format!("{}/{}/v2.0", self.base_url, user.tenant_id),
+            },
             iat: now,
             nbf: now,
             exp: now + self.lifetimes.access_token.as_secs(),

@@ -198,9 +198,14 @@ fn redeem_code(
             ),
         ));
     }
-    let verified = params
-        .get("code_verifier")
-        .is_some_and(|verifier| pkce_s256(verifier) == code.code_challenge);
+    // A code issued without a challenge (Box, which documents no PKCE) takes no verifier.
+    let verified = if code.code_challenge.is_empty() {
+        params.get("code_verifier").is_none()
+    } else {
+        params
+            .get("code_verifier")
+            .is_some_and(|verifier| pkce_s256(verifier) == code.code_challenge)
+    };
     if !verified {
         return Err(AadError::invalid_grant(
             501481,
@@ -288,10 +293,16 @@ fn refresh(
     };
     admitted(store, authority, segment, grant)?;
 
-    if let Some(presented) = store.refresh_tokens.get_mut(value) {
-        presented.rotated = true;
-    }
-    let refresh_token = store.mint_refresh_token(&client.client_id, grant, granted);
+    // Rotation (Microsoft, Box): the presented token is spent and a new one returned. Google
+    // and Dropbox keep the refresh token and answer without one.
+    let refresh_token = if client.flavour.rotates_refresh_tokens() {
+        if let Some(presented) = store.refresh_tokens.get_mut(value) {
+            presented.rotated = true;
+        }
+        Some(store.mint_refresh_token(&client.client_id, grant, granted))
+    } else {
+        None
+    };
     let (access_token, expires_in) =
         store.mint_access_token(&client.client_id, Subject::User { grant }, scopes.clone());
     let id_token = store.id_token(&client.client_id, grant, &scopes, None);
@@ -301,7 +312,7 @@ fn refresh(
         expires_in,
         ext_expires_in: expires_in,
         access_token,
-        refresh_token: Some(refresh_token),
+        refresh_token,
         id_token,
     })
 }

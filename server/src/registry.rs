@@ -12,6 +12,7 @@ use crate::{
         credentials::CredentialProvider,
         microsoft::{Microsoft, MicrosoftApp, OAuthApp},
         oauth::OAuthProvider,
+        standard_oauth::{self, StandardOAuth, known},
     },
 };
 
@@ -60,7 +61,34 @@ pub(crate) fn oauth_settings(
     );
     let mut providers = std::collections::HashMap::new();
     for (&connector_type, app) in &config.oauth_apps {
-        // Every OAuth 2.0 type today is Microsoft's; the next provider gets its own arm here.
+        // Providers defined by a profile: one line each.
+        let profile = match connector_type {
+            Type::Box => Some(known::box_drive as fn(_, &_) -> _),
+            Type::Dropbox => Some(known::dropbox as fn(_, &_) -> _),
+            Type::GoogleDrive => Some(known::google_drive as fn(_, &_) -> _),
+            _ => None,
+        };
+        if let Some(profile) = profile {
+            let endpoints = known::Endpoints {
+                authorize_url: app.authorize_url.clone(),
+                token_url: app.token_url.clone(),
+                identity_url: app.identity_url.clone(),
+                revocation_url: app.revocation_url.clone(),
+                issuer: app.issuer.clone(),
+            };
+            let client = standard_oauth::Client {
+                id: app.client_id.clone(),
+                secret: app.client_secret.clone(),
+            };
+            let provider = StandardOAuth::new(
+                http.clone(),
+                client,
+                profile(app.scopes.clone(), &endpoints),
+            );
+            providers.insert(connector_type, Arc::new(provider) as Arc<dyn OAuthProvider>);
+            continue;
+        }
+        // Microsoft's types.
         let (tenant, scopes) = config::default_oauth(connector_type).ok_or_else(|| {
             config::ConfigError(format!(
                 "{connector_type} is not an OAuth 2.0 connector type"

@@ -1551,6 +1551,10 @@ pub fn oauth_options(
         tenant: None,
         scopes: None,
         revocation_url: revocation_url.clone(),
+        authorize_url: None,
+        token_url: None,
+        identity_url: None,
+        issuer: None,
     };
     OAuthOptions {
         login_base: emulator.base_url().to_owned(),

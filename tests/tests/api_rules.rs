@@ -39,9 +39,15 @@ async fn connector_types_are_listed_and_resolved_by_microsoft_service(backend: B
         .expect("list types")
         .connector_types;
     let by_name: HashMap<_, _> = types.iter().map(|t| (t.name.as_str(), t)).collect();
-    // The four Microsoft types, `amazon-s3`, `sftp` and `webdav` (issue 10 widens the
-    // catalogue).
-    assert_eq!(types.len(), 7);
+    // The four Microsoft types, `amazon-s3`, `sftp` and `webdav` (issue 10), `box`,
+    // `dropbox` and `google-drive` (issue 11).
+    assert_eq!(types.len(), 10);
+    for oauth in ["box", "dropbox", "google-drive"] {
+        assert_eq!(
+            by_name[format!("connectorTypes/{oauth}").as_str()].auth_method(),
+            pb::AuthMethod::Oauth2Delegated
+        );
+    }
     assert_eq!(
         by_name["connectorTypes/sftp"].auth_method(),
         pb::AuthMethod::Password
@@ -121,7 +127,8 @@ async fn connector_types_are_listed_and_resolved_by_microsoft_service(backend: B
     assert_eq!(office.display_name, "Office 365");
     let unknown = client
         .get_connector_type(pb::GetConnectorTypeRequest {
-            name: "connectorTypes/dropbox".into(),
+            // Not a type this service has (Dropbox was the example until issue 11 added it).
+            name: "connectorTypes/icloud-drive".into(),
         })
         .await
         .expect_err("unknown type");
@@ -501,7 +508,7 @@ async fn list_filters_by_type_and_state(backend: Backend) {
         "state = SLEEPING",
         "colour = red",
         "state",
-        "connector_type = dropbox",
+        "connector_type = icloud-drive",
     ] {
         assert_invalid_field(&list(bad).await.expect_err(bad), "filter");
     }
@@ -658,7 +665,7 @@ async fn bad_input_gets_field_violations_and_saves_nothing(backend: Backend) {
     request.connector = None;
     cases.push((request, "connector"));
     // Finding 12: a bare type id (no `connectorTypes/`) is refused too.
-    for bad_type in ["", "connectorTypes/dropbox", "azure-blob-storage"] {
+    for bad_type in ["", "connectorTypes/icloud-drive", "azure-blob-storage"] {
         let mut request = good();
         request.connector.as_mut().unwrap().connector_type = bad_type.to_owned();
         cases.push((request, "connector.connector_type"));

@@ -37,9 +37,12 @@ const STORAGE_ACCOUNT: usize = 15;
 
 /// Every connector type the service supports, ordered by name as `ListConnectorTypes` returns
 /// them.
-const CONNECTOR_TYPES: [&str; 7] = [
+const CONNECTOR_TYPES: [&str; 10] = [
     "connectorTypes/amazon-s3",
     "connectorTypes/azure-blob-storage",
+    "connectorTypes/box",
+    "connectorTypes/dropbox",
+    "connectorTypes/google-drive",
     "connectorTypes/office-365",
     "connectorTypes/onedrive-consumer",
     "connectorTypes/onedrive-for-business-user",

@@ -6,6 +6,7 @@
 mod admin;
 mod graph;
 mod login;
+mod others;
 mod pages;
 mod token;
 
@@ -34,6 +35,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/oauth2/revoke", post(token::revoke))
         .route("/v1.0/me", get(graph::me))
         .route("/v1.0/organization", get(graph::organization))
+        .route("/google/revoke", post(others::google_revoke))
+        .route(
+            "/dropbox/2/users/get_current_account",
+            post(others::dropbox_current_account),
+        )
+        .route("/dropbox/2/auth/token/revoke", post(others::dropbox_revoke))
+        .route("/box/2.0/users/me", get(others::box_me))
+        .route("/box/oauth2/revoke", post(token::revoke))
         .nest("/_emulator", admin::router())
         .fallback(not_found)
         .with_state(shared)

@@ -13,8 +13,9 @@ use base64::engine::general_purpose::STANDARD;
 use super::client_request_id;
 use crate::aad::AadError;
 use crate::knobs::Failure;
+use crate::model::Flavour;
 use crate::params::Params;
-use crate::store::Shared;
+use crate::store::{Shared, Store};
 use crate::token::{self as protocol, BasicCredentials};
 
 /// The token endpoint.
@@ -56,6 +57,7 @@ pub(super) async fn token(
 
     let mut store = shared.lock();
     let now = store.now();
+    let flavour = flavour_of(&store, &headers, params.as_ref().ok());
     let result = params.and_then(|params| {
         let basic = basic_credentials(&headers)?;
         protocol::exchange(&mut store, &tenant, &params, basic)
@@ -69,8 +71,41 @@ pub(super) async fn token(
             headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
             response
         }
+        Err(error) if error.error == "invalid_grant" && flavour != Flavour::Microsoft => {
+            provider_invalid_grant(flavour, &error)
+        }
         Err(error) => error.into_json_response(now, correlation_id),
     }
+}
+
+/// The flavour of the calling client (by HTTP Basic or `client_id`), Microsoft when unknown.
+fn flavour_of(store: &Store, headers: &HeaderMap, params: Option<&Params>) -> Flavour {
+    let basic = basic_credentials(headers).ok().flatten().map(|(id, _)| id);
+    let client_id = basic.or_else(|| params?.get("client_id").map(str::to_owned));
+    client_id
+        .and_then(|id| store.client(&id).map(|client| client.flavour))
+        .unwrap_or_default()
+}
+
+/// `invalid_grant` as the other providers word it (RFC 6749 §5.2 shape, no AADSTS extras):
+/// Google does not tell an expired grant from a revoked one; Box does.
+fn provider_invalid_grant(flavour: Flavour, error: &AadError) -> Response {
+    let expired = matches!(error.code, 70008 | 700082 | 700084);
+    let description = match (flavour, expired) {
+        (Flavour::Google, _) => "Token has been expired or revoked.",
+        (Flavour::Box, true) => "Refresh token has expired",
+        (Flavour::Box, false) => "Invalid refresh token",
+        (_, true) => "refresh token has expired",
+        (_, false) => "refresh token is invalid or revoked",
+    };
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(serde_json::json!({
+            "error": "invalid_grant",
+            "error_description": description,
+        })),
+    )
+        .into_response()
 }
 
 /// The RFC 7009 revocation endpoint: `200` with an empty body when done.
@@ -110,7 +145,11 @@ pub(super) async fn revoke(
 }
 
 /// Answers with an injected failure; `Timeout` holds the request until the emulator stops.
-async fn inject(shared: &Shared, failure: Failure, correlation_id: Option<String>) -> Response {
+pub(super) async fn inject(
+    shared: &Shared,
+    failure: Failure,
+    correlation_id: Option<String>,
+) -> Response {
     let error = match failure {
         Failure::Status500 => AadError::server_error(),
         Failure::Status429 { retry_after } => AadError::throttled(retry_after),

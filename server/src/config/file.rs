@@ -11,7 +11,7 @@ use std::{
 
 use serde::Deserialize;
 
-use super::{Config, ConfigError, MasterKeyConfig, OAuthAppConfig, TlsConfig, default_oauth};
+use super::{Config, ConfigError, MasterKeyConfig, OAuthAppConfig, TlsConfig};
 use crate::{
     access::{ApiKey, Capability, Scope},
     domain::connector_type::ConnectorTypeId,
@@ -86,6 +86,10 @@ struct FileOAuthApp {
     tenant: Option<String>,
     scopes: Option<Vec<String>>,
     revocation_url: Option<String>,
+    authorize_url: Option<String>,
+    token_url: Option<String>,
+    identity_url: Option<String>,
+    issuer: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -370,7 +374,7 @@ pub fn load(
     }
     for (id, app) in file_config.oauth {
         let connector_type = ConnectorTypeId::parse(&id)
-            .filter(|connector_type| default_oauth(*connector_type).is_some())
+            .filter(|connector_type| !connector_type.info().auth_method.uses_credentials())
             .ok_or_else(|| ConfigError(format!("[oauth.{id}]: not an OAuth 2.0 connector type")))?;
         config.oauth_apps.insert(
             connector_type,
@@ -380,6 +384,10 @@ pub fn load(
                 tenant: app.tenant,
                 scopes: app.scopes,
                 revocation_url: app.revocation_url,
+                authorize_url: app.authorize_url,
+                token_url: app.token_url,
+                identity_url: app.identity_url,
+                issuer: app.issuer,
             },
         );
     }

@@ -34,8 +34,18 @@ pub struct OAuthAppConfig {
     pub tenant: Option<String>,
     /// Scopes; default per connector type.
     pub scopes: Option<Vec<String>>,
-    /// RFC 7009 revocation endpoint, if the provider has one.
+    /// The revocation endpoint: for Microsoft types an RFC 7009 endpoint if one is wanted
+    /// (Microsoft has none); for the others an override of the provider's own.
     pub revocation_url: Option<String>,
+    /// Overrides the provider's authorization endpoint (not for Microsoft types, which take
+    /// `microsoft_login`).
+    pub authorize_url: Option<String>,
+    /// Overrides the provider's token endpoint (likewise).
+    pub token_url: Option<String>,
+    /// Overrides the call that names the account (Dropbox, Box).
+    pub identity_url: Option<String>,
+    /// Overrides the id token issuer (Google).
+    pub issuer: Option<String>,
 }
 
 /// The default tenant segment and scopes of each OAuth 2.0 connector type (Microsoft's).
@@ -295,10 +305,16 @@ impl Config {
     /// be `https`, except on loopback (an emulator on this machine) or when
     /// `allow_insecure_endpoints` is set. Checked at start-up.
     pub fn check_endpoints(&self) -> Result<(), ConfigError> {
-        let revocation_urls = self
-            .oauth_apps
-            .values()
-            .filter_map(|app| app.revocation_url.as_deref());
+        let app_urls = self.oauth_apps.values().flat_map(|app| {
+            [
+                ("revocation_url", &app.revocation_url),
+                ("authorize_url", &app.authorize_url),
+                ("token_url", &app.token_url),
+                ("identity_url", &app.identity_url),
+            ]
+            .into_iter()
+            .filter_map(|(key, url)| url.as_deref().map(|url| (key, url)))
+        });
         let blob = self.azure_blob_endpoint.replace("{account}", "account");
         let endpoints = [
             ("microsoft_login", self.microsoft_login.as_str()),
@@ -308,7 +324,7 @@ impl Config {
             ("sts_endpoint", self.sts_endpoint.as_str()),
         ]
         .into_iter()
-        .chain(revocation_urls.map(|url| ("revocation_url", url)));
+        .chain(app_urls);
         for (key, endpoint) in endpoints {
             let parsed = url::Url::parse(endpoint)
                 .ok()

@@ -63,6 +63,12 @@ pub enum ConnectorTypeId {
     AmazonS3,
     /// `azure-blob-storage`.
     AzureBlobStorage,
+    /// `box`.
+    Box,
+    /// `dropbox`.
+    Dropbox,
+    /// `google-drive`.
+    GoogleDrive,
     /// `office-365`.
     Office365,
     /// `onedrive-consumer`.
@@ -95,7 +101,7 @@ pub struct ConnectorType {
 }
 
 /// Every connector type, ordered by id (the order `ListConnectorTypes` returns).
-pub static CONNECTOR_TYPES: [ConnectorType; 7] = [
+pub static CONNECTOR_TYPES: [ConnectorType; 10] = [
     ConnectorType {
         id: ConnectorTypeId::AmazonS3,
         display_name: "Amazon S3",
@@ -143,6 +149,33 @@ pub static CONNECTOR_TYPES: [ConnectorType; 7] = [
                 validation_hint: "one of the account's access keys, base64 as the Azure portal shows it",
             },
         ],
+    },
+    ConnectorType {
+        id: ConnectorTypeId::Box,
+        display_name: "Box",
+        auth_method: AuthMethod::OAuth2Delegated,
+        microsoft_services: &[],
+        description: "One Box user's files, linked by the user signing in; deleting the connector revokes the grant at Box.",
+        services: &["Box"],
+        credential_fields: &[],
+    },
+    ConnectorType {
+        id: ConnectorTypeId::Dropbox,
+        display_name: "Dropbox",
+        auth_method: AuthMethod::OAuth2Delegated,
+        microsoft_services: &[],
+        description: "One Dropbox account's files, linked by the user signing in; deleting the connector revokes the grant at Dropbox.",
+        services: &["Dropbox"],
+        credential_fields: &[],
+    },
+    ConnectorType {
+        id: ConnectorTypeId::GoogleDrive,
+        display_name: "Google Drive",
+        auth_method: AuthMethod::OAuth2Delegated,
+        microsoft_services: &[],
+        description: "One Google account's Drive, linked by the user signing in; deleting the connector revokes the grant at Google.",
+        services: &["Google Drive"],
+        credential_fields: &[],
     },
     ConnectorType {
         id: ConnectorTypeId::Office365,
@@ -272,6 +305,9 @@ impl ConnectorTypeId {
         match self {
             ConnectorTypeId::AmazonS3 => "amazon-s3",
             ConnectorTypeId::AzureBlobStorage => "azure-blob-storage",
+            ConnectorTypeId::Box => "box",
+            ConnectorTypeId::Dropbox => "dropbox",
+            ConnectorTypeId::GoogleDrive => "google-drive",
             ConnectorTypeId::Office365 => "office-365",
             ConnectorTypeId::OneDriveConsumer => "onedrive-consumer",
             ConnectorTypeId::OneDriveForBusinessUser => "onedrive-for-business-user",

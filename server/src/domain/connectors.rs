@@ -111,16 +111,22 @@ impl Connectors {
     }
 
     /// A connector linked at `now`: a new id, authorized, at revision 1, its inactivity period
-    /// starting, named after the external account unless a display name was given.
+    /// starting, linked to the external account the provider named, and named after it unless
+    /// a display name was given.
     pub(super) fn linked_now(
         &self,
         account: AccountId,
         connector_type: ConnectorTypeId,
         display_name: Option<DisplayName>,
-        external_account: ExternalAccount,
+        identity: Identity,
         labels: Labels,
         now: DateTime<Utc>,
     ) -> Connector {
+        let external_account = ExternalAccount {
+            id: identity.id,
+            label: identity.label,
+            host_key_fingerprint: identity.host_key,
+        };
         Connector {
             display_name: display_name
                 .unwrap_or_else(|| DisplayName::from_label(&external_account.label)),

@@ -7,10 +7,7 @@ use super::rows::{already_exists, from_row, micros};
 use super::{
     connector_type::ConnectorTypeId,
     error::{Error, Result},
-    model::{
-        AccountId, Connector, ConnectorId, ConnectorName, DisplayName, ExternalAccount, Labels,
-        StateFilter,
-    },
+    model::{AccountId, Connector, ConnectorId, ConnectorName, DisplayName, Labels, StateFilter},
 };
 use crate::{
     persistence::{ConnectorQuery, ConnectorState, DeleteOutcome},
@@ -113,16 +110,11 @@ impl Connectors {
                 identity
             }
         };
-        let external_account = ExternalAccount {
-            id: identity.id,
-            label: identity.label,
-            host_key_fingerprint: identity.host_key,
-        };
         let connector = self.linked_now(
             account,
             connector_type,
             display_name,
-            external_account,
+            identity,
             labels,
             self.clock.now(),
         );

@@ -9,9 +9,7 @@ use super::{
     Connectors,
     connector_type::ConnectorTypeId,
     error::{Error, Result},
-    model::{
-        AccountId, Connector, ConnectorId, ConnectorName, DisplayName, ExternalAccount, Labels,
-    },
+    model::{AccountId, Connector, ConnectorId, ConnectorName, DisplayName, Labels},
     oauth::{Callback, Completion, attempt_context, nonce_of, state_hash},
 };
 use crate::{
@@ -193,16 +191,11 @@ impl Connectors {
         tokens: Tokens,
         now: DateTime<Utc>,
     ) -> Result<Connector> {
-        let external_account = ExternalAccount {
-            id: identity.id,
-            label: identity.label,
-            host_key_fingerprint: identity.host_key,
-        };
         let connector = self.linked_now(
             account,
             connector_type,
             display_name,
-            external_account,
+            identity,
             Labels::default(),
             now,
         );

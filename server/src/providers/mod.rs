@@ -5,10 +5,12 @@
 pub mod azure_blob;
 pub mod credentials;
 pub mod endpoints;
+pub mod id_token;
 pub mod microsoft;
 pub mod oauth;
 pub mod s3;
 pub mod sftp;
+pub mod standard_oauth;
 pub mod webdav;
 
 use std::time::Duration;

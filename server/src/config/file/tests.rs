@@ -48,6 +48,10 @@ fn provider_endpoints_must_be_https_except_on_loopback() {
             tenant: None,
             scopes: None,
             revocation_url: Some("http://idp.example.com/revoke".into()),
+            authorize_url: None,
+            token_url: None,
+            identity_url: None,
+            issuer: None,
         },
     );
     let refused = config.check_endpoints().expect_err("revocation over http");
