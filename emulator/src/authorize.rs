@@ -263,6 +263,14 @@ pub(crate) fn decide_authorization(
     if let Some(state) = state {
         pairs.push(("state", state));
     }
+    // Google names itself in the response (RFC 9207), which lets a client spot a mix-up.
+    let google = store
+        .client(&request.client_id)
+        .is_some_and(|client| client.flavour == Flavour::Google);
+    let issuer = store.google_issuer();
+    if google {
+        pairs.push(("iss", issuer.as_str()));
+    }
     Ok(redirect_with(&request.redirect_uri, &pairs))
 }
 

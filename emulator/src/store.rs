@@ -155,6 +155,11 @@ impl Store {
     }
 
     /// The emulator's "now": the system clock plus whatever a test advanced it by.
+    /// The issuer the Google flavour names: `{base}/google`.
+    pub(crate) fn google_issuer(&self) -> String {
+        format!("{}/google", self.base_url)
+    }
+
     pub(crate) fn now(&self) -> SystemTime {
         SystemTime::now() + self.clock_offset
     }
@@ -476,7 +481,7 @@ impl Store {
         let mut claims = IdTokenClaims {
             aud: client_id,
             iss: match self.clients.get(client_id).map(|client| client.flavour) {
-                Some(Flavour::Google) => format!("{}/google", self.base_url),
+                Some(Flavour::Google) => self.google_issuer(),
                 _ => format!("{}/{}/v2.0", self.base_url, user.tenant_id),
             },
             iat: now,

@@ -1585,6 +1585,7 @@ pub fn callback_request(redirect: &str) -> pb::CompleteAuthorizationRequest {
         error_description: get("error_description"),
         tenant: get("tenant"),
         admin_consent: get("admin_consent"),
+        iss: get("iss"),
     }
 }
 

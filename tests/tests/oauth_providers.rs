@@ -447,9 +447,11 @@ async fn inactivity_deauthorizes_and_revokes_the_grant(backend: Backend) {
     }
 }
 
-/// Mix-up: a code Google issued, brought back with a `state` of a Dropbox authorization, goes
-/// to Dropbox's token endpoint only (the state says which provider), which refuses it; nothing
-/// is linked, and Google never sees the code redeemed.
+/// Mix-up. A code Google issued (its response names Google in `iss`, RFC 9207), brought back
+/// with the `state` of a Dropbox authorization, is refused before any token endpoint sees it.
+/// A Dropbox code (no `iss`) brought back with a Google `state` goes to Google's token endpoint
+/// only (the state says which provider), which refuses a code it did not issue. Nothing is
+/// linked either way.
 async fn a_code_brought_back_with_another_providers_state_is_refused(backend: Backend) {
     let (emulator, server) = world(backend).await;
     let client = server.client().await;
@@ -473,7 +475,36 @@ async fn a_code_brought_back_with_another_providers_state_is_refused(backend: Ba
     let dropbox_state =
         connector_tests::query_param(&dropbox_started.authorization_url, "state").expect("a state");
     let mut mixed = callback_request(&google);
+    assert!(!mixed.iss.is_empty(), "Google names itself");
     mixed.state = dropbox_state;
+    let redemptions = emulator.counters().authorization_code;
+    let refused = client.complete_authorization(mixed).await.unwrap_err();
+    assert_error(
+        &refused,
+        tonic::Code::FailedPrecondition,
+        "AUTHORIZATION_CODE_REJECTED",
+    );
+    assert_eq!(
+        emulator.counters().authorization_code,
+        redemptions,
+        "the code went to no token endpoint"
+    );
+
+    let dropbox = emulator
+        .complete_authorization(&dropbox_started.authorization_url, fixtures::ALICE_UPN)
+        .expect("signed in at Dropbox");
+    let google_started = client
+        .start_authorization(pb::StartAuthorizationRequest {
+            parent: parent.clone(),
+            connector_type: PROVIDERS[0].connector_type.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("started");
+    let mut mixed = callback_request(&dropbox);
+    assert!(mixed.iss.is_empty(), "Dropbox sends no iss");
+    mixed.state =
+        connector_tests::query_param(&google_started.authorization_url, "state").expect("a state");
     let refused = client.complete_authorization(mixed).await.unwrap_err();
     assert_error(
         &refused,

@@ -78,6 +78,8 @@ pub struct Callback {
     pub error: Option<String>,
     /// `error_description`.
     pub error_description: Option<String>,
+    /// `iss` (RFC 9207), when the provider sent one.
+    pub iss: Option<String>,
     /// The browser brought it to the callback (rather than the orchestrator calling
     /// `CompleteAuthorization`): refused for authorizations the orchestrator completes.
     pub from_browser: bool,
@@ -88,6 +90,7 @@ impl std::fmt::Debug for Callback {
         f.debug_struct("Callback")
             .field("has_code", &self.code.is_some())
             .field("error", &self.error)
+            .field("iss", &self.iss)
             .finish_non_exhaustive()
     }
 }

@@ -113,6 +113,15 @@ impl Connectors {
             });
         }
         let provider = self.oauth_provider(connector_type)?;
+        // Mix-up defence (RFC 9207): a response naming another issuer carries another
+        // authorization server's code, which must not reach this provider's token endpoint.
+        if let Some(iss) = &callback.iss
+            && !provider.accepts_issuer(iss)
+        {
+            return Err(Error::AuthorizationCodeRejected(format!(
+                "the authorization response was issued by `{iss}`, not by this connector type's provider; nothing was redeemed"
+            )));
+        }
         let nonce = nonce_of(&callback.state);
         let request = AuthorizationRequest {
             redirect_uri: &self.oauth.redirect_uri,

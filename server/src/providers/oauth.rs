@@ -122,4 +122,8 @@ pub trait OAuthProvider: Send + Sync + fmt::Debug {
 
     /// Where the access tokens are used (the API's base URL).
     fn resource_url(&self) -> &str;
+
+    /// Whether an authorization response's RFC 9207 `iss` names this provider. One that names
+    /// another authorization server is a mix-up: its code is never redeemed here.
+    fn accepts_issuer(&self, iss: &str) -> bool;
 }

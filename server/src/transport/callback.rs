@@ -47,6 +47,7 @@ struct CallbackQuery {
     error_description: Option<String>,
     tenant: Option<String>,
     admin_consent: Option<String>,
+    iss: Option<String>,
 }
 
 /// The confirmation form's fields (`POST`). No `Debug`: it holds the authorization code.
@@ -54,6 +55,9 @@ struct CallbackQuery {
 struct ConfirmForm {
     state: String,
     code: String,
+    /// The provider's `iss` (RFC 9207), carried through the page.
+    #[serde(default)]
+    iss: String,
     /// `confirm` links the account; anything else cancels.
     decision: String,
 }
@@ -87,6 +91,7 @@ async fn callback(
                 query.code,
                 query.error,
                 query.error_description,
+                query.iss,
             )
             .await
         }
@@ -98,6 +103,7 @@ async fn callback(
             connector_type.info().display_name,
             &state,
             query.code.as_deref().unwrap_or_default(),
+            query.iss.as_deref().unwrap_or_default(),
         ),
         Err(error) => outcome_page(None, Err(error)),
     }
@@ -112,7 +118,8 @@ async fn confirmed(
         return outcome_page(None, Err(Error::AuthorizationStateInvalid("unknown")));
     }
     if form.decision == "confirm" {
-        complete(&connectors, form.state, Some(form.code), None, None).await
+        let iss = Some(form.iss).filter(|iss| !iss.is_empty());
+        complete(&connectors, form.state, Some(form.code), None, None, iss).await
     } else {
         // Cancelling uses the state up, as a refusal at the provider would.
         complete(
@@ -121,6 +128,7 @@ async fn confirmed(
             None,
             Some("access_denied".to_owned()),
             Some("the user cancelled at the confirmation page".to_owned()),
+            None,
         )
         .await
     }
@@ -132,6 +140,7 @@ async fn complete(
     code: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+    iss: Option<String>,
 ) -> Response {
     let completion = connectors
         .complete_authorization(
@@ -140,6 +149,7 @@ async fn complete(
                 code,
                 error,
                 error_description,
+                iss,
                 from_browser: true,
             },
             |_| true,
@@ -157,7 +167,13 @@ async fn complete(
 }
 
 /// The page that asks the user to confirm a link, naming the customer account it is for.
-fn confirmation_page(account: &str, connector_type: &str, state: &str, code: &str) -> Response {
+fn confirmation_page(
+    account: &str,
+    connector_type: &str,
+    state: &str,
+    code: &str,
+    iss: &str,
+) -> Response {
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Confirm the link</title></head>\
          <body><h1 id=\"title\">Confirm the link</h1>\
@@ -166,6 +182,7 @@ fn confirmation_page(account: &str, connector_type: &str, state: &str, code: &st
          <form method=\"post\" action=\"{CALLBACK_PATH}\">\
          <input type=\"hidden\" name=\"state\" value=\"{state}\">\
          <input type=\"hidden\" name=\"code\" value=\"{code}\">\
+         <input type=\"hidden\" name=\"iss\" value=\"{iss}\">\
          <button id=\"confirm\" type=\"submit\" name=\"decision\" value=\"confirm\">Link the account</button> \
          <button id=\"cancel\" type=\"submit\" name=\"decision\" value=\"cancel\">Cancel</button>\
          </form></body></html>",
@@ -173,6 +190,7 @@ fn confirmation_page(account: &str, connector_type: &str, state: &str, code: &st
         account = escape(account),
         state = escape(state),
         code = escape(code),
+        iss = escape(iss),
     );
     let mut response = (StatusCode::OK, Html(body)).into_response();
     let headers = response.headers_mut();
@@ -284,6 +302,7 @@ fn forward(return_url: &str, state: &str, query: &CallbackQuery) -> Response {
             ("error_description", &query.error_description),
             ("tenant", &query.tenant),
             ("admin_consent", &query.admin_consent),
+            ("iss", &query.iss),
         ] {
             if let Some(value) = value {
                 pairs.append_pair(name, value);

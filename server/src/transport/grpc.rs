@@ -218,6 +218,7 @@ impl ConnectorService for ConnectorApi {
                     code: non_empty(request.code),
                     error: non_empty(request.error),
                     error_description: non_empty(request.error_description),
+                    iss: non_empty(request.iss),
                     from_browser: false,
                 },
                 |account| caller.authorize_parent(account).is_ok(),

@@ -159,6 +159,10 @@ impl OAuthProvider for MicrosoftApp {
     fn resource_url(&self) -> &str {
         &self.resource_url
     }
+
+    fn accepts_issuer(&self, iss: &str) -> bool {
+        self.microsoft.is_issuer(iss)
+    }
 }
 
 #[cfg(test)]
@@ -213,5 +217,20 @@ mod tests {
             "our own app's credentials are an operator's problem"
         );
         assert_eq!(app(true).resource_url(), "http://graph");
+    }
+
+    #[test]
+    fn only_this_platforms_issuers_are_accepted() {
+        let delegated = app(false);
+        assert!(delegated.accepts_issuer("http://login/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"));
+        for other in [
+            "http://login/google",
+            "http://login//v2.0",
+            "http://login/a/b/v2.0",
+            "https://accounts.google.com",
+            "http://login.evil/x/v2.0",
+        ] {
+            assert!(!delegated.accepts_issuer(other), "{other}");
+        }
     }
 }

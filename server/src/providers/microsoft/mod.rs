@@ -121,6 +121,14 @@ impl Microsoft {
         }
     }
 
+    /// Whether `iss` is an issuer of this identity platform: `{login}/{tenant}/v2.0`.
+    pub fn is_issuer(&self, iss: &str) -> bool {
+        iss.strip_prefix(&self.login_base)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|rest| rest.strip_suffix("/v2.0"))
+            .is_some_and(|tenant| !tenant.is_empty() && !tenant.contains('/'))
+    }
+
     fn client(
         &self,
         app: &OAuthApp,

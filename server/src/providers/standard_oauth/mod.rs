@@ -434,4 +434,8 @@ impl OAuthProvider for StandardOAuth {
     fn resource_url(&self) -> &str {
         &self.profile.resource_url
     }
+
+    fn accepts_issuer(&self, iss: &str) -> bool {
+        self.profile.issuer.as_deref() == Some(iss)
+    }
 }
