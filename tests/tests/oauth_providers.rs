@@ -15,6 +15,131 @@ use connector_tests::{
 use identity_emulator::{Client, Emulator, Flavour, fixtures};
 use pb::connector_event::{Kind, RevocationOutcome as Outcome};
 
+/// The storm over two operating-system processes: this test's server and a second
+/// `connector-server` binary on the same PostgreSQL database, configured from a file with each
+/// provider's endpoints at the emulator. Exactly one refresh per provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_storm_over_two_server_processes_refreshes_each_provider_once() {
+    let (emulator, server) = world(Backend::Postgres).await;
+    // The second process runs on the real clock.
+    server.clock.set(chrono::Utc::now());
+    let mut linked = Vec::new();
+    for provider in &PROVIDERS {
+        linked.push((provider, link_alice(&emulator, &server, provider).await.1));
+    }
+    let workdir = tempfile::tempdir().expect("temp dir");
+    let config = workdir.path().join("connector.toml");
+    let mut toml = format!(
+        "database_url = \"{database}\"\n\
+         [[api_keys]]\nid = \"admin\"\nsha256 = \"{hash}\"\n",
+        database = server.database_url,
+        hash = hex::encode(connector_server::access::ApiKey::hash(
+            connector_tests::ADMIN_KEY
+        )),
+    );
+    for provider in &PROVIDERS {
+        let (connector_type, app) = app(&emulator, provider);
+        let optional = |name: &str, value: &Option<String>| {
+            value
+                .as_ref()
+                .map(|value| format!("{name} = \"{value}\"\n"))
+                .unwrap_or_default()
+        };
+        toml.push_str(&format!(
+            "[oauth.{id}]\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\n{rest}",
+            id = connector_type.as_str(),
+            client = app.client_id,
+            secret = fixtures::CLIENT_SECRET,
+            rest = [
+                optional("authorize_url", &app.authorize_url),
+                optional("token_url", &app.token_url),
+                optional("identity_url", &app.identity_url),
+                optional("revocation_url", &app.revocation_url),
+                optional("issuer", &app.issuer),
+            ]
+            .concat(),
+        ));
+    }
+    connector_tests::write_file(&config, &toml);
+    let port = connector_tests::free_port();
+    let mut second =
+        std::process::Command::new(connector_tests::workspace_binary("connector-server"))
+            .current_dir(workdir.path())
+            .env("CONNECTOR_CONFIG", &config)
+            .env("CONNECTOR_LISTEN", format!("127.0.0.1:{port}"))
+            .env(
+                "CONNECTOR_MASTER_KEY",
+                server.master_key.clone().expect("PostgreSQL has a key"),
+            )
+            .env("CONNECTOR_MASTER_KEY_ID", "test-key")
+            .env_remove("DATABASE_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the second process");
+    connector_tests::wait_until_serving(
+        &format!("http://127.0.0.1:{port}"),
+        StdDuration::from_secs(30),
+    )
+    .await;
+    let clients = [
+        server.client().await,
+        connector_client::ConnectorClient::connect(
+            format!("http://127.0.0.1:{port}"),
+            connector_tests::ADMIN_KEY,
+        )
+        .await
+        .expect("connect to the second process"),
+    ];
+    for (provider, connector) in linked {
+        // Due now: the stored access token is gone, so both processes must refresh.
+        let id = connector.name.rsplit('/').next().expect("an id");
+        server
+            .execute_sql(&format!(
+                "DELETE FROM connector_secret WHERE connector_id = '{id}' AND field = 'access_token'"
+            ))
+            .await;
+        emulator.reset_counters();
+        emulator.set_token_delay(StdDuration::from_millis(300));
+        let calls: Vec<_> = (0..200)
+            .map(|i| {
+                let client = clients[i % clients.len()].clone();
+                let name = connector.name.clone();
+                tokio::spawn(async move {
+                    client
+                        .get_access_token(pb::GetAccessTokenRequest { name })
+                        .await
+                })
+            })
+            .collect();
+        let mut tokens = std::collections::HashSet::new();
+        for call in calls {
+            let token = call.await.expect("the call task").unwrap_or_else(|status| {
+                panic!(
+                    "{}: every caller gets a token: {status:?}",
+                    provider.connector_type
+                )
+            });
+            tokens.insert(token.access_token);
+        }
+        emulator.set_token_delay(StdDuration::ZERO);
+        assert_eq!(
+            emulator.counters().refresh,
+            1,
+            "{}: exactly one refresh over two processes",
+            provider.connector_type
+        );
+        assert_eq!(
+            tokens.len(),
+            1,
+            "{}: one token for all",
+            provider.connector_type
+        );
+    }
+    let _ = second.kill();
+    let _ = second.wait();
+}
+
 on_both_backends!(
     each_provider_links_once_refreshes_and_really_revokes_on_delete,
     a_refresh_storm_refreshes_each_provider_once,
@@ -256,6 +381,25 @@ async fn each_provider_links_once_refreshes_and_really_revokes_on_delete(backend
             tonic::Code::FailedPrecondition,
             "ACCOUNT_MISMATCH",
         );
+
+        // Reauthorizing the same account renews the connector: same name and account.
+        let started = client
+            .start_reauthorization(pb::StartReauthorizationRequest {
+                name: linked.name.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("started");
+        let redirect = emulator
+            .complete_authorization(&started.authorization_url, fixtures::ALICE_UPN)
+            .expect("signed in as Alice again");
+        let renewed = client
+            .complete_authorization(callback_request(&redirect))
+            .await
+            .unwrap_or_else(|status| panic!("{}: {status:?}", provider.connector_type));
+        assert_eq!(renewed.name, linked.name);
+        assert_eq!(renewed.external_account, linked.external_account);
+        assert_eq!(renewed.state(), pb::connector::State::Authorized);
 
         // The access token is handed out, and refreshed once it expires.
         let token = |name: String| client.get_access_token(pb::GetAccessTokenRequest { name });
