@@ -28,7 +28,8 @@
 #                      their own on loopback, never the system service)
 #   SFTP_TEST_USER     the OS user the sftp tests log in as (created here; no
 #                      login shell, a random password kept in .tools/)
-#   SFTP_TEST_PASSWORD its password (random per checkout, file mode 0600)
+#   SFTP_TEST_PASSWORD its password (random per machine, kept root-only in
+#                      /var/lib/connector-service-tests/)
 #   CHROMIUM_BIN       /usr/bin/chromium (Debian chromium)
 #   CHROMEDRIVER_BIN   /usr/bin/chromedriver (Debian chromium-driver)
 #   TOOLS_DIR          $ROOT/.tools
@@ -168,11 +169,15 @@ tools_install_sshd() {
     if ! id "$SFTP_TEST_USER" >/dev/null 2>&1; then
         __tools_as_root useradd --create-home --shell /usr/sbin/nologin "$SFTP_TEST_USER" || return 1
     fi
-    local secret="$TOOLS_DIR/sftp-test-password"
+    # One password per machine, not per checkout: the OS user is shared, and two checkouts
+    # running their suites at once must not reset each other's password.
+    local secret=/var/lib/connector-service-tests/sftp-test-password
     if [[ ! -s "$secret" ]]; then
-        (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$secret") || return 1
+        __tools_as_root mkdir -p -m 700 "$(dirname "$secret")" || return 1
+        (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' |
+            __tools_as_root tee "$secret" >/dev/null) || return 1
     fi
-    SFTP_TEST_PASSWORD="$(cat "$secret")"
+    SFTP_TEST_PASSWORD="$(__tools_as_root cat "$secret")"
     printf '%s:%s\n' "$SFTP_TEST_USER" "$SFTP_TEST_PASSWORD" | __tools_as_root chpasswd || return 1
     export SSHD_BIN SFTP_TEST_USER SFTP_TEST_PASSWORD
 }

@@ -314,7 +314,67 @@ async fn revoke_queued_tokens(connectors: domain::Connectors, interval: std::tim
 
 /// The sealer from the configured master keys, or, for the embedded SQLite default with none
 /// configured, from a key file created on first start.
+/// Whether start-up may create the embedded default's key files (a server starting) or must
+/// only read what is there (`check-config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyFiles {
+    /// Create a missing file.
+    Create,
+    /// Read an existing file; a missing one would be generated, which cannot fail.
+    ReadOnly,
+}
+
+/// Everything start-up validates, without opening the database or writing a file: the provider
+/// endpoints, TLS (the certificate and key are read and built into a TLS configuration), the
+/// master keys, the API keys and the OAuth 2.0 registrations. `listen` is where the server
+/// would listen (plaintext is refused off loopback). A description of what was checked.
+pub fn check_config(config: &Config, listen: std::net::SocketAddr) -> Result<String, Error> {
+    let database_url = config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| Store::sqlite_url(&config.data_dir));
+    config.check_endpoints()?;
+    if let Some(tls) = server_tls(config, listen)? {
+        tonic::transport::Server::builder()
+            .tls_config(tls)
+            .map_err(|error| {
+                config::ConfigError(format!(
+                    "[tls] cert and key do not make a TLS configuration: {error}"
+                ))
+            })?;
+    }
+    let backend = persistence::backend_of(&database_url);
+    let sealer = sealer_with(config, backend, KeyFiles::ReadOnly)?;
+    let api_keys = api_keys_with(config, backend, KeyFiles::ReadOnly)?;
+    let oauth = registry::oauth_settings(
+        config,
+        &reqwest::Client::new(),
+        config.public_url.as_deref().unwrap_or("http://localhost"),
+    )?;
+    let mut oauth_types: Vec<&str> = oauth.providers.keys().map(|id| id.as_str()).collect();
+    oauth_types.sort_unstable();
+    Ok(format!(
+        "configuration OK: {backend:?} database, listening on {listen} ({}), master key `{}`, {} API key(s), OAuth 2.0 types: {}",
+        if config.tls.is_some() {
+            "TLS"
+        } else {
+            "plaintext"
+        },
+        sealer.current_key_id(),
+        api_keys.len(),
+        if oauth_types.is_empty() {
+            "none".to_owned()
+        } else {
+            oauth_types.join(", ")
+        }
+    ))
+}
+
 fn sealer(config: &Config, backend: Backend) -> Result<Sealer, Error> {
+    sealer_with(config, backend, KeyFiles::Create)
+}
+
+fn sealer_with(config: &Config, backend: Backend, files: KeyFiles) -> Result<Sealer, Error> {
     let previous = config
         .previous_master_keys
         .iter()
@@ -324,7 +384,7 @@ fn sealer(config: &Config, backend: Backend) -> Result<Sealer, Error> {
         (Some(key), _) => MasterKey::from_base64(key.id.clone(), key.key_base64.expose_secret())?,
         (None, Backend::Sqlite) => {
             let path = config.data_dir.join(MASTER_KEY_FILE);
-            let encoded = read_or_create_secret_file(&path, || {
+            let encoded = read_or_create_secret_file(&path, files, || {
                 MasterKey::generate(GENERATED_KEY_ID).to_base64()
             })?;
             MasterKey::from_base64(GENERATED_KEY_ID, &encoded)?
@@ -352,6 +412,10 @@ fn sealer(config: &Config, backend: Backend) -> Result<Sealer, Error> {
 
 /// The configured API keys, or an admin key from a file created on first start.
 fn api_keys(config: &Config, backend: Backend) -> Result<Vec<ApiKey>, Error> {
+    api_keys_with(config, backend, KeyFiles::Create)
+}
+
+fn api_keys_with(config: &Config, backend: Backend, files: KeyFiles) -> Result<Vec<ApiKey>, Error> {
     if !config.api_keys.is_empty() {
         return Ok(config.api_keys.clone());
     }
@@ -364,7 +428,7 @@ fn api_keys(config: &Config, backend: Backend) -> Result<Vec<ApiKey>, Error> {
         .into());
     }
     let path = config.data_dir.join(ADMIN_KEY_FILE);
-    let key = read_or_create_secret_file(&path, || {
+    let key = read_or_create_secret_file(&path, files, || {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         format!("csk_{}", BASE64URL.encode(bytes))
@@ -420,6 +484,7 @@ fn check_private(path: &Path) -> Result<(), Error> {
 /// An existing file must be private ([`check_private`]).
 fn read_or_create_secret_file(
     path: &Path,
+    files: KeyFiles,
     generate: impl FnOnce() -> String,
 ) -> Result<String, Error> {
     if path.exists() {
@@ -440,6 +505,9 @@ fn read_or_create_secret_file(
         Err(_) => {}
     }
     let content = generate();
+    if files == KeyFiles::ReadOnly {
+        return Ok(content);
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -7,6 +7,10 @@
 //! `connector-server rewrap [--config FILE] [--batch N]` seals every stored secret again under
 //! the current master key (while servers keep running), then exits: afterwards the previous
 //! master keys can be removed from the configuration.
+//!
+//! `connector-server check-config [--config FILE]` validates the configuration as start-up
+//! does, without opening the database or writing a file, and exits 0 when it is sound.
+//! `connector-server --version` prints the version and the git commit it was built from.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -40,7 +44,19 @@ async fn main() -> ExitCode {
 
 async fn serve() -> Result<(), String> {
     let mut args = std::env::args().skip(1).peekable();
+    if args
+        .next_if(|arg| arg == "--version" || arg == "-V")
+        .is_some()
+    {
+        println!(
+            "connector-server {} (commit {})",
+            env!("CARGO_PKG_VERSION"),
+            env!("CONNECTOR_GIT_COMMIT")
+        );
+        return Ok(());
+    }
     let rewrap = args.next_if(|arg| arg == "rewrap").is_some();
+    let check = !rewrap && args.next_if(|arg| arg == "check-config").is_some();
     let mut batch = 500u64;
     let mut config_file = std::env::var_os("CONNECTOR_CONFIG").map(PathBuf::from);
     while let Some(arg) = args.next() {
@@ -55,7 +71,7 @@ async fn serve() -> Result<(), String> {
             }
             "--help" | "-h" => {
                 println!(
-                    "usage: connector-server [--config FILE]\n       connector-server rewrap [--config FILE] [--batch N]\nSee the README for the configuration reference."
+                    "usage: connector-server [--config FILE]\n       connector-server rewrap [--config FILE] [--batch N]\n       connector-server check-config [--config FILE]\n       connector-server --version\nSee the README for the configuration reference."
                 );
                 return Ok(());
             }
@@ -65,6 +81,12 @@ async fn serve() -> Result<(), String> {
     let (config, listen) =
         connector_server::config::load(config_file.as_deref(), |name| std::env::var(name).ok())
             .map_err(|error| error.to_string())?;
+    if check {
+        let checked =
+            connector_server::check_config(&config, listen).map_err(|error| error.to_string())?;
+        println!("{checked}");
+        return Ok(());
+    }
     if rewrap {
         let report = connector_server::rewrap(&config, batch)
             .await
