@@ -1621,6 +1621,57 @@ pub async fn confirm_at_callback(
         .expect("callback answers")
 }
 
+/// 200 concurrent GetAccessToken calls for one connector, spread over `clients`.
+pub async fn token_storm(
+    clients: &[connector_client::ConnectorClient],
+    name: &str,
+) -> Vec<Result<pb::GetAccessTokenResponse, tonic::Status>> {
+    let calls: Vec<_> = (0..200)
+        .map(|i| {
+            let client = clients[i % clients.len()].clone();
+            let name = name.to_owned();
+            tokio::spawn(async move {
+                client
+                    .get_access_token(pb::GetAccessTokenRequest { name })
+                    .await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(calls.len());
+    for call in calls {
+        results.push(call.await.expect("the call task"));
+    }
+    results
+}
+
+/// A second `connector-server` process (the real binary) started in `dir` with the config file
+/// `config` (its database) and `master_key`, listening on a free loopback port, serving once
+/// this returns; `stderr` gets its logs at `rust_log`. Kill it when done.
+pub async fn start_second_process(
+    dir: &Path,
+    config: &Path,
+    master_key: &str,
+    rust_log: &str,
+    stderr: Stdio,
+) -> (Child, String) {
+    let port = free_port();
+    let second = Command::new(workspace_binary("connector-server"))
+        .current_dir(dir)
+        .env("CONNECTOR_CONFIG", config)
+        .env("CONNECTOR_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CONNECTOR_MASTER_KEY", master_key)
+        .env("CONNECTOR_MASTER_KEY_ID", "test-key")
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start the second process");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    wait_until_serving(&endpoint, Duration::from_secs(30)).await;
+    (second, endpoint)
+}
+
 /// The next event of a watch, within 30 s.
 pub async fn next_event(watch: &mut connector_client::EventWatch) -> pb::ConnectorEvent {
     tokio::time::timeout(Duration::from_secs(30), watch.next())

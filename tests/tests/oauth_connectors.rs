@@ -7,7 +7,7 @@ use connector_client::pb;
 use connector_server::clock::Clock as _;
 use connector_tests::{
     Backend, OAuthWorld, RETURN_URL, assert_error, assert_invalid_field, callback_request,
-    confirm_at_callback, on_both_backends, query_param, unique_parent,
+    confirm_at_callback, on_both_backends, query_param, token_storm, unique_parent,
 };
 use identity_emulator::{Failure, fixtures};
 use tonic::Code;
@@ -909,31 +909,19 @@ async fn two_process_storm(fail_first: bool) -> Storm {
             secret = fixtures::CLIENT_SECRET,
         ),
     );
-    let port = connector_tests::free_port();
-    let mut second =
-        std::process::Command::new(connector_tests::workspace_binary("connector-server"))
-            .current_dir(workdir.path())
-            .env("CONNECTOR_CONFIG", &config)
-            .env("CONNECTOR_LISTEN", format!("127.0.0.1:{port}"))
-            .env(
-                "CONNECTOR_MASTER_KEY",
-                world
-                    .server
-                    .master_key
-                    .clone()
-                    .expect("PostgreSQL has a key"),
-            )
-            .env("CONNECTOR_MASTER_KEY_ID", "test-key")
-            .env_remove("DATABASE_URL")
-            // Every log line, to check below that no token reaches the logs.
-            .env("RUST_LOG", "trace")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(workdir.path().join("server.log")).unwrap())
-            .spawn()
-            .expect("start the second process");
-    connector_tests::wait_until_serving(
-        &format!("http://127.0.0.1:{port}"),
-        std::time::Duration::from_secs(30),
+    // Every log line, to check below that no token reaches the logs.
+    let (mut second, endpoint) = connector_tests::start_second_process(
+        workdir.path(),
+        &config,
+        world
+            .server
+            .master_key
+            .as_deref()
+            .expect("PostgreSQL has a key"),
+        "trace",
+        std::fs::File::create(workdir.path().join("server.log"))
+            .unwrap()
+            .into(),
     )
     .await;
 
@@ -951,12 +939,9 @@ async fn two_process_storm(fail_first: bool) -> Storm {
         .set_token_delay(std::time::Duration::from_millis(300));
     let clients = [
         world.server.client().await,
-        connector_client::ConnectorClient::connect(
-            format!("http://127.0.0.1:{port}"),
-            connector_tests::ADMIN_KEY,
-        )
-        .await
-        .expect("connect to the second process"),
+        connector_client::ConnectorClient::connect(endpoint, connector_tests::ADMIN_KEY)
+            .await
+            .expect("connect to the second process"),
     ];
     let mut tokens = std::collections::HashSet::new();
     let mut unavailable = 0;
@@ -1169,29 +1154,6 @@ async fn withdrawn_office_365_consent_deauthorizes_the_connector(backend: Backen
         metadata.get("deauthorization_reason").map(String::as_str),
         Some("REVOKED")
     );
-}
-
-/// 200 concurrent GetAccessToken calls for one connector, spread over `clients`.
-async fn token_storm(
-    clients: &[connector_client::ConnectorClient],
-    name: &str,
-) -> Vec<Result<pb::GetAccessTokenResponse, tonic::Status>> {
-    let calls: Vec<_> = (0..200)
-        .map(|i| {
-            let client = clients[i % clients.len()].clone();
-            let name = name.to_owned();
-            tokio::spawn(async move {
-                client
-                    .get_access_token(pb::GetAccessTokenRequest { name })
-                    .await
-            })
-        })
-        .collect();
-    let mut results = Vec::with_capacity(calls.len());
-    for call in calls {
-        results.push(call.await.expect("the call task"));
-    }
-    results
 }
 
 /// The token endpoint fails while an authorization completes: the `state` is used up, so the

@@ -12,7 +12,7 @@ use connector_server::{
 };
 use connector_tests::{
     Backend, OAuthOptions, ServerOptions, TestServer, assert_error, callback_request,
-    on_both_backends, server_events, unique_parent,
+    on_both_backends, server_events, token_storm, unique_parent,
 };
 use identity_emulator::{Client, Emulator, Flavour, fixtures};
 use pb::connector_event::{Kind, RevocationOutcome as Outcome};
@@ -63,35 +63,19 @@ async fn a_refresh_storm_over_two_server_processes_refreshes_each_provider_once(
         ));
     }
     connector_tests::write_file(&config, &toml);
-    let port = connector_tests::free_port();
-    let mut second =
-        std::process::Command::new(connector_tests::workspace_binary("connector-server"))
-            .current_dir(workdir.path())
-            .env("CONNECTOR_CONFIG", &config)
-            .env("CONNECTOR_LISTEN", format!("127.0.0.1:{port}"))
-            .env(
-                "CONNECTOR_MASTER_KEY",
-                server.master_key.clone().expect("PostgreSQL has a key"),
-            )
-            .env("CONNECTOR_MASTER_KEY_ID", "test-key")
-            .env_remove("DATABASE_URL")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start the second process");
-    connector_tests::wait_until_serving(
-        &format!("http://127.0.0.1:{port}"),
-        StdDuration::from_secs(30),
+    let (mut second, endpoint) = connector_tests::start_second_process(
+        workdir.path(),
+        &config,
+        server.master_key.as_deref().expect("PostgreSQL has a key"),
+        "info",
+        std::process::Stdio::null(),
     )
     .await;
     let clients = [
         server.client().await,
-        connector_client::ConnectorClient::connect(
-            format!("http://127.0.0.1:{port}"),
-            connector_tests::ADMIN_KEY,
-        )
-        .await
-        .expect("connect to the second process"),
+        connector_client::ConnectorClient::connect(endpoint, connector_tests::ADMIN_KEY)
+            .await
+            .expect("connect to the second process"),
     ];
     for (provider, connector) in linked {
         // Due now: the stored access token is gone, so both processes must refresh.
@@ -103,20 +87,9 @@ async fn a_refresh_storm_over_two_server_processes_refreshes_each_provider_once(
             .await;
         emulator.reset_counters();
         emulator.set_token_delay(StdDuration::from_millis(300));
-        let calls: Vec<_> = (0..200)
-            .map(|i| {
-                let client = clients[i % clients.len()].clone();
-                let name = connector.name.clone();
-                tokio::spawn(async move {
-                    client
-                        .get_access_token(pb::GetAccessTokenRequest { name })
-                        .await
-                })
-            })
-            .collect();
         let mut tokens = std::collections::HashSet::new();
-        for call in calls {
-            let token = call.await.expect("the call task").unwrap_or_else(|status| {
+        for result in token_storm(&clients, &connector.name).await {
+            let token = result.unwrap_or_else(|status| {
                 panic!(
                     "{}: every caller gets a token: {status:?}",
                     provider.connector_type
@@ -467,20 +440,9 @@ async fn a_refresh_storm_refreshes_each_provider_once(backend: Backend) {
         emulator.reset_counters();
         // A slow token endpoint keeps every caller in the refresh window at once.
         emulator.set_token_delay(StdDuration::from_millis(200));
-        let calls: Vec<_> = (0..200)
-            .map(|i| {
-                let client = clients[i % clients.len()].clone();
-                let name = linked.name.clone();
-                tokio::spawn(async move {
-                    client
-                        .get_access_token(pb::GetAccessTokenRequest { name })
-                        .await
-                })
-            })
-            .collect();
         let mut tokens = std::collections::HashSet::new();
-        for call in calls {
-            let token = call.await.expect("the call task").unwrap_or_else(|status| {
+        for result in token_storm(&clients, &linked.name).await {
+            let token = result.unwrap_or_else(|status| {
                 panic!(
                     "{}: every caller gets a token: {status:?}",
                     provider.connector_type

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::token::inject;
+use super::token::{inject, revocation_failure};
 use crate::model::User;
 use crate::params::Params;
 use crate::store::{Shared, Store, Subject};
@@ -43,17 +43,6 @@ fn bearer_user<'a>(store: &'a Store, headers: &HeaderMap) -> Option<(&'a User, u
 
 fn unauthorized(body: serde_json::Value) -> Response {
     (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
-}
-
-/// Counts a revocation call and takes an injected failure, if one is queued.
-fn revocation_failure(shared: &Shared) -> Option<crate::knobs::Failure> {
-    let mut store = shared.lock();
-    store.counters.revoke += 1;
-    let failure = store.failures.revoke.pop_front();
-    if failure.is_some() {
-        store.counters.injected_failures += 1;
-    }
-    failure
 }
 
 /// Dropbox `POST /2/users/get_current_account`: the account id (`dbid:…`) and e-mail.

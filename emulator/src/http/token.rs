@@ -115,16 +115,7 @@ pub(super) async fn revoke(
     body: Bytes,
 ) -> Response {
     let correlation_id = client_request_id(&headers);
-    let failure = {
-        let mut store = shared.lock();
-        store.counters.revoke += 1;
-        let failure = store.failures.revoke.pop_front();
-        if failure.is_some() {
-            store.counters.injected_failures += 1;
-        }
-        failure
-    };
-    if let Some(failure) = failure {
+    if let Some(failure) = revocation_failure(&shared) {
         return inject(&shared, failure, correlation_id).await;
     }
     let delay = shared.lock().failures.token_delay;
@@ -142,6 +133,18 @@ pub(super) async fn revoke(
         Ok(()) => StatusCode::OK.into_response(),
         Err(error) => error.into_json_response(now, correlation_id),
     }
+}
+
+/// Counts a revocation call (at any provider's revocation endpoint) and takes an injected
+/// failure, if one is queued.
+pub(super) fn revocation_failure(shared: &Shared) -> Option<Failure> {
+    let mut store = shared.lock();
+    store.counters.revoke += 1;
+    let failure = store.failures.revoke.pop_front();
+    if failure.is_some() {
+        store.counters.injected_failures += 1;
+    }
+    failure
 }
 
 /// Answers with an injected failure; `Timeout` holds the request until the emulator stops.

@@ -71,3 +71,15 @@ pub enum Error {
         retry_after: Duration,
     },
 }
+
+/// A provider's `Retry-After` in seconds, when it sent one.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .map(Duration::from_secs)
+}

@@ -26,8 +26,8 @@ use oauth2::{
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::Error;
 use super::oauth::{AuthorizationStart, Identity, Tokens};
+use super::{Error, retry_after};
 
 mod app;
 mod identity;
@@ -419,17 +419,6 @@ fn aadsts_code(description: &str) -> Option<u32> {
         .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().ok()
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 fn describe(error: &reqwest::Error) -> String {

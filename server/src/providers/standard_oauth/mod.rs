@@ -19,6 +19,7 @@ use sha2::{Digest as _, Sha256};
 use super::{
     Error, id_token,
     oauth::{AuthorizationRequest, AuthorizationStart, GrantLoss, Identity, OAuthProvider, Tokens},
+    retry_after,
 };
 
 pub mod known;
@@ -100,12 +101,10 @@ impl StandardOAuth {
             .map_err(|error| unavailable(format!("{url}: {}", error.without_url()), None))?;
         let status = answer.status();
         if status.is_server_error() || status.as_u16() == 429 {
-            let retry_after = answer
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|value| value.to_str().ok()?.trim().parse().ok())
-                .map(Duration::from_secs);
-            return Err(unavailable(format!("{url} answered {status}"), retry_after));
+            return Err(unavailable(
+                format!("{url} answered {status}"),
+                retry_after(answer.headers()),
+            ));
         }
         if status.is_success() {
             return Ok(answer);
