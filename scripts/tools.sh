@@ -30,6 +30,10 @@
 #                      login shell, a random password kept in .tools/)
 #   SFTP_TEST_PASSWORD its password (random per machine, kept root-only in
 #                      /var/lib/connector-service-tests/)
+#   PROMETHEUS_BIN     /usr/bin/prometheus (Debian prometheus; the tests start their
+#                      own on loopback with their own scrape config, never the system
+#                      service)
+#   TMUX_BIN           /usr/bin/tmux (Debian tmux; the CLI's interactive test)
 #   CHROMIUM_BIN       /usr/bin/chromium (Debian chromium)
 #   CHROMEDRIVER_BIN   /usr/bin/chromedriver (Debian chromium-driver)
 #   TOOLS_DIR          $ROOT/.tools
@@ -152,6 +156,20 @@ tools_install_chromium() {
     CHROMIUM_BIN=/usr/bin/chromium
     CHROMEDRIVER_BIN=/usr/bin/chromedriver
     export CHROMIUM_BIN CHROMEDRIVER_BIN
+}
+
+# Prometheus (Debian), for the test that scrapes the server's metrics with the real
+# scraper; the package's own service is stopped if its install started it. tmux, for the
+# test that drives connectorctl's confirmation prompt and spinner in a terminal.
+tools_install_prometheus_tmux() {
+    if [[ ! -x /usr/bin/prometheus ]]; then
+        __tools_apt_install prometheus || return 1
+        __tools_as_root pkill -x prometheus 2>/dev/null || true
+    fi
+    if [[ ! -x /usr/bin/tmux ]]; then __tools_apt_install tmux || return 1; fi
+    PROMETHEUS_BIN=/usr/bin/prometheus
+    TMUX_BIN=/usr/bin/tmux
+    export PROMETHEUS_BIN TMUX_BIN
 }
 
 # OpenSSH's server (Debian) and a test user for the sftp connector tests. The tests
@@ -339,6 +357,7 @@ tools_setup() {
         tools_install_node &&
         tools_install_chromium &&
         tools_install_sshd &&
+        tools_install_prometheus_tmux &&
         tools_install_venv
     local rc=$?
     flock -u "$__tools_lock_fd" || true
@@ -352,7 +371,7 @@ tools_setup() {
 
 __tools_print_env() {
     local v
-    for v in TEST_POSTGRES_URL AZURITE_BLOB_BIN BUF_BIN GRPCURL_BIN TEST_PYTHON WSGIDAV_BIN MOTO_SERVER_BIN SSHD_BIN SFTP_TEST_USER SFTP_TEST_PASSWORD CHROMIUM_BIN CHROMEDRIVER_BIN TOOLS_DIR PGDATA_DIR PG_BINDIR; do
+    for v in TEST_POSTGRES_URL AZURITE_BLOB_BIN BUF_BIN GRPCURL_BIN TEST_PYTHON WSGIDAV_BIN MOTO_SERVER_BIN SSHD_BIN SFTP_TEST_USER SFTP_TEST_PASSWORD PROMETHEUS_BIN TMUX_BIN CHROMIUM_BIN CHROMEDRIVER_BIN TOOLS_DIR PGDATA_DIR PG_BINDIR; do
         if [[ -n "${!v:-}" ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
     done
 }

@@ -14,7 +14,8 @@
 //!
 //! Run: `eval "$(scripts/tools.sh)"; cargo bench -p connector-server --bench rpc`.
 //! `RPC_BENCH_SECS` sets each run's length (default 2), `RPC_BENCH_CONNECTORS` the deep
-//! account's size (default 100000).
+//! account's size (default 100000), `RPC_BENCH_RUST_LOG` the servers' log level (default
+//! `warn`; `info` adds a log line per call).
 
 use std::{
     future::Future,
@@ -91,6 +92,12 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// The servers' `RUST_LOG`: `warn` unless `RPC_BENCH_RUST_LOG` says otherwise (`info` measures
+/// the per-call log lines; `CONNECTOR_LOG_FORMAT` passes through to choose their format).
+fn server_log_level() -> String {
+    std::env::var("RPC_BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned())
+}
+
 /// Pins this process to `core` with `taskset`; whether that worked.
 fn pin_self(core: usize) -> bool {
     Command::new("taskset")
@@ -112,9 +119,14 @@ fn spawn_pinned(pinned: bool, program: &str, args: &[&str], env: &[(&str, String
     command
         .args(args)
         .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", server_log_level())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        // Per-call log lines (RPC_BENCH_RUST_LOG=info) are written, and thrown away.
+        .stderr(if server_log_level() == "warn" {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .spawn()
         .expect("spawn")
 }
@@ -441,7 +453,7 @@ async fn callgrind(
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(program)
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", server_log_level())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

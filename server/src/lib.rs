@@ -18,6 +18,8 @@ pub mod crypto;
 pub mod domain;
 mod error;
 mod key_files;
+mod measured;
+pub mod metrics;
 pub mod persistence;
 pub mod providers;
 mod registry;
@@ -117,8 +119,9 @@ pub async fn run(
         None if tls.is_some() => format!("https://{address}"),
         None => format!("http://{address}"),
     };
-    let oauth = registry::oauth_settings(&config, &http, &public_url)?;
-    let credential_providers = registry::credential_providers(&config, &http);
+    let metrics = metrics::Metrics::new();
+    let oauth = registry::oauth_settings(&config, &http, &public_url, &metrics)?;
+    let credential_providers = registry::credential_providers(&config, &http, &metrics);
     let connectors = domain::Connectors::new(
         store.clone(),
         sealer.clone(),
@@ -144,12 +147,34 @@ pub async fn run(
                 .unwrap_or(chrono::Duration::minutes(15)),
         },
         config.clock.clone(),
-    );
+    )
+    .with_metrics(metrics.clone());
     let sweeper = tokio::spawn(sweep_inactive_connectors(
         connectors.clone(),
+        metrics.clone(),
         config.sweep_interval,
         config.sweep_batch,
     ));
+
+    let metrics_server = match config.metrics_listen {
+        Some(metrics_address) => {
+            let listener = TcpListener::bind(metrics_address)
+                .await
+                .map_err(io_error(format!(
+                    "cannot listen for metrics on {metrics_address}"
+                )))?;
+            if let Ok(bound) = listener.local_addr() {
+                tracing::info!(address = %bound, "serving Prometheus metrics at /metrics");
+            }
+            Some(tokio::spawn(metrics::serve(
+                listener,
+                metrics.clone(),
+                store.clone(),
+                config.clock.clone(),
+            )))
+        }
+        None => None,
+    };
 
     let revoker = tokio::spawn(revoke_queued_tokens(
         connectors.clone(),
@@ -174,12 +199,16 @@ pub async fn run(
             health_check_interval: config.health_check_interval,
             event_poll_interval: config.event_poll_interval,
             limits: config.limits,
+            metrics,
             tls,
         },
         shutdown,
     )
     .await;
     sweeper.abort();
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     // A try cut off here stays claimed until its lease ends, then any process retries it.
     revoker.abort();
     served?;
@@ -232,6 +261,7 @@ fn install_crypto_provider() {
 /// deauthorized); it makes the state durable and erases the secrets.
 async fn sweep_inactive_connectors(
     connectors: domain::Connectors,
+    metrics: Arc<metrics::Metrics>,
     interval: std::time::Duration,
     batch: u64,
 ) {
@@ -239,7 +269,9 @@ async fn sweep_inactive_connectors(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match connectors.sweep_inactive(batch).await {
+        let swept = connectors.sweep_inactive(batch).await;
+        metrics.sweep(swept.as_ref().ok().copied());
+        match swept {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "deauthorized connectors for inactivity"),
             Err(error) => {
@@ -293,6 +325,7 @@ pub fn check_config(config: &Config, listen: std::net::SocketAddr) -> Result<Str
         config,
         &reqwest::Client::new(),
         config.public_url.as_deref().unwrap_or("http://localhost"),
+        &metrics::Metrics::new(),
     )?;
     let mut oauth_types: Vec<&str> = oauth.providers.keys().map(|id| id.as_str()).collect();
     oauth_types.sort_unstable();

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use crate::{
     config::{self, Config},
     domain::{self, connector_type::AuthMethod, connector_type::ConnectorTypeId as Type},
+    measured::Measured,
+    metrics::Metrics,
     providers::{
         self,
         azure_blob::AzureBlob,
@@ -20,6 +22,7 @@ use crate::{
 pub(crate) fn credential_providers(
     config: &Config,
     http: &reqwest::Client,
+    metrics: &Arc<Metrics>,
 ) -> domain::CredentialProviders {
     let azure = AzureBlob::new(
         http.clone(),
@@ -44,7 +47,15 @@ pub(crate) fn credential_providers(
             Arc::new(providers::webdav::WebDav::new(http.clone(), private)),
         ),
     ]
-    .into()
+    .into_iter()
+    .map(|(connector_type, provider)| {
+        let measured = Measured::new(provider, connector_type.as_str(), metrics.clone());
+        (
+            connector_type,
+            Arc::new(measured) as Arc<dyn CredentialProvider>,
+        )
+    })
+    .collect()
 }
 
 /// How the service runs OAuth 2.0, with a provider for every type that has an app
@@ -53,6 +64,7 @@ pub(crate) fn oauth_settings(
     config: &Config,
     http: &reqwest::Client,
     public_url: &str,
+    metrics: &Arc<Metrics>,
 ) -> Result<domain::OAuthSettings, config::ConfigError> {
     let microsoft = Microsoft::new(
         http.clone(),
@@ -113,6 +125,13 @@ pub(crate) fn oauth_settings(
         );
         providers.insert(connector_type, Arc::new(provider) as Arc<dyn OAuthProvider>);
     }
+    let providers = providers
+        .into_iter()
+        .map(|(connector_type, provider)| {
+            let measured = Measured::new(provider, connector_type.as_str(), metrics.clone());
+            (connector_type, Arc::new(measured) as Arc<dyn OAuthProvider>)
+        })
+        .collect();
     let duration =
         |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero());
     Ok(domain::OAuthSettings {

@@ -14,24 +14,12 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
+use connector_server::config::LogFormat;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Logs go to stderr, coloured only on a terminal, at the level RUST_LOG asks for (info);
-    // one JSON object per line with CONNECTOR_LOG_FORMAT=json. Audit records are on the
-    // `audit` target (see connector_server::audit).
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match std::env::var("CONNECTOR_LOG_FORMAT").as_deref() {
-        Ok("json") => logs.json().flatten_event(true).init(),
-        _ => logs
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-    }
     match serve().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -39,6 +27,28 @@ async fn main() -> ExitCode {
             eprintln!("connector-server: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs go to stderr at the level RUST_LOG asks for (info): text lines, coloured only on a
+/// terminal, or one JSON object per line with `log_format = "json"` (CONNECTOR_LOG_FORMAT).
+/// Every ConnectorService call is logged once on `connector_server::rpc`; audit records are
+/// on the `audit` target (see connector_server::audit).
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
     }
 }
 
@@ -81,6 +91,7 @@ async fn serve() -> Result<(), String> {
     let (config, listen) =
         connector_server::config::load(config_file.as_deref(), |name| std::env::var(name).ok())
             .map_err(|error| error.to_string())?;
+    init_logs(config.log_format);
     if check {
         let checked =
             connector_server::check_config(&config, listen).map_err(|error| error.to_string())?;

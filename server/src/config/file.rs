@@ -11,7 +11,7 @@ use std::{
 
 use serde::Deserialize;
 
-use super::{Config, ConfigError, MasterKeyConfig, OAuthAppConfig, TlsConfig};
+use super::{Config, ConfigError, LogFormat, MasterKeyConfig, OAuthAppConfig, TlsConfig};
 use crate::{
     access::{ApiKey, Capability, Scope},
     domain::connector_type::ConnectorTypeId,
@@ -73,6 +73,8 @@ struct FileConfig {
     revocation_initial_backoff_secs: Option<u64>,
     revocation_max_backoff_secs: Option<u64>,
     revocation_poll_interval_secs: Option<u64>,
+    metrics_listen: Option<SocketAddr>,
+    log_format: Option<String>,
     /// `[oauth.<connector type id>]` tables.
     #[serde(default)]
     oauth: HashMap<String, FileOAuthApp>,
@@ -371,6 +373,25 @@ pub fn load(
     }
     if let Some(secs) = file_config.revocation_poll_interval_secs {
         config.revocation_poll_interval = Duration::from_secs(secs.clamp(1, 3600));
+    }
+    config.metrics_listen = match env("CONNECTOR_METRICS_LISTEN") {
+        Some(listen) => Some(listen.parse().map_err(|_| {
+            ConfigError(format!(
+                "CONNECTOR_METRICS_LISTEN `{listen}` is not an address:port"
+            ))
+        })?),
+        None => file_config.metrics_listen,
+    };
+    if let Some(format) = env("CONNECTOR_LOG_FORMAT").or(file_config.log_format) {
+        config.log_format = match format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError(format!(
+                    "log_format `{other}` is not `text` or `json`"
+                )));
+            }
+        };
     }
     for (id, app) in file_config.oauth {
         let connector_type = ConnectorTypeId::parse(&id)

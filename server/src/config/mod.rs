@@ -86,6 +86,15 @@ pub struct TlsConfig {
     pub client_ca: Option<PathBuf>,
 }
 
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 /// A master key given in configuration.
 #[derive(Debug, Clone)]
 pub struct MasterKeyConfig {
@@ -195,6 +204,11 @@ pub struct Config {
     /// How often the revocation worker looks for due revocations (it is also woken when one is
     /// queued by this process).
     pub revocation_poll_interval: Duration,
+    /// Where Prometheus metrics are served (`GET /metrics`, plain HTTP); `None` (the default):
+    /// not served.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How the binary writes its logs (the library only emits them).
+    pub log_format: LogFormat,
     /// The clock; the system clock except in tests.
     pub clock: Arc<dyn Clock>,
 }
@@ -245,6 +259,8 @@ impl Config {
             revocation_initial_backoff: Duration::from_secs(30),
             revocation_max_backoff: Duration::from_secs(3600),
             revocation_poll_interval: Duration::from_secs(10),
+            metrics_listen: None,
+            log_format: LogFormat::Text,
             clock: Arc::new(SystemClock),
         }
     }

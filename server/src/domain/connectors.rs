@@ -51,6 +51,7 @@ pub struct Connectors {
     pub(super) revocation_wakeup: Arc<tokio::sync::Notify>,
     pub(super) azure_key_check_interval: chrono::Duration,
     pub(super) key_checks: KeyChecks,
+    pub(super) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Connectors {
@@ -83,7 +84,15 @@ impl Connectors {
             revocation_wakeup: Arc::default(),
             azure_key_check_interval: lifecycle.azure_key_check_interval,
             key_checks: Default::default(),
+            metrics: crate::metrics::Metrics::new(),
         }
+    }
+
+    /// Counts what it does (deauthorizations, revocation outcomes) in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Checks credentials whose fields do not name their account; the account the service
@@ -244,6 +253,11 @@ impl Connectors {
         deauthorized.revision += 1;
         locked.deauthorize(to_row(&deauthorized)).await?;
         locked.commit().await?;
+        self.metrics.deauthorized(match reason {
+            DeauthorizationReason::Inactivity => "inactivity",
+            DeauthorizationReason::Revoked => "revoked",
+            DeauthorizationReason::Expired => "expired",
+        });
         self.revocations_queued();
         Ok(Error::Deauthorized {
             name: deauthorized.name,

@@ -70,6 +70,11 @@ impl Connectors {
                     .finish_revocations(&outcomes, micros(self.clock.now()))
                     .await?;
                 for (row, outcome) in &recorded {
+                    self.metrics.revocation(match outcome {
+                        RevocationOutcome::Revoked => "revoked",
+                        RevocationOutcome::NotSupported => "not_supported",
+                        RevocationOutcome::Failed => "failed",
+                    });
                     tracing::info!(
                         connector = row.connector_id,
                         r#type = row.connector_type,
@@ -98,6 +103,7 @@ impl Connectors {
         match outcome {
             Outcome::Final(outcome) => Ok(Some((row, outcome))),
             Outcome::Retry(wait, error) => {
+                self.metrics.revocation("retry");
                 tracing::info!(
                     connector = row.connector_id,
                     attempts = row.attempts,

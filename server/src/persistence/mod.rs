@@ -20,6 +20,7 @@ mod rewrap;
 mod row_cache;
 mod rows;
 mod secrets;
+mod stats;
 mod sweep;
 mod token_lock;
 mod transfer_batches;
@@ -38,6 +39,7 @@ pub use rows::{
     DeleteOutcome, EventKind, EventReason, EventRow, REVOCABLE_FIELD, RevocationOutcome,
     RevocationRow,
 };
+pub use stats::{POOL_TIMEOUTS, PoolStatus};
 pub use token_lock::TokenLock;
 
 /// Errors of the persistence layer.
@@ -72,6 +74,12 @@ impl From<DbErr> for Error {
             _ => false,
         };
         if unavailable {
+            if matches!(
+                error,
+                DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)
+            ) {
+                POOL_TIMEOUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             Error::Unavailable(error.to_string())
         } else if contention(&error) {
             Error::Contention(error.to_string())

@@ -59,6 +59,8 @@ pub(crate) fn authenticate(
         let key = by_hash
             .get(&ApiKey::hash(presented))
             .ok_or_else(|| refuse(Error::ApiKeyInvalid, "API_KEY_INVALID"))?;
+        // On the call's span (see `observe`): its log line names the key.
+        tracing::Span::current().record("api_key", key.id.as_str());
         request.extensions_mut().insert(Caller::new(key));
         Ok(request)
     }

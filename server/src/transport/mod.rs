@@ -9,6 +9,7 @@ mod deadline;
 mod filter;
 mod grpc;
 mod names;
+mod observe;
 mod page_token;
 mod shed;
 mod status;
@@ -51,6 +52,8 @@ pub(crate) struct Serving {
     pub(crate) health_check_interval: Duration,
     pub(crate) event_poll_interval: Duration,
     pub(crate) limits: crate::config::Limits,
+    /// Where calls, watches and the database's health are counted.
+    pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// TLS (and mTLS) for the port; `None`: plaintext.
     pub(crate) tls: Option<tonic::transport::ServerTlsConfig>,
 }
@@ -71,6 +74,7 @@ pub(crate) async fn serve(
     let health_watch = tokio::spawn(watch_database(
         health,
         serving.store.clone(),
+        serving.metrics.clone(),
         serving.health_check_interval,
     ));
 
@@ -99,6 +103,7 @@ pub(crate) async fn serve(
         },
         serving.event_poll_interval,
         watches_stopped.clone(),
+        serving.metrics.clone(),
     )
     .await;
     let api = ConnectorServiceServer::new(ConnectorApi::new(
@@ -119,6 +124,8 @@ pub(crate) async fn serve(
     // hash lookup).
     let api = shed::ShedLayer::new(limits.max_in_flight_requests).layer(api);
     let api = InterceptedService::new(api, auth::authenticate(&serving.api_keys));
+    // Outermost, so refused keys and shed calls are counted and logged too.
+    let api = observe::ObserveLayer(serving.metrics).layer(api);
 
     // gRPC and the OAuth 2.0 callback share the port: HTTP/1.1 requests reach the callback.
     let routes = tonic::service::Routes::new(health_service)
@@ -173,6 +180,7 @@ pub(crate) async fn serve(
 async fn watch_database(
     health: tonic_health::server::HealthReporter,
     store: Store,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
     interval: Duration,
 ) {
     let mut ticker = tokio::time::interval(interval);
@@ -183,6 +191,7 @@ async fn watch_database(
         let up = tokio::time::timeout(interval.max(Duration::from_secs(1)), store.ping())
             .await
             .is_ok_and(|pinged| pinged.is_ok());
+        metrics.set_database_up(up);
         if up != serving {
             serving = up;
             let status = if up {

@@ -13,7 +13,10 @@ pub(crate) fn parse_account(field: &str, name: &str) -> Result<AccountId> {
     let account = name
         .strip_prefix("accounts/")
         .ok_or_else(|| Error::invalid(field, "must be `accounts/{account}`"))?;
-    AccountId::new(account).map_err(|invalid| Error::invalid(field, invalid.0))
+    let account = AccountId::new(account).map_err(|invalid| Error::invalid(field, invalid.0))?;
+    // On the call's span (see `observe`): its log line names the account.
+    tracing::Span::current().record("account", account.as_str());
+    Ok(account)
 }
 
 /// Parses `accounts/{account}/connectors/{connector}` from request field `field`.
@@ -21,11 +24,16 @@ pub(crate) fn parse_connector(field: &str, name: &str) -> Result<ConnectorName> 
     let malformed = || Error::invalid(field, "must be `accounts/{account}/connectors/{connector}`");
     let rest = name.strip_prefix("accounts/").ok_or_else(malformed)?;
     let (account, connector) = rest.split_once("/connectors/").ok_or_else(malformed)?;
-    Ok(ConnectorName {
+    let name = ConnectorName {
         account: AccountId::new(account).map_err(|invalid| Error::invalid(field, invalid.0))?,
         connector: ConnectorId::new(connector)
             .map_err(|invalid| Error::invalid(field, invalid.0))?,
-    })
+    };
+    // On the call's span (see `observe`): its log line names the account and connector.
+    let span = tracing::Span::current();
+    span.record("account", name.account.as_str());
+    span.record("connector", name.connector.as_str());
+    Ok(name)
 }
 
 /// The id of a well-formed `connectorTypes/{id}` name (1 to 63 lowercase letters, digits and

@@ -51,6 +51,7 @@ struct Inner {
     connectors: Connectors,
     limits: WatchLimits,
     state: Mutex<State>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +69,7 @@ struct Subscription {
     key_id: String,
     account: AccountId,
     events: broadcast::Receiver<Arc<ConnectorEvent>>,
+    _open: crate::metrics::WatchGuard,
 }
 
 impl Drop for Subscription {
@@ -96,6 +98,7 @@ impl EventFeed {
         limits: WatchLimits,
         interval: Duration,
         shutdown: tokio::sync::watch::Receiver<bool>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> EventFeed {
         let last = loop {
             match connectors.latest_event_cursor().await {
@@ -111,6 +114,7 @@ impl EventFeed {
                 connectors,
                 limits,
                 state: Mutex::new(State::default()),
+                metrics,
             }),
         };
         tokio::spawn(feed.clone().poll(last, interval, shutdown));
@@ -203,6 +207,7 @@ impl EventFeed {
             key_id: key_id.to_owned(),
             account: account.clone(),
             events,
+            _open: self.inner.metrics.watch_opened(),
         })
     }
 

@@ -184,3 +184,34 @@ fn passwords_are_redacted() {
     );
     assert_eq!(redact_password("sqlite://data/x.db"), "sqlite://data/x.db");
 }
+
+#[test]
+fn metrics_are_off_and_logs_text_unless_configured() {
+    let (config, _) = load(None, env_of(&[])).unwrap();
+    assert_eq!(config.metrics_listen, None, "no metrics port by default");
+    assert_eq!(config.log_format, crate::config::LogFormat::Text);
+
+    let configured = file("metrics_listen = \"127.0.0.1:9464\"\nlog_format = \"json\"\n");
+    let (config, _) = load(Some(configured.path()), env_of(&[])).unwrap();
+    assert_eq!(
+        config.metrics_listen,
+        Some("127.0.0.1:9464".parse().unwrap())
+    );
+    assert_eq!(config.log_format, crate::config::LogFormat::Json);
+
+    let (config, _) = load(
+        Some(configured.path()),
+        env_of(&[
+            ("CONNECTOR_METRICS_LISTEN", "0.0.0.0:9100"),
+            ("CONNECTOR_LOG_FORMAT", "text"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.metrics_listen, Some("0.0.0.0:9100".parse().unwrap()));
+    assert_eq!(config.log_format, crate::config::LogFormat::Text);
+
+    let refused = load(None, env_of(&[("CONNECTOR_LOG_FORMAT", "xml")])).unwrap_err();
+    assert!(refused.0.contains("log_format `xml`"), "{refused}");
+    let refused = load(None, env_of(&[("CONNECTOR_METRICS_LISTEN", "nine")])).unwrap_err();
+    assert!(refused.0.contains("CONNECTOR_METRICS_LISTEN"), "{refused}");
+}
