@@ -1,0 +1,266 @@
+//! The command line: connection settings shared by every command, and one subcommand per
+//! operator task. Secrets (the API key, account keys) have no argument of their own on purpose:
+//! a command line is visible to every user of the machine in `ps`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Shown at the end of `--help`; the same table as in `main.rs` and the README.
+const AFTER_HELP: &str = "\
+Connection settings: flags, then the environment (CONNECTORCTL_ENDPOINT, CONNECTORCTL_API_KEY
+(the key itself), CONNECTORCTL_API_KEY_FILE, CONNECTORCTL_ACCOUNT, CONNECTORCTL_CA_CERT,
+CONNECTORCTL_CLIENT_CERT, CONNECTORCTL_CLIENT_KEY), then the config file, then the default
+endpoint http://127.0.0.1:50051.
+
+Exit codes:
+  0  success
+  1  anything else: an internal error, the server cannot be reached
+  2  usage: bad arguments or settings, a deletion not confirmed
+  3  not found
+  4  authentication or permission: the API key was refused or may not do this
+  5  the connector is deauthorized and needs reauthorization
+  6  invalid argument, rejected credentials, failed precondition
+  7  unavailable or timed out: retry
+  8  conflict: already exists, etag mismatch, aborted";
+
+/// Operate Connector Service: connectors, their authorizations, events and API keys.
+#[derive(Debug, Parser)]
+#[command(name = "connectorctl", version, after_help = AFTER_HELP)]
+pub(crate) struct Cli {
+    /// Where to connect and with which key.
+    #[command(flatten)]
+    pub(crate) connection: ConnectionArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Connection settings; each falls back to the environment, then the config file.
+#[derive(Debug, Args)]
+pub(crate) struct ConnectionArgs {
+    /// Config file (TOML: endpoint, api_key_file, account, ca_cert, client_cert, client_key)
+    /// [default: $XDG_CONFIG_HOME/connectorctl/config.toml]
+    #[arg(long, global = true, env = "CONNECTORCTL_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Server endpoint, for example https://connectors.internal:50051
+    /// [default: http://127.0.0.1:50051]
+    #[arg(long, global = true, env = "CONNECTORCTL_ENDPOINT", value_name = "URL")]
+    pub(crate) endpoint: Option<String>,
+    /// File holding the API key (or the key itself in CONNECTORCTL_API_KEY, or a file in
+    /// CONNECTORCTL_API_KEY_FILE)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) api_key_file: Option<PathBuf>,
+    /// CA certificate (PEM) to verify an https:// server with, instead of the system's roots
+    #[arg(long, global = true, env = "CONNECTORCTL_CA_CERT", value_name = "FILE")]
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) for a server that requires mutual TLS
+    #[arg(
+        long,
+        global = true,
+        env = "CONNECTORCTL_CLIENT_CERT",
+        value_name = "FILE"
+    )]
+    pub(crate) client_cert: Option<PathBuf>,
+    /// Private key (PEM) of --client-cert
+    #[arg(
+        long,
+        global = true,
+        env = "CONNECTORCTL_CLIENT_KEY",
+        value_name = "FILE"
+    )]
+    pub(crate) client_key: Option<PathBuf>,
+    /// Customer account for commands that take one (and for bare connector ids)
+    #[arg(
+        long,
+        global = true,
+        env = "CONNECTORCTL_ACCOUNT",
+        value_name = "ACCOUNT"
+    )]
+    pub(crate) account: Option<String>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// List the connector types the service offers
+    Types {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Name the connector type that serves a Microsoft service (for example "SharePoint Online")
+    Resolve {
+        /// The service: "SharePoint Online", "OneDrive consumer", "Azure Blob Storage", …
+        service: String,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// List an account's connectors (every page)
+    List {
+        /// Filter, for example 'state = DEAUTHORIZED' or
+        /// 'connector_type = "connectorTypes/azure-blob-storage"'
+        #[arg(long)]
+        filter: Option<String>,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a connector
+    Get {
+        /// accounts/ACCOUNT/connectors/ID, or an ID with --account
+        connector: String,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a credential-based connector
+    #[command(subcommand)]
+    Create(CreateCommand),
+    /// Link an OAuth 2.0 connector: print the authorization URL and wait for the link
+    Authorize(AuthorizeArgs),
+    /// Reauthorize a connector: with new credentials, or through the browser for OAuth 2.0
+    Reauthorize(ReauthorizeArgs),
+    /// Delete a connector for good (after a confirmation on the terminal, or --yes)
+    Delete {
+        /// accounts/ACCOUNT/connectors/ID, or an ID with --account
+        connector: String,
+        /// Do not ask: delete
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// List an account's connector events; --follow keeps watching
+    Events {
+        /// Only events after this cursor
+        #[arg(long, default_value_t = 0, value_name = "CURSOR")]
+        after: i64,
+        /// Keep watching and print each new event as it happens
+        #[arg(long)]
+        follow: bool,
+        /// Print JSON lines instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a live access credential for a connector (a SAS, a bearer token, AWS session keys)
+    Token {
+        /// accounts/ACCOUNT/connectors/ID, or an ID with --account
+        connector: String,
+        /// Print the whole response as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// API keys for the server's configuration
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `create` subcommands, one per kind of credentials.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CreateCommand {
+    /// An Azure Blob Storage connector from a storage account name and key
+    Azure(CreateAzureArgs),
+}
+
+/// `create azure`.
+#[derive(Debug, Args)]
+pub(crate) struct CreateAzureArgs {
+    /// The storage account's name
+    #[arg(long)]
+    pub(crate) account_name: String,
+    /// Display name [default: the storage account's name]
+    #[arg(long)]
+    pub(crate) display_name: Option<String>,
+    /// Where the account key is read from.
+    #[command(flatten)]
+    pub(crate) key: KeySource,
+    /// Print only the new connector's name
+    #[arg(long, short, conflicts_with = "json")]
+    pub(crate) quiet: bool,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Where a secret (an account key, a password) is read from: never the command line.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub(crate) struct KeySource {
+    /// Read the key from this file
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key_file: Option<PathBuf>,
+    /// Read the key from standard input
+    #[arg(long)]
+    pub(crate) key_stdin: bool,
+}
+
+/// How the browser's part of an OAuth 2.0 authorization ends.
+#[derive(Debug, Args)]
+pub(crate) struct BrowserArgs {
+    /// Open the authorization URL with xdg-open
+    #[arg(long)]
+    pub(crate) open: bool,
+    /// The address the browser ended on after signing in (else it is asked for on standard
+    /// input, while the event log is watched for a link the service completed itself)
+    #[arg(long, value_name = "URL")]
+    pub(crate) complete_with_url: Option<String>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `authorize`.
+#[derive(Debug, Args)]
+pub(crate) struct AuthorizeArgs {
+    /// An OAuth 2.0 connector type: office-365, onedrive-consumer, … (or connectorTypes/ID)
+    pub(crate) connector_type: String,
+    /// Display name [default: the label of the account the user signs in with]
+    #[arg(long)]
+    pub(crate) display_name: Option<String>,
+    /// How the browser's part ends.
+    #[command(flatten)]
+    pub(crate) browser: BrowserArgs,
+}
+
+/// `reauthorize`.
+#[derive(Debug, Args)]
+pub(crate) struct ReauthorizeArgs {
+    /// accounts/ACCOUNT/connectors/ID, or an ID with --account
+    pub(crate) connector: String,
+    /// The new account key or password, for a credential connector.
+    #[command(flatten)]
+    pub(crate) key: KeySource,
+    /// Azure: the storage account's name [default: the connector's]
+    #[arg(long)]
+    pub(crate) account_name: Option<String>,
+    /// A credential field that is not secret, as NAME=VALUE (repeatable)
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    pub(crate) fields: Vec<String>,
+    /// How the browser's part ends, for an OAuth 2.0 connector.
+    #[command(flatten)]
+    pub(crate) browser: BrowserArgs,
+}
+
+/// `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Generate an API key; print it once, then its [[api_keys]] entry for the server's config
+    New(NewKeyArgs),
+}
+
+/// `keys new`.
+#[derive(Debug, Args)]
+pub(crate) struct NewKeyArgs {
+    /// The key's id (named in the server's logs)
+    #[arg(long)]
+    pub(crate) id: String,
+    /// Accounts the key may use, comma-separated [default: every account]
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) accounts: Vec<String>,
+    /// Capabilities, comma-separated [default: read,manage,tokens]
+    #[arg(long, value_delimiter = ',', value_parser = ["read", "manage", "tokens", "reveal"])]
+    pub(crate) capabilities: Vec<String>,
+    /// Write the key to this new file (readable by you only) instead of printing it
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key_out: Option<PathBuf>,
+}
