@@ -119,6 +119,13 @@ pub async fn run(
         None if tls.is_some() => format!("https://{address}"),
         None => format!("http://{address}"),
     };
+    // The console completes its own authorizations: its page is a return URL.
+    let mut config = config;
+    if config.console_enabled {
+        config
+            .return_urls
+            .push(format!("{public_url}{}", transport::CONSOLE_PATH));
+    }
     let metrics = metrics::Metrics::new();
     let oauth = registry::oauth_settings(&config, &http, &public_url, &metrics)?;
     let credential_providers = registry::credential_providers(&config, &http, &metrics);
@@ -199,6 +206,8 @@ pub async fn run(
             health_check_interval: config.health_check_interval,
             event_poll_interval: config.event_poll_interval,
             limits: config.limits,
+            console: config.console_enabled,
+            cors_allowed_origins: config.cors_allowed_origins.clone(),
             metrics,
             tls,
         },
@@ -330,7 +339,7 @@ pub fn check_config(config: &Config, listen: std::net::SocketAddr) -> Result<Str
     let mut oauth_types: Vec<&str> = oauth.providers.keys().map(|id| id.as_str()).collect();
     oauth_types.sort_unstable();
     Ok(format!(
-        "configuration OK: {backend:?} database, listening on {listen} ({}), master key `{}`, {} API key(s), OAuth 2.0 types: {}",
+        "configuration OK: {backend:?} database, listening on {listen} ({}), master key `{}`, {} API key(s), OAuth 2.0 types: {}, metrics: {}, logs: {}",
         if config.tls.is_some() {
             "TLS"
         } else {
@@ -342,6 +351,15 @@ pub fn check_config(config: &Config, listen: std::net::SocketAddr) -> Result<Str
             "none".to_owned()
         } else {
             oauth_types.join(", ")
-        }
+        },
+        config
+            .metrics_listen
+            .map_or("off".to_owned(), |address| format!(
+                "http://{address}/metrics"
+            )),
+        match config.log_format {
+            config::LogFormat::Text => "text",
+            config::LogFormat::Json => "json",
+        },
     ))
 }

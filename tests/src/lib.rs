@@ -31,6 +31,7 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
 
+pub mod browser;
 pub mod ssh;
 
 pub use connector_client;

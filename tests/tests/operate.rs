@@ -66,6 +66,24 @@ fn check_config_accepts_the_embedded_default_and_writes_nothing() {
         printed.starts_with("configuration OK: Sqlite database"),
         "{printed}"
     );
+    assert!(
+        printed.contains("metrics: off, logs: text"),
+        "metrics are off and logs text by default: {printed}"
+    );
+    let output = run(
+        dir.path(),
+        &["check-config"],
+        &[
+            ("CONNECTOR_METRICS_LISTEN", "127.0.0.1:9464"),
+            ("CONNECTOR_LOG_FORMAT", "json"),
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("metrics: http://127.0.0.1:9464/metrics, logs: json"),
+        "{}",
+        text(&output.stdout)
+    );
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         0,

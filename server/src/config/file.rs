@@ -75,6 +75,8 @@ struct FileConfig {
     revocation_poll_interval_secs: Option<u64>,
     metrics_listen: Option<SocketAddr>,
     log_format: Option<String>,
+    console: Option<bool>,
+    cors_allowed_origins: Option<Vec<String>>,
     /// `[oauth.<connector type id>]` tables.
     #[serde(default)]
     oauth: HashMap<String, FileOAuthApp>,
@@ -382,6 +384,40 @@ pub fn load(
         })?),
         None => file_config.metrics_listen,
     };
+    if let Some(console) = env("CONNECTOR_CONSOLE")
+        .map(|value| matches!(value.as_str(), "1" | "true" | "yes"))
+        .or(file_config.console)
+    {
+        config.console_enabled = console;
+    }
+    let origins = env("CONNECTOR_CORS_ALLOWED_ORIGINS")
+        .map(|list| {
+            list.split(',')
+                .map(|origin| origin.trim().to_owned())
+                .filter(|origin| !origin.is_empty())
+                .collect()
+        })
+        .or(file_config.cors_allowed_origins)
+        .unwrap_or_default();
+    for origin in &origins {
+        // An origin is a scheme, a host and maybe a port: nothing else matches a browser's
+        // `Origin` header, and `*` would let any page call with a key it got hold of.
+        let parsed = url::Url::parse(origin).ok().filter(|url| {
+            matches!(url.scheme(), "http" | "https")
+                && url.host().is_some()
+                && url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && url.username().is_empty()
+                && !origin.ends_with('/')
+        });
+        if parsed.is_none() {
+            return Err(ConfigError(format!(
+                "cors_allowed_origins: `{origin}` is not an origin such as https://console.example.com"
+            )));
+        }
+    }
+    config.cors_allowed_origins = origins;
     if let Some(format) = env("CONNECTOR_LOG_FORMAT").or(file_config.log_format) {
         config.log_format = match format.as_str() {
             "text" => LogFormat::Text,

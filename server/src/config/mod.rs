@@ -207,6 +207,12 @@ pub struct Config {
     /// Where Prometheus metrics are served (`GET /metrics`, plain HTTP); `None` (the default):
     /// not served.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Serve the connectors console at `/console/` (on by default). Its own address,
+    /// `{public_url}/console/`, is then also an accepted OAuth 2.0 return URL.
+    pub console_enabled: bool,
+    /// Browser origins (`https://host[:port]`) allowed to call the API over gRPC-Web from
+    /// another origin (CORS). Empty (the default): only same-origin pages, such as the console.
+    pub cors_allowed_origins: Vec<String>,
     /// How the binary writes its logs (the library only emits them).
     pub log_format: LogFormat,
     /// The clock; the system clock except in tests.
@@ -260,6 +266,8 @@ impl Config {
             revocation_max_backoff: Duration::from_secs(3600),
             revocation_poll_interval: Duration::from_secs(10),
             metrics_listen: None,
+            console_enabled: true,
+            cors_allowed_origins: Vec::new(),
             log_format: LogFormat::Text,
             clock: Arc::new(SystemClock),
         }

@@ -4,6 +4,7 @@
 
 mod auth;
 mod callback;
+mod console;
 mod conversions;
 mod deadline;
 mod filter;
@@ -25,6 +26,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic_health::ServingStatus;
 use tower::Layer as _;
 
+pub(crate) use console::CONSOLE_PATH;
 pub(crate) use grpc::ConnectorApi;
 pub(crate) use page_token::PageTokens;
 
@@ -52,6 +54,10 @@ pub(crate) struct Serving {
     pub(crate) health_check_interval: Duration,
     pub(crate) event_poll_interval: Duration,
     pub(crate) limits: crate::config::Limits,
+    /// Serve the console at `/console/`.
+    pub(crate) console: bool,
+    /// Origins allowed to call over gRPC-Web from another origin (CORS); empty: none.
+    pub(crate) cors_allowed_origins: Vec<String>,
     /// Where calls, watches and the database's health are counted.
     pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// TLS (and mTLS) for the port; `None`: plaintext.
@@ -59,6 +65,9 @@ pub(crate) struct Serving {
 }
 
 const SERVICE_NAME: &str = "connector.v1.ConnectorService";
+
+/// The path prefix of the connector service's methods.
+const API_PATH_PREFIX: &str = "/connector.v1.ConnectorService/";
 
 /// Serves until `shutdown` resolves, then finishes in-flight calls and returns.
 pub(crate) async fn serve(
@@ -126,14 +135,26 @@ pub(crate) async fn serve(
     let api = InterceptedService::new(api, auth::authenticate(&serving.api_keys));
     // Outermost, so refused keys and shed calls are counted and logged too.
     let api = observe::ObserveLayer(serving.metrics).layer(api);
+    // gRPC-Web (browsers: the console) for this service only: the layer answers every other
+    // HTTP/1.1 request 400, and the callback and the console are HTTP/1.1 pages.
+    let api = tonic_web::GrpcWebLayer::new().layer(api);
 
-    // gRPC and the OAuth 2.0 callback share the port: HTTP/1.1 requests reach the callback.
+    // gRPC, gRPC-Web, the OAuth 2.0 callback and the console share the port: HTTP/1.1
+    // requests reach the callback and the console, gRPC-Web ones the services.
+    let mut pages = callback::router(callback_connectors);
+    pages = pages.merge(if serving.console {
+        console::router()
+    } else {
+        console::turned_off()
+    });
     let routes = tonic::service::Routes::new(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(api)
         .into_axum_router()
-        .merge(callback::router(callback_connectors));
+        .merge(pages);
+    // Preflights are answered before routing; other requests only gain the CORS headers.
+    let browsers = tower::ServiceBuilder::new().option_layer(cors(&serving.cors_allowed_origins));
     let mut server = tonic::transport::Server::builder()
         .max_concurrent_streams(limits.max_concurrent_streams)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
@@ -156,7 +177,17 @@ pub(crate) async fn serve(
     });
     let result = server
         .accept_http1(true)
-        .trace_fn(|request| tracing::info_span!("request", path = %request.uri().path()))
+        .layer(browsers)
+        // Connector-service calls get their own span from `observe` (with the key, account
+        // and connector); a second one per call would only cost.
+        .trace_fn(|request| {
+            let path = request.uri().path();
+            if path.starts_with(API_PATH_PREFIX) {
+                tracing::Span::none()
+            } else {
+                tracing::info_span!("request", path = %path)
+            }
+        })
         .add_routes(routes.into())
         .serve_with_incoming_shutdown(incoming, shutdown);
     // Shutdown waits for connections to finish, but never longer than the grace: a client
@@ -174,6 +205,38 @@ pub(crate) async fn serve(
     };
     health_watch.abort();
     Ok(result?)
+}
+
+/// CORS for gRPC-Web calls from the configured origins: the headers a gRPC-Web client sends,
+/// and the status headers it must read. No credentials (cookies): calls carry the API key as
+/// a bearer header. `None` without origins: a browser then allows same-origin calls only.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use http::{HeaderName, HeaderValue, Method, header};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-grpc-web"),
+                HeaderName::from_static("x-user-agent"),
+                HeaderName::from_static("grpc-timeout"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("grpc-status"),
+                HeaderName::from_static("grpc-message"),
+                HeaderName::from_static("grpc-status-details-bin"),
+            ])
+            .max_age(Duration::from_secs(3600)),
+    )
 }
 
 /// Reports NOT_SERVING while the database does not answer, SERVING again once it does.

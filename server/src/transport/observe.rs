@@ -111,14 +111,30 @@ impl Call {
         self.finished = true;
         let elapsed = self.started.elapsed();
         self.metrics.rpc(self.method, code, elapsed);
-        tracing::info!(
-            target: "connector_server::rpc",
-            parent: &self.span,
-            method = self.method,
+        let latency_ms = elapsed.as_secs_f64() * 1e3;
+        // Failures on our side stay visible when per-call lines are filtered to `warn`.
+        if matches!(
             code,
-            latency_ms = elapsed.as_secs_f64() * 1e3,
-            "call finished"
-        );
+            "INTERNAL" | "UNKNOWN" | "DATA_LOSS" | "UNAVAILABLE" | "DEADLINE_EXCEEDED"
+        ) {
+            tracing::warn!(
+                target: "connector_server::rpc",
+                parent: &self.span,
+                method = self.method,
+                code,
+                latency_ms,
+                "call failed"
+            );
+        } else {
+            tracing::info!(
+                target: "connector_server::rpc",
+                parent: &self.span,
+                method = self.method,
+                code,
+                latency_ms,
+                "call finished"
+            );
+        }
     }
 }
 

@@ -215,3 +215,50 @@ fn metrics_are_off_and_logs_text_unless_configured() {
     let refused = load(None, env_of(&[("CONNECTOR_METRICS_LISTEN", "nine")])).unwrap_err();
     assert!(refused.0.contains("CONNECTOR_METRICS_LISTEN"), "{refused}");
 }
+
+#[test]
+fn the_console_is_on_and_cross_origin_calls_off_unless_configured() {
+    let (config, _) = load(None, env_of(&[])).unwrap();
+    assert!(config.console_enabled);
+    assert!(config.cors_allowed_origins.is_empty());
+
+    let configured = file(
+        "console = false\ncors_allowed_origins = [\"https://ops.example.com\", \"http://localhost:5173\"]\n",
+    );
+    let (config, _) = load(Some(configured.path()), env_of(&[])).unwrap();
+    assert!(!config.console_enabled);
+    assert_eq!(
+        config.cors_allowed_origins,
+        ["https://ops.example.com", "http://localhost:5173"]
+    );
+    let (config, _) = load(
+        None,
+        env_of(&[
+            ("CONNECTOR_CONSOLE", "true"),
+            (
+                "CONNECTOR_CORS_ALLOWED_ORIGINS",
+                "https://a.example, https://b.example:8443",
+            ),
+        ]),
+    )
+    .unwrap();
+    assert!(config.console_enabled);
+    assert_eq!(
+        config.cors_allowed_origins,
+        ["https://a.example", "https://b.example:8443"]
+    );
+
+    for bad in [
+        "*",
+        "https://a.example/",
+        "https://a.example/console",
+        "ftp://a.example",
+        "null",
+    ] {
+        let refused = load(None, env_of(&[("CONNECTOR_CORS_ALLOWED_ORIGINS", bad)])).unwrap_err();
+        assert!(
+            refused.0.contains("cors_allowed_origins"),
+            "{bad}: {refused}"
+        );
+    }
+}

@@ -1,0 +1,285 @@
+// Pieces the views share: how a Problem is shown, the notices at the top of the page, the
+// Manage ▼ menu button, and modal dialogs.
+
+import { byId, h, replaceChildren, type Child } from "./dom";
+import type { Problem, Violation } from "./errors";
+
+/** A Problem as an alert box. `fields` maps request fields to the labels a form shows, so a
+ * violation reads "Storage account name: …" rather than a request path. */
+export function problemBox(
+  problem: Problem,
+  options: { actions?: Child[]; fields?: Record<string, string>; testid?: string } = {},
+): HTMLElement {
+  const violations = problem.violations.map((violation) =>
+    h("li", {}, violationText(violation, options.fields ?? {})),
+  );
+  return h(
+    "div",
+    {
+      class: "alert alert-error",
+      role: "alert",
+      "data-testid": options.testid ?? "problem",
+      "data-reason": problem.reason,
+    },
+    h("p", { class: "alert-title" }, problem.title),
+    h("p", {}, problem.localized ?? problem.detail),
+    violations.length > 0 && h("ul", { class: "violations" }, violations),
+    problem.retryAfter !== undefined &&
+      h("p", { class: "muted" }, `You can try again in ${Math.ceil(problem.retryAfter)} s.`),
+    options.actions && options.actions.length > 0 && h("div", { class: "alert-actions" }, options.actions),
+  );
+}
+
+function violationText(violation: Violation, fields: Record<string, string>): string {
+  const label = fields[violation.field] ?? humanField(violation.field);
+  return `${label}: ${violation.description}`;
+}
+
+/** `connector.display_name` → "Display name"; `credentials.fields.values.account_key` →
+ * "Account key". */
+function humanField(field: string): string {
+  const last = field.slice(field.lastIndexOf(".") + 1).replace(/_/g, " ");
+  return last.charAt(0).toUpperCase() + last.slice(1);
+}
+
+/** Shows a notice at the top of the page: success or a problem. */
+export function notify(content: HTMLElement): void {
+  const notices = byId("notices");
+  const dismiss = h(
+    "button",
+    { type: "button", class: "icon-button", "aria-label": "Dismiss", onclick: () => wrapper.remove() },
+    "×",
+  );
+  const wrapper = h("div", { class: "notice" }, content, dismiss);
+  notices.prepend(wrapper);
+  while (notices.children.length > 3) notices.lastElementChild?.remove();
+}
+
+/** A success notice. */
+export function success(title: string, detail?: string, testid = "success"): HTMLElement {
+  return h(
+    "div",
+    { class: "alert alert-success", role: "status", "data-testid": testid },
+    h("p", { class: "alert-title" }, title),
+    detail && h("p", {}, detail),
+  );
+}
+
+export function clearNotices(): void {
+  replaceChildren(byId("notices"));
+}
+
+/** A Manage ▼ button and its menu (WAI-ARIA menu button: Enter, Space or ↓ open it, ↑/↓ move,
+ * Escape closes and returns focus, Tab leaves it). */
+export function menuButton(
+  label: string,
+  id: string,
+  items: { label: string; action: string; danger?: boolean; run: () => void }[],
+): HTMLElement {
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "button button-small",
+      id: `${id}-button`,
+      "aria-haspopup": "menu",
+      "aria-expanded": "false",
+      "aria-controls": `${id}-menu`,
+      "data-action": "manage",
+    },
+    label,
+    h("span", { class: "caret", "aria-hidden": "true" }, "▼"),
+  );
+  const entries = items.map((item) =>
+    h(
+      "button",
+      {
+        type: "button",
+        role: "menuitem",
+        tabindex: "-1",
+        class: item.danger ? "menu-item danger" : "menu-item",
+        "data-action": item.action,
+        onclick: () => {
+          close(false);
+          item.run();
+        },
+      },
+      item.label,
+    ),
+  );
+  const menu = h(
+    "div",
+    { class: "menu", role: "menu", id: `${id}-menu`, "aria-labelledby": `${id}-button`, hidden: true },
+    entries,
+  );
+  const wrap = h("div", { class: "menu-wrap" }, button, menu);
+
+  const outside = (event: Event) => {
+    if (!wrap.contains(event.target as Node)) close(false);
+  };
+  function open(focus: number) {
+    menu.hidden = false;
+    button.setAttribute("aria-expanded", "true");
+    entries[focus]?.focus();
+    document.addEventListener("pointerdown", outside, true);
+  }
+  function close(refocus: boolean) {
+    if (menu.hidden) return;
+    menu.hidden = true;
+    button.setAttribute("aria-expanded", "false");
+    document.removeEventListener("pointerdown", outside, true);
+    if (refocus) button.focus();
+  }
+  button.addEventListener("click", () => (menu.hidden ? open(0) : close(false)));
+  button.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown") {
+      event.preventDefault();
+      open(0);
+    } else if (event.key === "ArrowUp") {
+      event.preventDefault();
+      open(entries.length - 1);
+    }
+  });
+  menu.addEventListener("keydown", (event) => {
+    const at = entries.indexOf(document.activeElement as HTMLButtonElement);
+    if (event.key === "Escape") {
+      event.preventDefault();
+      close(true);
+    } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      const step = event.key === "ArrowDown" ? 1 : -1;
+      entries[(at + step + entries.length) % entries.length]?.focus();
+    } else if (event.key === "Home") {
+      event.preventDefault();
+      entries[0]?.focus();
+    } else if (event.key === "End") {
+      event.preventDefault();
+      entries[entries.length - 1]?.focus();
+    } else if (event.key === "Tab") {
+      close(false);
+    }
+  });
+  return wrap;
+}
+
+/** What a dialog's submit does: resolve to close it, or return a Problem to show in it. */
+export type Submit = (form: HTMLFormElement) => Promise<Problem | null>;
+
+/** Opens a modal `<dialog id=…>` holding a form. The submit button is disabled and says
+ * `busyLabel` while `submit` runs; a Problem it returns is shown above the buttons. */
+export function openDialog(options: {
+  id: string;
+  title: string;
+  body: Child[];
+  submitLabel: string;
+  busyLabel: string;
+  danger?: boolean;
+  submit: Submit;
+  fields?: Record<string, string>;
+}): HTMLDialogElement {
+  document.getElementById(options.id)?.remove();
+  const problemSlot = h("div", { class: "dialog-problem", "aria-live": "assertive" });
+  const submitButton = h(
+    "button",
+    {
+      type: "submit",
+      class: options.danger ? "button button-danger" : "button button-primary",
+      id: `${options.id}-submit`,
+    },
+    options.submitLabel,
+  );
+  const cancel = h(
+    "button",
+    { type: "button", class: "button", id: `${options.id}-cancel`, onclick: () => dialog.close() },
+    "Cancel",
+  );
+  const form = h(
+    "form",
+    { class: "dialog-form", novalidate: false },
+    h("h2", { id: `${options.id}-title`, class: "dialog-title" }, options.title),
+    h("div", { class: "dialog-body" }, options.body),
+    problemSlot,
+    h("div", { class: "dialog-actions" }, cancel, submitButton),
+  );
+  const dialog = h(
+    "dialog",
+    { id: options.id, class: "dialog", "aria-labelledby": `${options.id}-title` },
+    form,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    submitButton.disabled = true;
+    submitButton.textContent = options.busyLabel;
+    replaceChildren(problemSlot);
+    try {
+      const problem = await options.submit(form);
+      if (problem === null) {
+        dialog.close();
+        return;
+      }
+      markInvalid(form, problem.violations, options.fields ?? {});
+      replaceChildren(problemSlot, problemBox(problem, { fields: options.fields, testid: "dialog-problem" }));
+    } finally {
+      submitButton.disabled = false;
+      submitButton.textContent = options.submitLabel;
+    }
+  });
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  return dialog;
+}
+
+/** Flags the inputs a violation names (`data-field` holds the request field). */
+function markInvalid(form: HTMLFormElement, violations: Violation[], fields: Record<string, string>) {
+  for (const input of form.querySelectorAll<HTMLElement>("[data-field]")) {
+    input.removeAttribute("aria-invalid");
+  }
+  for (const violation of violations) {
+    if (!(violation.field in fields)) continue;
+    const input = form.querySelector<HTMLElement>(`[data-field="${CSS.escape(violation.field)}"]`);
+    input?.setAttribute("aria-invalid", "true");
+  }
+  form.querySelector<HTMLElement>("[aria-invalid=true]")?.focus();
+}
+
+/** A labelled form field: an input (or textarea) with its hint tied by aria-describedby. */
+export function field(options: {
+  id: string;
+  label: string;
+  name: string;
+  requestField: string;
+  required?: boolean;
+  secret?: boolean;
+  multiline?: boolean;
+  hint?: string;
+  value?: string;
+  placeholder?: string;
+}): HTMLElement {
+  const hintId = `${options.id}-hint`;
+  const common = {
+    id: options.id,
+    name: options.name,
+    required: options.required ?? false,
+    autocomplete: options.secret ? "new-password" : "off",
+    spellcheck: "false",
+    "data-field": options.requestField,
+    "aria-describedby": options.hint ? hintId : undefined,
+    placeholder: options.placeholder,
+  };
+  const control = options.multiline
+    ? h("textarea", { ...common, rows: 4, class: options.secret ? "secret" : undefined })
+    : h("input", { ...common, type: options.secret ? "password" : "text", value: options.value });
+  return h(
+    "div",
+    { class: "field" },
+    h(
+      "label",
+      { for: options.id },
+      options.label,
+      !options.required && h("span", { class: "optional" }, " (optional)"),
+    ),
+    control,
+    options.hint && h("p", { class: "hint", id: hintId }, options.hint),
+  );
+}

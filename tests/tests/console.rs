@@ -1,0 +1,408 @@
+//! The connectors console in headless Chromium, against the real server (gRPC-Web on its gRPC
+//! port), Azurite and the identity emulator: sign in with an API key, open a customer account,
+//! link an Azure connector with the credentials form and a OneDrive connector through the
+//! emulator's sign-in page (the console completes the authorization when the browser comes
+//! back), see each in its group, try to rename and get the service's refusal, reauthorize,
+//! lose the authorization at the provider and see the error with its reauthorize prompt after a
+//! reload, reauthorize from there, delete after the confirmation, and watch events arrive live.
+//!
+//! A screenshot of each step goes to `target/console-screenshots/{backend}/NN-step.png`.
+
+use std::path::PathBuf;
+
+use chrono::Duration;
+use connector_client::pb;
+use connector_tests::{
+    ADMIN_KEY, Azurite, Backend, ServerOptions, TestServer, azure_create, browser::Browser,
+    oauth_options, on_both_backends, unique_account,
+};
+use identity_emulator::{Emulator, fixtures};
+use tonic::Code;
+
+on_both_backends!(the_console_walks_every_flow);
+
+/// A browser on the console of one server, saving numbered screenshots.
+struct Console {
+    browser: Browser,
+    endpoint: String,
+    shots: PathBuf,
+    step: u32,
+}
+
+impl Console {
+    async fn shot(&mut self, name: &str) {
+        self.step += 1;
+        let path = self.shots.join(format!("{:02}-{name}.png", self.step));
+        self.browser.screenshot(&path).await;
+    }
+
+    /// Signs in at the emulator as Bob and consents; waits until the browser is back on the
+    /// console.
+    async fn consent_as_bob(&mut self, shot: Option<&str>) {
+        let bob = format!("#account option[value='{}']", fixtures::BOB_UPN);
+        self.browser.wait_for(&bob).await;
+        if let Some(name) = shot {
+            self.shot(name).await;
+        }
+        self.browser.click(&bob).await;
+        self.browser.click("#accept").await;
+        self.browser
+            .wait_for_url(&format!("{}/console/", self.endpoint))
+            .await;
+    }
+
+    /// The row of the connector named `name` (`accounts/…/connectors/…`) in group `group`.
+    fn row(group: &str, name: &str) -> String {
+        format!("#group-{group} tr[data-connector='{name}']")
+    }
+}
+
+async fn the_console_walks_every_flow(backend: Backend) {
+    let emulator = Emulator::start().await.expect("emulator");
+    let mut options = ServerOptions::new(backend);
+    options.oauth = Some(oauth_options(&emulator, None));
+    let server = TestServer::start_with(options).await;
+    emulator
+        .add_redirect_uri(fixtures::CLIENT_ID, &server.redirect_uri())
+        .unwrap();
+    let client = server.client().await;
+    let azurite = Azurite::shared();
+    let account = unique_account();
+    let parent = format!("accounts/{account}");
+    let backend_name = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let mut console = Console {
+        browser: Browser::start().await,
+        endpoint: server.endpoint(),
+        shots: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/console-screenshots")
+            .join(backend_name),
+        step: 0,
+    };
+    let page = format!("{}/console", server.endpoint());
+
+    // Sign in: the key is checked with a call before the page takes it.
+    console.browser.open(&page).await;
+    console.browser.wait_for("#api-key").await;
+    console.shot("sign-in").await;
+    console.browser.type_into("#api-key", "not-a-key").await;
+    console.browser.click("#sign-in-button").await;
+    console
+        .browser
+        .wait_for_text("[data-testid=sign-in-problem]", "not accepted")
+        .await;
+    console.shot("sign-in-refused").await;
+    console.browser.type_into("#api-key", ADMIN_KEY).await;
+    console.browser.click("#sign-in-button").await;
+    console.browser.type_into("#account-input", &account).await;
+    console.browser.click("#account-open").await;
+    console.browser.wait_for("#group-azure-blob-storage").await;
+    console
+        .browser
+        .wait_for("#live-indicator[data-status='live']")
+        .await;
+    let stored = console
+        .browser
+        .execute(
+            "return [sessionStorage.getItem('connector-console.api-key'), localStorage.length, document.cookie]",
+            serde_json::json!([]),
+        )
+        .await;
+    assert_eq!(
+        stored,
+        serde_json::json!([ADMIN_KEY, 0, ""]),
+        "the key is in sessionStorage only"
+    );
+    console.shot("empty-account").await;
+
+    // An Azure connector, with the credentials form built from the type's credential fields.
+    let storage = azurite.account(5);
+    console
+        .browser
+        .click("#group-azure-blob-storage .type-card[data-type='azure-blob-storage'] [data-action='authorize']")
+        .await;
+    console
+        .browser
+        .type_into("#new-display-name", "Finance archive")
+        .await;
+    console
+        .browser
+        .type_into("#credential-account_name", &storage.name)
+        .await;
+    console
+        .browser
+        .type_into("#credential-account_key", "d3Jvbmcga2V5")
+        .await;
+    console.browser.click("#authorize-dialog-submit").await;
+    console
+        .browser
+        .wait_for("[data-testid=dialog-problem][data-reason='CREDENTIALS_REJECTED']")
+        .await;
+    console.shot("azure-key-rejected").await;
+    console
+        .browser
+        .type_into("#credential-account_key", &storage.key1)
+        .await;
+    console.browser.click("#authorize-dialog-submit").await;
+    console.browser.wait_gone("#authorize-dialog").await;
+    let azure = client
+        .list_connectors(pb::ListConnectorsRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .connectors
+        .into_iter()
+        .next()
+        .expect("the Azure connector");
+    assert_eq!(azure.display_name, "Finance archive");
+    console
+        .browser
+        .wait_for_text(
+            &Console::row("azure-blob-storage", &azure.name),
+            "Finance archive",
+        )
+        .await;
+    console
+        .browser
+        .wait_for(&format!(
+            "{} .badge[data-state='authorized']",
+            Console::row("azure-blob-storage", &azure.name)
+        ))
+        .await;
+    console.shot("azure-linked").await;
+
+    // OneDrive through the emulator's sign-in page; the console completes the authorization.
+    console
+        .browser
+        .click("#group-onedrive-consumer [data-action='authorize']")
+        .await;
+    console
+        .browser
+        .type_into("#new-display-name", "Bob's OneDrive")
+        .await;
+    console.shot("onedrive-authorize").await;
+    console.browser.click("#authorize-dialog-submit").await;
+    console.consent_as_bob(Some("emulator-sign-in")).await;
+    console
+        .browser
+        .wait_for_text("[data-testid=oauth-success]", "Linked “Bob's OneDrive”")
+        .await;
+    let address = console.browser.current_url().await;
+    assert!(
+        !address.contains("code=") && !address.contains("state="),
+        "the parameters are off the address bar: {address}"
+    );
+    let onedrive = client
+        .list_connectors(pb::ListConnectorsRequest {
+            parent: parent.clone(),
+            filter: "connector_type = \"connectorTypes/onedrive-consumer\"".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .connectors
+        .into_iter()
+        .next()
+        .expect("the OneDrive connector");
+    assert_eq!(onedrive.display_name, "Bob's OneDrive");
+    assert_eq!(
+        onedrive.external_account.as_ref().unwrap().label,
+        fixtures::BOB_UPN
+    );
+    // Each in its own group, and only there.
+    let onedrive_row = Console::row("onedrive-consumer", &onedrive.name);
+    console.browser.wait_for(&onedrive_row).await;
+    assert_eq!(
+        console
+            .browser
+            .count(&format!("#groups tr[data-connector='{}']", onedrive.name))
+            .await,
+        1
+    );
+    assert_eq!(
+        console
+            .browser
+            .count(&format!(
+                "#group-azure-blob-storage [data-connector='{}']",
+                onedrive.name
+            ))
+            .await,
+        0
+    );
+    console.browser.wait_for("#details-title").await;
+    console.shot("onedrive-linked").await;
+
+    // Renaming is refused by the service, and the console says why.
+    console
+        .browser
+        .wait_for_text("#rename-note", "to rename, delete and add again")
+        .await;
+    console.browser.click("#rename-button").await;
+    console
+        .browser
+        .wait_for_text(
+            "[data-testid=rename-problem][data-reason='DISPLAY_NAME_IMMUTABLE']",
+            "delete the connector and add it again",
+        )
+        .await;
+    console.shot("rename-refused").await;
+
+    // Reauthorize from the Manage ▼ menu, signing in again as Bob.
+    let manage = format!("{onedrive_row} [data-action='manage']");
+    console.browser.click(&manage).await;
+    assert_eq!(
+        console
+            .browser
+            .attribute(&manage, "aria-expanded")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    console.shot("manage-menu").await;
+    console
+        .browser
+        .click(&format!("{onedrive_row} [data-action='reauthorize']"))
+        .await;
+    console.browser.click("#reauthorize-dialog-submit").await;
+    console.consent_as_bob(None).await;
+    console
+        .browser
+        .wait_for_text("[data-testid=oauth-success]", "Reauthorized")
+        .await;
+    console
+        .browser
+        .wait_for("#event-list li[data-kind='REAUTHORIZED']")
+        .await;
+    console.shot("reauthorized").await;
+
+    // Bob revokes the app at Microsoft; two hours later (for the service and the provider
+    // alike: id tokens are checked for expiry) the access token has expired, and the next
+    // token request finds the grant gone.
+    emulator
+        .revoke_user_grant(fixtures::BOB_UPN, fixtures::CLIENT_ID)
+        .expect("revoke");
+    server.clock.advance(Duration::hours(2));
+    emulator.advance_clock(std::time::Duration::from_secs(2 * 3600));
+    console.browser.click("#test-access").await;
+    console
+        .browser
+        .wait_for_text(
+            "[data-testid=access-problem][data-reason='CONNECTOR_DEAUTHORIZED']",
+            "lost its authorization",
+        )
+        .await;
+    console
+        .browser
+        .wait_for("[data-testid=access-problem] [data-action='reauthorize']")
+        .await;
+    console.shot("access-lost").await;
+
+    // After a reload, the connector shows the error, its reason and the reauthorize prompt.
+    console.browser.refresh().await;
+    console
+        .browser
+        .wait_for_text("#deauthorized-alert", "revoked")
+        .await;
+    console
+        .browser
+        .wait_for(&format!("{onedrive_row} .badge[data-state='deauthorized']"))
+        .await;
+    console
+        .browser
+        .wait_for("#event-list li[data-kind='DEAUTHORIZED']")
+        .await;
+    console.shot("deauthorized-after-reload").await;
+    console.browser.click("#deauthorized-reauthorize").await;
+    console.browser.click("#reauthorize-dialog-submit").await;
+    console.consent_as_bob(None).await;
+    console
+        .browser
+        .wait_for_text("[data-testid=oauth-success]", "Reauthorized")
+        .await;
+    console
+        .browser
+        .wait_for(&format!("{onedrive_row} .badge[data-state='authorized']"))
+        .await;
+    console.browser.wait_gone("#deauthorized-alert").await;
+    let shown = client
+        .get_connector(pb::GetConnectorRequest {
+            name: onedrive.name.clone(),
+        })
+        .await
+        .expect("get");
+    assert_eq!(shown.state(), pb::connector::State::Authorized);
+    assert_eq!(shown.display_name, "Bob's OneDrive", "the same connector");
+    console.shot("reauthorized-from-error").await;
+
+    // Events appear live: a connector linked elsewhere (an orchestrator over gRPC) shows up in
+    // the timeline and the list without a reload.
+    let elsewhere = client
+        .create_connector(azure_create(
+            &parent,
+            azurite.account(6),
+            "Linked elsewhere",
+        ))
+        .await
+        .expect("created over gRPC");
+    console
+        .browser
+        .wait_for_text(
+            &format!(
+                "#event-list li[data-kind='AUTHORIZED'][data-connector='{}']",
+                elsewhere.name
+            ),
+            "Linked elsewhere",
+        )
+        .await;
+    console
+        .browser
+        .wait_for(&Console::row("azure-blob-storage", &elsewhere.name))
+        .await;
+    console.shot("live-event").await;
+
+    // Delete after the confirmation, which says what deleting means.
+    console.browser.click(&manage).await;
+    console
+        .browser
+        .click(&format!("{onedrive_row} [data-action='delete']"))
+        .await;
+    let confirmation = console.browser.text_of("#delete-dialog").await;
+    for said in ["permanent", "Our access is revoked", "account.live.com"] {
+        assert!(confirmation.contains(said), "{said:?} in {confirmation:?}");
+    }
+    console.shot("delete-confirmation").await;
+    console.browser.click("#delete-dialog-submit").await;
+    console.browser.wait_gone(&onedrive_row).await;
+    console
+        .browser
+        .wait_for_text("[data-testid=deleted]", "Deleted “Bob's OneDrive”")
+        .await;
+    console
+        .browser
+        .wait_for(&format!(
+            "#event-list li[data-kind='DELETED'][data-connector='{}']",
+            onedrive.name
+        ))
+        .await;
+    let gone = client
+        .get_connector(pb::GetConnectorRequest {
+            name: onedrive.name.clone(),
+        })
+        .await
+        .expect_err("deleted");
+    assert_eq!(gone.code(), Code::NotFound);
+    console.shot("deleted").await;
+
+    // Signing out forgets the key.
+    console.browser.click("#sign-out").await;
+    console.browser.wait_for("#api-key").await;
+    let stored = console
+        .browser
+        .execute("return sessionStorage.length", serde_json::json!([]))
+        .await;
+    assert_eq!(stored, serde_json::json!(0));
+}
