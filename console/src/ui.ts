@@ -70,7 +70,8 @@ export function clearNotices(): void {
 }
 
 /** A Manage ▼ button and its menu (WAI-ARIA menu button: Enter, Space or ↓ open it, ↑/↓ move,
- * Escape closes and returns focus, Tab leaves it). */
+ * Escape closes and returns focus, Tab leaves it; choosing an item returns focus to the button,
+ * so a dialog it opens gives the focus back there). */
 export function menuButton(
   label: string,
   id: string,
@@ -100,7 +101,9 @@ export function menuButton(
         class: item.danger ? "menu-item danger" : "menu-item",
         "data-action": item.action,
         onclick: () => {
-          close(false);
+          // The focus goes back to the button first, so a dialog the item opens returns it
+          // there when it closes (not to this item, hidden by then, which would drop it).
+          close(true);
           item.run();
         },
       },

@@ -390,6 +390,25 @@ impl Browser {
         .await
     }
 
+    /// Waits until `script` (as for [`Browser::execute`]) returns `true`; `what` says what was
+    /// awaited when it never does.
+    pub async fn wait_until(&self, what: &str, script: &str, args: Value) {
+        let deadline = Instant::now() + PAGE_WAIT;
+        loop {
+            let answer = self.execute(script, args.clone()).await;
+            if answer == Value::Bool(true) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "never {what} within {PAGE_WAIT:?} (the script said {answer}); the page: {}",
+                    self.page_text().await
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Saves a PNG of the viewport to `path`, creating its directory.
     pub async fn screenshot(&self, path: &Path) {
         let shot = self

@@ -5,6 +5,8 @@
 //! back), see each in its group, try to rename and get the service's refusal, reauthorize,
 //! lose the authorization at the provider and see the error with its reauthorize prompt after a
 //! reload, reauthorize from there, delete after the confirmation, and watch events arrive live.
+//! Along the way: every control has an accessible name (on the page and in each dialog), and the
+//! Manage ▼ menu and its delete confirmation work by keyboard alone.
 //!
 //! A screenshot of each step goes to `target/console-screenshots/{backend}/NN-step.png`.
 
@@ -17,6 +19,7 @@ use connector_tests::{
     oauth_options, on_both_backends, unique_account,
 };
 use identity_emulator::{Emulator, fixtures};
+use serde_json::json;
 use tonic::Code;
 
 on_both_backends!(the_console_walks_every_flow);
@@ -51,11 +54,74 @@ impl Console {
             .await;
     }
 
+    /// Asserts that every input, select, textarea and button on the page has an accessible
+    /// name: a `<label>`, `aria-label` or `aria-labelledby`, or for a button its text.
+    async fn assert_labelled(&self, situation: &str) {
+        let unnamed = self.browser.execute(UNNAMED_CONTROLS, json!([])).await;
+        assert_eq!(
+            unnamed,
+            json!([]),
+            "controls without an accessible name {situation}"
+        );
+    }
+
+    /// Presses `key` on the element with the focus, then waits until `script` returns true.
+    async fn press_then(&self, key: &str, what: &str, script: &str, args: serde_json::Value) {
+        self.browser.press(key).await;
+        self.browser.wait_until(what, script, args).await;
+    }
+
     /// The row of the connector named `name` (`accounts/…/connectors/…`) in group `group`.
     fn row(group: &str, name: &str) -> String {
         format!("#group-{group} tr[data-connector='{name}']")
     }
 }
+
+/// Lists the controls (outside `type=hidden` inputs) that have no accessible name.
+const UNNAMED_CONTROLS: &str = r#"
+const text = (element) => {
+  const copy = element.cloneNode(true);
+  for (const hidden of copy.querySelectorAll('[aria-hidden=true]')) hidden.remove();
+  return copy.textContent.trim();
+};
+const named = (element) => {
+  const ids = (element.getAttribute('aria-labelledby') || '').split(/\s+/).filter(Boolean);
+  if (ids.some((id) => document.getElementById(id) && text(document.getElementById(id)))) return true;
+  if ((element.getAttribute('aria-label') || '').trim()) return true;
+  if ([...(element.labels || [])].some((label) => text(label))) return true;
+  if (element.tagName === 'BUTTON') return text(element) !== '';
+  if (element.tagName === 'INPUT' && ['submit', 'button', 'reset'].includes(element.type)) {
+    return (element.value || '').trim() !== '';
+  }
+  return false;
+};
+return [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((element) => element.type !== 'hidden' && !named(element))
+  .map((element) => element.outerHTML.slice(0, 200));
+"#;
+
+/// WebDriver key codes.
+const ENTER: &str = "\u{E007}";
+const ESCAPE: &str = "\u{E00C}";
+const ARROW_DOWN: &str = "\u{E015}";
+
+/// True when the Manage button `arguments[0]` has its menu open and the focus is on the menu
+/// item `arguments[1]`.
+const MENU_OPEN_AT: &str = "
+const button = document.querySelector(arguments[0]);
+const menu = button && document.getElementById(button.getAttribute('aria-controls'));
+return button !== null && menu !== null && button.getAttribute('aria-expanded') === 'true'
+  && !menu.hidden && menu.contains(document.activeElement)
+  && document.activeElement.getAttribute('data-action') === arguments[1];
+";
+
+/// True when the Manage button `arguments[0]` has its menu closed and has the focus.
+const MENU_CLOSED_FOCUSED: &str = "
+const button = document.querySelector(arguments[0]);
+const menu = button && document.getElementById(button.getAttribute('aria-controls'));
+return button !== null && menu !== null && button.getAttribute('aria-expanded') === 'false'
+  && menu.hidden && document.activeElement === button;
+";
 
 async fn the_console_walks_every_flow(backend: Backend) {
     let emulator = Emulator::start().await.expect("emulator");
@@ -116,12 +182,17 @@ async fn the_console_walks_every_flow(backend: Backend) {
         "the key is in sessionStorage only"
     );
     console.shot("empty-account").await;
+    console.assert_labelled("on the empty account").await;
 
     // An Azure connector, with the credentials form built from the type's credential fields.
     let storage = azurite.account(5);
     console
         .browser
         .click("#group-azure-blob-storage .type-card[data-type='azure-blob-storage'] [data-action='authorize']")
+        .await;
+    console.browser.wait_for("#credential-account_key").await;
+    console
+        .assert_labelled("with the Authorize New Connector form open")
         .await;
     console
         .browser
@@ -174,6 +245,104 @@ async fn the_console_walks_every_flow(backend: Backend) {
         ))
         .await;
     console.shot("azure-linked").await;
+    console.assert_labelled("with a connector listed").await;
+
+    // The Manage ▼ menu by keyboard only: Enter opens it on its first item, ↓ moves, Escape
+    // closes it and gives the focus back to its button; Delete chosen with Enter asks first, in
+    // a dialog that takes the focus, and Escape there deletes nothing.
+    let azure_row = Console::row("azure-blob-storage", &azure.name);
+    let azure_manage = format!("{azure_row} [data-action='manage']");
+    console.browser.wait_for(&azure_manage).await;
+    console
+        .browser
+        .wait_until(
+            "the Manage button focused",
+            "const button = document.querySelector(arguments[0]); \
+             if (button === null) return false; \
+             button.focus(); return document.activeElement === button;",
+            json!([azure_manage]),
+        )
+        .await;
+    console
+        .press_then(
+            ENTER,
+            "the menu open on Reauthorize after Enter",
+            MENU_OPEN_AT,
+            json!([azure_manage, "reauthorize"]),
+        )
+        .await;
+    console
+        .press_then(
+            ARROW_DOWN,
+            "the focus on Delete after ↓",
+            MENU_OPEN_AT,
+            json!([azure_manage, "delete"]),
+        )
+        .await;
+    console
+        .press_then(
+            ARROW_DOWN,
+            "the focus back on Reauthorize after ↓ on the last item",
+            MENU_OPEN_AT,
+            json!([azure_manage, "reauthorize"]),
+        )
+        .await;
+    console
+        .press_then(
+            ESCAPE,
+            "the menu closed with the focus on its button after Escape",
+            MENU_CLOSED_FOCUSED,
+            json!([azure_manage]),
+        )
+        .await;
+    console
+        .press_then(
+            ENTER,
+            "the menu open again after Enter",
+            MENU_OPEN_AT,
+            json!([azure_manage, "reauthorize"]),
+        )
+        .await;
+    console
+        .press_then(
+            ARROW_DOWN,
+            "the focus on Delete",
+            MENU_OPEN_AT,
+            json!([azure_manage, "delete"]),
+        )
+        .await;
+    console
+        .press_then(
+            ENTER,
+            "the delete confirmation open with the focus in it",
+            "const dialog = document.getElementById('delete-dialog'); \
+             return dialog !== null && dialog.open && dialog.contains(document.activeElement);",
+            json!([]),
+        )
+        .await;
+    console
+        .browser
+        .wait_for_text("#delete-dialog", "Finance archive")
+        .await;
+    console
+        .assert_labelled("with the delete confirmation open")
+        .await;
+    console
+        .press_then(
+            ESCAPE,
+            "the confirmation closed with the focus back on the Manage button",
+            "return document.getElementById('delete-dialog') === null \
+             && document.activeElement === document.querySelector(arguments[0]);",
+            json!([azure_manage]),
+        )
+        .await;
+    console.browser.wait_for(&azure_row).await;
+    client
+        .get_connector(pb::GetConnectorRequest {
+            name: azure.name.clone(),
+        })
+        .await
+        .expect("still there after Escape");
 
     // OneDrive through the emulator's sign-in page; the console completes the authorization.
     console
@@ -235,6 +404,7 @@ async fn the_console_walks_every_flow(backend: Backend) {
     );
     console.browser.wait_for("#details-title").await;
     console.shot("onedrive-linked").await;
+    console.assert_labelled("with the details panel open").await;
 
     // Renaming is refused by the service, and the console says why.
     console
