@@ -524,6 +524,9 @@ async fn token(
                 .unwrap_or_else(|| "it expires".to_owned())
         );
     }
+    // Printing the short-lived credential is what this command exists for (the one secret the
+    // GetAccessToken RPC returns); it goes to stdout only, for a pipe or a file, with the
+    // warning above when a person is looking at it. Stored secrets are never printed.
     if json {
         println!("{}", render::pretty(&render::token_json(&token)));
     } else if let Some(aws) = &token.aws_session_credentials {
