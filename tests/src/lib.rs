@@ -1421,6 +1421,25 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
+/// The `sh` block of README.md between `<!-- {marker}:start -->` and `<!-- {marker}:end -->`,
+/// without its fences: the README sessions the tests run as written.
+pub fn readme_script(marker: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let block = readme
+        .split(&format!("<!-- {marker}:start -->"))
+        .nth(1)
+        .and_then(|rest| rest.split(&format!("<!-- {marker}:end -->")).next())
+        .unwrap_or_else(|| panic!("{marker} markers in README.md"));
+    block
+        .trim()
+        .trim_start_matches("```sh")
+        .trim_end_matches("```")
+        .to_owned()
+}
+
 /// Writes a file (test configuration).
 pub fn write_file(path: &Path, content: &str) {
     let mut file = std::fs::File::create(path).expect("create file");

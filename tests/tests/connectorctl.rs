@@ -660,19 +660,7 @@ async fn on_a_terminal_delete_asks_and_waiting_shows_a_spinner() {
 /// from `AZURITE_BLOB_BIN`, as in the walk-through.
 #[test]
 fn readme_cli_session_works_as_written() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root");
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
-    let block = readme
-        .split("<!-- cli-session:start -->")
-        .nth(1)
-        .and_then(|rest| rest.split("<!-- cli-session:end -->").next())
-        .expect("cli-session markers in README.md");
-    let script = block
-        .trim()
-        .trim_start_matches("```sh")
-        .trim_end_matches("```");
+    let script = connector_tests::readme_script("cli-session");
     let dir = tempfile::tempdir().expect("temp dir");
     let (grpc_port, blob_port) = (free_port(), free_port());
     let script = script

@@ -12,16 +12,7 @@ fn readme_walkthrough_works_as_written() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root");
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
-    let block = readme
-        .split("<!-- walkthrough:start -->")
-        .nth(1)
-        .and_then(|rest| rest.split("<!-- walkthrough:end -->").next())
-        .expect("walkthrough markers in README.md");
-    let script = block
-        .trim()
-        .trim_start_matches("```sh")
-        .trim_end_matches("```");
+    let script = connector_tests::readme_script("walkthrough");
     let data = tempfile::tempdir().expect("temp dir");
     let (grpc_port, blob_port) = (free_port(), free_port());
     let script = script
