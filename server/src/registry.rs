@@ -41,10 +41,16 @@ pub(crate) fn credential_providers(
     [
         (Type::AmazonS3, Arc::new(s3) as Arc<dyn CredentialProvider>),
         (Type::AzureBlobStorage, Arc::new(azure)),
-        (Type::Sftp, Arc::new(providers::sftp::Sftp::new(private))),
+        (
+            Type::Sftp,
+            Arc::new(providers::sftp::Sftp::new(private, config.provider_timeout)),
+        ),
         (
             Type::WebDav,
-            Arc::new(providers::webdav::WebDav::new(http.clone(), private)),
+            Arc::new(providers::webdav::WebDav::new(
+                config.provider_timeout,
+                private,
+            )),
         ),
     ]
     .into_iter()

@@ -637,7 +637,8 @@ impl WebDavServer {
 
     fn start_on(port: u16, users: &[(&str, &str)], dir: tempfile::TempDir) -> WebDavServer {
         let root = dir.path().join("root");
-        std::fs::create_dir_all(&root).expect("root");
+        // A collection below the root too (`/dav/`), for URLs with a path.
+        std::fs::create_dir_all(root.join("dav")).expect("root");
         let users: String = users
             .iter()
             .map(|(name, password)| {

@@ -58,9 +58,25 @@ fn generate_key(path: &Path, passphrase: &str) {
     ]);
 }
 
+/// What the server runs for the test user: its SFTP, or a forced command instead (an account
+/// restricted to rsync, git-shell or a menu: it lets the user in and grants the `sftp`
+/// subsystem, then runs its own command).
+const SFTP: &str = "internal-sftp";
+const NO_SFTP: &str = "/bin/echo this-server-offers-no-sftp";
+
 impl SshServer {
     /// Starts one with a new host key.
     pub fn start() -> SshServer {
+        Self::start_running(SFTP)
+    }
+
+    /// Starts one that logs the test user in but runs `echo` instead of SFTP for every session
+    /// (`ForceCommand`), as OpenSSH does for restricted accounts.
+    pub fn start_without_sftp() -> SshServer {
+        Self::start_running(NO_SFTP)
+    }
+
+    fn start_running(command: &str) -> SshServer {
         let dir = tempfile::tempdir().expect("temp dir");
         generate_key(&dir.path().join("host_key"), "");
         generate_key(&dir.path().join("client_key"), "");
@@ -70,10 +86,12 @@ impl SshServer {
             .map(|name| std::fs::read_to_string(dir.path().join(name)).expect("public key"))
             .collect();
         std::fs::write(dir.path().join("authorized_keys"), authorized).expect("authorized_keys");
+        std::fs::write(dir.path().join("command"), command).expect("command");
         Self::start_on(free_port(), dir)
     }
 
     fn start_on(port: u16, dir: tempfile::TempDir) -> SshServer {
+        let command = std::fs::read_to_string(dir.path().join("command")).expect("command");
         let path = |name: &str| dir.path().join(name).display().to_string();
         let user = tool_env("SFTP_TEST_USER");
         let config = format!(
@@ -81,7 +99,7 @@ impl SshServer {
              UsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
              PubkeyAuthentication yes\nAuthorizedKeysFile {authorized}\nStrictModes no\n\
              AllowUsers {user}\nMaxStartups 100\nSubsystem sftp internal-sftp\n\
-             ForceCommand internal-sftp\n",
+             ForceCommand {command}\n",
             host_key = path("host_key"),
             pid = path("sshd.pid"),
             authorized = path("authorized_keys"),

@@ -15,6 +15,8 @@ on_both_backends!(
     an_sftp_connector_logs_in_by_password_or_key_and_pins_the_host_key,
     wrong_or_malformed_credentials_are_refused_and_nothing_is_saved,
     a_changed_host_key_is_refused_until_a_reauthorization_accepts_it,
+    a_server_that_lets_the_user_in_but_serves_no_sftp_is_refused,
+    a_private_host_is_refused_by_policy_without_blaming_the_password,
 );
 
 /// A server that may reach the loopback SSH server.
@@ -328,4 +330,112 @@ async fn a_changed_host_key_is_refused_until_a_reauthorization_accepts_it(backen
         .await
         .unwrap();
     assert!(listed.connectors.is_empty(), "nothing was saved");
+}
+
+/// Issue 20, defect 1: an account whose sessions run a forced command (`/bin/echo`) is granted
+/// the `sftp` subsystem, but speaks no SFTP. The check completes SFTP's version exchange and a
+/// `realpath(".")`, so such a server is refused and nothing is saved.
+async fn a_server_that_lets_the_user_in_but_serves_no_sftp_is_refused(backend: Backend) {
+    let ssh = SshServer::start_without_sftp();
+    let server = server(backend).await;
+    let client = server.client().await;
+    let parent = unique_parent();
+    for login in [
+        password_login(&ssh, &ssh.password),
+        vec![
+            ("host", "127.0.0.1".to_owned()),
+            ("port", ssh.port.to_string()),
+            ("username", ssh.user.clone()),
+            ("private_key", ssh.client_key()),
+        ],
+    ] {
+        let refused = client
+            .create_connector(create(&parent, &login))
+            .await
+            .unwrap_err();
+        assert_error(&refused, Code::InvalidArgument, "CREDENTIALS_REJECTED");
+        // The forced command runs through the user's shell: this test user's is nologin, whose
+        // "This account is currently not available." is what arrives instead of SFTP.
+        assert!(
+            refused.message().contains("does not serve SFTP")
+                && refused.message().contains("not an SFTP packet"),
+            "{}",
+            refused.message()
+        );
+    }
+    let listed = client
+        .list_connectors(pb::ListConnectorsRequest {
+            parent,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(listed.connectors.is_empty(), "nothing was saved");
+}
+
+/// Issue 20, defect 2: on a default server, a loopback SFTP host is refused as a policy
+/// (`ENDPOINT_NOT_ALLOWED` on the `host` field), not as rejected credentials.
+async fn a_private_host_is_refused_by_policy_without_blaming_the_password(backend: Backend) {
+    let ssh = SshServer::start();
+    let server = TestServer::start(backend).await;
+    let client = server.client().await;
+    let parent = unique_parent();
+    for host in ["127.0.0.1", "localhost", "::1", "::ffff:127.0.0.1"] {
+        let mut login = password_login(&ssh, &ssh.password);
+        login[0].1 = host.to_owned();
+        let refused = client
+            .create_connector(create(&parent, &login))
+            .await
+            .unwrap_err();
+        let info = assert_error(&refused, Code::InvalidArgument, "ENDPOINT_NOT_ALLOWED");
+        assert_eq!(info["field"], "credentials.fields.values.host", "{host}");
+        assert_eq!(
+            violated_fields(&refused),
+            ["credentials.fields.values.host"]
+        );
+    }
+    let listed = client
+        .list_connectors(pb::ListConnectorsRequest {
+            parent,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(listed.connectors.is_empty(), "nothing was saved");
+}
+
+/// Issue 20, defect 3: the SFTP check follows `provider_timeout_secs` (here 1 s), not a fixed
+/// 10 s. The "server" accepts the connection and never says a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sftp_check_gives_up_after_the_provider_timeout() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    let _held = std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(4).collect();
+        std::thread::park();
+        drop(held);
+    });
+    let mut options = ServerOptions::new(Backend::Sqlite);
+    options.configure = Some(ConfigHook::new(|config| {
+        config.allow_private_endpoints = true;
+        config.provider_timeout = std::time::Duration::from_secs(1);
+    }));
+    let server = TestServer::start_with(options).await;
+    let client = server.client().await;
+    let login = vec![
+        ("host", "127.0.0.1".to_owned()),
+        ("port", port.to_string()),
+        ("username", "alice".to_owned()),
+        ("password", "pw".to_owned()),
+    ];
+    let started = std::time::Instant::now();
+    let refused = client
+        .create_connector(create(&unique_parent(), &login))
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert_error(&refused, Code::Unavailable, "PROVIDER_UNAVAILABLE");
+    assert!(refused.message().contains("in 1s"), "{}", refused.message());
+    // A wide margin for a loaded machine, and still well under the old fixed 10 s.
+    assert!(waited < std::time::Duration::from_secs(7), "{waited:?}");
 }

@@ -18,6 +18,8 @@ on_both_backends!(
     a_webdav_connector_links_once_per_account_and_reveals_only_to_reveal_keys,
     a_wrong_password_or_another_user_is_refused_and_nothing_is_saved,
     a_password_changed_at_the_server_deauthorizes_until_reauthorized,
+    percent_encoding_does_not_make_a_second_connector,
+    a_private_endpoint_is_refused_by_policy_without_blaming_the_password,
 );
 
 const WORKER_KEY: &str = "csk_worker_without_reveal";
@@ -210,4 +212,105 @@ async fn a_password_changed_at_the_server_deauthorizes_until_reauthorized(backen
     assert_eq!(renewed.name, created.name);
     assert_eq!(renewed.state(), pb::connector::State::Authorized);
     assert_eq!(reveal().await.expect("revealed").fields["password"], "n3w");
+}
+
+/// Issue 20, defect 4: `%64av` is `dav` (RFC 3986 §6.2.2.2), so it is the same collection and
+/// the same account, as `/x/../dav/` already was.
+async fn percent_encoding_does_not_make_a_second_connector(backend: Backend) {
+    let dav = WebDavServer::start(&[("alice", "s3cret")]);
+    let server = server(backend).await;
+    let client = server.client().await;
+    let parent = unique_parent();
+    let created = client
+        .create_connector(create(
+            &parent,
+            credentials(&format!("{}dav/", dav.url()), "alice", "s3cret"),
+        ))
+        .await
+        .expect("linked");
+    let account = created.external_account.clone().expect("an account").id;
+    assert_eq!(account, format!("http://alice@127.0.0.1:{}/dav/", dav.port));
+    for same in ["%64av/", "%64%61%76", "x/../dav/", "x/%2e%2e/d%61v/"] {
+        let again = client
+            .create_connector(create(
+                &parent,
+                credentials(&format!("{}{same}", dav.url()), "alice", "s3cret"),
+            ))
+            .await
+            .unwrap_err();
+        let info = assert_error(&again, Code::AlreadyExists, "CONNECTOR_ALREADY_EXISTS");
+        assert_eq!(info["connector"], created.name, "{same}");
+    }
+    let listed = client
+        .list_connectors(pb::ListConnectorsRequest {
+            parent,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.connectors.len(), 1);
+}
+
+/// Issue 20, defect 2: on a default server (private endpoints not allowed), a loopback WebDAV
+/// URL is refused as a policy (`ENDPOINT_NOT_ALLOWED`, naming the field and the rule), not as
+/// rejected credentials: nothing was contacted. A plain-http URL is a field violation that
+/// says https is needed. Nothing is saved.
+async fn a_private_endpoint_is_refused_by_policy_without_blaming_the_password(backend: Backend) {
+    let dav = WebDavServer::start(&[("alice", "s3cret")]);
+    let server = TestServer::start(backend).await;
+    let client = server.client().await;
+    let parent = unique_parent();
+
+    let loopback = format!("https://127.0.0.1:{}/", dav.port);
+    for url in [
+        loopback.as_str(),
+        "https://localhost/dav/",
+        "https://[::1]/",
+    ] {
+        let refused = client
+            .create_connector(create(&parent, credentials(url, "alice", "s3cret")))
+            .await
+            .unwrap_err();
+        let info = assert_error(&refused, Code::InvalidArgument, "ENDPOINT_NOT_ALLOWED");
+        assert_eq!(info["field"], "credentials.fields.values.base_url", "{url}");
+        assert_eq!(info["rule"], "PUBLIC_ADDRESS_REQUIRED");
+        assert_eq!(
+            violated_fields(&refused),
+            ["credentials.fields.values.base_url"]
+        );
+        assert!(
+            refused.message().contains("private network")
+                && !refused.message().contains("rejected"),
+            "{}",
+            refused.message()
+        );
+    }
+
+    let plain = client
+        .create_connector(create(
+            &parent,
+            credentials("http://dav.example.com/", "alice", "s3cret"),
+        ))
+        .await
+        .unwrap_err();
+    let info = assert_error(&plain, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert!(info.is_empty() || !info.contains_key("credentials"));
+    assert_eq!(
+        violated_fields(&plain),
+        ["credentials.fields.values.base_url"]
+    );
+    assert!(
+        plain.message().contains("must be https"),
+        "{}",
+        plain.message()
+    );
+
+    let listed = client
+        .list_connectors(pb::ListConnectorsRequest {
+            parent,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(listed.connectors.is_empty(), "nothing was saved");
 }

@@ -42,6 +42,15 @@ pub enum Error {
     /// The cloud service rejected the credentials.
     #[error("the cloud service rejected the credentials: {0}")]
     CredentialsRejected(String),
+    /// A credential field names an endpoint this server does not connect to (a private
+    /// address); nothing was contacted, so nothing is known of the credentials.
+    #[error("{rule}")]
+    EndpointNotAllowed {
+        /// The credential field (a catalogue field name).
+        field: &'static str,
+        /// The rule it breaks.
+        rule: String,
+    },
     /// The cloud service could not be reached or failed transiently.
     #[error("the cloud service is unavailable: {message}")]
     ProviderUnavailable {

@@ -185,6 +185,9 @@ impl From<providers::Error> for Error {
             providers::Error::CredentialsRejected(message) | providers::Error::Refused(message) => {
                 Error::CredentialsRejected(message)
             }
+            providers::Error::EndpointNotAllowed { field, rule } => {
+                Error::EndpointNotAllowed { field, rule }
+            }
             providers::Error::InvalidGrant { description, .. } => {
                 Error::CredentialsRejected(format!("invalid_grant: {description}"))
             }

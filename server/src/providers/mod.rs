@@ -26,6 +26,16 @@ pub enum Error {
     /// it does not accept. Enough to refuse linking with them; not proof they were revoked.
     #[error("{0}")]
     Refused(String),
+    /// A customer-given endpoint is one this service's policy does not connect to (a private
+    /// address while `allow_private_endpoints` is off). Nothing was sent to it: the
+    /// credentials were not tried.
+    #[error("{rule}")]
+    EndpointNotAllowed {
+        /// The credential field that named the endpoint.
+        field: &'static str,
+        /// The rule it breaks, in words a user can act on.
+        rule: String,
+    },
     /// The grant behind a token is gone (OAuth `invalid_grant`): revoked, expired, or a code
     /// that is wrong, used or not bound to the PKCE verifier.
     #[error("invalid_grant: {description}")]

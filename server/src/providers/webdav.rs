@@ -8,8 +8,15 @@
 //! The base URL is the customer's, so the service must not become a way to reach its own
 //! network: unless `allow_private_endpoints` is set (tests, or deployments whose WebDAV servers
 //! sit on a private network), the URL must be `https` and its host must resolve to public
-//! addresses only (no loopback, private, link-local, shared or unspecified ones).
+//! addresses only (no loopback, private, link-local, shared or unspecified ones). The request
+//! goes to the addresses that were checked (the HTTP client is pinned to them), never to a
+//! second lookup's answer.
+//!
+//! Once per account means once per collection, however its URL is written: scheme and host
+//! in lower case, no default port, dot segments removed, and percent-encoded unreserved
+//! characters decoded (RFC 3986 §6.2.2), so `/%64av/` and `/dav/` are one account.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -37,15 +44,17 @@ const PROPFIND_BODY: &str = r#"<?xml version="1.0" encoding="utf-8"?><propfind x
 /// Talks to WebDAV servers.
 #[derive(Debug, Clone)]
 pub struct WebDav {
-    http: reqwest::Client,
+    /// How long a check may take (the service's `provider_timeout`).
+    timeout: Duration,
     allow_private_endpoints: bool,
 }
 
 impl WebDav {
-    /// A client; `allow_private_endpoints` lets base URLs use plain http and private addresses.
-    pub fn new(http: reqwest::Client, allow_private_endpoints: bool) -> Self {
+    /// A client; `allow_private_endpoints` lets base URLs use plain http and private addresses,
+    /// and a check gives up after `timeout`.
+    pub fn new(timeout: Duration, allow_private_endpoints: bool) -> Self {
         Self {
-            http,
+            timeout,
             allow_private_endpoints,
         }
     }
@@ -76,25 +85,72 @@ impl WebDav {
         if url.query().is_some() || url.fragment().is_some() {
             return Err("must not have a query or fragment".into());
         }
-        if !url.path().ends_with('/') {
-            let path = format!("{}/", url.path());
-            url.set_path(&path);
+        let mut path = decode_unreserved(url.path());
+        if !path.ends_with('/') {
+            path.push('/');
         }
-        Ok(url)
+        url.set_path(&path);
+        // Decoding may have formed dot segments (`%2E%2E`): parse again to remove them.
+        reqwest::Url::parse(url.as_str()).map_err(|_| String::from("not a valid URL"))
     }
 
-    /// Refuses a host that resolves to an address of this service's own network.
-    async fn check_public(&self, url: &reqwest::Url) -> Result<(), Error> {
-        if self.allow_private_endpoints {
-            return Ok(());
-        }
+    /// The addresses the base URL's host resolves to, refused when private (unless allowed).
+    async fn addresses(&self, url: &reqwest::Url) -> Result<Vec<SocketAddr>, Error> {
         let host = url.host_str().unwrap_or_default();
-        endpoints::ensure_public(
+        endpoints::resolve(
             host.trim_matches(['[', ']']),
             url.port_or_known_default().unwrap_or(443),
+            BASE_URL_FIELD,
+            self.allow_private_endpoints,
         )
         .await
     }
+
+    /// An HTTP client that connects `url`'s host only to `addresses`.
+    fn pinned_client(
+        &self,
+        url: &reqwest::Url,
+        addresses: &[SocketAddr],
+    ) -> Result<reqwest::Client, Error> {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(self.timeout)
+            .resolve_to_addrs(url.host_str().unwrap_or_default(), addresses)
+            .build()
+            .map_err(|error| Error::Protocol(format!("cannot build an HTTP client: {error}")))
+    }
+}
+
+/// Decodes percent-encoded unreserved characters (ALPHA, DIGIT, `-`, `.`, `_`, `~`) and writes
+/// the hex digits of the other escapes in upper case: RFC 3986's normalisations §6.2.2.1-2,
+/// which never change what a URL names.
+fn decode_unreserved(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut normal = String::with_capacity(path.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'%')
+            .then(|| path.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok().map(|byte| (hex, byte)));
+        match escaped {
+            Some((_, byte)) if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) => {
+                normal.push(char::from(byte));
+                at += 3;
+            }
+            Some((hex, _)) => {
+                normal.push('%');
+                normal.push_str(&hex.to_ascii_uppercase());
+                at += 3;
+            }
+            None => {
+                let next = path[at..].chars().next().expect("a char boundary");
+                normal.push(next);
+                at += next.len_utf8();
+            }
+        }
+    }
+    normal
 }
 
 fn username(given: &str) -> Result<String, String> {
@@ -167,10 +223,10 @@ impl CredentialProvider for WebDav {
         let url = self
             .base_url(stored_text(secrets, BASE_URL_FIELD)?)
             .map_err(Error::Refused)?;
-        self.check_public(&url).await?;
+        let addresses = self.addresses(&url).await?;
         let method = reqwest::Method::from_bytes(b"PROPFIND").expect("a valid method");
         let answer = self
-            .http
+            .pinned_client(&url, &addresses)?
             .request(method, url.clone())
             .basic_auth(
                 stored_text(secrets, USERNAME_FIELD)?,
@@ -230,7 +286,7 @@ mod tests {
     }
 
     fn strict() -> WebDav {
-        WebDav::new(reqwest::Client::new(), false)
+        WebDav::new(Duration::from_secs(5), false)
     }
 
     #[test]
@@ -253,7 +309,7 @@ mod tests {
         let named: Vec<_> = errors.iter().map(|error| error.field).collect();
         assert_eq!(named, [BASE_URL_FIELD, USERNAME_FIELD, PASSWORD_FIELD]);
         assert!(
-            WebDav::new(reqwest::Client::new(), true)
+            WebDav::new(Duration::from_secs(5), true)
                 .parse(&fields("http://127.0.0.1:8080/", "alice", "pw"))
                 .is_ok()
         );
@@ -266,6 +322,80 @@ mod tests {
         secrets.insert(USERNAME_FIELD, b"alice".to_vec().into());
         secrets.insert(PASSWORD_FIELD, b"pw".to_vec().into());
         let refused = strict().check(None, &secrets, Utc::now()).await;
-        assert!(matches!(refused, Err(Error::Refused(_))), "{refused:?}");
+        assert!(
+            matches!(
+                refused,
+                Err(Error::EndpointNotAllowed {
+                    field: BASE_URL_FIELD,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn percent_encoded_unreserved_characters_name_the_same_collection() {
+        let account = |url: &str| {
+            strict()
+                .parse(&fields(url, "alice", "pw"))
+                .expect("valid")
+                .identity
+                .expect("named")
+                .id
+        };
+        let plain = account("https://dav.example.com/dav/");
+        for same in [
+            "https://dav.example.com/%64av/",
+            "https://dav.example.com/x/../dav",
+            "https://dav.example.com/x/%2E%2E/dav/",
+            "https://dav.example.com/./d%61v/",
+        ] {
+            assert_eq!(account(same), plain, "{same}");
+        }
+        // Reserved characters stay escaped (an escaped `/` is not a separator), in upper case.
+        assert_eq!(
+            account("https://dav.example.com/a%2fb/%c3%a9/"),
+            "https://alice@dav.example.com/a%2Fb/%C3%A9/"
+        );
+        assert_ne!(
+            account("https://dav.example.com/a%2Fb/"),
+            account("https://dav.example.com/a/b/")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_request_goes_to_the_checked_address_not_to_a_new_lookup() {
+        // A name no resolver knows: the request can only arrive if the client is pinned.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let served = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            let (mut stream, _) = listener.accept().await.expect("a connection");
+            let mut request = vec![0; 4096];
+            let read = stream.read(&mut request).await.expect("read");
+            stream
+                .write_all(b"HTTP/1.1 207 Multi-Status\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .expect("write");
+            String::from_utf8_lossy(&request[..read]).into_owned()
+        });
+        let url = reqwest::Url::parse(&format!(
+            "http://dav.rebinding.invalid:{}/dav/",
+            address.port()
+        ))
+        .expect("url");
+        let answer = WebDav::new(Duration::from_secs(5), true)
+            .pinned_client(&url, &[address])
+            .expect("client")
+            .get(url)
+            .send()
+            .await
+            .expect("sent to the pinned address");
+        assert_eq!(answer.status(), StatusCode::MULTI_STATUS);
+        let request = served.await.expect("served");
+        assert!(request.contains("host: dav.rebinding.invalid"), "{request}");
     }
 }

@@ -245,7 +245,7 @@ pub(crate) fn credential_violations(arm: CredentialsArm, errors: Vec<FieldError>
 }
 
 /// How a field violation names a value of `Credentials.fields`.
-fn credential_field_path(name: &str) -> String {
+pub(crate) fn credential_field_path(name: &str) -> String {
     format!("credentials.fields.values.{name}")
 }
 

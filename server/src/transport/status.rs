@@ -59,6 +59,15 @@ impl From<Error> for Status {
                 );
                 (Code::InvalidArgument, "CREDENTIALS_REJECTED", vec![])
             }
+            Error::EndpointNotAllowed { field, rule } => {
+                let field = super::conversions::credential_field_path(field);
+                details.add_bad_request_violation(field.clone(), rule);
+                (
+                    Code::InvalidArgument,
+                    "ENDPOINT_NOT_ALLOWED",
+                    vec![("field", field), ("rule", "PUBLIC_ADDRESS_REQUIRED".into())],
+                )
+            }
             Error::ProviderUnavailable { retry_after, .. } => {
                 details.set_retry_info(Some(retry_after));
                 (Code::Unavailable, "PROVIDER_UNAVAILABLE", vec![])

@@ -1,8 +1,10 @@
 //! SFTP servers, linked with a host, a port, a username and a password or an SSH private key.
 //!
-//! The credentials are checked by logging in over SSH and opening the `sftp` subsystem, so a
-//! server that lets the user in but offers no SFTP is refused too. Nothing is minted: the
-//! worker gets the stored fields from `RevealConnectorCredentials`, with the pinned host key.
+//! The credentials are checked by logging in over SSH, opening the `sftp` subsystem and
+//! speaking SFTP's first words ([`protocol`]), so a server that lets the user in but serves
+//! no SFTP to them (a forced command, a restricted shell) is refused too. The whole check
+//! follows `provider_timeout_secs`. Nothing is minted: the worker gets the stored fields from
+//! `RevealConnectorCredentials`, with the pinned host key.
 //!
 //! **Host key pinning.** The server's host key is what tells it from someone in the middle.
 //! The first check pins the key the server presents (or, when the caller gave
@@ -12,15 +14,20 @@
 //! OpenSSH's form (`SHA256:` and unpadded base64), as `ssh-keygen -lf` prints them.
 //!
 //! The host is the customer's, so unless `allow_private_endpoints` is set it must resolve to
-//! public addresses only ([`super::endpoints`]).
+//! public addresses only ([`super::endpoints`]), and the SSH connection goes to the addresses
+//! that were checked, never to a second lookup's answer.
 
-use std::sync::{Arc, Mutex};
+mod protocol;
+mod session;
+
+use session::Login;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh::{ChannelMsg, client};
-use secrecy::{ExposeSecret as _, SecretString};
+use russh::keys::PrivateKey;
+use secrecy::SecretString;
 
 use super::{
     Error,
@@ -28,7 +35,6 @@ use super::{
         Access, CredentialFields, CredentialProvider, FieldError, FieldErrors, Identity, Parsed,
         Secrets, stored_text,
     },
-    endpoints,
 };
 
 /// The credential field with the server's host name or address.
@@ -46,20 +52,22 @@ pub const PASSPHRASE_FIELD: &str = "private_key_passphrase";
 /// The credential field naming the host key fingerprint to trust.
 pub const HOST_KEY_FIELD: &str = "host_key_fingerprint";
 
-/// How long connecting, logging in and opening SFTP may take together.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Talks to SFTP servers.
 #[derive(Debug, Clone)]
 pub struct Sftp {
     allow_private_endpoints: bool,
+    /// How long connecting, logging in and speaking SFTP may take together (the service's
+    /// `provider_timeout`).
+    timeout: Duration,
 }
 
 impl Sftp {
-    /// A client; `allow_private_endpoints` lets hosts resolve to private addresses.
-    pub fn new(allow_private_endpoints: bool) -> Self {
+    /// A client; `allow_private_endpoints` lets hosts resolve to private addresses, and a check
+    /// gives up after `timeout`.
+    pub fn new(allow_private_endpoints: bool, timeout: Duration) -> Self {
         Self {
             allow_private_endpoints,
+            timeout,
         }
     }
 }
@@ -129,146 +137,6 @@ fn fingerprint(given: &str) -> Result<String, String> {
         return Err("SHA256: followed by 43 characters of base64".into());
     }
     Ok(given.to_owned())
-}
-
-/// The SHA-256 fingerprint of a server's host key, in OpenSSH's form.
-fn key_fingerprint(key: &PublicKeyOrCertificate) -> String {
-    match key {
-        PublicKeyOrCertificate::PublicKey { key, .. } => key.fingerprint(HashAlg::Sha256),
-        PublicKeyOrCertificate::Certificate(certificate) => {
-            russh::keys::PublicKey::from(certificate.public_key().clone())
-                .fingerprint(HashAlg::Sha256)
-        }
-    }
-    .to_string()
-}
-
-/// Records the host key the server presents, and accepts it only when it is the one expected
-/// (or nothing is pinned yet): a refused key ends the handshake before anything is sent.
-struct PinningHandler {
-    expected: Option<String>,
-    presented: Arc<Mutex<Option<String>>>,
-}
-
-impl client::Handler for PinningHandler {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        server_public_key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        let presented = key_fingerprint(server_public_key);
-        let accepted = self
-            .expected
-            .as_ref()
-            .is_none_or(|expected| *expected == presented);
-        *self.presented.lock().unwrap_or_else(|p| p.into_inner()) = Some(presented);
-        Ok(accepted)
-    }
-}
-
-/// How the user proves who they are.
-enum Login {
-    Password(SecretString),
-    Key(Arc<PrivateKey>),
-}
-
-impl Sftp {
-    /// Connects, checks the host key, logs in and opens SFTP; the host key presented.
-    async fn log_in(
-        &self,
-        host: &str,
-        port: u16,
-        user: &str,
-        login: Login,
-        expected_key: Option<&str>,
-    ) -> Result<String, Error> {
-        if !self.allow_private_endpoints {
-            endpoints::ensure_public(host, port).await?;
-        }
-        let server = format!("{user}@{host}:{port}");
-        let unavailable = |what: String| Error::Unavailable {
-            message: what,
-            retry_after: Duration::from_secs(30),
-        };
-        let presented = Arc::new(Mutex::new(None));
-        let handler = PinningHandler {
-            expected: expected_key.map(str::to_owned),
-            presented: presented.clone(),
-        };
-        let config = Arc::new(client::Config {
-            inactivity_timeout: Some(CHECK_TIMEOUT),
-            nodelay: true,
-            ..Default::default()
-        });
-        let connected = client::connect(config, (host, port), handler).await;
-        let presented = presented.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let (mut session, presented) = match (connected, presented) {
-            (Ok(session), Some(presented)) => (session, presented),
-            (Err(russh::Error::UnknownKey), Some(presented)) => {
-                return Err(Error::HostKeyChanged {
-                    expected: expected_key.unwrap_or_default().to_owned(),
-                    presented,
-                });
-            }
-            (Err(error), _) => {
-                return Err(unavailable(format!(
-                    "cannot open an SSH session with {host}:{port}: {error}"
-                )));
-            }
-            (Ok(_), None) => {
-                return Err(Error::Protocol(format!(
-                    "{host}:{port} completed SSH without presenting a host key"
-                )));
-            }
-        };
-        let ssh_failed =
-            |error: russh::Error| unavailable(format!("SSH with {server} failed: {error}"));
-        let authenticated = match login {
-            Login::Password(password) => session
-                .authenticate_password(user, password.expose_secret())
-                .await
-                .map_err(ssh_failed)?,
-            Login::Key(key) => {
-                let hash = session
-                    .best_supported_rsa_hash()
-                    .await
-                    .map_err(ssh_failed)?
-                    .flatten();
-                session
-                    .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
-                    .await
-                    .map_err(ssh_failed)?
-            }
-        };
-        if !authenticated.success() {
-            return Err(Error::CredentialsRejected(format!(
-                "the SSH server at {host}:{port} rejected the credentials of `{user}`"
-            )));
-        }
-        let mut channel = session.channel_open_session().await.map_err(ssh_failed)?;
-        channel
-            .request_subsystem(true, "sftp")
-            .await
-            .map_err(ssh_failed)?;
-        let offered = loop {
-            match channel.wait().await {
-                Some(ChannelMsg::Success) => break true,
-                Some(ChannelMsg::Failure) | None => break false,
-                Some(_) => {}
-            }
-        };
-        let _ = channel.close().await;
-        let _ = session
-            .disconnect(russh::Disconnect::ByApplication, "", "en")
-            .await;
-        if !offered {
-            return Err(Error::Refused(format!(
-                "the SSH server at {host}:{port} let `{user}` in but offers no SFTP"
-            )));
-        }
-        Ok(presented)
-    }
 }
 
 #[async_trait::async_trait]
@@ -389,15 +257,16 @@ impl CredentialProvider for Sftp {
             }
         };
         let expected = account.host_key.as_deref();
-        let presented = tokio::time::timeout(
-            CHECK_TIMEOUT,
-            self.log_in(host, port, user, login, expected),
-        )
-        .await
-        .map_err(|_| Error::Unavailable {
-            message: format!("{host}:{port} did not complete an SFTP login in {CHECK_TIMEOUT:?}"),
-            retry_after: Duration::from_secs(30),
-        })??;
+        let presented =
+            tokio::time::timeout(self.timeout, self.log_in(host, port, user, login, expected))
+                .await
+                .map_err(|_| Error::Unavailable {
+                    message: format!(
+                        "{host}:{port} did not complete an SFTP login in {:?}",
+                        self.timeout
+                    ),
+                    retry_after: Duration::from_secs(30),
+                })??;
         Ok(Some(Identity {
             host_key: Some(presented),
             ..account.clone()
@@ -430,7 +299,7 @@ mod tests {
 
     #[test]
     fn the_account_is_host_port_and_user_and_the_password_stays_out_of_debug() {
-        let parsed = Sftp::new(false)
+        let parsed = Sftp::new(false, Duration::from_secs(10))
             .parse(&fields(&[
                 ("host", " SFTP.Example.COM "),
                 ("username", "alice"),
@@ -443,7 +312,7 @@ mod tests {
         assert_eq!(identity.host_key, None, "trust on first use");
         assert!(!format!("{parsed:?}").contains("pw-secret"));
 
-        let v6 = Sftp::new(false)
+        let v6 = Sftp::new(false, Duration::from_secs(10))
             .parse(&fields(&[
                 ("host", "[2001:DB8::1]"),
                 ("port", "2222"),
@@ -472,12 +341,12 @@ mod tests {
 
     #[test]
     fn exactly_one_of_password_and_key_and_every_bad_field_at_once() {
-        let none = Sftp::new(false)
+        let none = Sftp::new(false, Duration::from_secs(10))
             .parse(&fields(&[("host", "a b"), ("username", "alice")]))
             .expect_err("no login");
         let named: Vec<_> = none.iter().map(|error| error.field).collect();
         assert_eq!(named, [HOST_FIELD, PASSWORD_FIELD]);
-        let both = Sftp::new(false)
+        let both = Sftp::new(false, Duration::from_secs(10))
             .parse(&fields(&[
                 ("host", "example.com"),
                 ("username", "alice"),
