@@ -112,9 +112,28 @@ async fn an_authorization_url_passed_to_someone_else_links_nothing(backend: Back
         .unwrap();
     let response = http.get(&redirect).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
+    assert_never_framed(&response);
     let page = response.text().await.unwrap();
     assert!(page.contains("Return to the application"), "{page}");
     assert_eq!(connectors_of(&world, &mallory).await, 0);
+
+    // The page for a callback opened without a state, and axum's own answer to a query it
+    // cannot read, cannot be framed either.
+    let callback = redirect.split('?').next().unwrap().to_owned();
+    for broken in [callback.clone(), format!("{callback}?state=%FF%FE")] {
+        let response = http.get(&broken).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{broken}");
+        assert_never_framed(&response);
+    }
+}
+
+/// The answer carries both framing defences (CSP for current browsers, the header for old ones).
+fn assert_never_framed(response: &reqwest::Response) {
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
 }
 
 /// Opting in (`callback_completes_authorizations`): the callback shows the customer account the

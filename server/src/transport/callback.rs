@@ -36,6 +36,21 @@ pub(crate) fn router(connectors: Connectors) -> Router {
     Router::new()
         .route(CALLBACK_PATH, get(callback).post(confirmed))
         .with_state(connectors)
+        .layer(axum::middleware::map_response(never_framed))
+}
+
+/// No callback answer may be framed (clickjacking a confirmation, or a page that looks like
+/// this service's inside someone else's): every one, the error pages and axum's own
+/// rejections included, carries `frame-ancestors 'none'` and `X-Frame-Options: DENY`.
+async fn never_framed(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
 }
 
 // No `Debug`: it holds the authorization code.
@@ -205,7 +220,6 @@ fn confirmation_page(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     no_store(response)
 }
 
@@ -331,7 +345,7 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
     let mut response = (status, Html(body)).into_response();
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'"),
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
     );
     no_store(response)
 }
