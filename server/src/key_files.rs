@@ -80,7 +80,15 @@ pub(crate) fn api_keys(
     backend: Backend,
     files: KeyFiles,
 ) -> Result<Vec<ApiKey>, Error> {
+    let path = config.data_dir.join(ADMIN_KEY_FILE);
     if !config.api_keys.is_empty() {
+        if files == KeyFiles::Create && path.exists() {
+            // A key that silently stopped working is worse than a line at start-up.
+            tracing::warn!(
+                file = %path.display(),
+                "[[api_keys]] is configured, so the generated admin key in this file no longer works; use a configured key (or delete the file)"
+            );
+        }
         return Ok(config.api_keys.clone());
     }
     if backend == Backend::Postgres {
@@ -91,12 +99,17 @@ pub(crate) fn api_keys(
         )
         .into());
     }
-    let path = config.data_dir.join(ADMIN_KEY_FILE);
     let key = read_or_create_secret_file(&path, files, || {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         format!("csk_{}", BASE64URL.encode(bytes))
     })?;
+    if files == KeyFiles::Create {
+        tracing::info!(
+            file = %path.display(),
+            "no [[api_keys]] configured: the admin API key is in this file; send it as `authorization: Bearer <key>`"
+        );
+    }
     Ok(vec![ApiKey {
         id: "admin".to_owned(),
         sha256: ApiKey::hash(key.trim()),

@@ -74,16 +74,59 @@ pub async fn rewrap(config: &Config, batch: u64) -> Result<persistence::RewrapRe
         .await?)
 }
 
+/// Where the server listens: a socket the caller bound (tests bind `127.0.0.1:0`), or an
+/// address start-up binds once everything that can refuse a start has been checked, so a
+/// refused start never accepts a connection.
+#[derive(Debug)]
+pub enum Listen {
+    /// Already bound.
+    Bound(TcpListener),
+    /// Bound by start-up, after its checks.
+    Address(std::net::SocketAddr),
+}
+
+impl Listen {
+    fn address(&self) -> Result<std::net::SocketAddr, Error> {
+        match self {
+            Listen::Bound(listener) => listener
+                .local_addr()
+                .map_err(io_error("cannot read the listen address")),
+            Listen::Address(address) => Ok(*address),
+        }
+    }
+
+    async fn bind(self) -> Result<TcpListener, Error> {
+        match self {
+            Listen::Bound(listener) => Ok(listener),
+            Listen::Address(address) => TcpListener::bind(address)
+                .await
+                .map_err(io_error(format!("cannot listen on {address}"))),
+        }
+    }
+}
+
 /// Runs the server on `listener` until `shutdown` resolves, then drains in-flight calls.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
+    start(Listen::Bound(listener), config, shutdown).await
+}
+
+/// Starts the server and runs it until `shutdown` resolves, then drains in-flight calls.
+///
+/// The order keeps refusals ahead of the port: the configuration, TLS, key files and the
+/// database (with the master keys checked against it) come first, and only then is `listen`
+/// bound. The one exception is a database that cannot be reached yet: the port is bound to
+/// report health `NOT_SERVING` while start-up retries for `database_startup_wait`.
+pub async fn start(
+    listen: Listen,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
     key_files::create_private_dir(&config.data_dir)?;
-    let address = listener
-        .local_addr()
-        .map_err(io_error("cannot read the listen address"))?;
+    let address = listen.address()?;
     let tls = server_tls(&config, address)?;
     let database_url = config
         .database_url
@@ -93,21 +136,6 @@ pub async fn run(
     let backend = persistence::backend_of(&database_url);
     let sealer = Arc::new(key_files::sealer(&config, backend, KeyFiles::Create)?);
     let api_keys = key_files::api_keys(&config, backend, KeyFiles::Create)?;
-
-    let store = Store::open_with(
-        &database_url,
-        &persistence::PoolSettings {
-            max_connections: config.database_max_connections,
-            acquire_timeout: config.database_acquire_timeout,
-            statement_timeout: config.database_statement_timeout,
-            row_cache_ttl: config.row_cache_ttl,
-        },
-    )
-    .await?;
-    store
-        .verify_master_keys(&sealer, config.clock.now().timestamp_micros())
-        .await?;
-    tracing::info!(backend = ?store.backend(), master_key = sealer.current_key_id(), "database ready");
 
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -128,6 +156,17 @@ pub async fn run(
     }
     let metrics = metrics::Metrics::new();
     let oauth = registry::oauth_settings(&config, &http, &public_url, &metrics)?;
+
+    let (store, listen) = open_database(&config, &database_url, listen, tls.clone()).await?;
+    store
+        .verify_master_keys(&sealer, config.clock.now().timestamp_micros())
+        .await?;
+    tracing::info!(backend = ?store.backend(), master_key = sealer.current_key_id(), "database ready");
+    let listener = listen.bind().await?;
+    if config.console_enabled {
+        tracing::info!(url = %format!("{public_url}{}/", transport::CONSOLE_PATH), "the console is served here");
+    }
+
     let credential_providers = registry::credential_providers(&config, &http, &metrics);
     let connectors = domain::Connectors::new(
         store.clone(),
@@ -223,6 +262,54 @@ pub async fn run(
     served?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Opens the database. One that cannot be reached yet (a replica started beside a restarting
+/// PostgreSQL) is retried with backoff for `database_startup_wait`, while the port reports
+/// health `NOT_SERVING`; then start-up gives up. Any other failure refuses the start at once.
+async fn open_database(
+    config: &Config,
+    url: &str,
+    listen: Listen,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> Result<(Store, Listen), Error> {
+    let settings = persistence::PoolSettings {
+        max_connections: config.database_max_connections,
+        acquire_timeout: config.database_acquire_timeout,
+        statement_timeout: config.database_statement_timeout,
+        row_cache_ttl: config.row_cache_ttl,
+    };
+    let message = match Store::open_with(url, &settings).await {
+        Ok(store) => return Ok((store, listen)),
+        Err(persistence::Error::Unavailable(message))
+            if !config.database_startup_wait.is_zero() =>
+        {
+            message
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let wait = config.database_startup_wait;
+    tracing::warn!(%message, ?wait, "the database cannot be reached; reporting NOT_SERVING while retrying");
+    let retries = async {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut backoff = std::time::Duration::from_millis(500);
+        loop {
+            tokio::time::sleep(backoff).await;
+            match Store::open_with(url, &settings).await {
+                Ok(store) => return Ok(store),
+                Err(persistence::Error::Unavailable(message))
+                    if tokio::time::Instant::now() + backoff < deadline =>
+                {
+                    tracing::warn!(%message, retry_in = ?backoff, "the database still cannot be reached");
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+                }
+                Err(error) => return Err(Error::from(error)),
+            }
+        }
+    };
+    let listener = listen.bind().await?;
+    let (listener, store) = transport::waiting::until(listener, tls, retries).await?;
+    Ok((store?, Listen::Bound(listener)))
 }
 
 /// The TLS settings of the listening port, read from the configured PEM files. Without TLS,

@@ -208,6 +208,16 @@ async fn cross_origin_calls_are_allowed_only_from_configured_origins() {
 async fn the_console_is_served_with_a_strict_policy_and_can_be_turned_off() {
     let server = TestServer::start(Backend::Sqlite).await;
     let http = http1();
+    // Issue 20: the server's address opened in a browser goes to the console, not to a blank
+    // application/grpc answer.
+    let root = http
+        .get(format!("{}/", server.endpoint()))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(root.status(), 303);
+    assert_eq!(root.headers()["location"], "/console/");
     let answer = http
         .get(format!("{}/console", server.endpoint()))
         .send()

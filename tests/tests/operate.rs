@@ -156,3 +156,90 @@ fn check_config_names_what_is_wrong_without_touching_the_database() {
         "nothing was written"
     );
 }
+
+/// Issue 20, defect 9: a start that is refused never binds its port; it validates first. The
+/// test holds the very address the server is told to listen on: a server that bound first would
+/// fail with "address in use" instead of naming the real problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_start_names_its_reason_without_binding_the_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let everywhere = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let listen = format!("0.0.0.0:{}", everywhere.local_addr().unwrap().port());
+    let output = run(dir.path(), &[], &[("CONNECTOR_LISTEN", &listen)]);
+    assert!(!output.status.success());
+    let said = text(&output.stderr);
+    assert!(
+        said.contains(&format!("refusing to listen on {listen} without TLS"))
+            && !said.contains("cannot listen"),
+        "{said}"
+    );
+
+    // A master key that does not open the data the first start sealed.
+    let port = connector_tests::free_port();
+    let first = connector_tests::ServerBinary::start(
+        dir.path(),
+        port,
+        &[("CONNECTOR_MASTER_KEY", connector_tests::random_master_key())],
+    )
+    .ready()
+    .await;
+    let (status, _) = tokio::task::spawn_blocking(move || first.signal("-TERM"))
+        .await
+        .unwrap();
+    assert!(status.success());
+    let held = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let other_key = connector_tests::random_master_key();
+    let output = run(
+        dir.path(),
+        &[],
+        &[
+            ("CONNECTOR_LISTEN", &format!("127.0.0.1:{port}")),
+            ("CONNECTOR_MASTER_KEY", &other_key),
+        ],
+    );
+    drop(held);
+    assert!(!output.status.success());
+    let said = text(&output.stderr);
+    assert!(
+        said.contains("master key") && !said.contains("cannot listen"),
+        "{said}"
+    );
+}
+
+/// Issue 20: once `[[api_keys]]` is configured, the generated `data/admin-api-key` no longer
+/// works; start-up says so instead of letting the key fail silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_api_key_says_the_generated_admin_key_no_longer_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = connector_tests::random_master_key();
+    let start = |env: Vec<(&'static str, String)>| {
+        let dir = dir.path().to_owned();
+        async move {
+            let binary =
+                connector_tests::ServerBinary::start(&dir, connector_tests::free_port(), &env)
+                    .ready()
+                    .await;
+            let (status, logs) = tokio::task::spawn_blocking(move || binary.signal("-TERM"))
+                .await
+                .unwrap();
+            assert!(status.success(), "{logs}");
+            logs
+        }
+    };
+    start(vec![("CONNECTOR_MASTER_KEY", key.clone())]).await;
+    assert!(dir.path().join("data/admin-api-key").exists());
+    let config = dir.path().join("connector.toml");
+    write_file(
+        &config,
+        "[[api_keys]]\nid = \"ops\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n",
+    );
+    let logs = start(vec![
+        ("CONNECTOR_MASTER_KEY", key),
+        ("CONNECTOR_CONFIG", config.display().to_string()),
+    ])
+    .await;
+    assert!(
+        logs.contains("no longer works"),
+        "start-up says the key file is unused:\n{logs}"
+    );
+}

@@ -152,3 +152,101 @@ async fn a_database_outage_fails_fast_and_recovers_without_a_restart() {
         .unwrap();
     assert!(status.success());
 }
+
+/// Issue 20, defect 8: a replica started while its PostgreSQL is down does not exit. It binds
+/// its port, reports health `NOT_SERVING` and answers calls `UNAVAILABLE` while it retries with
+/// backoff; once the database is up it serves, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_before_its_database_waits_for_it() {
+    let cluster = tokio::task::spawn_blocking(|| {
+        let cluster = PrivatePostgres::start();
+        cluster.stop();
+        cluster
+    })
+    .await
+    .unwrap();
+    let workdir = tempfile::tempdir().unwrap();
+    let config = workdir.path().join("connector.toml");
+    write_file(
+        &config,
+        &format!(
+            "database_url = \"{}\"\n[[api_keys]]\nid = \"ops\"\nsha256 = \"{}\"\n",
+            cluster.url(),
+            hex::encode(ApiKey::hash(KEY))
+        ),
+    );
+    let port = free_port();
+    let binary = ServerBinary::start(
+        workdir.path(),
+        port,
+        &[
+            ("CONNECTOR_CONFIG", config.display().to_string()),
+            ("CONNECTOR_MASTER_KEY", random_master_key()),
+        ],
+    );
+    let endpoint = format!("http://127.0.0.1:{port}");
+    until_health(
+        &endpoint,
+        ServingStatus::NotServing,
+        Duration::from_secs(30),
+    )
+    .await;
+    let client = ConnectorClient::connect(endpoint.clone(), KEY)
+        .await
+        .unwrap();
+    let get = || {
+        client.get_connector(pb::GetConnectorRequest {
+            name: "accounts/acme/connectors/0192f5a4-0000-7000-8000-000000000000".into(),
+        })
+    };
+    let waiting = get().await.expect_err("no database yet");
+    assert_error(&waiting, Code::Unavailable, "DATABASE_UNAVAILABLE");
+
+    cluster.start_again();
+    until_health(&endpoint, ServingStatus::Serving, Duration::from_secs(60)).await;
+    let client = ConnectorClient::connect(endpoint.clone(), KEY)
+        .await
+        .unwrap();
+    let answer = client
+        .get_connector(pb::GetConnectorRequest {
+            name: "accounts/acme/connectors/0192f5a4-0000-7000-8000-000000000000".into(),
+        })
+        .await
+        .expect_err("no such connector");
+    assert_error(&answer, Code::NotFound, "CONNECTOR_NOT_FOUND");
+    let (status, _) = tokio::task::spawn_blocking(move || binary.signal("-TERM"))
+        .await
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Issue 20, defect 8: the wait is bounded (`database_startup_wait_secs`, 300 by default): a
+/// database that never comes ends the start with a message naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_never_comes_ends_the_start_after_the_configured_wait() {
+    let workdir = tempfile::tempdir().unwrap();
+    let config = workdir.path().join("connector.toml");
+    // Nothing listens on this port.
+    write_file(
+        &config,
+        &format!(
+            "database_url = \"postgres://postgres@127.0.0.1:{}/postgres\"\ndatabase_startup_wait_secs = 2\n[[api_keys]]\nid = \"ops\"\nsha256 = \"{}\"\n",
+            free_port(),
+            hex::encode(ApiKey::hash(KEY))
+        ),
+    );
+    let binary = ServerBinary::start(
+        workdir.path(),
+        free_port(),
+        &[
+            ("CONNECTOR_CONFIG", config.display().to_string()),
+            ("CONNECTOR_MASTER_KEY", random_master_key()),
+        ],
+    );
+    let (status, logs) =
+        tokio::task::spawn_blocking(move || binary.exit_within(Duration::from_secs(30)))
+            .await
+            .unwrap();
+    assert!(!status.success());
+    assert!(logs.contains("database"), "{logs}");
+}

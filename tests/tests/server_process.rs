@@ -137,7 +137,16 @@ async fn binary_serves_with_defaults_and_stops_on_sigterm(backend: Backend) {
             all_logs.contains("admin-api-key"),
             "logs say where the key file is"
         );
+        // Issue 20: a first start says what the file is for and where the console is.
+        assert!(
+            all_logs.contains("authorization: Bearer <key>"),
+            "logs say the file holds the bearer key:\n{all_logs}"
+        );
     }
+    assert!(
+        all_logs.contains("/console/"),
+        "logs name the console's address:\n{all_logs}"
+    );
     let signature = token
         .access_token
         .split("sig=")

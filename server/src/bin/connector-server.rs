@@ -15,7 +15,6 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use connector_server::config::LogFormat;
-use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -121,12 +120,14 @@ async fn serve() -> Result<(), String> {
         }
         return Ok(());
     }
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|error| format!("cannot listen on {listen}: {error}"))?;
-    connector_server::run(listener, config, shutdown_signal())
-        .await
-        .map_err(|error| error.to_string())
+    // Start-up binds `listen` only once everything that can refuse the start has been checked.
+    connector_server::start(
+        connector_server::Listen::Address(listen),
+        config,
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|error| error.to_string())
 }
 
 async fn shutdown_signal() {

@@ -26,6 +26,7 @@ struct FileConfig {
     database_url: Option<String>,
     database_max_connections: Option<u32>,
     database_acquire_timeout_secs: Option<u64>,
+    database_startup_wait_secs: Option<u64>,
     database_statement_timeout_secs: Option<u64>,
     row_cache_ttl_ms: Option<u64>,
     health_check_interval_secs: Option<u64>,
@@ -162,6 +163,15 @@ pub fn load(
     }
     if let Some(secs) = file_config.database_acquire_timeout_secs {
         config.database_acquire_timeout = Duration::from_secs(secs.clamp(1, 60));
+    }
+    let startup_wait = match env("CONNECTOR_DATABASE_STARTUP_WAIT_SECS") {
+        Some(secs) => Some(secs.trim().parse::<u64>().map_err(|_| {
+            ConfigError("CONNECTOR_DATABASE_STARTUP_WAIT_SECS must be a number of seconds".into())
+        })?),
+        None => file_config.database_startup_wait_secs,
+    };
+    if let Some(secs) = startup_wait {
+        config.database_startup_wait = Duration::from_secs(secs.min(86_400));
     }
     if let Some(secs) = file_config.database_statement_timeout_secs {
         config.database_statement_timeout = Duration::from_secs(secs.clamp(1, 3600));

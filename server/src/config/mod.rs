@@ -116,6 +116,9 @@ pub struct Config {
     /// Longest wait for a database connection (a database that is gone answers
     /// `DATABASE_UNAVAILABLE` after this).
     pub database_acquire_timeout: Duration,
+    /// How long start-up waits for a database it cannot reach (reporting health `NOT_SERVING`
+    /// meanwhile) before it gives up; zero gives up at once.
+    pub database_startup_wait: Duration,
     /// Longest a PostgreSQL statement may run.
     pub database_statement_timeout: Duration,
     /// How long `GetConnector` and `GetAccessToken` reuse a connector row read in this process.
@@ -227,6 +230,7 @@ impl Config {
             database_url: None,
             database_max_connections: 10,
             database_acquire_timeout: Duration::from_secs(3),
+            database_startup_wait: Duration::from_secs(300),
             database_statement_timeout: Duration::from_secs(10),
             row_cache_ttl: Duration::from_secs(1),
             master_key: None,

@@ -41,9 +41,10 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-/// The console's routes.
+/// The console's routes, and `/` for a person who opens the server's address in a browser.
 pub(crate) fn router() -> Router {
     Router::new()
+        .route("/", get(root))
         .route(
             "/console",
             get(|| async { Redirect::permanent(CONSOLE_PATH) }),
@@ -65,9 +66,30 @@ pub(crate) fn turned_off() -> Router {
         )
     };
     Router::new()
+        .route("/", get(|| async { NOT_A_PAGE }))
         .route("/console", get(off))
         .route("/console/", get(off))
         .route("/console/{*rest}", get(off))
+}
+
+/// What `/` says to anything that is not a browser (gRPC itself never asks for `/`).
+const NOT_A_PAGE: (StatusCode, &str) = (
+    StatusCode::NOT_FOUND,
+    "This is the Connector Service's gRPC port: call it with a gRPC client (see the README).",
+);
+
+/// A browser that opens `/` goes to the console; anything else is told what the port is.
+async fn root(headers: axum::http::HeaderMap) -> Response {
+    let browser = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|accept| accept.contains("text/html"));
+    if browser {
+        Redirect::to(CONSOLE_PATH).into_response()
+    } else {
+        NOT_A_PAGE.into_response()
+    }
 }
 
 fn asset(name: &str) -> Response {
@@ -113,6 +135,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_browser_that_opens_the_root_goes_to_the_console() {
+        let request = |accept: &str| {
+            axum::http::Request::get("/")
+                .header(header::ACCEPT, accept)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let browser = router()
+            .oneshot(request("text/html,application/xhtml+xml,*/*;q=0.8"))
+            .await
+            .unwrap();
+        assert_eq!(browser.status(), StatusCode::SEE_OTHER);
+        assert_eq!(browser.headers()[header::LOCATION], CONSOLE_PATH);
+        let tool = router().oneshot(request("*/*")).await.unwrap();
+        assert_eq!(tool.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
     async fn turned_off_every_console_path_is_a_404() {
         for path in ["/console", "/console/", "/console/console.js"] {
             assert_eq!(
@@ -122,6 +162,7 @@ mod tests {
             );
         }
         assert_eq!(status_of(router(), "/console/").await, StatusCode::OK);
+        assert_eq!(status_of(turned_off(), "/").await, StatusCode::NOT_FOUND);
         let (_, health) = tonic_health::server::health_reporter();
         let combined = tonic::service::Routes::new(health)
             .into_axum_router()

@@ -15,6 +15,7 @@ mod page_token;
 mod shed;
 mod status;
 mod unreadable;
+pub(crate) mod waiting;
 mod watch;
 
 use std::{future::Future, time::Duration};
@@ -41,6 +42,9 @@ pub enum Error {
     /// The server failed while serving.
     #[error("gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// The server that answers while the database is awaited stopped on its own.
+    #[error("the server waiting for the database stopped before it opened")]
+    Stopped,
 }
 
 /// What the server needs to serve.
