@@ -43,7 +43,7 @@ if [[ -z "$buf" ]]; then
 fi
 [[ -n "$buf" ]] || { echo "console/build.sh: buf not found (run scripts/tools.sh)" >&2; exit 1; }
 
-# The client, from ../proto (the API) and proto/ (the google.rpc error details).
+# The client, from ../proto (the API and the google.rpc error details).
 "$buf" generate
 
 # Type check (tsc only checks; esbuild bundles).

@@ -39,6 +39,9 @@
 #   TOOLS_DIR          $ROOT/.tools
 #   PGDATA_DIR         data directory of the private cluster
 #
+# Installed and not exported (on the default PATH): Go, protoc-gen-go, protoc-gen-go-grpc,
+# grpc_python_plugin and the Go gRPC sources (Debian), for examples/go and examples/python.
+#
 # Everything goes under $ROOT/.tools (git-ignored). Logs go to stderr.
 # Pinned versions (checked with `npm view` / `pip index versions`):
 #   azurite 3.35.0  (3.36+ declare engines.node >= 21/22; the machine has Node 20)
@@ -200,6 +203,23 @@ tools_install_sshd() {
     export SSHD_BIN SFTP_TEST_USER SFTP_TEST_PASSWORD
 }
 
+# The client examples' tool-chains (Debian), for the test that runs the README's Python and Go
+# clients: gRPC's Python stub generator (grpc_python_plugin; the messages come from grpcio-tools'
+# protoc in the venv), Go with protoc-gen-go and protoc-gen-go-grpc, and the Go gRPC, protobuf
+# and genproto sources under /usr/share/gocode that examples/go/vendor-debian.sh vendors (there
+# is no Go module proxy offline). Only the packages not installed yet are installed.
+tools_install_client_toolchains() {
+    local package missing=()
+    for package in protobuf-compiler-grpc golang-go protoc-gen-go protoc-gen-go-grpc \
+        golang-google-grpc-dev golang-google-genproto-dev golang-google-protobuf-dev \
+        golang-github-golang-protobuf-1-5-dev; do
+        if [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" != "install ok installed" ]]; then
+            missing+=("$package")
+        fi
+    done
+    if [[ ${#missing[@]} -gt 0 ]]; then __tools_apt_install "${missing[@]}" || return 1; fi
+}
+
 tools_install_venv() {
     local venv="$TOOLS_DIR/venv" py="${TOOLS_BASE_PYTHON:-python3}"
     local want stamp="$TOOLS_DIR/venv/.connector-tools-stamp"
@@ -358,6 +378,7 @@ tools_setup() {
         tools_install_chromium &&
         tools_install_sshd &&
         tools_install_prometheus_tmux &&
+        tools_install_client_toolchains &&
         tools_install_venv
     local rc=$?
     flock -u "$__tools_lock_fd" || true

@@ -10,18 +10,25 @@
 //!   (`tests/python/client_check.py`) manages a connector end to end;
 //! - grpcurl (reflection v1alpha) lists and describes the services, calls an RPC with and
 //!   without an API key, and checks health;
-//! - `buf curl` (reflection v1) calls an RPC.
+//! - `buf curl` (reflection v1) calls an RPC;
+//! - the README's "Clients in other languages" blocks, run as written in a shell with only the
+//!   system's `PATH`: they generate the Python and Go clients of `examples/` through their
+//!   `buf.gen.yaml` and run them, and each prints the `ErrorInfo` reason and a `BadRequest` field
+//!   violation it read from the `grpc-status-details-bin` trailer. The code the README quotes
+//!   must be the examples' code.
 //!
-//! The tools come from `scripts/test` through `TEST_PYTHON`, `GRPCURL_BIN` and `BUF_BIN`.
+//! The tools come from `scripts/test` through `TEST_PYTHON`, `GRPCURL_BIN` and `BUF_BIN`; the
+//! README blocks install theirs with `scripts/tools.sh`, as a user's shell does.
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, ExitStatus},
 };
 
 use connector_client::pb;
 use connector_tests::{
-    ADMIN_KEY, Azurite, Backend, TestServer, on_both_backends, tool_env, unique_account,
+    ADMIN_KEY, Azurite, Backend, TestServer, on_both_backends, readme_script, tool_env,
+    unique_account,
 };
 use serde_json::Value;
 use tonic::Code;
@@ -227,6 +234,128 @@ async fn buf_curl_calls_with_reflection(backend: Backend) {
     );
 }
 
+// The README's clients in other languages. One backend: the calls fail before storage matters
+// beyond a lookup, and the blocks generate into examples/, which two runs at once would share.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_python_client_reads_an_errors_reason() {
+    readme_client_reads_an_errors_reason(ReadmeClient {
+        block: "clients-python",
+        code_block: "clients-python-code",
+        source: "examples/python/read_error.py",
+        not_found: "NOT_FOUND",
+        invalid_argument: "INVALID_ARGUMENT",
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_go_client_reads_an_errors_reason() {
+    readme_client_reads_an_errors_reason(ReadmeClient {
+        block: "clients-go",
+        code_block: "clients-go-code",
+        source: "examples/go/main.go",
+        not_found: "NotFound",
+        invalid_argument: "InvalidArgument",
+    })
+    .await;
+}
+
+/// One language's README blocks and example, and how it spells the two codes.
+struct ReadmeClient {
+    /// The marker of the shell block that generates and runs the example.
+    block: &'static str,
+    /// The marker of the code block quoting how the example reads the details.
+    code_block: &'static str,
+    /// The example's source, from the workspace root.
+    source: &'static str,
+    not_found: &'static str,
+    invalid_argument: &'static str,
+}
+
+async fn readme_client_reads_an_errors_reason(client: ReadmeClient) {
+    assert_eq!(
+        readme_code(client.code_block),
+        example_excerpt(&workspace_root().join(client.source)),
+        "the README's `{}` block is not the code between the example markers of {}",
+        client.code_block,
+        client.source,
+    );
+
+    let server = TestServer::start(Backend::Sqlite).await;
+    let script = format!("set -e\n{}", readme_script(client.block));
+    let mut shell = Command::new("timeout");
+    shell
+        .args(["900", "bash", "-c", &script])
+        .current_dir(workspace_root())
+        // A fresh shell: the system's PATH and HOME (Go keeps its build cache there), no
+        // variable of the test run, and the server and key the examples read.
+        .env_clear()
+        .env("PATH", SYSTEM_PATH)
+        .env(
+            "HOME",
+            std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
+        )
+        .env("CONNECTOR_ADDRESS", authority(&server))
+        .env("CONNECTOR_API_KEY", ADMIN_KEY);
+    let run = Run::of(shell).await;
+    assert!(
+        run.status.success(),
+        "the README's {} block failed\n{run}",
+        client.block
+    );
+
+    let violation = "  field violation: credentials.azure_storage_account_key.account_name: ";
+    run.assert_lines_in_order(&[
+        &format!("GetConnector: {}", client.not_found),
+        "  reason: CONNECTOR_NOT_FOUND (domain connector-service)",
+        &format!("CreateConnector: {}", client.invalid_argument),
+        "  reason: INVALID_ARGUMENT (domain connector-service)",
+        violation,
+    ]);
+}
+
+/// The `PATH` of a fresh login shell on Debian, before anything a user or a tool adds.
+const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The workspace root (the tests crate's parent).
+fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+}
+
+/// The body of the fenced code block between `<!-- {marker}:start -->` and `<!-- {marker}:end
+/// -->` in README.md, without its fences.
+fn readme_code(marker: &str) -> String {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
+    let block = readme
+        .split(&format!("<!-- {marker}:start -->"))
+        .nth(1)
+        .and_then(|rest| rest.split(&format!("<!-- {marker}:end -->")).next())
+        .unwrap_or_else(|| panic!("{marker} markers in README.md"));
+    let lines: Vec<&str> = block.trim().lines().collect();
+    assert!(
+        lines.len() >= 2 && lines[0].starts_with("```") && lines[lines.len() - 1] == "```",
+        "no fenced code block between the {marker} markers"
+    );
+    lines[1..lines.len() - 1].join("\n")
+}
+
+/// The lines of `path` between its `example:start` and `example:end` marker lines, without
+/// leading or trailing blank lines.
+fn example_excerpt(path: &Path) -> String {
+    let source = std::fs::read_to_string(path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+    let excerpt: Vec<&str> = source
+        .lines()
+        .skip_while(|line| !line.contains("example:start"))
+        .skip(1)
+        .take_while(|line| !line.contains("example:end"))
+        .collect();
+    excerpt.join("\n").trim_matches('\n').to_owned()
+}
+
 /// `HOST:PORT` of a test server, as grpcurl and the Python client want it.
 fn authority(server: &TestServer) -> String {
     let endpoint = server.endpoint();
@@ -295,6 +424,18 @@ impl Run {
     fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|error| panic!("stdout is not JSON ({error})\n{self}"))
+    }
+
+    /// Asserts that stdout has lines starting with each of `prefixes`, in that order.
+    #[track_caller]
+    fn assert_lines_in_order(&self, prefixes: &[&str]) {
+        let mut lines = self.stdout.lines();
+        for prefix in prefixes {
+            assert!(
+                lines.any(|line| line.starts_with(prefix)),
+                "no line starting with `{prefix}` (after the ones before it)\n{self}"
+            );
+        }
     }
 
     /// The last non-empty stdout line as JSON.
