@@ -1,6 +1,7 @@
 //! Providers wrapped for the metrics: each call to a provider is timed by connector type and
 //! operation, and each token refresh counted by outcome. The registry wraps every provider it
-//! builds, so no provider and no domain rule knows about metrics.
+//! builds, so no provider and no domain rule knows about metrics. Wrapping a provider creates
+//! its latency histograms, empty, so they are scraped before its first call.
 
 use std::{future::Future, sync::Arc, time::Instant};
 
@@ -26,15 +27,40 @@ pub(crate) struct Measured<P: ?Sized> {
     metrics: Arc<Metrics>,
 }
 
-impl<P: ?Sized> Measured<P> {
+/// The operations a provider is timed under.
+pub(crate) trait Operations {
+    /// The `operation` label values this provider's calls can have.
+    fn operations(&self) -> Vec<&'static str>;
+}
+
+impl Operations for dyn OAuthProvider {
+    fn operations(&self) -> Vec<&'static str> {
+        let mut operations = vec!["exchange", "identify", "refresh"];
+        operations.extend(self.revokes().then_some("revoke"));
+        operations
+    }
+}
+
+impl Operations for dyn CredentialProvider {
+    fn operations(&self) -> Vec<&'static str> {
+        let mut operations = vec!["check"];
+        operations.extend(self.mints_access().then_some("mint"));
+        operations
+    }
+}
+
+impl<P: ?Sized + Operations> Measured<P> {
     pub(crate) fn new(inner: Arc<P>, connector_type: &'static str, metrics: Arc<Metrics>) -> Self {
+        metrics.provider_served(connector_type, &inner.operations());
         Self {
             inner,
             connector_type,
             metrics,
         }
     }
+}
 
+impl<P: ?Sized> Measured<P> {
     async fn timed<T>(&self, operation: &'static str, call: impl Future<Output = T>) -> T {
         let started = Instant::now();
         let result = call.await;

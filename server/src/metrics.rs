@@ -4,7 +4,11 @@
 //! (`metrics_listen`, off by default) by [`serve`], never on the gRPC port.
 //!
 //! Every label value is from a closed set (method names, status codes, connector types,
-//! outcomes): nothing a caller sends becomes a label, so a client cannot grow the series.
+//! outcomes): nothing a caller sends becomes a label, so a client cannot grow the series. And
+//! every series of those sets exists from start-up, at zero, so a dashboard or an alert rule
+//! has data from the first scrape. Beside our own `connector_*` families (and
+//! `connector_build_info`), the calls are counted under the gRPC names dashboards expect
+//! ([`grpc`]) and the process under the Prometheus `process_*` names ([`process`]).
 
 use std::{
     sync::{
@@ -26,9 +30,15 @@ use prometheus_client::{
 };
 use tokio::net::TcpListener;
 
-use crate::persistence::Store;
+use crate::{domain::connector_type::CONNECTOR_TYPES, persistence::Store};
 
-/// Two fixed labels, e.g. `method` and `code`.
+mod grpc;
+mod process;
+
+use grpc::GrpcMetrics;
+pub(crate) use grpc::{RpcMethod, method as rpc_method};
+
+/// Two fixed labels, e.g. `type` and `outcome`.
 type Pair = [(&'static str, &'static str); 2];
 /// One fixed label.
 type Single = [(&'static str, &'static str); 1];
@@ -47,8 +57,7 @@ const SCRAPE_DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    rpc_requests: Family<Pair, Counter>,
-    rpc_duration: Family<Single, Histogram, fn() -> Histogram>,
+    grpc: GrpcMetrics,
     token_refreshes: Family<Pair, Counter>,
     provider_duration: Family<Pair, Histogram, fn() -> Histogram>,
     sweeps: Family<Single, Counter>,
@@ -72,13 +81,30 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
 
+// The closed label sets of the counters, each series created at zero at start-up: a
+// dashboard or an alert rule sees 0 from the first scrape, not "no data" until the first
+// event (a refresh-failure ratio would otherwise be blind until a refresh fails).
+
+/// `connector_token_refreshes_total{outcome}`.
+const REFRESH_OUTCOMES: [&str; 3] = ["refreshed", "grant_lost", "failed"];
+/// `connector_sweeps_total{outcome}`.
+const SWEEP_OUTCOMES: [&str; 2] = ["ok", "failed"];
+/// `connector_deauthorizations_total{reason}`.
+const DEAUTHORIZATION_REASONS: [&str; 3] = ["inactivity", "revoked", "expired"];
+/// `connector_revocations_total{outcome}`.
+const REVOCATION_OUTCOMES: [&str; 4] = ["revoked", "not_supported", "failed", "retry"];
+/// `connector_connectors{state}`.
+const CONNECTOR_STATES: [&str; 2] = ["authorized", "deauthorized"];
+
 impl Metrics {
-    /// Every metric, registered and at zero.
+    /// Every metric, registered, and every series of a closed label set at zero.
     pub fn new() -> Arc<Self> {
-        let mut registry = Registry::with_prefix("connector");
+        // The gRPC and process families keep the names dashboards know; ours are prefixed.
+        let mut registry = Registry::default();
+        let grpc = GrpcMetrics::register(&mut registry, latency_histogram);
+        registry.register_collector(Box::new(process::ProcessCollector));
         let metrics = Metrics {
-            rpc_requests: Family::default(),
-            rpc_duration: Family::new_with_constructor(latency_histogram),
+            grpc,
             token_refreshes: Family::default(),
             provider_duration: Family::new_with_constructor(latency_histogram),
             sweeps: Family::default(),
@@ -97,100 +123,167 @@ impl Metrics {
             registry: Registry::default(),
         };
         metrics.database_up.set(1);
-        registry.register(
-            "rpc_requests",
-            "ConnectorService calls finished, by method and gRPC status code",
-            metrics.rpc_requests.clone(),
-        );
-        registry.register(
-            "rpc_duration_seconds",
-            "ConnectorService call latency (a watch: how long its stream stayed open)",
-            metrics.rpc_duration.clone(),
-        );
-        registry.register(
-            "token_refreshes",
-            "OAuth 2.0 access token refreshes at the provider, by connector type and outcome \
-             (refreshed, grant_lost, failed)",
-            metrics.token_refreshes.clone(),
-        );
-        registry.register(
-            "provider_request_duration_seconds",
-            "Calls to providers, by connector type and operation",
-            metrics.provider_duration.clone(),
-        );
-        registry.register(
-            "sweeps",
-            "Inactivity sweeper runs, by outcome (ok, failed)",
-            metrics.sweeps.clone(),
-        );
-        registry.register(
-            "deauthorizations",
-            "Connectors deauthorized by this process, by reason",
-            metrics.deauthorizations.clone(),
-        );
-        registry.register(
-            "revocations",
-            "Revocation tries, by outcome (revoked, not_supported, failed, retry)",
-            metrics.revocations.clone(),
-        );
-        registry.register(
-            "watch_streams_open",
-            "WatchConnectorEvents streams open in this process",
-            metrics.watch_streams.clone(),
-        );
-        registry.register(
-            "database_up",
-            "1 while the database answers the health check, 0 while it does not",
-            metrics.database_up.clone(),
-        );
-        registry.register(
-            "connectors",
-            "Connectors by type and state (read at scrape time, at most every 5 s)",
-            metrics.connectors.clone(),
-        );
-        registry.register(
-            "revocation_outbox_depth",
-            "Tokens waiting in the revocation outbox",
-            metrics.outbox_depth.clone(),
-        );
-        registry.register(
-            "revocation_outbox_oldest_age_seconds",
-            "Age of the oldest token waiting in the revocation outbox (0 when empty)",
-            metrics.outbox_oldest_age.clone(),
-        );
-        registry.register(
-            "db_pool_connections",
-            "Database pool connections, by state (in_use, idle)",
-            metrics.pool_connections.clone(),
-        );
-        registry.register(
-            "db_pool_max_connections",
-            "Database pool size limit",
-            metrics.pool_max.clone(),
-        );
-        registry.register(
-            "db_pool_timeouts",
-            "Waits for a pooled database connection that timed out (answered DATABASE_UNAVAILABLE)",
-            metrics.pool_timeouts.clone(),
-        );
+        metrics.register(registry.sub_registry_with_prefix("connector"));
+        metrics.zero_closed_label_sets();
         Arc::new(Metrics {
             registry,
             ..metrics
         })
     }
 
-    /// A finished ConnectorService call.
-    pub(crate) fn rpc(&self, method: &'static str, code: &'static str, elapsed: Duration) {
-        self.rpc_requests
-            .get_or_create(&[("method", method), ("code", code)])
-            .inc();
-        self.rpc_duration
-            .get_or_create(&[("method", method)])
-            .observe(elapsed.as_secs_f64());
+    /// Registers the `connector_` families in `registry`.
+    fn register(&self, registry: &mut Registry) {
+        let build_info = Family::<Pair, Gauge>::default();
+        build_info
+            .get_or_create(&[
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("commit", env!("CONNECTOR_GIT_COMMIT")),
+            ])
+            .set(1);
+        registry.register(
+            "build_info",
+            "Always 1; labelled with the server's version and the git commit it was built from",
+            build_info,
+        );
+        registry.register(
+            "token_refreshes",
+            "OAuth 2.0 access token refreshes at the provider, by connector type and outcome \
+             (refreshed, grant_lost, failed)",
+            self.token_refreshes.clone(),
+        );
+        registry.register(
+            "provider_request_duration_seconds",
+            "Calls to providers, by connector type and operation",
+            self.provider_duration.clone(),
+        );
+        registry.register(
+            "sweeps",
+            "Inactivity sweeper runs, by outcome (ok, failed)",
+            self.sweeps.clone(),
+        );
+        registry.register(
+            "deauthorizations",
+            "Connectors deauthorized by this process, by reason",
+            self.deauthorizations.clone(),
+        );
+        registry.register(
+            "revocations",
+            "Revocation tries, by outcome (revoked, not_supported, failed, retry)",
+            self.revocations.clone(),
+        );
+        registry.register(
+            "watch_streams_open",
+            "WatchConnectorEvents streams open in this process",
+            self.watch_streams.clone(),
+        );
+        registry.register(
+            "database_up",
+            "1 while the database answers the health check, 0 while it does not",
+            self.database_up.clone(),
+        );
+        registry.register(
+            "connectors",
+            "Connectors by type and state (read at scrape time, at most every 5 s)",
+            self.connectors.clone(),
+        );
+        registry.register(
+            "revocation_outbox_depth",
+            "Tokens waiting in the revocation outbox",
+            self.outbox_depth.clone(),
+        );
+        registry.register(
+            "revocation_outbox_oldest_age_seconds",
+            "Age of the oldest token waiting in the revocation outbox (0 when empty)",
+            self.outbox_oldest_age.clone(),
+        );
+        registry.register(
+            "db_pool_connections",
+            "Database pool connections, by state (in_use, idle)",
+            self.pool_connections.clone(),
+        );
+        registry.register(
+            "db_pool_max_connections",
+            "Database pool size limit",
+            self.pool_max.clone(),
+        );
+        registry.register(
+            "db_pool_timeouts",
+            "Waits for a pooled database connection that timed out (answered DATABASE_UNAVAILABLE)",
+            self.pool_timeouts.clone(),
+        );
+    }
+
+    /// Creates every series of the closed label sets, at zero. (`get_or_create` hands back a
+    /// read guard on the family: dropped at once.)
+    fn zero_closed_label_sets(&self) {
+        for connector_type in CONNECTOR_TYPES.iter() {
+            let id = connector_type.id.as_str();
+            if !connector_type.auth_method.uses_credentials() {
+                for outcome in REFRESH_OUTCOMES {
+                    drop(
+                        self.token_refreshes
+                            .get_or_create(&[("type", id), ("outcome", outcome)]),
+                    );
+                }
+            }
+            // Every type in every state, so a dashboard's per-type panel starts at 0 too.
+            let mut series = self
+                .connector_series
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for state in CONNECTOR_STATES {
+                let labels: TypeState = [("type", id.to_owned()), ("state", state.to_owned())];
+                drop(self.connectors.get_or_create(&labels));
+                series.insert(labels);
+            }
+        }
+        for outcome in SWEEP_OUTCOMES {
+            drop(self.sweeps.get_or_create(&[("outcome", outcome)]));
+        }
+        for reason in DEAUTHORIZATION_REASONS {
+            drop(self.deauthorizations.get_or_create(&[("reason", reason)]));
+        }
+        for outcome in REVOCATION_OUTCOMES {
+            drop(self.revocations.get_or_create(&[("outcome", outcome)]));
+        }
+        for state in ["in_use", "idle"] {
+            drop(self.pool_connections.get_or_create(&[("state", state)]));
+        }
+    }
+
+    /// A ConnectorService call begins.
+    pub(crate) fn rpc_started(&self, method: &'static RpcMethod) {
+        self.grpc.started(method);
+    }
+
+    /// A ConnectorService call ended.
+    pub(crate) fn rpc_handled(
+        &self,
+        method: &'static RpcMethod,
+        code: tonic::Code,
+        elapsed: Duration,
+    ) {
+        self.grpc.handled(method, code, elapsed);
+    }
+
+    /// A provider of `connector_type` is served: its latency histograms for `operations`
+    /// start empty rather than absent.
+    pub(crate) fn provider_served(
+        &self,
+        connector_type: &'static str,
+        operations: &[&'static str],
+    ) {
+        for operation in operations {
+            drop(
+                self.provider_duration
+                    .get_or_create(&[("type", connector_type), ("operation", operation)]),
+            );
+        }
     }
 
     /// A token refresh at the provider: `refreshed`, `grant_lost` or `failed`.
     pub(crate) fn token_refresh(&self, connector_type: &'static str, outcome: &'static str) {
+        debug_assert!(REFRESH_OUTCOMES.contains(&outcome), "{outcome}");
         self.token_refreshes
             .get_or_create(&[("type", connector_type), ("outcome", outcome)])
             .inc();
@@ -225,6 +318,7 @@ impl Metrics {
 
     /// A connector deauthorized outside the sweeper (`revoked`, `expired`).
     pub(crate) fn deauthorized(&self, reason: &'static str) {
+        debug_assert!(DEAUTHORIZATION_REASONS.contains(&reason), "{reason}");
         self.deauthorizations
             .get_or_create(&[("reason", reason)])
             .inc();
@@ -232,6 +326,7 @@ impl Metrics {
 
     /// A revocation try's outcome.
     pub(crate) fn revocation(&self, outcome: &'static str) {
+        debug_assert!(REVOCATION_OUTCOMES.contains(&outcome), "{outcome}");
         self.revocations
             .get_or_create(&[("outcome", outcome)])
             .inc();

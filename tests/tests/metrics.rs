@@ -14,7 +14,8 @@ use connector_tests::{
     Azurite, ServerBinary, azure_create, free_port, tool_env, unique_parent, write_file,
 };
 
-/// A Prometheus server of its own, on loopback, scraping `target` every second.
+/// A Prometheus server of its own, on loopback, scraping `target` every second and
+/// evaluating the README's alert rules.
 struct Prometheus {
     child: Child,
     port: u16,
@@ -25,10 +26,12 @@ impl Prometheus {
     fn start(target: &str) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("prometheus.yml");
+        write_file(&dir.path().join("rules.yml"), &readme_alert_rules());
         write_file(
             &config,
             &format!(
                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                 rule_files: ['rules.yml']\n\
                  scrape_configs:\n  - job_name: connector\n    static_configs:\n      - targets: ['{target}']\n"
             ),
         );
@@ -50,6 +53,23 @@ impl Prometheus {
             port,
             _dir: dir,
         }
+    }
+
+    /// The alert rules as Prometheus last evaluated them (empty while it is starting).
+    async fn rules(&self) -> Vec<serde_json::Value> {
+        let url = format!("http://127.0.0.1:{}/api/v1/rules", self.port);
+        let Ok(response) = reqwest::get(url).await else {
+            return Vec::new();
+        };
+        let Ok(body) = response.json::<serde_json::Value>().await else {
+            return Vec::new();
+        };
+        body["data"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|group| group["rules"].as_array().cloned().unwrap_or_default())
+            .collect()
     }
 
     /// The vector an instant query returns (empty while Prometheus is starting).
@@ -98,6 +118,44 @@ fn sample(exposition: &str, series: &str) -> Option<f64> {
             .and_then(|rest| rest.strip_prefix(' '))
             .and_then(|value| value.trim().parse().ok())
     })
+}
+
+/// The service every call is counted under.
+const SERVICE: &str = "connector.v1.ConnectorService";
+
+/// The `grpc_server_started_total` series of a method.
+fn started(method: &str, kind: &str) -> String {
+    format!(
+        r#"grpc_server_started_total{{grpc_service="{SERVICE}",grpc_method="{method}",grpc_type="{kind}"}}"#
+    )
+}
+
+/// The `grpc_server_handled_total` series of a method and a code (spelt as Go prints it).
+fn handled(method: &str, kind: &str, code: &str) -> String {
+    format!(
+        r#"grpc_server_handled_total{{grpc_service="{SERVICE}",grpc_method="{method}",grpc_type="{kind}",grpc_code="{code}"}}"#
+    )
+}
+
+/// The example alert rules of the README's Metrics section, as written there.
+fn readme_alert_rules() -> String {
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .join("README.md"),
+    )
+    .unwrap();
+    let block = readme
+        .split("<!-- alert-rules:start -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- alert-rules:end -->").next())
+        .expect("alert-rules markers in README.md");
+    block
+        .trim()
+        .trim_start_matches("```yaml")
+        .trim_end_matches("```")
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,43 +234,41 @@ async fn prometheus_scrapes_the_calls_and_the_logs_name_each_call_without_secret
         .await
         .unwrap();
     for (series, expected) in [
+        (handled("CreateConnector", "unary", "OK"), 1.0),
+        (handled("GetConnector", "unary", "OK"), 1.0),
+        (handled("GetConnector", "unary", "NotFound"), 1.0),
         (
-            r#"connector_rpc_requests_total{method="CreateConnector",code="OK"}"#,
+            handled("ListConnectorTypes", "unary", "Unauthenticated"),
+            1.0,
+        ),
+        (started("GetConnector", "unary"), 2.0),
+        // The watch is still open: started, not handled.
+        (started("WatchConnectorEvents", "server_stream"), 1.0),
+        (
+            handled("WatchConnectorEvents", "server_stream", "OK"),
+            0.0,
+        ),
+        (
+            r#"connector_provider_request_duration_seconds_count{type="azure-blob-storage",operation="check"}"#.to_owned(),
             1.0,
         ),
         (
-            r#"connector_rpc_requests_total{method="GetConnector",code="OK"}"#,
+            r#"connector_connectors{type="azure-blob-storage",state="authorized"}"#.to_owned(),
             1.0,
         ),
-        (
-            r#"connector_rpc_requests_total{method="GetConnector",code="NOT_FOUND"}"#,
-            1.0,
-        ),
-        (
-            r#"connector_rpc_requests_total{method="ListConnectorTypes",code="UNAUTHENTICATED"}"#,
-            1.0,
-        ),
-        (
-            r#"connector_provider_request_duration_seconds_count{type="azure-blob-storage",operation="check"}"#,
-            1.0,
-        ),
-        (
-            r#"connector_connectors{type="azure-blob-storage",state="authorized"}"#,
-            1.0,
-        ),
-        ("connector_watch_streams_open", 1.0),
-        ("connector_database_up", 1.0),
-        ("connector_revocation_outbox_depth", 0.0),
-        (r#"connector_sweeps_total{outcome="ok"}"#, 1.0),
+        ("connector_watch_streams_open".to_owned(), 1.0),
+        ("connector_database_up".to_owned(), 1.0),
+        ("connector_revocation_outbox_depth".to_owned(), 0.0),
+        (r#"connector_sweeps_total{outcome="ok"}"#.to_owned(), 1.0),
     ] {
         assert_eq!(
-            sample(&exposition, series),
+            sample(&exposition, &series),
             Some(expected),
             "{series} in\n{exposition}"
         );
     }
     for family in [
-        "connector_rpc_duration_seconds_bucket{le=\"0.001\",method=\"GetConnector\"}",
+        "grpc_server_handling_seconds_bucket{le=\"0.001\",grpc_service=\"connector.v1.ConnectorService\",grpc_method=\"GetConnector\",grpc_type=\"unary\"}",
         "connector_revocation_outbox_oldest_age_seconds ",
         "connector_db_pool_connections{state=\"in_use\"}",
         "connector_db_pool_max_connections ",
@@ -235,8 +291,7 @@ async fn prometheus_scrapes_the_calls_and_the_logs_name_each_call_without_secret
             }
         }
     });
-    let query =
-        r#"sum(rate(connector_rpc_requests_total{method="ListConnectorTypes",code="OK"}[1m]))"#;
+    let query = r#"sum(rate(grpc_server_handled_total{grpc_method="ListConnectorTypes",grpc_code="OK"}[1m]))"#;
     let deadline = Instant::now() + Duration::from_secs(90);
     let rate = loop {
         let result = prometheus.query(query).await;
@@ -259,6 +314,34 @@ async fn prometheus_scrapes_the_calls_and_the_logs_name_each_call_without_secret
     assert!(rate <= 25.0, "rate {rate}");
     let up = prometheus.query(r#"up{job="connector"}"#).await;
     assert_eq!(up[0]["value"][1], "1", "{up:?}");
+    // No refresh has happened, and the refresh-failure alert still has data: a rate of 0 for
+    // every OAuth 2.0 type, not an empty answer.
+    let failing = prometheus
+        .query(r#"sum by (type) (rate(connector_token_refreshes_total{outcome="failed"}[5m]))"#)
+        .await;
+    assert!(failing.len() >= 6, "{failing:?}");
+    assert!(
+        failing.iter().all(|series| series["value"][1] == "0"),
+        "{failing:?}"
+    );
+    // The README's alert rules load and evaluate without error against these names (a rule
+    // on a metric that does not exist evaluates fine too: the query above checks the data).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rules = prometheus.rules().await;
+        if !rules.is_empty() && rules.iter().all(|rule| rule["health"] == "ok") {
+            break;
+        }
+        assert!(
+            rules.iter().all(|rule| rule["health"] != "err"),
+            "a README alert rule fails: {rules:#?}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the README's alert rules never evaluated: {rules:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     drop(prometheus);
 
     // The logs: one JSON object per line; each call once, naming what it touched.
@@ -295,5 +378,203 @@ async fn prometheus_scrapes_the_calls_and_the_logs_name_each_call_without_secret
     for secret in [api_key.as_str(), storage.key1.as_str(), "not-a-key"] {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
+    binary.signal("-TERM");
+}
+
+/// Every status code as Go's `codes.Code` prints it: the `grpc_code` values of
+/// go-grpc-prometheus that dashboards and alert rules match on.
+const GO_CODES: [&str; 17] = [
+    "OK",
+    "Canceled",
+    "Unknown",
+    "InvalidArgument",
+    "DeadlineExceeded",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "DataLoss",
+    "Unauthenticated",
+];
+
+fn epoch_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// What a dashboard finds on a server that has done nothing yet: every counter of a closed
+/// label set at 0 (with its HELP and TYPE), the build, the process, and the gRPC families under
+/// the names and labels of go-grpc-prometheus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_server_has_every_series_at_its_first_scrape() {
+    let workdir = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let before_start = epoch_seconds();
+    let binary = ServerBinary::start(
+        workdir.path(),
+        port,
+        &[(
+            "CONNECTOR_METRICS_LISTEN",
+            format!("127.0.0.1:{metrics_port}"),
+        )],
+    )
+    .ready()
+    .await;
+    let exposition = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scraped = epoch_seconds();
+    let expect = |series: &str, expected: f64| {
+        assert_eq!(
+            sample(&exposition, series),
+            Some(expected),
+            "{series} in\n{exposition}"
+        );
+    };
+
+    // The counters that only move on an event, described and at zero before any.
+    for family in [
+        "connector_token_refreshes",
+        "connector_deauthorizations",
+        "connector_revocations",
+        "connector_sweeps",
+        "grpc_server_started",
+        "grpc_server_handled",
+        "process_cpu_seconds",
+    ] {
+        for line in [
+            format!("# HELP {family} "),
+            format!("# TYPE {family} counter\n"),
+        ] {
+            assert!(exposition.contains(&line), "{line:?} in\n{exposition}");
+        }
+    }
+    let oauth_types: Vec<&str> = connector_server::domain::connector_type::CONNECTOR_TYPES
+        .iter()
+        .filter(|connector_type| !connector_type.auth_method.uses_credentials())
+        .map(|connector_type| connector_type.id.as_str())
+        .collect();
+    assert!(oauth_types.contains(&"google-drive"), "{oauth_types:?}");
+    for connector_type in &oauth_types {
+        for outcome in ["refreshed", "grant_lost", "failed"] {
+            expect(
+                &format!(
+                    r#"connector_token_refreshes_total{{type="{connector_type}",outcome="{outcome}"}}"#
+                ),
+                0.0,
+            );
+        }
+    }
+    for reason in ["inactivity", "revoked", "expired"] {
+        expect(
+            &format!(r#"connector_deauthorizations_total{{reason="{reason}"}}"#),
+            0.0,
+        );
+    }
+    for outcome in ["revoked", "not_supported", "failed", "retry"] {
+        expect(
+            &format!(r#"connector_revocations_total{{outcome="{outcome}"}}"#),
+            0.0,
+        );
+    }
+    expect(r#"connector_sweeps_total{outcome="failed"}"#, 0.0);
+    expect(
+        r#"connector_connectors{type="webdav",state="authorized"}"#,
+        0.0,
+    );
+    expect(
+        r#"connector_provider_request_duration_seconds_count{type="azure-blob-storage",operation="check"}"#,
+        0.0,
+    );
+
+    // The gRPC families: every method, with every code, at zero (the health check that said
+    // the server was ready is another service, not counted).
+    for (method, kind) in [
+        ("GetConnector", "unary"),
+        ("CreateConnector", "unary"),
+        ("WatchConnectorEvents", "server_stream"),
+    ] {
+        expect(&started(method, kind), 0.0);
+        for code in GO_CODES {
+            expect(&handled(method, kind, code), 0.0);
+        }
+        expect(
+            &format!(
+                r#"grpc_server_handling_seconds_count{{grpc_service="{SERVICE}",grpc_method="{method}",grpc_type="{kind}"}}"#
+            ),
+            0.0,
+        );
+    }
+    assert!(
+        exposition.contains("# TYPE grpc_server_handling_seconds histogram\n"),
+        "{exposition}"
+    );
+    assert!(
+        !exposition.contains("connector_rpc_"),
+        "renamed: {exposition}"
+    );
+
+    // The build: the same version and commit `connector-server --version` prints.
+    let version = Command::new(connector_tests::workspace_binary("connector-server"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    // "connector-server 0.1.0 (commit 0123456789ab)"
+    let (number, commit) = version
+        .trim()
+        .strip_prefix("connector-server ")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .and_then(|rest| rest.split_once(" (commit "))
+        .unwrap_or_else(|| panic!("--version printed {version:?}"));
+    expect(
+        &format!(r#"connector_build_info{{version="{number}",commit="{commit}"}}"#),
+        1.0,
+    );
+    assert!(
+        exposition.contains("# TYPE connector_build_info gauge\n"),
+        "{exposition}"
+    );
+
+    // The process: figures a running server can have.
+    let value = |name: &str| {
+        assert!(
+            exposition.contains(&format!("# HELP {} ", name.trim_end_matches("_total"))),
+            "{name} in\n{exposition}"
+        );
+        sample(&exposition, name).unwrap_or_else(|| panic!("{name} in\n{exposition}"))
+    };
+    let cpu = value("process_cpu_seconds_total");
+    let cores = std::thread::available_parallelism().unwrap().get() as f64;
+    assert!(
+        (0.0..=(scraped - before_start + 1.0) * cores).contains(&cpu),
+        "cpu {cpu}"
+    );
+    let resident = value("process_resident_memory_bytes");
+    let size = value("process_virtual_memory_bytes");
+    assert!(
+        resident > 1e6 && resident < size,
+        "resident {resident}, virtual {size}"
+    );
+    let (open, max) = (value("process_open_fds"), value("process_max_fds"));
+    // At least stdin, stdout, stderr, the two listeners and the database.
+    assert!(open >= 6.0 && open < max, "{open} of {max}");
+    let started_at = value("process_start_time_seconds");
+    // The boot time it is counted from is whole seconds: up to a second early.
+    assert!(
+        started_at >= before_start - 1.5 && started_at <= scraped + 0.5,
+        "started {started_at}, test {before_start}..{scraped}"
+    );
     binary.signal("-TERM");
 }

@@ -1,6 +1,6 @@
-//! Observing every ConnectorService call: counted and timed by method and gRPC status code for
-//! the metrics, and logged once when it finishes (target `connector_server::rpc`: method,
-//! code, latency, and the API key id, account and connector the call named, recorded on its
+//! Observing every ConnectorService call: counted when it starts, counted and timed by method
+//! and gRPC status code when it ends (the `grpc_server_*` metrics), and logged once when it
+//! finishes (target `connector_server::rpc`: method, code, latency, and the API key id, account and connector the call named, recorded on its
 //! span by the authentication and the handlers). Never a request or response body: nothing
 //! secret reaches the log.
 //!
@@ -9,10 +9,9 @@
 //! trailers is a call the client cancelled.
 
 use std::{
-    collections::HashMap,
     future::Future,
     pin::Pin,
-    sync::{Arc, OnceLock},
+    sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
@@ -20,7 +19,7 @@ use std::{
 use http_body::{Body, Frame};
 use tower::{Layer, Service};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RpcMethod, rpc_method};
 
 /// Applies [`Observe`] to a service.
 #[derive(Debug, Clone)]
@@ -64,10 +63,11 @@ where
     }
 
     fn call(&mut self, request: http::Request<Request>) -> Self::Future {
-        let method = method_name(request.uri().path());
+        let method = rpc_method(request.uri().path());
+        self.metrics.rpc_started(method);
         let span = tracing::info_span!(
             "rpc",
-            method,
+            method = method.name(),
             api_key = tracing::field::Empty,
             account = tracing::field::Empty,
             connector = tracing::field::Empty,
@@ -97,30 +97,37 @@ where
 /// One call being observed until its status is known.
 struct Call {
     metrics: Arc<Metrics>,
-    method: &'static str,
+    method: &'static RpcMethod,
     started: Instant,
     span: tracing::Span,
     finished: bool,
 }
 
 impl Call {
-    fn finish(&mut self, code: &'static str) {
+    fn finish(&mut self, code: tonic::Code) {
         if self.finished {
             return;
         }
         self.finished = true;
         let elapsed = self.started.elapsed();
-        self.metrics.rpc(self.method, code, elapsed);
+        self.metrics.rpc_handled(self.method, code, elapsed);
         let latency_ms = elapsed.as_secs_f64() * 1e3;
+        let method = self.method.name();
         // Failures on our side stay visible when per-call lines are filtered to `warn`.
-        if matches!(
+        let failed = matches!(
             code,
-            "INTERNAL" | "UNKNOWN" | "DATA_LOSS" | "UNAVAILABLE" | "DEADLINE_EXCEEDED"
-        ) {
+            tonic::Code::Internal
+                | tonic::Code::Unknown
+                | tonic::Code::DataLoss
+                | tonic::Code::Unavailable
+                | tonic::Code::DeadlineExceeded
+        );
+        let code = code_name(code);
+        if failed {
             tracing::warn!(
                 target: "connector_server::rpc",
                 parent: &self.span,
-                method = self.method,
+                method,
                 code,
                 latency_ms,
                 "call failed"
@@ -129,7 +136,7 @@ impl Call {
             tracing::info!(
                 target: "connector_server::rpc",
                 parent: &self.span,
-                method = self.method,
+                method,
                 code,
                 latency_ms,
                 "call finished"
@@ -140,7 +147,7 @@ impl Call {
 
 impl Drop for Call {
     fn drop(&mut self) {
-        self.finish("CANCELLED");
+        self.finish(tonic::Code::Cancelled);
     }
 }
 
@@ -168,8 +175,8 @@ where
                     self.call.finish(code);
                 }
             }
-            Poll::Ready(Some(Err(_))) => self.call.finish("INTERNAL"),
-            Poll::Ready(None) => self.call.finish("UNKNOWN"),
+            Poll::Ready(Some(Err(_))) => self.call.finish(tonic::Code::Internal),
+            Poll::Ready(None) => self.call.finish(tonic::Code::Unknown),
             Poll::Pending => {}
         }
         polled
@@ -184,13 +191,13 @@ where
     }
 }
 
-/// The `grpc-status` in headers or trailers, by its name.
-fn code_in(headers: &http::HeaderMap) -> Option<&'static str> {
+/// The `grpc-status` in headers or trailers.
+fn code_in(headers: &http::HeaderMap) -> Option<tonic::Code> {
     let code = headers.get("grpc-status")?.to_str().ok()?.parse().ok()?;
-    Some(code_name(tonic::Code::from_i32(code)))
+    Some(tonic::Code::from_i32(code))
 }
 
-/// The canonical name of a status code.
+/// The canonical name of a status code, as the logs give it.
 fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code;
     match code {
@@ -211,51 +218,5 @@ fn code_name(code: tonic::Code) -> &'static str {
         Code::Unavailable => "UNAVAILABLE",
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
-/// The method a request path names, from the service's descriptor (a closed set: a path that
-/// names no method is `unknown`, so a client cannot add series).
-fn method_name(path: &str) -> &'static str {
-    static METHODS: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
-    let methods = METHODS.get_or_init(|| {
-        use prost::Message as _;
-        let descriptors =
-            prost_types::FileDescriptorSet::decode(connector_api::FILE_DESCRIPTOR_SET)
-                .unwrap_or_default();
-        let mut methods = HashMap::new();
-        for file in &descriptors.file {
-            for service in &file.service {
-                let service_name = format!("{}.{}", file.package(), service.name());
-                for method in &service.method {
-                    // Leaked once per process: the names live as long as the metrics.
-                    let name: &'static str = Box::leak(method.name().to_owned().into_boxed_str());
-                    methods.insert(format!("/{service_name}/{name}"), name);
-                }
-            }
-        }
-        methods
-    });
-    methods.get(path).copied().unwrap_or("unknown")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn methods_come_from_the_descriptor_and_nothing_else_is_a_label() {
-        assert_eq!(
-            method_name("/connector.v1.ConnectorService/GetConnector"),
-            "GetConnector"
-        );
-        assert_eq!(
-            method_name("/connector.v1.ConnectorService/WatchConnectorEvents"),
-            "WatchConnectorEvents"
-        );
-        assert_eq!(
-            method_name("/connector.v1.ConnectorService/NoSuchMethod"),
-            "unknown"
-        );
     }
 }
