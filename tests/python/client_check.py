@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Manages one Azure Blob Storage connector with a Python client generated from proto/.
 
-This is the Python half of `tests/tests/cross_language.rs`: it proves that the published
+This is the Python half of `tests/tests/suite/cross_language.rs`: it proves that the published
 contract (the .proto files, nothing from the Rust code) is enough for another language to talk
 to Connector Service. At run time it:
 

@@ -303,7 +303,7 @@ mod tests {
     use super::*;
 
     /// The credential scope and signed headers (the signature itself is checked end to end:
-    /// moto recomputes it and refuses a wrong one, see `tests/tests/s3_connectors.rs`).
+    /// moto recomputes it and refuses a wrong one, see `tests/tests/suite/s3_connectors.rs`).
     #[test]
     fn signature_version_4_names_its_scope_and_signed_headers() {
         let url = reqwest::Url::parse("https://sts.amazonaws.com/").unwrap();
