@@ -14,7 +14,9 @@ use connector_client::pb;
 use connector_server::access::{ApiKey, Scope};
 use connector_tests::{
     ADMIN_KEY, Azurite, Backend, ConfigHook, OAuthWorld, ServerOptions, TestServer, azure_create,
-    free_port, tool_env, unique_account, workspace_binary,
+    free_port,
+    readme::{FreshShell, printed_path, root_leftovers, run_readme_block},
+    unique_account, workspace_binary,
 };
 use identity_emulator::fixtures;
 use sha2::{Digest as _, Sha256};
@@ -857,59 +859,29 @@ async fn on_a_terminal_the_account_key_is_asked_for_and_not_shown() {
 // ---------------------------------------------------------------------------------------------
 // The README
 
-/// The README's connectorctl session (between its `cli-session` markers), run as written. Only
-/// what must differ on a shared test machine is substituted: free ports instead of 50051 and
-/// 10000, the built server binary instead of `cargo run`, and a temporary directory to run in;
-/// `connectorctl` is found on `PATH` (where `cargo install --path ctl` puts it). Azurite comes
-/// from `AZURITE_BLOB_BIN`, as in the walk-through.
+/// The README's connectorctl session (between its `cli-session` markers), run as written in a
+/// fresh shell at the repository root, as a new user runs it (`connector_tests::readme` says
+/// what that shell is given: no substitutions, `PATH=/usr/bin:/bin`). The block must build and
+/// put on `PATH` what it uses, start on ports of its own, and leave nothing in the repository.
 #[test]
 fn readme_cli_session_works_as_written() {
-    let script = connector_tests::readme_script("cli-session");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (grpc_port, blob_port) = (free_port(), free_port());
-    let script = script
-        .replace("50051", &grpc_port.to_string())
-        .replace("10000", &blob_port.to_string())
-        .replace(
-            "cargo run -p connector-server",
-            &workspace_binary("connector-server").display().to_string(),
-        );
-    let script = format!("set -e\ntrap 'kill $(jobs -p) 2>/dev/null' EXIT\n{script}");
-    let bin_dir = workspace_binary("connectorctl")
-        .parent()
-        .unwrap()
-        .to_owned();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
+    let before = root_leftovers();
+    let output = run_readme_block(
+        "cli-session",
+        FreshShell {
+            stop_on_error: true,
+            timeout: Duration::from_secs(900),
+        },
     );
-    let mut command = std::process::Command::new("timeout");
-    command
-        .args(["120", "bash", "-c", &script])
-        .current_dir(dir.path())
-        .env("PATH", path)
-        .env("HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.path())
-        .env("AZURITE_BLOB_BIN", tool_env("AZURITE_BLOB_BIN"))
-        .env("CONNECTOR_DATA_DIR", dir.path().join("data"))
-        .env("CONNECTOR_LISTEN", format!("127.0.0.1:{grpc_port}"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("CONNECTORCTL_") || name.starts_with("CONNECTOR_CONFIG") {
-            command.env_remove(name);
-        }
-    }
-    let output = command.output().expect("run bash");
     let stdout = text(&output.stdout);
     let all = format!("{stdout}\n{}", text(&output.stderr));
     assert!(output.status.success(), "the session failed:\n{all}");
-    let config = std::fs::read_to_string(dir.path().join("connector.toml")).unwrap();
-    assert!(config.contains("[[api_keys]]\nid = \"ops\""), "{config}");
     for expected in [
         "azure-blob-storage",
         "Demo storage",
         "AUTHORIZED",
         "sig=",
+        "CURSOR",
         "deleted accounts/demo/connectors/",
     ] {
         assert!(
@@ -920,5 +892,13 @@ fn readme_cli_session_works_as_written() {
     assert!(
         !stdout.contains("csk_"),
         "the key went to a file, not the screen:\n{stdout}"
+    );
+    // Its key, config and data went into a directory of its own, removed at the end.
+    let files = printed_path(&stdout, "files in ");
+    assert!(!files.exists(), "{} is left behind", files.display());
+    assert_eq!(
+        root_leftovers(),
+        before,
+        "files left in the repository root"
     );
 }
