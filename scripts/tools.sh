@@ -15,6 +15,12 @@
 #                                  # so: eval "$(scripts/tools.sh)"
 #   scripts/tools.sh stop          # stops the private cluster again.
 #
+#   TOOLS_README=1 scripts/tools.sh   # only what the README's sessions use:
+#                                  # Azurite and buf (npm), grpcurl (the venv);
+#                                  # no database, no Chromium, sshd or test
+#                                  # user, Prometheus or tmux.
+#   TOOLS_NO_POSTGRES=1            # everything but the database.
+#
 # Exported:
 #   TEST_POSTGRES_URL  postgres://postgres@127.0.0.1:PORT/postgres (trust auth)
 #   AZURITE_BLOB_BIN   absolute path of the azurite-blob executable (not started)
@@ -70,6 +76,10 @@ TOOLS_CHEROOT_VERSION="${TOOLS_CHEROOT_VERSION:-11.1.2}"
 TOOLS_MOTO_VERSION="${TOOLS_MOTO_VERSION:-5.2.5}"
 
 TOOLS_DIR="$__tools_root/.tools"
+
+# useradd, chpasswd and runuser live in sbin, which a fresh or non-root shell may not have on
+# PATH (the README's sessions run from PATH=/usr/bin:/bin).
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin:/sbin" ;; esac
 
 tools_log() { printf '[tools] %s\n' "$*" >&2; }
 tools_die() { printf '[tools] ERROR: %s\n' "$*" >&2; return 1; }
@@ -373,19 +383,23 @@ tools_setup() {
     # Serialise concurrent installs into the same .tools/.
     exec {__tools_lock_fd}>"$TOOLS_DIR/.lock"
     flock "$__tools_lock_fd" || true
-    { [[ -n "${TOOLS_NO_POSTGRES:-}" ]] || tools_install_postgres; } &&
-        tools_install_node &&
-        tools_install_chromium &&
-        tools_install_sshd &&
-        tools_install_prometheus_tmux &&
-        tools_install_client_toolchains &&
-        tools_install_venv
+    if [[ -n "${TOOLS_README:-}" ]]; then
+        tools_install_node && tools_install_venv
+    else
+        { [[ -n "${TOOLS_NO_POSTGRES:-}" ]] || tools_install_postgres; } &&
+            tools_install_node &&
+            tools_install_chromium &&
+            tools_install_sshd &&
+            tools_install_prometheus_tmux &&
+            tools_install_client_toolchains &&
+            tools_install_venv
+    fi
     local rc=$?
     flock -u "$__tools_lock_fd" || true
     exec {__tools_lock_fd}>&-
     [[ $rc -eq 0 ]] || { tools_die "tool installation failed"; return 1; }
-    # TOOLS_NO_POSTGRES=1: only the tools (for the README walk-through), no database.
-    if [[ -z "${TOOLS_NO_POSTGRES:-}" ]]; then tools_pg_start || return 1; fi
+    # TOOLS_NO_POSTGRES=1 or TOOLS_README=1: no database.
+    if [[ -z "${TOOLS_NO_POSTGRES:-}${TOOLS_README:-}" ]]; then tools_pg_start || return 1; fi
     export TOOLS_DIR
     tools_log "ready in $((SECONDS - t0))s: BUF_BIN=$BUF_BIN AZURITE_BLOB_BIN=$AZURITE_BLOB_BIN GRPCURL_BIN=$GRPCURL_BIN TEST_PYTHON=$TEST_PYTHON"
 }

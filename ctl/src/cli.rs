@@ -6,27 +6,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Shown at the end of `--help`; the same table as in `main.rs` and the README.
-const AFTER_HELP: &str = "\
-Connection settings: flags, then the environment (CONNECTORCTL_ENDPOINT, CONNECTORCTL_API_KEY
-(the key itself), CONNECTORCTL_API_KEY_FILE, CONNECTORCTL_ACCOUNT, CONNECTORCTL_CA_CERT,
-CONNECTORCTL_CLIENT_CERT, CONNECTORCTL_CLIENT_KEY), then the config file, then the default
-endpoint http://127.0.0.1:50051.
-
-Exit codes:
-  0  success
-  1  anything else: an internal error, the server cannot be reached
-  2  usage: bad arguments or settings, a deletion not confirmed
-  3  not found
-  4  authentication or permission: the API key was refused or may not do this
-  5  the connector is deauthorized and needs reauthorization
-  6  invalid argument, rejected credentials, failed precondition
-  7  unavailable or timed out: retry
-  8  conflict: already exists, etag mismatch, aborted";
+use crate::help;
 
 /// Operate Connector Service: connectors, their authorizations, events and API keys.
 #[derive(Debug, Parser)]
-#[command(name = "connectorctl", version, after_help = AFTER_HELP)]
+#[command(name = "connectorctl", version, after_help = help::TOOL)]
 pub(crate) struct Cli {
     /// Where to connect and with which key.
     #[command(flatten)]
@@ -36,8 +20,10 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-/// Connection settings; each falls back to the environment, then the config file.
+/// Connection settings; each falls back to the environment, then the config file. Every command
+/// takes them; under their own heading, so a command's `--help` shows its own options first.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Connection options (every command)")]
 pub(crate) struct ConnectionArgs {
     /// Config file (TOML: endpoint, api_key_file, account, ca_cert, client_cert, client_key)
     /// [default: $XDG_CONFIG_HOME/connectorctl/config.toml]
@@ -84,12 +70,14 @@ pub(crate) struct ConnectionArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// List the connector types the service offers
+    #[command(after_help = help::TYPES)]
     Types {
         /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
     },
     /// Name the connector type that serves a Microsoft service (for example "SharePoint Online")
+    #[command(after_help = help::RESOLVE)]
     Resolve {
         /// The service: "SharePoint Online", "OneDrive consumer", "Azure Blob Storage", …
         service: String,
@@ -98,6 +86,7 @@ pub(crate) enum Command {
         json: bool,
     },
     /// List an account's connectors (every page)
+    #[command(after_help = help::LIST)]
     List {
         /// Filter, for example 'state = DEAUTHORIZED' or
         /// 'connector_type = "connectorTypes/azure-blob-storage"'
@@ -108,6 +97,7 @@ pub(crate) enum Command {
         json: bool,
     },
     /// Show a connector
+    #[command(after_help = help::GET)]
     Get {
         /// accounts/ACCOUNT/connectors/ID, or an ID with --account
         connector: String,
@@ -119,10 +109,13 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Create(CreateCommand),
     /// Link an OAuth 2.0 connector: print the authorization URL and wait for the link
+    #[command(after_help = help::AUTHORIZE)]
     Authorize(AuthorizeArgs),
     /// Reauthorize a connector: with new credentials, or through the browser for OAuth 2.0
+    #[command(after_help = help::REAUTHORIZE)]
     Reauthorize(ReauthorizeArgs),
     /// Delete a connector for good (after a confirmation on the terminal, or --yes)
+    #[command(after_help = help::DELETE)]
     Delete {
         /// accounts/ACCOUNT/connectors/ID, or an ID with --account
         connector: String,
@@ -131,6 +124,7 @@ pub(crate) enum Command {
         yes: bool,
     },
     /// List an account's connector events; --follow keeps watching
+    #[command(after_help = help::EVENTS)]
     Events {
         /// Only events after this cursor
         #[arg(long, default_value_t = 0, value_name = "CURSOR")]
@@ -143,6 +137,7 @@ pub(crate) enum Command {
         json: bool,
     },
     /// Print a live access credential for a connector (a SAS, a bearer token, AWS session keys)
+    #[command(after_help = help::TOKEN)]
     Token {
         /// accounts/ACCOUNT/connectors/ID, or an ID with --account
         connector: String,
@@ -159,6 +154,7 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum CreateCommand {
     /// An Azure Blob Storage connector from a storage account name and key
+    #[command(after_help = help::CREATE_AZURE)]
     Azure(CreateAzureArgs),
 }
 
@@ -189,7 +185,8 @@ pub(crate) struct KeySource {
     /// Read the key from this file
     #[arg(long, value_name = "FILE")]
     pub(crate) key_file: Option<PathBuf>,
-    /// Read the key from standard input
+    /// Read the key from standard input; on a terminal it is asked for and not shown as you
+    /// type (as it is when neither option is given)
     #[arg(long)]
     pub(crate) key_stdin: bool,
 }
@@ -245,6 +242,7 @@ pub(crate) struct ReauthorizeArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeysCommand {
     /// Generate an API key; print it once, then its [[api_keys]] entry for the server's config
+    #[command(after_help = help::KEYS_NEW)]
     New(NewKeyArgs),
 }
 

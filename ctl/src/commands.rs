@@ -2,20 +2,20 @@
 //! `connector-client`, print the answer. Errors go back to `main` as a [`Failure`], which knows
 //! the exit code and the words.
 
-use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::io::IsTerminal as _;
 
 use connector_client::{ConnectorClient, pb};
 
 use crate::{
     authorize::{self, Awaited, Started},
     cli::{
-        AuthorizeArgs, Cli, Command, CreateAzureArgs, CreateCommand, KeySource, KeysCommand,
-        ReauthorizeArgs,
+        AuthorizeArgs, Cli, Command, CreateAzureArgs, CreateCommand, KeysCommand, ReauthorizeArgs,
     },
+    delete, events,
     failure::{About as _, Failure},
     keys, render,
-    settings::{self, Settings},
-    spinner::Spinner,
+    secret::{self, Missing},
+    settings::Settings,
 };
 
 /// The one type with credentials of its own kind in the API (`AzureStorageAccountKey`); other
@@ -60,12 +60,14 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Create(CreateCommand::Azure(args)) => create_azure(&client, &settings, args).await,
         Command::Authorize(args) => authorize(&client, &settings, args).await,
         Command::Reauthorize(args) => reauthorize(&client, &settings, args).await,
-        Command::Delete { connector, yes } => delete(&client, &settings, &connector, yes).await,
+        Command::Delete { connector, yes } => {
+            delete::run(&client, &settings.connector_name(&connector)?, yes).await
+        }
         Command::Events {
             after,
             follow,
             json,
-        } => events(&client, &settings, after, follow, json).await,
+        } => events::run(&client, &settings.parent()?, after, follow, json).await,
         Command::Token { connector, json } => token(&client, &settings, &connector, json).await,
         Command::Keys(KeysCommand::New(_)) => unreachable!("handled above"),
     }
@@ -195,33 +197,6 @@ async fn list(
     Ok(())
 }
 
-/// A secret from a file or standard input, without the trailing line end.
-fn read_secret(source: &KeySource, what: &str) -> Result<Option<String>, Failure> {
-    let text = if let Some(path) = &source.key_file {
-        String::from_utf8(settings::read(path)?)
-            .map_err(|_| Failure::Usage(format!("{} is not text", path.display())))?
-    } else if source.key_stdin {
-        let mut text = String::new();
-        if std::io::stdin().is_terminal() {
-            // No echo control without a terminal library: say so rather than surprise.
-            eprint!("{what} (it shows as you type): ");
-            let _ = std::io::stderr().flush();
-            std::io::stdin().read_line(&mut text)
-        } else {
-            std::io::stdin().read_to_string(&mut text)
-        }
-        .map_err(|error| Failure::Other(format!("cannot read standard input: {error}")))?;
-        text
-    } else {
-        return Ok(None);
-    };
-    let secret = text.trim().to_owned();
-    if secret.is_empty() {
-        return Err(Failure::Usage(format!("the {what} is empty")));
-    }
-    Ok(Some(secret))
-}
-
 fn azure_credentials(account_name: String, account_key: String) -> pb::Credentials {
     pb::Credentials {
         kind: Some(pb::credentials::Kind::AzureStorageAccountKey(
@@ -239,8 +214,11 @@ async fn create_azure(
     args: CreateAzureArgs,
 ) -> Result<(), Failure> {
     let parent = settings.parent()?;
-    let key = read_secret(&args.key, "account key")?.ok_or_else(|| {
-        Failure::Usage("give the account key with --key-file FILE or --key-stdin".to_owned())
+    let key = secret::read(&args.key, "account key", Missing::Ask)?.ok_or_else(|| {
+        Failure::Usage(
+            "give the account key with --key-file FILE or --key-stdin (or run on a terminal to be asked)"
+                .to_owned(),
+        )
     })?;
     let created = client
         .create_connector(pb::CreateConnectorRequest {
@@ -356,8 +334,11 @@ async fn reauthorize(
             return Ok(());
         }
         _ if connector.connector_type == AZURE_BLOB_STORAGE => {
-            let key = read_secret(&args.key, "account key")?.ok_or_else(|| {
-                Failure::Usage("give the new account key with --key-file or --key-stdin".to_owned())
+            let key = secret::read(&args.key, "new account key", Missing::Ask)?.ok_or_else(|| {
+                Failure::Usage(
+                    "give the new account key with --key-file or --key-stdin (or run on a terminal to be asked)"
+                        .to_owned(),
+                )
             })?;
             let account_name = args.account_name.clone().unwrap_or_else(|| {
                 connector
@@ -403,7 +384,7 @@ async fn field_credentials(
         };
         values.insert(name.to_owned(), value.to_owned());
     }
-    if let Some(secret) = read_secret(&args.key, "secret")? {
+    if let Some(secret) = secret::read(&args.key, "secret", Missing::Skip)? {
         let Some(field) = connector_type.credential_fields.iter().find(|f| f.secret) else {
             return Err(Failure::Usage(format!(
                 "{} has no secret field",
@@ -417,90 +398,6 @@ async fn field_credentials(
             values,
         })),
     })
-}
-
-async fn delete(
-    client: &ConnectorClient,
-    settings: &Settings,
-    connector: &str,
-    yes: bool,
-) -> Result<(), Failure> {
-    let name = settings.connector_name(connector)?;
-    let connector = get(client, &name).await?;
-    if !yes {
-        let external = connector
-            .external_account
-            .as_ref()
-            .map(|account| account.id.as_str())
-            .unwrap_or_default();
-        eprint!(
-            "Delete connector {name} ({}, {}, {external})? This is permanent and revokes our access. [y/N] ",
-            connector.display_name,
-            render::id(&connector.connector_type),
-        );
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        std::io::stdin()
-            .read_line(&mut answer)
-            .map_err(|error| Failure::Other(format!("cannot read the answer: {error}")))?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-            return Err(Failure::Usage("not deleted".to_owned()));
-        }
-    }
-    // With the etag read above: if the connector changed since it was shown, nothing is deleted.
-    client
-        .delete_connector(pb::DeleteConnectorRequest {
-            name: name.clone(),
-            etag: connector.etag.clone(),
-        })
-        .await
-        .about(&name)?;
-    println!("deleted {name}");
-    Ok(())
-}
-
-async fn events(
-    client: &ConnectorClient,
-    settings: &Settings,
-    after: i64,
-    follow: bool,
-    json: bool,
-) -> Result<(), Failure> {
-    let parent = settings.parent()?;
-    let line = |event: &pb::ConnectorEvent| {
-        if json {
-            render::event_json(event).to_string()
-        } else {
-            render::event_line(event)
-        }
-    };
-    if follow {
-        // The watch replays what is after `after`, then follows, resuming over reconnects.
-        let mut watch = client.watch_events(&parent, after);
-        let spinner = Spinner::start("waiting for events…");
-        while let Some(event) = watch.next().await {
-            spinner.println(&line(&event.about(&parent)?));
-        }
-        return Err(Failure::Other("the event watch ended".to_owned()));
-    }
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_connector_events(pb::ListConnectorEventsRequest {
-                parent: parent.clone(),
-                page_size: PAGE_SIZE,
-                page_token,
-            })
-            .await
-            .about(&parent)?;
-        for event in page.events.iter().filter(|event| event.cursor > after) {
-            println!("{}", line(event));
-        }
-        if page.next_page_token.is_empty() {
-            return Ok(());
-        }
-        page_token = page.next_page_token;
-    }
 }
 
 async fn token(

@@ -8,7 +8,7 @@ use connector_client::{Code, ErrorDetails, RpcStatus, StatusExt as _};
 /// Success.
 #[cfg(test)]
 pub(crate) const EXIT_OK: u8 = 0;
-/// Anything not classified below: an internal error, the server cannot be reached.
+/// Anything not classified below: an internal error, a file that cannot be written.
 pub(crate) const EXIT_OTHER: u8 = 1;
 /// Bad arguments or settings, a deletion not confirmed (clap uses 2 for its own errors too).
 pub(crate) const EXIT_USAGE: u8 = 2;
@@ -20,7 +20,7 @@ pub(crate) const EXIT_ACCESS: u8 = 4;
 pub(crate) const EXIT_DEAUTHORIZED: u8 = 5;
 /// Invalid argument, rejected credentials, failed precondition.
 pub(crate) const EXIT_INVALID: u8 = 6;
-/// Unavailable, timed out, overloaded: retrying may work.
+/// Unavailable, unreachable, timed out, overloaded: retrying may work.
 pub(crate) const EXIT_RETRYABLE: u8 = 7;
 /// Already exists, etag mismatch, aborted.
 pub(crate) const EXIT_CONFLICT: u8 = 8;
@@ -39,7 +39,10 @@ pub(crate) enum Failure {
     },
     /// The authorization's time ran out before the connector was linked.
     Expired(String),
-    /// Anything else: the server cannot be reached, a file cannot be read.
+    /// The server cannot be reached (refused, no route, no such host, TLS failed): like an
+    /// `UNAVAILABLE` answer, retrying may work once it is up.
+    Unreachable(String),
+    /// Anything else.
     Other(String),
 }
 
@@ -73,6 +76,7 @@ impl Failure {
         match self {
             Failure::Usage(_) => EXIT_USAGE,
             Failure::Expired(_) => EXIT_INVALID,
+            Failure::Unreachable(_) => EXIT_RETRYABLE,
             Failure::Other(_) => EXIT_OTHER,
             Failure::Rpc { status, .. } => rpc_exit_code(status),
         }
@@ -81,7 +85,10 @@ impl Failure {
     /// What went wrong and what to do, in plain words.
     pub(crate) fn message(&self) -> String {
         match self {
-            Failure::Usage(text) | Failure::Expired(text) | Failure::Other(text) => text.clone(),
+            Failure::Usage(text)
+            | Failure::Expired(text)
+            | Failure::Unreachable(text)
+            | Failure::Other(text) => text.clone(),
             Failure::Rpc { status, subject } => describe(status, subject.as_deref()),
         }
     }

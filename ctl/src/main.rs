@@ -10,13 +10,13 @@
 //! | Code | Meaning |
 //! |---|---|
 //! | 0 | success |
-//! | 1 | anything else: an internal error, the server cannot be reached |
+//! | 1 | anything else: an internal error |
 //! | 2 | usage: bad arguments or settings, a deletion not confirmed |
 //! | 3 | not found |
 //! | 4 | authentication or permission: the API key was refused or may not do this |
 //! | 5 | the connector is deauthorized and needs reauthorization |
 //! | 6 | invalid argument, rejected credentials, failed precondition |
-//! | 7 | unavailable or timed out: retry |
+//! | 7 | unavailable, unreachable or timed out: retry (the server is down or not there yet) |
 //! | 8 | conflict: already exists, etag mismatch, aborted |
 
 #![forbid(unsafe_code)]
@@ -24,9 +24,13 @@
 mod authorize;
 mod cli;
 mod commands;
+mod delete;
+mod events;
 mod failure;
+mod help;
 mod keys;
 mod render;
+mod secret;
 mod settings;
 mod spinner;
 

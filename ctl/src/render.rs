@@ -14,20 +14,24 @@ pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:width$}"))
-            .collect();
-        padded.join("  ").trim_end().to_owned()
-    };
-    let mut out = vec![line(headers.to_vec())];
-    out.extend(
-        rows.iter()
-            .map(|row| line(row.iter().map(String::as_str).collect())),
-    );
+    let headers: Vec<String> = headers.iter().map(|&header| header.to_owned()).collect();
+    let mut out = vec![pad(&headers, &widths)];
+    out.extend(rows.iter().map(|row| pad(row, &widths)));
     out.join("\n")
+}
+
+/// One row: each cell padded to its column's width, two spaces apart; a cell wider than its
+/// column pushes the rest along, and cells past the last width are not padded.
+pub(crate) fn pad(cells: &[String], widths: &[usize]) -> String {
+    let padded: Vec<String> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, cell)| {
+            let width = widths.get(i).copied().unwrap_or_default();
+            format!("{cell:width$}")
+        })
+        .collect();
+    padded.join("  ").trim_end().to_owned()
 }
 
 /// Pretty JSON for a value (one document).
@@ -259,39 +263,6 @@ pub(crate) fn connector_type_json(connector_type: &pb::ConnectorType) -> Value {
             }))
             .collect::<Vec<_>>(),
     })
-}
-
-/// An event as one line of text.
-pub(crate) fn event_line(event: &pb::ConnectorEvent) -> String {
-    let mut line = format!(
-        "{:>6}  {}  {:<18}  {}  {}",
-        event.cursor,
-        time(&event.create_time),
-        short(event.kind().as_str_name(), "KIND_"),
-        event.connector,
-        id(&event.connector_type),
-    );
-    if event.deauthorization_reason != 0 {
-        line.push_str(&format!(
-            "  reason={}",
-            short(
-                event.deauthorization_reason().as_str_name(),
-                "DEAUTHORIZATION_REASON_"
-            )
-            .to_lowercase()
-        ));
-    }
-    if event.revocation_outcome != 0 {
-        line.push_str(&format!(
-            "  revocation={}",
-            short(
-                event.revocation_outcome().as_str_name(),
-                "REVOCATION_OUTCOME_"
-            )
-            .to_lowercase()
-        ));
-    }
-    line
 }
 
 /// An event as JSON (one line of `--json` output).

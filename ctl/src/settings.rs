@@ -2,8 +2,15 @@
 //! environment (clap reads the `CONNECTORCTL_*` variables into the same fields), the config
 //! file, the default. The API key itself is only ever read from `CONNECTORCTL_API_KEY` or a
 //! file, never from an argument, so it does not show in `ps`.
+//!
+//! An endpoint written without a scheme (`127.0.0.1:50051`, grpcurl's habit) is taken as
+//! `http://` on loopback, where the server serves plaintext, and as `https://` anywhere else, as
+//! grpcurl does: a guess never sends the API key in the clear off the machine.
 
-use std::path::{Path, PathBuf};
+use std::{
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
 
 use connector_client::ConnectorClient;
 use serde::Deserialize;
@@ -80,11 +87,12 @@ impl Settings {
             }
         };
         Ok(Settings {
-            endpoint: args
-                .endpoint
-                .clone()
-                .or(file.endpoint)
-                .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
+            endpoint: with_scheme(
+                args.endpoint
+                    .as_deref()
+                    .or(file.endpoint.as_deref())
+                    .unwrap_or(DEFAULT_ENDPOINT),
+            ),
             api_key,
             account: args.account.clone().or(file.account),
             ca_cert: args.ca_cert.clone().or(file.ca_cert),
@@ -103,11 +111,13 @@ impl Settings {
         if let Some((cert, key)) = &self.client_identity {
             builder = builder.client_identity_pem(read(cert)?, read(key)?);
         }
-        builder.connect().await.map_err(|error| {
-            Failure::Other(format!(
-                "cannot reach the server at {}: {error}",
-                self.endpoint
-            ))
+        builder.connect().await.map_err(|error| match error {
+            connector_client::Error::Connect(error) => Failure::Unreachable(format!(
+                "cannot reach the server at {}: {}. Check the endpoint (--endpoint, CONNECTORCTL_ENDPOINT) and that the server is running, then retry",
+                self.endpoint,
+                causes(&error)
+            )),
+            error => Failure::Usage(error.to_string()),
         })
     }
 
@@ -131,6 +141,43 @@ impl Settings {
             Ok(format!("{}/connectors/{connector}", self.parent()?))
         }
     }
+}
+
+/// `endpoint` with a scheme: as written when it has one; else `http://` for a loopback host and
+/// `https://` for any other.
+fn with_scheme(endpoint: &str) -> String {
+    if endpoint.contains("://") {
+        return endpoint.to_owned();
+    }
+    let authority = endpoint.split('/').next().unwrap_or_default();
+    // `[::1]:50051`, `127.0.0.1:50051`, `localhost:50051`, or a host without a port.
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) if !host.contains(':') && port.parse::<u16>().is_ok() => host,
+            _ => authority,
+        },
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let scheme = if loopback { "http" } else { "https" };
+    format!("{scheme}://{endpoint}")
+}
+
+/// An error and its causes, `: `-separated: tonic's "transport error" alone says nothing, the
+/// cause ("Connection refused") says what to fix.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// `$XDG_CONFIG_HOME/connectorctl/config.toml`, or under `~/.config`.
@@ -173,4 +220,29 @@ fn read_key_file(path: &Path) -> Result<String, Failure> {
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path)
         .map_err(|error| Failure::Usage(format!("cannot read {}: {error}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_scheme;
+
+    #[test]
+    fn an_endpoint_without_a_scheme_gets_one_that_keeps_the_key_safe() {
+        for (written, meant) in [
+            ("127.0.0.1:50051", "http://127.0.0.1:50051"),
+            ("localhost:50051", "http://localhost:50051"),
+            ("[::1]:50051", "http://[::1]:50051"),
+            ("127.1.2.3", "http://127.1.2.3"),
+            (
+                "connectors.internal:50051",
+                "https://connectors.internal:50051",
+            ),
+            ("10.0.0.5:50051", "https://10.0.0.5:50051"),
+            ("[2001:db8::1]:443", "https://[2001:db8::1]:443"),
+            ("http://10.0.0.5:50051", "http://10.0.0.5:50051"),
+            ("https://127.0.0.1:50051", "https://127.0.0.1:50051"),
+        ] {
+            assert_eq!(with_scheme(written), meant, "{written}");
+        }
+    }
 }

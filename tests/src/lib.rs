@@ -32,10 +32,12 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
 
 pub mod browser;
+pub mod readme;
 pub mod ssh;
 
 pub use connector_client;
 pub use connector_server;
+pub use readme::readme_script;
 pub use ssh::SshServer;
 
 /// The API key every test server accepts for all accounts.
@@ -1420,25 +1422,6 @@ pub fn workspace_binary(name: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// The `sh` block of README.md between `<!-- {marker}:start -->` and `<!-- {marker}:end -->`,
-/// without its fences: the README sessions the tests run as written.
-pub fn readme_script(marker: &str) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root");
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
-    let block = readme
-        .split(&format!("<!-- {marker}:start -->"))
-        .nth(1)
-        .and_then(|rest| rest.split(&format!("<!-- {marker}:end -->")).next())
-        .unwrap_or_else(|| panic!("{marker} markers in README.md"));
-    block
-        .trim()
-        .trim_start_matches("```sh")
-        .trim_end_matches("```")
-        .to_owned()
 }
 
 /// Writes a file (test configuration).

@@ -14,7 +14,9 @@ use connector_client::pb;
 use connector_server::access::{ApiKey, Scope};
 use connector_tests::{
     ADMIN_KEY, Azurite, Backend, ConfigHook, OAuthWorld, ServerOptions, TestServer, azure_create,
-    free_port, tool_env, unique_account, workspace_binary,
+    free_port,
+    readme::{FreshShell, printed_path, root_leftovers, run_readme_block},
+    unique_account, workspace_binary,
 };
 use identity_emulator::fixtures;
 use sha2::{Digest as _, Sha256};
@@ -29,6 +31,7 @@ const EXIT_USAGE: i32 = 2;
 const EXIT_NOT_FOUND: i32 = 3;
 const EXIT_ACCESS: i32 = 4;
 const EXIT_DEAUTHORIZED: i32 = 5;
+const EXIT_RETRYABLE: i32 = 7;
 
 /// `connectorctl` set up for one server and one customer account, through the environment the
 /// way an operator would set it, with no config file of the machine's user in the way.
@@ -138,6 +141,37 @@ fn assert_exit(output: &Output, code: i32) -> String {
         text(&output.stdout)
     );
     stderr
+}
+
+/// `table`'s first line is a header with `columns` in order, and each later line has a cell
+/// starting exactly where each column's heading starts (an empty last cell may end the line
+/// early).
+#[track_caller]
+fn assert_columns_line_up(table: &str, columns: &[&str]) {
+    let mut lines = table.lines();
+    let header = lines.next().expect("a header");
+    let starts: Vec<usize> = columns
+        .iter()
+        .map(|column| {
+            header
+                .find(column)
+                .unwrap_or_else(|| panic!("no {column} in the header:\n{table}"))
+        })
+        .collect();
+    assert_eq!(starts[0], 0, "{table}");
+    assert!(starts.windows(2).all(|w| w[0] < w[1]), "{table}");
+    for row in lines {
+        let row: Vec<char> = row.chars().collect();
+        for (column, &start) in columns.iter().zip(&starts).skip(1) {
+            if start >= row.len() && column == columns.last().unwrap() {
+                continue;
+            }
+            assert!(
+                row.get(start - 1) == Some(&' ') && row.get(start).is_some_and(|c| *c != ' '),
+                "{column} does not line up in:\n{table}"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,7 +286,8 @@ async fn an_azure_connector_is_created_listed_used_and_deleted() {
     let event: serde_json::Value =
         serde_json::from_str(ctl.ok(&["events", "--json"]).await.lines().next().unwrap()).unwrap();
     assert_eq!(event["kind"], "KIND_AUTHORIZED");
-    assert_eq!(ctl.ok(&["events", "--after", "1000000"]).await, "");
+    let none = ctl.ok(&["events", "--after", "1000000"]).await;
+    assert_eq!(none.lines().count(), 1, "only the header: {none}");
 
     // A second connector for the same storage account is a conflict (8).
     let again = ctl
@@ -271,6 +306,21 @@ async fn an_azure_connector_is_created_listed_used_and_deleted() {
 
     let deleted = ctl.ok(&["delete", id, "--yes"]).await;
     assert!(deleted.contains(&name), "{deleted}");
+
+    // The event log as a table: a header, and every row's cells under their column's heading.
+    let events = ctl.ok(&["events"]).await;
+    assert_columns_line_up(
+        &events,
+        &["CURSOR", "TIME", "KIND", "CONNECTOR", "TYPE", "DETAIL"],
+    );
+    for kind in ["AUTHORIZED", "DELETED"] {
+        assert!(
+            events.lines().any(|line| line.contains(kind)
+                && line.contains(&name)
+                && line.contains("azure-blob-storage")),
+            "{events}"
+        );
+    }
     let missing = ctl.run(&["get", id]).await;
     let said = assert_exit(&missing, EXIT_NOT_FOUND);
     assert!(said.contains(&name) && said.contains("not found"), "{said}");
@@ -400,6 +450,98 @@ async fn keys_new_prints_a_key_and_the_entry_that_lets_it_in() {
     wrong.env("CONNECTORCTL_API_KEY", "csk_not-a-key");
     let said = assert_exit(&wrong.output().await.unwrap(), EXIT_ACCESS);
     assert!(said.contains("the API key was refused"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_exits_7_and_an_endpoint_without_a_scheme_works() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let ctl = Ctl::new(&server);
+
+    // Nothing listens on a port just handed out: retryable (7), saying where and why.
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let mut unreachable = ctl.command(&["types"]);
+    unreachable.env("CONNECTORCTL_ENDPOINT", &nowhere);
+    let said = assert_exit(&unreachable.output().await.unwrap(), EXIT_RETRYABLE);
+    assert!(
+        said.contains(&format!("cannot reach the server at {nowhere}"))
+            && said.contains("Connection refused"),
+        "{said}"
+    );
+
+    // grpcurl's habit, host:port without a scheme, in the environment and as a flag: plaintext
+    // on loopback.
+    let bare = ctl.endpoint.trim_start_matches("http://").to_owned();
+    let mut from_env = ctl.command(&["types"]);
+    from_env.env("CONNECTORCTL_ENDPOINT", &bare);
+    let output = from_env.output().await.unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("azure-blob-storage"));
+    let listed = ctl.ok(&["--endpoint", &bare, "list"]).await;
+    assert!(listed.starts_with("ID"), "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commands_help_shows_its_own_options_then_the_connection_options_and_examples() {
+    for command in [
+        &["types"][..],
+        &["resolve"],
+        &["list"],
+        &["get"],
+        &["create", "azure"],
+        &["authorize"],
+        &["reauthorize"],
+        &["delete"],
+        &["events"],
+        &["token"],
+        &["keys", "new"],
+    ] {
+        let output = Command::new(workspace_binary("connectorctl"))
+            .args(command)
+            .arg("--help")
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "{command:?}");
+        let help = text(&output.stdout);
+        let (own, connection) = help
+            .split_once("Connection options (every command):")
+            .unwrap_or_else(|| panic!("{command:?}: no connection heading:\n{help}"));
+        assert!(
+            own.contains("Options:") && own.contains("--help"),
+            "{command:?}:\n{help}"
+        );
+        for global in [
+            "--endpoint <URL>",
+            "--api-key-file <FILE>",
+            "--account <ACCOUNT>",
+            "--config <FILE>",
+        ] {
+            assert!(
+                !own.contains(global) && connection.contains(global),
+                "{command:?}: {global} is not under the connection heading:\n{help}"
+            );
+        }
+        let examples = format!("Examples:\n  connectorctl {}", command.join(" "));
+        assert!(
+            help.contains(&examples),
+            "{command:?}: no examples:\n{help}"
+        );
+    }
+    let help = Command::new(workspace_binary("connectorctl"))
+        .args(["create", "azure", "--help"])
+        .output()
+        .await
+        .unwrap();
+    let own = text(&help.stdout);
+    let own = own.split("Connection options").next().unwrap();
+    for option in [
+        "--account-name",
+        "--display-name",
+        "--key-file",
+        "--key-stdin",
+    ] {
+        assert!(own.contains(option), "{own}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -541,7 +683,13 @@ impl Tmux {
     }
 
     async fn screen(&self, name: &str) -> String {
-        text(&self.tmux(&["capture-pane", "-p", "-t", name]).await.stdout)
+        // -J: a line the terminal wrapped comes back whole.
+        text(
+            &self
+                .tmux(&["capture-pane", "-p", "-J", "-t", name])
+                .await
+                .stdout,
+        )
     }
 
     /// Polls the screen until `done` holds, for up to 30 s; returns it.
@@ -612,10 +760,23 @@ async fn on_a_terminal_delete_asks_and_waiting_shows_a_spinner() {
         })
         .await;
     assert!(screen.contains(&name), "{screen}");
+    // A header, and the rows under it, aligned although the follower never saw them together.
+    let table: String = screen
+        .lines()
+        .skip_while(|line| !line.starts_with("CURSOR"))
+        .take_while(|line| line.contains(&name) || line.starts_with("CURSOR"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(table.lines().count(), 2, "{screen}");
+    assert_columns_line_up(
+        &table,
+        &["CURSOR", "TIME", "KIND", "CONNECTOR", "TYPE", "DETAIL"],
+    );
     let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
     assert!(screen.chars().any(|c| frames.contains(&c)), "{screen}");
 
-    // The confirmation names the connector; "y" deletes it.
+    // The confirmation names the connector and says what deleting does for its type (from the
+    // catalogue: Azure's key stays valid, nothing is revoked); "y" deletes it.
     tmux.run("delete", &script(&ctl, &format!("delete {name}")))
         .await;
     let screen = tmux
@@ -623,7 +784,7 @@ async fn on_a_terminal_delete_asks_and_waiting_shows_a_spinner() {
         .await;
     assert!(
         screen.contains(&format!(
-            "Delete connector {name} (Marketing, azure-blob-storage, {})? This is permanent and revokes our access. [y/N]",
+            "Delete connector {name} (Marketing, azure-blob-storage, {})? This is permanent: the stored access key is destroyed, but nothing can be revoked at Azure Blob Storage; the access key stays valid there until it is changed. [y/N]",
             Azurite::shared().account(5).name
         )),
         "{screen}"
@@ -650,62 +811,77 @@ async fn on_a_terminal_delete_asks_and_waiting_shows_a_spinner() {
         .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_the_account_key_is_asked_for_and_not_shown() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let ctl = Ctl::new(&server);
+    let storage = Azurite::shared().account(6);
+    let tmux = Tmux::start();
+
+    // Neither --key-file nor --key-stdin: on a terminal, the key is asked for.
+    tmux.run(
+        "create",
+        &script(
+            &ctl,
+            &format!(
+                "create azure --account-name {} --display-name Typed --quiet",
+                storage.name
+            ),
+        ),
+    )
+    .await;
+    tmux.wait_for("create", |screen| {
+        screen.contains("Account key (not shown as you type): ")
+    })
+    .await;
+    tmux.tmux(&["send-keys", "-t", "create", "-l", &storage.key1])
+        .await;
+    tmux.tmux(&["send-keys", "-t", "create", "Enter"]).await;
+    let screen = tmux
+        .wait_for("create", |screen| screen.contains("EXIT="))
+        .await;
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        !screen.contains(&storage.key1),
+        "the key showed on the screen:\n{screen}"
+    );
+    assert!(
+        screen.contains(&format!("accounts/{}/connectors/", ctl.account)),
+        "{screen}"
+    );
+    let listed = ctl.ok(&["list"]).await;
+    assert!(
+        listed.contains("Typed") && listed.contains("AUTHORIZED"),
+        "{listed}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The README
 
-/// The README's connectorctl session (between its `cli-session` markers), run as written. Only
-/// what must differ on a shared test machine is substituted: free ports instead of 50051 and
-/// 10000, the built server binary instead of `cargo run`, and a temporary directory to run in;
-/// `connectorctl` is found on `PATH` (where `cargo install --path ctl` puts it). Azurite comes
-/// from `AZURITE_BLOB_BIN`, as in the walk-through.
+/// The README's connectorctl session (between its `cli-session` markers), run as written in a
+/// fresh shell at the repository root, as a new user runs it (`connector_tests::readme` says
+/// what that shell is given: no substitutions, `PATH=/usr/bin:/bin`). The block must build and
+/// put on `PATH` what it uses, start on ports of its own, and leave nothing in the repository.
 #[test]
 fn readme_cli_session_works_as_written() {
-    let script = connector_tests::readme_script("cli-session");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (grpc_port, blob_port) = (free_port(), free_port());
-    let script = script
-        .replace("50051", &grpc_port.to_string())
-        .replace("10000", &blob_port.to_string())
-        .replace(
-            "cargo run -p connector-server",
-            &workspace_binary("connector-server").display().to_string(),
-        );
-    let script = format!("set -e\ntrap 'kill $(jobs -p) 2>/dev/null' EXIT\n{script}");
-    let bin_dir = workspace_binary("connectorctl")
-        .parent()
-        .unwrap()
-        .to_owned();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
+    let before = root_leftovers();
+    let output = run_readme_block(
+        "cli-session",
+        FreshShell {
+            stop_on_error: true,
+            timeout: Duration::from_secs(900),
+        },
     );
-    let mut command = std::process::Command::new("timeout");
-    command
-        .args(["120", "bash", "-c", &script])
-        .current_dir(dir.path())
-        .env("PATH", path)
-        .env("HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.path())
-        .env("AZURITE_BLOB_BIN", tool_env("AZURITE_BLOB_BIN"))
-        .env("CONNECTOR_DATA_DIR", dir.path().join("data"))
-        .env("CONNECTOR_LISTEN", format!("127.0.0.1:{grpc_port}"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("CONNECTORCTL_") || name.starts_with("CONNECTOR_CONFIG") {
-            command.env_remove(name);
-        }
-    }
-    let output = command.output().expect("run bash");
     let stdout = text(&output.stdout);
     let all = format!("{stdout}\n{}", text(&output.stderr));
     assert!(output.status.success(), "the session failed:\n{all}");
-    let config = std::fs::read_to_string(dir.path().join("connector.toml")).unwrap();
-    assert!(config.contains("[[api_keys]]\nid = \"ops\""), "{config}");
     for expected in [
         "azure-blob-storage",
         "Demo storage",
         "AUTHORIZED",
         "sig=",
+        "CURSOR",
         "deleted accounts/demo/connectors/",
     ] {
         assert!(
@@ -716,5 +892,13 @@ fn readme_cli_session_works_as_written() {
     assert!(
         !stdout.contains("csk_"),
         "the key went to a file, not the screen:\n{stdout}"
+    );
+    // Its key, config and data went into a directory of its own, removed at the end.
+    let files = printed_path(&stdout, "files in ");
+    assert!(!files.exists(), "{} is left behind", files.display());
+    assert_eq!(
+        root_leftovers(),
+        before,
+        "files left in the repository root"
     );
 }

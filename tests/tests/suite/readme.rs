@@ -1,39 +1,31 @@
-//! The README's grpcurl walk-through, run as written (between its `walkthrough` markers), so a
-//! new user following it gets what it promises. Only what must differ on a shared test machine is
-//! substituted: free ports instead of 50051 and 10000 (the server's through `CONNECTOR_LISTEN`),
-//! the built binary instead of `cargo run`, and a temporary data directory.
+//! The README's grpcurl walk-through, run as written (between its `walkthrough` markers) in a
+//! fresh shell at the repository root, as a new user runs it (see `connector_tests::readme`
+//! for what that shell is given: no substitutions, `PATH=/usr/bin:/bin`), so a new user following
+//! it gets what it promises. While it runs, 50051 and 10000 (where "Two commands" and a
+//! default Azurite listen) are held, as a server left running would hold them: the walk-through
+//! must neither collide with that server nor reach it.
 
-use std::{path::Path, process::Command};
+use std::{net::TcpListener, time::Duration};
 
-use connector_tests::{free_port, workspace_binary};
+use connector_tests::readme::{FreshShell, printed_path, root_leftovers, run_readme_block};
 
 #[test]
 fn readme_walkthrough_works_as_written() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root");
-    let script = connector_tests::readme_script("walkthrough");
-    let data = tempfile::tempdir().expect("temp dir");
-    let (grpc_port, blob_port) = (free_port(), free_port());
-    let script = script
-        .replace("50051", &grpc_port.to_string())
-        .replace("10000", &blob_port.to_string())
-        .replace(
-            "cargo run -p connector-server",
-            &workspace_binary("connector-server").display().to_string(),
-        )
-        .replace("data/admin-api-key", "$CONNECTOR_DATA_DIR/admin-api-key");
-    // Stop the background jobs (Azurite, the server) whatever happens.
-    let script = format!("trap 'kill $(jobs -p) 2>/dev/null' EXIT\n{script}");
+    // Held until the end; a port someone else holds already is just as taken.
+    let _taken: Vec<_> = [50051, 10000]
+        .into_iter()
+        .filter_map(|port| TcpListener::bind(("127.0.0.1", port)).ok())
+        .collect();
+    let before = root_leftovers();
 
-    // `timeout` bounds the run should the server never come up (the script waits for it).
-    let output = Command::new("timeout")
-        .args(["120", "bash", "-c", &script])
-        .current_dir(root)
-        .env("CONNECTOR_DATA_DIR", data.path())
-        .env("CONNECTOR_LISTEN", format!("127.0.0.1:{grpc_port}"))
-        .output()
-        .expect("run bash");
+    let output = run_readme_block(
+        "walkthrough",
+        FreshShell {
+            // It shows two errors on purpose (AlreadyExists, NotFound).
+            stop_on_error: false,
+            timeout: Duration::from_secs(900),
+        },
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let all = format!("{stdout}\n{stderr}");
@@ -54,4 +46,17 @@ fn readme_walkthrough_works_as_written() {
             "walk-through output lacks `{expected}`:\n{all}"
         );
     }
+    assert!(
+        !all.contains("ended: see its output above") && !all.contains("command not found"),
+        "{all}"
+    );
+    assert!(output.status.success(), "the walk-through failed:\n{all}");
+    // It cleaned up after itself, and left nothing in the repository.
+    let data = printed_path(&stdout, "data in ");
+    assert!(!data.exists(), "{} is left behind", data.display());
+    assert_eq!(
+        root_leftovers(),
+        before,
+        "files left in the repository root"
+    );
 }
