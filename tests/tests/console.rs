@@ -10,12 +10,13 @@
 //!
 //! A screenshot of each step goes to `target/console-screenshots/{backend}/NN-step.png`.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Instant};
 
 use chrono::Duration;
 use connector_client::pb;
 use connector_tests::{
-    ADMIN_KEY, Azurite, Backend, ServerOptions, TestServer, azure_create, browser::Browser,
+    ADMIN_KEY, Azurite, Backend, ServerOptions, TestServer, azure_create,
+    browser::{Browser, PAGE_WAIT},
     oauth_options, on_both_backends, unique_account,
 };
 use identity_emulator::{Emulator, fixtures};
@@ -23,6 +24,48 @@ use serde_json::json;
 use tonic::Code;
 
 on_both_backends!(the_console_walks_every_flow);
+
+/// A test run leaves no browser behind: dropping a `Browser` ends its WebDriver session, which
+/// closes Chromium (killing ChromeDriver alone left Chromium running, orphaned).
+#[tokio::test]
+async fn a_dropped_browser_leaves_no_chromium_running() {
+    let browser = Browser::start().await;
+    browser.open("about:blank").await;
+    let profile = browser.profile().to_string_lossy().into_owned();
+    assert!(
+        !processes_naming(&profile).is_empty(),
+        "Chromium runs with the session's profile {profile}"
+    );
+    drop(browser);
+    // Chromium's processes exit as the session ends: a bounded poll on /proc, not a sleep.
+    let deadline = Instant::now() + PAGE_WAIT;
+    loop {
+        let left = processes_naming(&profile);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Chromium still running after the Browser was dropped: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The processes whose command line contains `needle`.
+fn processes_naming(needle: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|line| String::from_utf8_lossy(&line).contains(needle))
+        })
+        .collect()
+}
 
 /// A browser on the console of one server, saving numbered screenshots.
 struct Console {
