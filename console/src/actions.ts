@@ -114,7 +114,7 @@ export function reauthorize(host: Host, connector: Connector): void {
       ? `Sign in at ${providerName(type)} again as ${account}. Signing in as another account changes nothing.`
       : `Enter current credentials for ${account}. Credentials of another account change nothing.`,
   );
-  openDialog({
+  const dialog = openDialog({
     id: "reauthorize-dialog",
     title: `Reauthorize “${connector.displayName}”`,
     body: oauth ? [intro] : [intro, ...credentialFields(type, connector)],
@@ -137,6 +137,8 @@ export function reauthorize(host: Host, connector: Connector): void {
       }
     },
   });
+  // The first field to fill in, not the account name that cannot change.
+  dialog.querySelector<HTMLElement>("input:not([readonly]), textarea")?.focus();
 }
 
 /** Delete, after a confirmation saying what deleting means: whether our access is revoked at

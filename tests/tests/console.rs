@@ -396,7 +396,8 @@ async fn the_console_walks_every_flow(backend: Backend) {
         .wait_for(&format!("#details[data-connector='{}']", azure.name))
         .await;
 
-    // Reauthorizing Azure: the storage account name is the linked one, shown and read-only.
+    // Reauthorizing Azure: the storage account name is the linked one, shown and read-only;
+    // the focus starts on the key.
     console.browser.click(&azure_manage).await;
     console
         .browser
@@ -407,11 +408,15 @@ async fn the_console_walks_every_flow(backend: Backend) {
         .browser
         .execute(
             "const input = document.getElementById('credential-account_name'); \
-             return [input.value, input.readOnly];",
+             return [input.value, input.readOnly, document.activeElement.id];",
             json!([]),
         )
         .await;
-    assert_eq!(name_field, json!([storage.name, true]));
+    assert_eq!(
+        name_field,
+        json!([storage.name, true, "credential-account_key"]),
+        "the account name prefilled and read-only, the focus on the key to enter"
+    );
     console.shot("azure-reauthorize").await;
     console
         .browser
