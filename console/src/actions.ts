@@ -11,12 +11,12 @@ import {
   type ConnectorType,
   type Credentials,
 } from "./gen/connector/v1/connector_service_pb";
-import { accountName, api } from "./api";
-import { isOAuth, providerName, revocationAdvice, typeId } from "./catalog";
+import { accountName, api, lastSegment } from "./api";
+import { accountField, deletionAdvice, isOAuth, providerName, typeId } from "./catalog";
 import { h, replaceChildren } from "./dom";
 import { problemOf, type Problem } from "./errors";
 import { session } from "./session";
-import { field, notify, openDialog, problemBox, success } from "./ui";
+import { field, notify, openDialog, problemBox, success, warning } from "./ui";
 
 /** What the actions need from the page. */
 export interface Host {
@@ -65,6 +65,16 @@ export function authorizeNew(host: Host, type: ConnectorType): void {
     submitLabel: oauth ? `Continue to ${providerName(type)}` : "Authorize",
     busyLabel: oauth ? "Opening sign-in…" : "Checking credentials…",
     fields: { ...fieldLabels(type), [DISPLAY_NAME]: "Display name", display_name: "Display name" },
+    problemActions: (problem, dialog) => {
+      const existing = problem.metadata.connector;
+      if (problem.reason !== "CONNECTOR_ALREADY_EXISTS" || !existing) return [];
+      return [
+        existingLink(existing, () => {
+          dialog.close();
+          void host.select(existing);
+        }),
+      ];
+    },
     submit: async (form) => {
       const displayName = value(form, "display_name");
       if (oauth) return startSignIn(host, type, displayName);
@@ -104,10 +114,10 @@ export function reauthorize(host: Host, connector: Connector): void {
       ? `Sign in at ${providerName(type)} again as ${account}. Signing in as another account changes nothing.`
       : `Enter current credentials for ${account}. Credentials of another account change nothing.`,
   );
-  openDialog({
+  const dialog = openDialog({
     id: "reauthorize-dialog",
     title: `Reauthorize “${connector.displayName}”`,
-    body: oauth ? [intro] : [intro, ...credentialFields(type)],
+    body: oauth ? [intro] : [intro, ...credentialFields(type, connector)],
     submitLabel: oauth ? `Continue to ${providerName(type)}` : "Reauthorize",
     busyLabel: oauth ? "Opening sign-in…" : "Checking credentials…",
     fields: fieldLabels(type),
@@ -127,14 +137,17 @@ export function reauthorize(host: Host, connector: Connector): void {
       }
     },
   });
+  // The first field to fill in, not the account name that cannot change.
+  dialog.querySelector<HTMLElement>("input:not([readonly]), textarea")?.focus();
 }
 
-/** Delete, after a confirmation saying what deleting means. */
+/** Delete, after a confirmation saying what deleting means: whether our access is revoked at
+ * the cloud service, and what the customer does to be sure it is gone. */
 export function confirmDelete(host: Host, connector: Connector): void {
   const type = host.typeOf(connector);
-  const [access, check] = type
-    ? revocationAdvice(type)
-    : ["We erase the secrets we held.", "Check at the cloud service that the access is gone."];
+  const advice = type
+    ? deletionAdvice(type)
+    : { revokes: false, access: "We erase the secrets we held.", check: "Check at the cloud service that the access is gone." };
   openDialog({
     id: "delete-dialog",
     title: `Delete “${connector.displayName}”?`,
@@ -149,8 +162,18 @@ export function confirmDelete(host: Host, connector: Connector): void {
           h("strong", {}, "Deleting is permanent. "),
           "The connector and the secrets it holds are destroyed and cannot be restored; to use this account again, authorize a new connector.",
         ),
-        h("li", {}, h("strong", {}, "Our access is revoked. "), access),
-        h("li", {}, h("strong", {}, "How to check. "), check),
+        h(
+          "li",
+          {},
+          h("strong", {}, advice.revokes ? "Our access is revoked. " : "Our access cannot be revoked. "),
+          advice.access,
+        ),
+        h(
+          "li",
+          {},
+          h("strong", {}, advice.revokes ? "How to check. " : "How to end the access. "),
+          advice.check,
+        ),
       ),
       h(
         "p",
@@ -163,7 +186,12 @@ export function confirmDelete(host: Host, connector: Connector): void {
     submit: async () => {
       try {
         await api.deleteConnector({ name: connector.name, etag: connector.etag });
-        notify(success(`Deleted “${connector.displayName}”`, access, "deleted"));
+        const title = `Deleted “${connector.displayName}”`;
+        notify(
+          advice.revokes
+            ? success(title, "Our access is being revoked at the cloud service; Activity shows when it is done.", "deleted")
+            : warning(title, `Nothing was revoked at the cloud service. ${advice.check}`, "deleted"),
+        );
         await host.reload();
         return null;
       } catch (error) {
@@ -171,6 +199,25 @@ export function confirmDelete(host: Host, connector: Connector): void {
       }
     },
   });
+}
+
+/** A link to the connector that already exists for an external account, which `show` opens
+ * in the details panel (the address also names it, as the panel's own address does). */
+export function existingLink(connector: string, show: () => void): HTMLElement {
+  return h(
+    "a",
+    {
+      class: "button",
+      href: `#${lastSegment(connector)}`,
+      "data-action": "show-existing",
+      "data-connector": connector,
+      onclick: (event: Event) => {
+        event.preventDefault();
+        show();
+      },
+    },
+    "Open the existing connector",
+  );
 }
 
 /** Asks the service to rename the connector, which it refuses (DISPLAY_NAME_IMMUTABLE): the
@@ -292,10 +339,13 @@ function signInExplanation(type: ConnectorType): HTMLElement {
   );
 }
 
-/** One input per credential field, in the type's order; secrets masked. */
-function credentialFields(type: ConnectorType): HTMLElement[] {
-  return type.credentialFields.map((credential) =>
-    field({
+/** One input per credential field, in the type's order; secrets masked. Reauthorizing
+ * `connector`, the field that names its account shows that account and cannot be changed. */
+function credentialFields(type: ConnectorType, connector?: Connector): HTMLElement[] {
+  const fixed = connector?.externalAccount?.id ? accountField(type) : undefined;
+  return type.credentialFields.map((credential) => {
+    const same = credential.name === fixed;
+    return field({
       id: `credential-${credential.name}`,
       label: credential.displayName,
       name: credential.name,
@@ -303,9 +353,11 @@ function credentialFields(type: ConnectorType): HTMLElement[] {
       required: credential.required,
       secret: credential.secret,
       multiline: credential.name === "private_key",
-      hint: credential.validationHint,
-    }),
-  );
+      hint: same ? "The account this connector is linked to; it cannot change." : credential.validationHint,
+      value: same ? connector?.externalAccount?.id : undefined,
+      readonly: same,
+    });
+  });
 }
 
 /** Request fields to the labels of the form. */

@@ -66,8 +66,9 @@ export function isOAuth(type: ConnectorType): boolean {
   );
 }
 
-/** How a type authenticates, as a short label. */
-export function authLabel(method: AuthMethod): string {
+/** How a type authenticates, as a short label. A password type says "or SSH key" only when its
+ * form offers a private key (SFTP does, WebDAV does not). */
+export function authLabel(method: AuthMethod, type?: ConnectorType): string {
   switch (method) {
     case AuthMethod.ACCOUNT_KEY:
       return "Access key";
@@ -76,10 +77,22 @@ export function authLabel(method: AuthMethod): string {
     case AuthMethod.OAUTH2_ADMIN_CONSENT:
       return "Administrator consent";
     case AuthMethod.PASSWORD:
-      return "Password or key";
+      return type?.credentialFields.some((field) => field.name === "private_key")
+        ? "Password or SSH key"
+        : "Password";
     default:
       return "Other";
   }
+}
+
+/** The credential field that names the external account a connector is linked to, for the
+ * types whose external account id is that field's value. A reauthorization must be for the
+ * same account, so its form shows the value and does not let it change.
+ *
+ * The catalogue API does not say which field that is; until it does, the console knows it
+ * here (only Azure's `account_name` is exactly the external account id). */
+export function accountField(type: ConnectorType): string | undefined {
+  return typeId(type) === "azure-blob-storage" ? "account_name" : undefined;
 }
 
 /** Who runs the sign-in page the user is sent to. */
@@ -96,61 +109,73 @@ export function providerName(type: ConnectorType): string {
   }
 }
 
-/** What deleting means at the cloud service, and how the customer can check: one sentence for
- * our access, one for checking (see the README's Revocation and OAuth sections). */
-export function revocationAdvice(type: ConnectorType): [access: string, check: string] {
+/** What deleting means for our access at the cloud service, and what the customer does to
+ * make sure it is gone (see the README's Revocation and OAuth sections). */
+export interface DeletionAdvice {
+  /** Whether deleting revokes our access at the cloud service (only some providers can). */
+  revokes: boolean;
+  /** What happens to what we held, in a sentence that claims no more than happens. */
+  access: string;
+  /** What the customer does: check that the access is gone, or end it where we cannot. */
+  check: string;
+}
+
+/** The deletion advice for `type`. The catalogue API carries none of this yet. */
+export function deletionAdvice(type: ConnectorType): DeletionAdvice {
+  const kept = (access: string, check: string) => ({ revokes: false, access, check });
+  const revoked = (access: string, check: string) => ({ revokes: true, access, check });
   switch (typeId(type)) {
     case "azure-blob-storage":
-      return [
-        "We erase the storage account key we held. Azure has no way for us to revoke an account key, so the key itself stays valid.",
-        "To be sure nothing can use it, rotate the key in the Azure portal: the storage account → Security + networking → Access keys → Rotate key.",
-      ];
+      return kept(
+        "We erase the storage account key we held, but Azure has no way for us to revoke an account key: the key stays valid until it is rotated.",
+        "Rotate the key in the Azure portal: the storage account → Security + networking → Access keys → Rotate key.",
+      );
     case "amazon-s3":
-      return [
-        "We erase the access key we held. AWS has no way for us to revoke it.",
-        "To be sure, deactivate or delete the access key in the AWS IAM console.",
-      ];
+      return kept(
+        "We erase the access key we held, but AWS has no way for us to revoke it: the key stays valid until it is deactivated.",
+        "Deactivate or delete the access key in the AWS IAM console.",
+      );
     case "onedrive-consumer":
-      return [
-        "We erase our tokens. Microsoft offers apps no way to revoke a sign-in, so the consent stays on the Microsoft account until it is removed there.",
-        "To remove the app's access, sign in at account.live.com/consent/Manage and remove it.",
-      ];
+      return kept(
+        "We erase our tokens, but Microsoft offers apps no way to revoke a sign-in: the consent stays on the Microsoft account until it is removed there.",
+        "Sign in at account.live.com/consent/Manage and remove the app.",
+      );
     case "onedrive-for-business-user":
-      return [
-        "We erase our tokens. Microsoft offers apps no way to revoke a sign-in.",
-        "To remove the app's access, the user removes it at myapps.microsoft.com (or an administrator deletes its enterprise application).",
-      ];
+      return kept(
+        "We erase our tokens, but Microsoft offers apps no way to revoke a sign-in: the consent stays until it is removed.",
+        "The user removes the app at myapps.microsoft.com (or an administrator deletes its enterprise application).",
+      );
     case "office-365":
-      return [
-        "We erase our tokens. The administrator consent stays on the tenant until it is withdrawn there.",
-        "To withdraw it, an administrator deletes the app in the Microsoft Entra admin center: Enterprise applications → the app → Properties → Delete.",
-      ];
+      return kept(
+        "We erase our tokens, but the administrator consent stays on the tenant until it is withdrawn there.",
+        "An administrator deletes the app in the Microsoft Entra admin center: Enterprise applications → the app → Properties → Delete.",
+      );
     case "google-drive":
-      return [
+      return revoked(
         "We revoke the refresh token at Google, then erase it.",
-        "To check, the user opens myaccount.google.com/permissions: the app is no longer listed.",
-      ];
+        "The user opens myaccount.google.com/permissions: the app is no longer listed.",
+      );
     case "dropbox":
-      return [
+      return revoked(
         "We revoke the token at Dropbox, then erase it.",
-        "To check, the user opens dropbox.com/account/connected_apps: the app is no longer listed.",
-      ];
+        "The user opens dropbox.com/account/connected_apps: the app is no longer listed.",
+      );
     case "box":
-      return [
+      return revoked(
         "We revoke the token at Box, then erase it.",
-        "To check, the user opens Box's account settings → Apps: the app is no longer listed.",
-      ];
+        "The user opens Box's account settings → Apps: the app is no longer listed.",
+      );
     case "webdav":
-      return [
-        "We erase the password we held. A WebDAV server offers no way for us to revoke it.",
-        "To be sure, change the password at the server.",
-      ];
+      return kept(
+        "We erase the password we held, but a WebDAV server offers no way for us to revoke it.",
+        "Change the password at the server.",
+      );
     case "sftp":
-      return [
-        "We erase the password or SSH key we held. An SFTP server offers no way for us to revoke it.",
-        "To be sure, change the password or remove the key from the server's authorized keys.",
-      ];
+      return kept(
+        "We erase the password or SSH key we held, but an SFTP server offers no way for us to revoke it.",
+        "Change the password, or remove the key from the server's authorized keys.",
+      );
     default:
-      return ["We erase the secrets we held.", "Check at the cloud service that the access is gone."];
+      return kept("We erase the secrets we held.", "Check at the cloud service that the access is gone.");
   }
 }

@@ -118,7 +118,7 @@ export function renderDetails(
       fact("External account", connector.externalAccount?.label || "—"),
       connector.externalAccount?.hostKeyFingerprint &&
         fact("Host key", h("code", {}, connector.externalAccount.hostKeyFingerprint)),
-      fact("Authentication", authLabel(connector.authMethod)),
+      fact("Authentication", authLabel(connector.authMethod, type)),
       fact("Created", time(connector.createTime)),
       fact("Authorized", time(connector.authorizeTime)),
       fact("Last transfer", time(connector.lastTransferTime, "Never")),

@@ -98,7 +98,7 @@ export class EventFeed {
   }
 
   private add(event: ConnectorEvent): void {
-    const [verb, tone] = eventWords(event);
+    const { verb, tone, note } = eventWords(event);
     const [name, type] = this.describe(event.connector, event.connectorType);
     const item = h(
       "li",
@@ -113,6 +113,7 @@ export class EventFeed {
         "div",
         { class: "event-body" },
         h("p", { class: "event-title" }, h("span", { class: `event-verb tone-${tone}` }, verb), " ", h("span", { class: "event-name" }, name)),
+        note && h("p", { class: "event-note" }, note),
         h("p", { class: "event-meta" }, type, type && " · ", time(event.createTime)),
       ),
     );

@@ -78,35 +78,52 @@ export function reasonSentence(reason: Reason): string {
   }
 }
 
-/** An event's kind as a past-tense verb, and a badge style. */
-export function eventWords(event: ConnectorEvent): [verb: string, tone: string] {
+/** How an event reads in Activity: a verb put before the connector's name, a tone for its
+ * badge, and for some a sentence on what it means for the customer. */
+export interface EventWords {
+  verb: string;
+  tone: "ok" | "error" | "neutral";
+  note?: string;
+}
+
+/** The words for an event. */
+export function eventWords(event: ConnectorEvent): EventWords {
   switch (event.kind) {
     case Kind.AUTHORIZED:
-      return ["Authorized", "ok"];
+      return { verb: "Authorized", tone: "ok" };
     case Kind.REAUTHORIZED:
-      return ["Reauthorized", "ok"];
+      return { verb: "Reauthorized", tone: "ok" };
     case Kind.DEAUTHORIZED:
-      return [`Deauthorized (${reasonShort(event.deauthorizationReason)})`, "error"];
+      return { verb: `Deauthorized (${reasonShort(event.deauthorizationReason)})`, tone: "error" };
     case Kind.DELETED:
-      return ["Deleted", "neutral"];
+      return { verb: "Deleted", tone: "neutral" };
     case Kind.ACCOUNT_DELETED:
-      return ["Account deleted", "neutral"];
+      return { verb: "Account deleted", tone: "neutral" };
     case Kind.REVOCATION_FINISHED:
-      return [`Access ${outcomeWords(event.revocationOutcome)}`, "neutral"];
+      return revocationWords(event.revocationOutcome);
     default:
-      return ["Changed", "neutral"];
+      return { verb: "Changed", tone: "neutral" };
   }
 }
 
-function outcomeWords(outcome: Outcome): string {
+/** What became of our access after a deletion, in the customer's terms. */
+function revocationWords(outcome: Outcome): EventWords {
   switch (outcome) {
     case Outcome.REVOKED:
-      return "revoked at the provider";
+      return { verb: "Access revoked for", tone: "ok", note: "The cloud service ended our access." };
     case Outcome.NOT_SUPPORTED:
-      return "erased (the provider cannot revoke)";
+      return {
+        verb: "Credentials erased for",
+        tone: "neutral",
+        note: "The cloud service has no way for us to revoke them: to end the access, change or remove them there.",
+      };
     case Outcome.FAILED:
-      return "erased (revocation failed)";
+      return {
+        verb: "Could not revoke access for",
+        tone: "error",
+        note: "The cloud service was down or refused. Our copy is erased; the access lapses there on its own.",
+      };
     default:
-      return "revocation finished";
+      return { verb: "Access ended for", tone: "neutral" };
   }
 }

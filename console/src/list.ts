@@ -69,7 +69,7 @@ function renderType(
           "h3",
           { id: `type-${key}` },
           type.displayName,
-          h("span", { class: "chip" }, authLabel(type.authMethod)),
+          h("span", { class: "chip" }, authLabel(type.authMethod, type)),
         ),
         h("p", { class: "muted" }, type.description),
         group.key === "other" && services && h("p", { class: "services" }, services),

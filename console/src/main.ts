@@ -4,21 +4,31 @@
 // text's table, links, reauthorizes and deletes them, completes OAuth sign-ins that come back to
 // it, and follows the account's events live.
 
+import { toJsonString } from "@bufbuild/protobuf";
 import {
   Connector_State,
+  ConnectorSchema,
   type Connector,
   type ConnectorEvent,
   type ConnectorType,
 } from "./gen/connector/v1/connector_service_pb";
 import { accountName, api, lastSegment } from "./api";
-import { authorizeNew, confirmDelete, reauthorize, testAccess, tryRename, type Host } from "./actions";
+import {
+  authorizeNew,
+  confirmDelete,
+  existingLink,
+  reauthorize,
+  testAccess,
+  tryRename,
+  type Host,
+} from "./actions";
 import { renderDetails } from "./details";
 import { byId, h, replaceChildren } from "./dom";
 import { problemOf, type Problem } from "./errors";
 import { EventFeed } from "./events";
 import { renderGroups } from "./list";
 import { session } from "./session";
-import { clearNotices, notify, problemBox, success } from "./ui";
+import { clearNotices, notify, openMenu, problemBox, reopenMenu, success } from "./ui";
 
 class ConsolePage implements Host {
   private types: ConnectorType[] = [];
@@ -30,6 +40,10 @@ class ConsolePage implements Host {
   private accessResult: { name: string; box: HTMLElement; deauthorized: boolean } | null = null;
   private current = "";
   private reloadTimer: number | undefined;
+  /** Counts reloads, so the answer of an outdated one is dropped. */
+  private reloads = 0;
+  /** What the list shows now (see `shownAs`), so an answer with nothing new redraws nothing. */
+  private listShown: string | null = null;
   private readonly feed = new EventFeed(
     byId<HTMLOListElement>("event-list"),
     byId("live-indicator"),
@@ -73,11 +87,9 @@ class ConsolePage implements Host {
   async reload(): Promise<void> {
     const account = this.current;
     if (account === "") return;
-    if (document.querySelector("#groups [aria-expanded='true']") !== null) {
-      // Someone is in a Manage menu: redrawing would close it under them. Later.
-      this.scheduleReload();
-      return;
-    }
+    // Reloads overlap (a live event during an action's reload): only the latest one shows
+    // what it found, so an older answer that arrives late never replaces a newer list.
+    const generation = ++this.reloads;
     try {
       const connectors: Connector[] = [];
       let pageToken = "";
@@ -86,14 +98,19 @@ class ConsolePage implements Host {
         connectors.push(...page.connectors);
         pageToken = page.nextPageToken;
       } while (pageToken !== "");
-      if (account !== this.current) return;
+      if (account !== this.current || generation !== this.reloads) return;
       this.connectors = connectors;
+      this.clearAccountProblem();
       for (const connector of connectors) this.names.set(connector.name, connector.displayName);
-      this.renderList();
+      const shown = shownAs(connectors);
+      if (shown !== this.listShown) {
+        this.listShown = shown;
+        this.renderList();
+      }
       this.feed.renameAll();
       byId("groups").setAttribute("aria-busy", "false");
     } catch (error) {
-      this.showListProblem(problemOf(error));
+      if (account === this.current && generation === this.reloads) this.showListProblem(problemOf(error));
       return;
     }
     if (this.selected !== null) await this.select(this.selected, false);
@@ -106,6 +123,10 @@ class ConsolePage implements Host {
       const connector = await api.getConnector({ name });
       if (this.selected !== name) return;
       this.names.set(connector.name, connector.displayName);
+      // A refresh that finds the connector as shown leaves the panel alone.
+      const shown = shownAs([connector]);
+      if (!focus && !panel.hidden && panel.dataset.shown === shown) return;
+      panel.dataset.shown = shown;
       // A redraw keeps the focus on the same control.
       const focused = panel.contains(document.activeElement) ? document.activeElement?.id : undefined;
       replaceChildren(
@@ -139,6 +160,7 @@ class ConsolePage implements Host {
         this.closeDetails();
         return;
       }
+      delete panel.dataset.shown;
       replaceChildren(panel, problemBox(problem, { testid: "details-problem" }));
       panel.hidden = false;
     }
@@ -190,6 +212,7 @@ class ConsolePage implements Host {
     this.connectors = [];
     clearNotices();
     replaceChildren(byId("groups"));
+    this.listShown = null;
     replaceChildren(byId("event-list"));
     byId("details").hidden = true;
     byId<HTMLInputElement>("account-input").value = "";
@@ -235,6 +258,7 @@ class ConsolePage implements Host {
       this.current = account;
       if (clearSelection) this.closeDetails();
       replaceChildren(byId("groups"), h("p", { class: "muted loading" }, "Loading connectors…"));
+      this.listShown = null;
       byId("groups").setAttribute("aria-busy", "true");
       this.feed.start(account);
     }
@@ -294,13 +318,7 @@ class ConsolePage implements Host {
       const existing = problem.metadata.connector;
       const actions =
         problem.reason === "CONNECTOR_ALREADY_EXISTS" && existing
-          ? [
-              h(
-                "button",
-                { type: "button", class: "button", onclick: () => void this.select(existing) },
-                "Show the existing connector",
-              ),
-            ]
+          ? [existingLink(existing, () => void this.select(existing))]
           : [];
       notify(problemBox(problem, { actions, testid: "oauth-problem" }));
       if (pending.connector) this.selected = pending.connector;
@@ -310,7 +328,10 @@ class ConsolePage implements Host {
 
   // Rendering -------------------------------------------------------------------------------
 
+  /** Draws the list again. Whoever is in it keeps their place: an open Manage menu is open
+   * again with the focus on the same item, and a focused control keeps the focus. */
   private renderList(): void {
+    const menu = openMenu(byId("groups"));
     const focused = focusPath();
     replaceChildren(
       byId("groups"),
@@ -331,12 +352,31 @@ class ConsolePage implements Host {
         row.classList.toggle("selected", row.getAttribute("data-connector") === this.selected);
       }
     }
+    if (menu !== null && reopenMenu(menu)) return;
     if (focused !== null) document.querySelector<HTMLElement>(focused)?.focus();
   }
 
+  /** The list could not be read. A malformed account id is the account field's fault: it is
+   * marked invalid, described by the problem, and takes the focus. */
   private showListProblem(problem: Problem): void {
-    replaceChildren(byId("groups"), problemBox(problem, { testid: "list-problem" }));
+    this.listShown = null;
+    const box = problemBox(problem, { testid: "list-problem", fields: { parent: "Customer account" } });
+    box.id = "list-problem";
+    replaceChildren(byId("groups"), box);
     byId("account-summary").textContent = "";
+    if (problem.violations.some((violation) => violation.field === "parent")) {
+      const input = byId<HTMLInputElement>("account-input");
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", "list-problem");
+      input.focus();
+    }
+  }
+
+  /** The account field is fine again (another account was opened). */
+  private clearAccountProblem(): void {
+    const input = byId<HTMLInputElement>("account-input");
+    input.removeAttribute("aria-invalid");
+    input.removeAttribute("aria-describedby");
   }
 
   private closeDetails(): void {
@@ -345,6 +385,7 @@ class ConsolePage implements Host {
     const panel = byId("details");
     panel.hidden = true;
     delete panel.dataset.connector;
+    delete panel.dataset.shown;
     replaceChildren(panel);
     for (const row of document.querySelectorAll("tr.selected")) row.classList.remove("selected");
   }
@@ -366,6 +407,11 @@ class ConsolePage implements Host {
     window.clearTimeout(this.reloadTimer);
     this.reloadTimer = window.setTimeout(() => void this.reload(), 300);
   }
+}
+
+/** The connectors as the page shows them, as one string to compare. */
+function shownAs(connectors: Connector[]): string {
+  return connectors.map((connector) => toJsonString(ConnectorSchema, connector)).join("\n");
 }
 
 /** A selector for the list control that has the focus (its group, row or type, and action),

@@ -42,7 +42,14 @@ function humanField(field: string): string {
   return last.charAt(0).toUpperCase() + last.slice(1);
 }
 
-/** Shows a notice at the top of the page: success or a problem. */
+/** How long a success notice stays, in milliseconds, while the pointer and the focus are
+ * elsewhere. Problems and warnings stay until dismissed: they ask for something to be done. */
+const NOTICE_MS = 8000;
+
+/** Shows a notice at the top of the page: a success, a warning or a problem. Each has a
+ * Dismiss button. A new notice replaces the success notices shown before it (they do not pile
+ * up), a success goes away by itself after a few seconds (not while it is pointed at or has the
+ * focus), and at most three notices are shown. */
 export function notify(content: HTMLElement): void {
   const notices = byId("notices");
   const dismiss = h(
@@ -50,9 +57,31 @@ export function notify(content: HTMLElement): void {
     { type: "button", class: "icon-button", "aria-label": "Dismiss", onclick: () => wrapper.remove() },
     "×",
   );
-  const wrapper = h("div", { class: "notice" }, content, dismiss);
+  const transient = content.classList.contains("alert-success");
+  const wrapper = h("div", { class: "notice", "data-transient": transient ? "true" : "false" }, content, dismiss);
+  for (const old of notices.querySelectorAll(".notice[data-transient='true']")) old.remove();
   notices.prepend(wrapper);
   while (notices.children.length > 3) notices.lastElementChild?.remove();
+  if (transient) expireWhenIdle(wrapper);
+}
+
+/** Removes `notice` after NOTICE_MS without the pointer or focus in it. */
+function expireWhenIdle(notice: HTMLElement): void {
+  let timer = 0;
+  const arm = () => {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(() => notice.remove(), NOTICE_MS);
+  };
+  const hold = () => window.clearTimeout(timer);
+  notice.addEventListener("pointerenter", hold);
+  notice.addEventListener("focusin", hold);
+  notice.addEventListener("pointerleave", () => {
+    if (!notice.contains(document.activeElement)) arm();
+  });
+  notice.addEventListener("focusout", (event) => {
+    if (!notice.contains(event.relatedTarget as Node | null)) arm();
+  });
+  arm();
 }
 
 /** A success notice. */
@@ -65,8 +94,46 @@ export function success(title: string, detail?: string, testid = "success"): HTM
   );
 }
 
+/** A warning notice: it went through, and something is left for the person to do. */
+export function warning(title: string, detail: string, testid = "warning"): HTMLElement {
+  return h(
+    "div",
+    { class: "alert alert-warning", role: "status", "data-testid": testid },
+    h("p", { class: "alert-title" }, title),
+    h("p", {}, detail),
+  );
+}
+
 export function clearNotices(): void {
   replaceChildren(byId("notices"));
+}
+
+/** How each Manage menu opens again after the list is redrawn, by its button. */
+const menuOpeners = new WeakMap<HTMLElement, (action: string | undefined) => void>();
+
+/** The Manage menu open now: its button's id and the item with the focus, if any. */
+export interface OpenMenu {
+  button: string;
+  action: string | undefined;
+}
+
+/** The open Manage menu within `scope`, if one is open. */
+export function openMenu(scope: HTMLElement): OpenMenu | null {
+  const button = scope.querySelector<HTMLElement>("[aria-haspopup='menu'][aria-expanded='true']");
+  if (button === null || button.id === "") return null;
+  const active = document.activeElement;
+  const inMenu = active instanceof HTMLElement && active.closest("[role='menu']") !== null;
+  return { button: button.id, action: inMenu ? active.dataset.action : undefined };
+}
+
+/** Opens the menu `state` describes again, with the focus on the same item; false when that
+ * menu is no longer on the page (its connector is gone). */
+export function reopenMenu(state: OpenMenu): boolean {
+  const button = document.getElementById(state.button);
+  const reopen = button && menuOpeners.get(button);
+  if (!reopen) return false;
+  reopen(state.action);
+  return true;
 }
 
 /** A Manage ▼ button and its menu (WAI-ARIA menu button: Enter, Space or ↓ open it, ↑/↓ move,
@@ -134,6 +201,10 @@ export function menuButton(
     if (refocus) button.focus();
   }
   button.addEventListener("click", () => (menu.hidden ? open(0) : close(false)));
+  menuOpeners.set(button, (action) => {
+    const at = entries.findIndex((entry) => entry.dataset.action === action);
+    open(Math.max(at, 0));
+  });
   button.addEventListener("keydown", (event) => {
     if (event.key === "ArrowDown") {
       event.preventDefault();
@@ -179,8 +250,14 @@ export function openDialog(options: {
   danger?: boolean;
   submit: Submit;
   fields?: Record<string, string>;
+  /** Controls to offer with a Problem the submit returned (for example a link to the
+   * connector that already exists). */
+  problemActions?: (problem: Problem, dialog: HTMLDialogElement) => Child[];
 }): HTMLDialogElement {
   document.getElementById(options.id)?.remove();
+  // Where the focus goes back to. The browser returns it to this element; if a live update
+  // redrew the list meanwhile, the element is gone and its replacement (same id) takes it.
+  const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
   const problemSlot = h("div", { class: "dialog-problem", "aria-live": "assertive" });
   const submitButton = h(
     "button",
@@ -221,13 +298,23 @@ export function openDialog(options: {
         return;
       }
       markInvalid(form, problem.violations, options.fields ?? {});
-      replaceChildren(problemSlot, problemBox(problem, { fields: options.fields, testid: "dialog-problem" }));
+      const actions = options.problemActions?.(problem, dialog) ?? [];
+      replaceChildren(
+        problemSlot,
+        problemBox(problem, { actions, fields: options.fields, testid: "dialog-problem" }),
+      );
     } finally {
       submitButton.disabled = false;
       submitButton.textContent = options.submitLabel;
     }
   });
-  dialog.addEventListener("close", () => dialog.remove());
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    const lost = document.activeElement === null || document.activeElement === document.body;
+    if (lost && opener !== null && !opener.isConnected && opener.id !== "") {
+      document.getElementById(opener.id)?.focus();
+    }
+  });
   document.body.append(dialog);
   dialog.showModal();
   return dialog;
@@ -258,6 +345,8 @@ export function field(options: {
   hint?: string;
   value?: string;
   placeholder?: string;
+  /** Shown but not editable (the value must stay as it is); still sent with the form. */
+  readonly?: boolean;
 }): HTMLElement {
   const hintId = `${options.id}-hint`;
   const common = {
@@ -269,6 +358,7 @@ export function field(options: {
     "data-field": options.requestField,
     "aria-describedby": options.hint ? hintId : undefined,
     placeholder: options.placeholder,
+    readonly: options.readonly ?? false,
   };
   const control = options.multiline
     ? h("textarea", { ...common, rows: 4, class: options.secret ? "secret" : undefined })

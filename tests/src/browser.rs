@@ -3,6 +3,8 @@
 //! Every wait is bounded and polls the page: a test never sleeps to let something happen.
 
 use std::{
+    io::{Read as _, Write as _},
+    net::TcpStream,
     path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -22,13 +24,14 @@ pub const PAGE_WAIT: Duration = Duration::from_secs(30);
 /// How often a wait looks at the page again.
 const POLL: Duration = Duration::from_millis(100);
 
-/// A ChromeDriver process and one headless Chromium session; both end when it is dropped.
+/// A ChromeDriver process and one headless Chromium session; both end when it is dropped (the
+/// session first, which closes Chromium: killing ChromeDriver alone leaves Chromium running).
 pub struct Browser {
     driver: Child,
     base: String,
     session: String,
     http: reqwest::Client,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl std::fmt::Debug for Browser {
@@ -104,7 +107,7 @@ impl Browser {
             base,
             session,
             http,
-            _profile: profile,
+            profile,
         }
     }
 
@@ -409,6 +412,44 @@ impl Browser {
         }
     }
 
+    /// Resizes the browser window, for example to a phone's 390 px width.
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.command(
+            reqwest::Method::POST,
+            "/window/rect",
+            json!({"width": width, "height": height}),
+        )
+        .await;
+    }
+
+    /// The profile directory of this session's Chromium (every Chromium process of the session
+    /// names it on its command line).
+    pub fn profile(&self) -> &Path {
+        self.profile.path()
+    }
+
+    /// Ends the WebDriver session, which makes ChromeDriver close Chromium, and waits for the
+    /// answer (ChromeDriver answers once Chromium is gone). Blocking, for `Drop`: plain HTTP/1.1
+    /// on a socket, as no async runtime can be relied on while dropping.
+    fn end_session(&self) {
+        let Some(address) = self.base.strip_prefix("http://") else {
+            return;
+        };
+        let Ok(mut stream) = TcpStream::connect(address) else {
+            return;
+        };
+        let _ = stream.set_write_timeout(Some(PAGE_WAIT));
+        let _ = stream.set_read_timeout(Some(PAGE_WAIT));
+        let request = format!(
+            "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.session
+        );
+        if stream.write_all(request.as_bytes()).is_ok() {
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer);
+        }
+    }
+
     /// Saves a PNG of the viewport to `path`, creating its directory.
     pub async fn screenshot(&self, path: &Path) {
         let shot = self
@@ -426,6 +467,7 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        self.end_session();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

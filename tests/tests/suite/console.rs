@@ -6,16 +6,22 @@
 //! lose the authorization at the provider and see the error with its reauthorize prompt after a
 //! reload, reauthorize from there, delete after the confirmation, and watch events arrive live.
 //! Along the way: every control has an accessible name (on the page and in each dialog), and the
-//! Manage ▼ menu and its delete confirmation work by keyboard alone.
+//! Manage ▼ menu and its delete confirmation work by keyboard alone; a live update that redraws
+//! the list keeps an open menu open and gives the focus back to the redrawn Manage button when
+//! a dialog closes; an invalid account id marks the account field; "already linked" links to
+//! the connector; Azure's reauthorization keeps the account name; success notices go away;
+//! the delete dialog, its notice and Activity do not claim a revocation that cannot happen; and
+//! at a phone's width Sign out stays on screen.
 //!
 //! A screenshot of each step goes to `target/console-screenshots/{backend}/NN-step.png`.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Instant};
 
 use chrono::Duration;
 use connector_client::pb;
 use connector_tests::{
-    ADMIN_KEY, Azurite, Backend, ServerOptions, TestServer, azure_create, browser::Browser,
+    ADMIN_KEY, Azurite, Backend, ServerOptions, TestServer, azure_create,
+    browser::{Browser, PAGE_WAIT},
     oauth_options, on_both_backends, unique_account,
 };
 use identity_emulator::{Emulator, fixtures};
@@ -23,6 +29,48 @@ use serde_json::json;
 use tonic::Code;
 
 on_both_backends!(the_console_walks_every_flow);
+
+/// A test run leaves no browser behind: dropping a `Browser` ends its WebDriver session, which
+/// closes Chromium (killing ChromeDriver alone left Chromium running, orphaned).
+#[tokio::test]
+async fn a_dropped_browser_leaves_no_chromium_running() {
+    let browser = Browser::start().await;
+    browser.open("about:blank").await;
+    let profile = browser.profile().to_string_lossy().into_owned();
+    assert!(
+        !processes_naming(&profile).is_empty(),
+        "Chromium runs with the session's profile {profile}"
+    );
+    drop(browser);
+    // Chromium's processes exit as the session ends: a bounded poll on /proc, not a sleep.
+    let deadline = Instant::now() + PAGE_WAIT;
+    loop {
+        let left = processes_naming(&profile);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Chromium still running after the Browser was dropped: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The processes whose command line contains `needle`.
+fn processes_naming(needle: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|line| String::from_utf8_lossy(&line).contains(needle))
+        })
+        .collect()
+}
 
 /// A browser on the console of one server, saving numbered screenshots.
 struct Console {
@@ -123,6 +171,23 @@ return button !== null && menu !== null && button.getAttribute('aria-expanded') 
   && menu.hidden && document.activeElement === button;
 ";
 
+/// Whether Sign out and the Manage button `arguments[0]` lie inside the viewport and neither
+/// the header nor the page overflows it sideways, with the measures (for the failure
+/// message); the window must really be narrow.
+const NARROW_FITS: &str = "
+const width = document.documentElement.clientWidth;
+const inside = (box) => box.width > 0 && box.left >= 0 && box.right <= width;
+const signOut = document.getElementById('sign-out').getBoundingClientRect();
+const manage = document.querySelector(arguments[0]).getBoundingClientRect();
+const header = document.querySelector('.topbar-inner');
+const page = document.documentElement.scrollWidth;
+const fits = width <= 400 && inside(signOut) && signOut.top >= 0
+  && signOut.bottom <= window.innerHeight && inside(manage)
+  && header.scrollWidth <= header.clientWidth && page <= width;
+return { fits, width, signOut: [signOut.left, signOut.right], manage: [manage.left, manage.right],
+  header: header.scrollWidth, page };
+";
+
 async fn the_console_walks_every_flow(backend: Backend) {
     let emulator = Emulator::start().await.expect("emulator");
     let mut options = ServerOptions::new(backend);
@@ -162,9 +227,46 @@ async fn the_console_walks_every_flow(backend: Backend) {
     console.shot("sign-in-refused").await;
     console.browser.type_into("#api-key", ADMIN_KEY).await;
     console.browser.click("#sign-in-button").await;
+
+    // An account id the service refuses: the account field is the one marked invalid, says why
+    // and has the focus.
+    console
+        .browser
+        .type_into("#account-input", "not an id!")
+        .await;
+    console.browser.click("#account-open").await;
+    console
+        .browser
+        .wait_for_text("[data-testid=list-problem]", "Customer account: ")
+        .await;
+    let marked = console
+        .browser
+        .execute(
+            "const input = document.getElementById('account-input'); \
+             return [input.getAttribute('aria-invalid'), document.activeElement === input, \
+               document.getElementById(input.getAttribute('aria-describedby')) \
+                 === document.querySelector('[data-testid=list-problem]')];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        marked,
+        json!(["true", true, true]),
+        "the invalid account id field: aria-invalid, focused, described by the problem"
+    );
+    console.shot("account-id-invalid").await;
+
     console.browser.type_into("#account-input", &account).await;
     console.browser.click("#account-open").await;
     console.browser.wait_for("#group-azure-blob-storage").await;
+    assert_eq!(
+        console
+            .browser
+            .attribute("#account-input", "aria-invalid")
+            .await,
+        None,
+        "a valid account id is no longer marked"
+    );
     console
         .browser
         .wait_for("#live-indicator[data-status='live']")
@@ -183,6 +285,11 @@ async fn the_console_walks_every_flow(backend: Backend) {
     );
     console.shot("empty-account").await;
     console.assert_labelled("on the empty account").await;
+    // How each type authenticates, as its form asks: WebDAV has a password only.
+    for (id, said) in [("webdav", "Password"), ("sftp", "Password or SSH key")] {
+        let chip = format!("#group-other .type-card[data-type='{id}'] .chip");
+        assert_eq!(console.browser.text_of(&chip).await, said, "{id}'s badge");
+    }
 
     // An Azure connector, with the credentials form built from the type's credential fields.
     let storage = azurite.account(5);
@@ -218,6 +325,10 @@ async fn the_console_walks_every_flow(backend: Backend) {
         .await;
     console.browser.click("#authorize-dialog-submit").await;
     console.browser.wait_gone("#authorize-dialog").await;
+    console
+        .browser
+        .wait_for_text("[data-testid=linked]", "Linked “Finance archive”")
+        .await;
     let azure = client
         .list_connectors(pb::ListConnectorsRequest {
             parent: parent.clone(),
@@ -246,12 +357,88 @@ async fn the_console_walks_every_flow(backend: Backend) {
         .await;
     console.shot("azure-linked").await;
     console.assert_labelled("with a connector listed").await;
+    let azure_row = Console::row("azure-blob-storage", &azure.name);
+    let azure_manage = format!("{azure_row} [data-action='manage']");
+
+    // The same storage account again: "already linked" links to the connector that has it.
+    console
+        .browser
+        .click("#group-azure-blob-storage [data-action='authorize']")
+        .await;
+    console
+        .browser
+        .type_into("#new-display-name", "Finance again")
+        .await;
+    console
+        .browser
+        .type_into("#credential-account_name", &storage.name)
+        .await;
+    console
+        .browser
+        .type_into("#credential-account_key", &storage.key1)
+        .await;
+    console.browser.click("#authorize-dialog-submit").await;
+    let existing = "[data-testid=dialog-problem][data-reason='CONNECTOR_ALREADY_EXISTS'] \
+                    a[data-action='show-existing']";
+    console.browser.wait_for(existing).await;
+    let href = console.browser.attribute(existing, "href").await;
+    let id = azure.name.rsplit('/').next().unwrap();
+    assert!(
+        href.as_deref()
+            .is_some_and(|href| href.ends_with(&format!("#{id}"))),
+        "the link names the existing connector: {href:?}"
+    );
+    console.shot("azure-already-linked").await;
+    console.browser.click(existing).await;
+    console.browser.wait_gone("#authorize-dialog").await;
+    console
+        .browser
+        .wait_for(&format!("#details[data-connector='{}']", azure.name))
+        .await;
+
+    // Reauthorizing Azure: the storage account name is the linked one, shown and read-only;
+    // the focus starts on the key.
+    console.browser.click(&azure_manage).await;
+    console
+        .browser
+        .click(&format!("{azure_row} [data-action='reauthorize']"))
+        .await;
+    console.browser.wait_for("#credential-account_name").await;
+    let name_field = console
+        .browser
+        .execute(
+            "const input = document.getElementById('credential-account_name'); \
+             return [input.value, input.readOnly, document.activeElement.id];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        name_field,
+        json!([storage.name, true, "credential-account_key"]),
+        "the account name prefilled and read-only, the focus on the key to enter"
+    );
+    console.shot("azure-reauthorize").await;
+    console
+        .browser
+        .type_into("#credential-account_key", &storage.key1)
+        .await;
+    console.browser.click("#reauthorize-dialog-submit").await;
+    console.browser.wait_gone("#reauthorize-dialog").await;
+    console
+        .browser
+        .wait_for_text("[data-testid=reauthorized]", "Finance archive")
+        .await;
+    // Notices do not pile up: the new success replaced the earlier one, and goes away by
+    // itself (a bounded wait on the page, no sleep).
+    assert_eq!(console.browser.count("#notices .notice").await, 1);
+    console
+        .browser
+        .wait_gone("[data-testid=reauthorized]")
+        .await;
 
     // The Manage ▼ menu by keyboard only: Enter opens it on its first item, ↓ moves, Escape
     // closes it and gives the focus back to its button; Delete chosen with Enter asks first, in
     // a dialog that takes the focus, and Escape there deletes nothing.
-    let azure_row = Console::row("azure-blob-storage", &azure.name);
-    let azure_manage = format!("{azure_row} [data-action='manage']");
     console.browser.wait_for(&azure_manage).await;
     console
         .browser
@@ -320,10 +507,22 @@ async fn the_console_walks_every_flow(backend: Backend) {
             json!([]),
         )
         .await;
-    console
+    let confirmation = console
         .browser
         .wait_for_text("#delete-dialog", "Finance archive")
         .await;
+    // Azure cannot revoke an account key: the dialog does not claim it.
+    assert!(
+        !confirmation.contains("Our access is revoked"),
+        "{confirmation:?}"
+    );
+    for said in [
+        "Our access cannot be revoked",
+        "stays valid",
+        "Rotate the key",
+    ] {
+        assert!(confirmation.contains(said), "{said:?} in {confirmation:?}");
+    }
     console
         .assert_labelled("with the delete confirmation open")
         .await;
@@ -509,7 +708,17 @@ async fn the_console_walks_every_flow(backend: Backend) {
     console.shot("reauthorized-from-error").await;
 
     // Events appear live: a connector linked elsewhere (an orchestrator over gRPC) shows up in
-    // the timeline and the list without a reload.
+    // the timeline and the list without a reload. The list is redrawn while someone is in a
+    // Manage ▼ menu: the menu stays open, with the focus on the item it was on.
+    console.browser.click(&manage).await;
+    console
+        .press_then(
+            ARROW_DOWN,
+            "the OneDrive menu open on Delete",
+            MENU_OPEN_AT,
+            json!([manage, "delete"]),
+        )
+        .await;
     let elsewhere = client
         .create_connector(azure_create(
             &parent,
@@ -518,6 +727,7 @@ async fn the_console_walks_every_flow(backend: Backend) {
         ))
         .await
         .expect("created over gRPC");
+    let elsewhere_row = Console::row("azure-blob-storage", &elsewhere.name);
     console
         .browser
         .wait_for_text(
@@ -528,29 +738,119 @@ async fn the_console_walks_every_flow(backend: Backend) {
             "Linked elsewhere",
         )
         .await;
-    console
-        .browser
-        .wait_for(&Console::row("azure-blob-storage", &elsewhere.name))
-        .await;
+    console.browser.wait_for(&elsewhere_row).await;
+    // The row is drawn in the same task that reopens the menu: no wait needed.
+    assert_eq!(
+        console
+            .browser
+            .execute(MENU_OPEN_AT, json!([manage, "delete"]))
+            .await,
+        json!(true),
+        "the Manage menu still open on Delete after the live update"
+    );
     console.shot("live-event").await;
 
-    // Delete after the confirmation, which says what deleting means.
-    console.browser.click(&manage).await;
+    // Delete after the confirmation, which says what deleting means. While it is open, the
+    // list changes underneath (the other connector is deleted elsewhere); closing it gives the
+    // focus back to the Manage button of the redrawn list.
     console
-        .browser
-        .click(&format!("{onedrive_row} [data-action='delete']"))
+        .press_then(
+            ENTER,
+            "the delete confirmation open",
+            "const dialog = document.getElementById('delete-dialog'); \
+             return dialog !== null && dialog.open && dialog.contains(document.activeElement);",
+            json!([]),
+        )
         .await;
     let confirmation = console.browser.text_of("#delete-dialog").await;
-    for said in ["permanent", "Our access is revoked", "account.live.com"] {
+    assert!(
+        !confirmation.contains("Our access is revoked"),
+        "Microsoft cannot revoke a sign-in: {confirmation:?}"
+    );
+    for said in [
+        "permanent",
+        "Our access cannot be revoked",
+        "account.live.com",
+    ] {
         assert!(confirmation.contains(said), "{said:?} in {confirmation:?}");
     }
+    client
+        .delete_connector(pb::DeleteConnectorRequest {
+            name: elsewhere.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .expect("deleted over gRPC");
+    console.browser.wait_gone(&elsewhere_row).await;
+    console
+        .press_then(
+            ESCAPE,
+            "the confirmation closed with the focus on the redrawn Manage button",
+            "return document.getElementById('delete-dialog') === null \
+             && document.activeElement === document.querySelector(arguments[0]);",
+            json!([manage]),
+        )
+        .await;
+    // Activity says what became of the deleted connector's key in the customer's words.
+    let revocation = console
+        .browser
+        .wait_for_text(
+            &format!(
+                "#event-list li[data-kind='REVOCATION_FINISHED'][data-connector='{}']",
+                elsewhere.name
+            ),
+            "Credentials erased for",
+        )
+        .await;
+    assert!(
+        !revocation.contains("provider") && revocation.contains("change or remove them there"),
+        "{revocation:?}"
+    );
+    console
+        .press_then(
+            ENTER,
+            "the menu open again",
+            MENU_OPEN_AT,
+            json!([manage, "reauthorize"]),
+        )
+        .await;
+    console
+        .press_then(
+            ARROW_DOWN,
+            "the focus on Delete",
+            MENU_OPEN_AT,
+            json!([manage, "delete"]),
+        )
+        .await;
+    console
+        .press_then(
+            ENTER,
+            "the delete confirmation open again",
+            "const dialog = document.getElementById('delete-dialog'); \
+             return dialog !== null && dialog.open;",
+            json!([]),
+        )
+        .await;
     console.shot("delete-confirmation").await;
     console.browser.click("#delete-dialog-submit").await;
-    console.browser.wait_gone(&onedrive_row).await;
-    console
+    // Nothing was revoked, so the notice is a warning saying what is left to do, not a
+    // success; it stays until dismissed.
+    let deleted = console
         .browser
         .wait_for_text("[data-testid=deleted]", "Deleted “Bob's OneDrive”")
         .await;
+    assert!(
+        deleted.contains("Nothing was revoked") && deleted.contains("account.live.com"),
+        "{deleted:?}"
+    );
+    assert_eq!(
+        console
+            .browser
+            .count("[data-testid=deleted].alert-warning")
+            .await,
+        1
+    );
+    console.browser.wait_gone(&onedrive_row).await;
     console
         .browser
         .wait_for(&format!(
@@ -566,6 +866,21 @@ async fn the_console_walks_every_flow(backend: Backend) {
         .expect_err("deleted");
     assert_eq!(gone.code(), Code::NotFound);
     console.shot("deleted").await;
+    console
+        .browser
+        .click("#notices .notice [aria-label='Dismiss']")
+        .await;
+    console.browser.wait_gone("[data-testid=deleted]").await;
+
+    // On a phone-sized screen (390 px), the header and the list fit: Sign out and Manage are
+    // inside the viewport, nothing scrolls sideways.
+    console.browser.set_window_size(390, 844).await;
+    console.shot("narrow").await;
+    let fits = console
+        .browser
+        .execute(NARROW_FITS, json!([azure_manage]))
+        .await;
+    assert_eq!(fits["fits"], json!(true), "at 390 px: {fits}");
 
     // Signing out forgets the key.
     console.browser.click("#sign-out").await;
