@@ -20,7 +20,7 @@
 mod protocol;
 mod session;
 
-use session::Login;
+use session::{Login, Server};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -257,16 +257,22 @@ impl CredentialProvider for Sftp {
             }
         };
         let expected = account.host_key.as_deref();
-        let presented =
-            tokio::time::timeout(self.timeout, self.log_in(host, port, user, login, expected))
-                .await
-                .map_err(|_| Error::Unavailable {
-                    message: format!(
-                        "{host}:{port} did not complete an SFTP login in {:?}",
-                        self.timeout
-                    ),
-                    retry_after: Duration::from_secs(30),
-                })??;
+        let server = Server {
+            host,
+            port,
+            host_field: HOST_FIELD,
+            allow_private_endpoints: self.allow_private_endpoints,
+            timeout: self.timeout,
+        };
+        let presented = tokio::time::timeout(self.timeout, server.log_in(user, login, expected))
+            .await
+            .map_err(|_| Error::Unavailable {
+                message: format!(
+                    "{host}:{port} did not complete an SFTP login in {:?}",
+                    self.timeout
+                ),
+                retry_after: Duration::from_secs(30),
+            })??;
         Ok(Some(Identity {
             host_key: Some(presented),
             ..account.clone()

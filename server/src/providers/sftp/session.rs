@@ -8,7 +8,7 @@ use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertifi
 use russh::{ChannelMsg, client};
 use secrecy::{ExposeSecret as _, SecretString};
 
-use super::{HOST_FIELD, Sftp, protocol};
+use super::protocol;
 use crate::providers::{Error, endpoints};
 
 /// The SHA-256 fingerprint of a server's host key, in OpenSSH's form.
@@ -53,18 +53,28 @@ pub(super) enum Login {
     Key(Arc<PrivateKey>),
 }
 
-impl Sftp {
+/// Where to log in, and this service's rules for it.
+pub(super) struct Server<'a> {
+    pub(super) host: &'a str,
+    pub(super) port: u16,
+    /// The credential field that names the host (for a policy refusal).
+    pub(super) host_field: &'static str,
+    pub(super) allow_private_endpoints: bool,
+    /// The check's deadline; the SSH session ends a moment after it.
+    pub(super) timeout: Duration,
+}
+
+impl Server<'_> {
     /// Connects, checks the host key, logs in and opens SFTP; the host key presented.
     pub(super) async fn log_in(
         &self,
-        host: &str,
-        port: u16,
         user: &str,
         login: Login,
         expected_key: Option<&str>,
     ) -> Result<String, Error> {
+        let (host, port) = (self.host, self.port);
         let addresses =
-            endpoints::resolve(host, port, HOST_FIELD, self.allow_private_endpoints).await?;
+            endpoints::resolve(host, port, self.host_field, self.allow_private_endpoints).await?;
         let server = format!("{user}@{host}:{port}");
         let unavailable = |what: String| Error::Unavailable {
             message: what,
