@@ -133,3 +133,14 @@ pub(crate) struct FailureQueues {
     /// Forgeries applied to the next id tokens issued, one each.
     pub(crate) id_token_forgeries: VecDeque<IdTokenForgery>,
 }
+
+impl FailureQueues {
+    /// Drops every pending injected failure (the handle's `clear_failures` and the admin API's
+    /// `DELETE /_emulator/failures` both come here). The token delay is a setting, not a
+    /// pending failure: it stays.
+    pub(crate) fn clear(&mut self) {
+        self.token.clear();
+        self.revoke.clear();
+        self.id_token_forgeries.clear();
+    }
+}

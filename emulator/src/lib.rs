@@ -41,14 +41,16 @@ mod jwt;
 mod knobs;
 mod model;
 mod params;
+mod sign_in;
 mod store;
 mod token;
 
 pub use config::{AdminConsent, ConfigError, EmulatorConfig};
-pub use emulator::{Emulator, EmulatorBuilder, SignInError, StartError};
+pub use emulator::{Emulator, EmulatorBuilder, StartError};
 pub use jwt::ID_TOKEN_SIGNING_KEY;
 pub use knobs::{Counters, Failure, IdTokenForgery, Lifetimes};
 pub use model::{
     AccountKind, CONSUMER_TENANT_ID, Client, Flavour, GRAPH_DEFAULT_SCOPE, Tenant, User,
 };
+pub use sign_in::SignInError;
 pub use store::RegistrationError;

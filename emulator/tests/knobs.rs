@@ -8,7 +8,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use identity_emulator::{Counters, Emulator, Failure, fixtures};
+use identity_emulator::{Counters, Emulator, Failure, IdTokenForgery, fixtures};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::*;
@@ -43,6 +43,42 @@ async fn an_injected_500_leaves_the_refresh_token_usable() {
         ),
         (2, 1, 2)
     );
+}
+
+/// The `exp` claim of a token answer's id token.
+fn id_token_expiry(tokens: &Value) -> i64 {
+    use base64::Engine as _;
+    let id_token = tokens["id_token"].as_str().expect("an id token");
+    let payload = id_token.split('.').nth(1).expect("a JWT");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("JSON claims");
+    claims["exp"].as_i64().expect("exp")
+}
+
+/// Clearing failures is one mutation, whoever asks: the admin API's `DELETE /failures` drops
+/// pending id-token forgeries too, as the handle's `clear_failures` does (issue 21: the two had
+/// drifted, and the HTTP one left forgeries queued).
+#[tokio::test]
+async fn clearing_failures_over_http_drops_forged_id_tokens_too() {
+    let emulator = emulator().await;
+    let now = chrono::Utc::now().timestamp();
+    emulator.forge_next_id_tokens([IdTokenForgery::Expired]);
+    let forged = tokens_for(&emulator, "consumers", fixtures::ALICE_UPN).await;
+    assert!(id_token_expiry(&forged) < now, "the forgery applies");
+
+    emulator.forge_next_id_tokens([IdTokenForgery::Expired]);
+    let cleared = http()
+        .delete(format!("{}/_emulator/failures", emulator.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), StatusCode::OK);
+    let honest = tokens_for(&emulator, "consumers", fixtures::ALICE_UPN).await;
+    assert!(id_token_expiry(&honest) > now, "the forgery was dropped");
 }
 
 #[tokio::test]

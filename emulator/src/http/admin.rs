@@ -18,9 +18,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::authorize::Decision;
-use crate::emulator::{SignInError, admin_consent_decision, authorization_decision};
 use crate::knobs::{Counters, Failure};
 use crate::model::{Client, Tenant, User};
+use crate::sign_in::{SignInError, admin_consent_decision, authorization_decision};
 use crate::store::{RegistrationError, Shared};
 
 type Answer = Result<Json<Value>, AdminError>;
@@ -294,9 +294,7 @@ async fn fail_revoke_calls(
 }
 
 async fn clear_failures(State(shared): State<Arc<Shared>>) -> Answer {
-    let mut store = shared.lock();
-    store.failures.token.clear();
-    store.failures.revoke.clear();
+    shared.lock().failures.clear();
     ok()
 }
 
