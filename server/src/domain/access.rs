@@ -117,7 +117,7 @@ impl Connectors {
             )
             .await?;
         match recorded {
-            Some(row) => Ok(from_row(row)?.at(now)),
+            Some(row) => Ok(from_row(&self.catalogue, row)?.at(now)),
             None => {
                 // Missing, or not authorized (deauthorized, or past its inactivity deadline).
                 let connector = self.get(name).await?;

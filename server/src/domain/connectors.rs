@@ -13,7 +13,7 @@ use super::rows::{already_exists, from_row, secret_context, to_row};
 use super::settings::{KeyChecks, Lifecycle, OAuthSettings, RefreshLocks};
 use super::token_cache::TokenCache;
 use super::{
-    connector_type::ConnectorTypeId,
+    connector_type::{Catalogue, ConnectorTypeId},
     error::{Error, Result},
     model::{
         AccountId, Connector, ConnectorId, ConnectorName, DeauthorizationReason, DisplayName,
@@ -38,6 +38,8 @@ const WRITE_ATTEMPTS: usize = 5;
 /// The connector operations.
 #[derive(Debug, Clone)]
 pub struct Connectors {
+    /// The connector types this build has.
+    pub(super) catalogue: Arc<Catalogue>,
     pub(super) store: Store,
     pub(super) sealer: Arc<Sealer>,
     pub(super) credential_providers: Arc<CredentialProviders>,
@@ -59,6 +61,7 @@ impl Connectors {
     pub fn new(
         store: Store,
         sealer: Arc<Sealer>,
+        catalogue: Catalogue,
         credential_providers: CredentialProviders,
         oauth: OAuthSettings,
         lifecycle: Lifecycle,
@@ -72,6 +75,7 @@ impl Connectors {
             .map(|(connector_type, _)| connector_type.as_str().to_owned());
         let store = store.with_revocable_types(revocable_types);
         Self {
+            catalogue: Arc::new(catalogue),
             store,
             sealer,
             credential_providers: Arc::new(credential_providers),
@@ -86,6 +90,18 @@ impl Connectors {
             key_checks: Default::default(),
             metrics: crate::metrics::Metrics::new(),
         }
+    }
+
+    /// The connector types this build has.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// Whether connectors of `connector_type` can be linked on this server: it has a provider
+    /// (an OAuth 2.0 type needs an app registration).
+    pub fn is_configured(&self, connector_type: ConnectorTypeId) -> bool {
+        self.credential_providers.contains_key(&connector_type)
+            || self.oauth.providers.contains_key(&connector_type)
     }
 
     /// Counts what it does (deauthorizations, revocation outcomes) in `metrics`.
@@ -208,7 +224,7 @@ impl Connectors {
             )
             .await?
             .ok_or_else(|| Error::ConnectorNotFound(name.to_string()))?;
-        Ok(from_row(row)?.at(now))
+        Ok(from_row(&self.catalogue, row)?.at(now))
     }
 
     /// Marks a connector authorized again with new secrets: same name and display name,
@@ -281,7 +297,8 @@ impl Connectors {
         mut change: impl FnMut(&mut Connector) -> Result<()>,
     ) -> Result<Connector> {
         for _ in 0..WRITE_ATTEMPTS {
-            let mut connector = from_row(self.load(name).await?)?.at(self.clock.now());
+            let mut connector =
+                from_row(&self.catalogue, self.load(name).await?)?.at(self.clock.now());
             let revision = connector.revision;
             if pinned.is_some_and(|pinned| pinned != revision) {
                 return Err(Error::EtagMismatch(name.to_string()));

@@ -101,7 +101,7 @@ impl Connectors {
             return Err(Error::ConnectorNotFound(checked.name.to_string()));
         };
         let now = self.clock.now();
-        let current = super::rows::from_row(locked.row.clone())?.at(now);
+        let current = super::rows::from_row(&self.catalogue, locked.row.clone())?.at(now);
         if current.authorize_time != checked.authorize_time {
             return Err(Error::ConcurrentModification(format!(
                 "connector {}",
@@ -126,7 +126,7 @@ mod tests {
     use super::*;
     use crate::domain::settings::KeyChecks;
     use crate::domain::{
-        connector_type::ConnectorTypeId,
+        connector_type::examples,
         model::{AccountId, ConnectorId, ConnectorName, DisplayName, ExternalAccount, Labels},
     };
     use chrono::{DateTime, Utc};
@@ -137,7 +137,7 @@ mod tests {
                 account: AccountId::new("acme").unwrap(),
                 connector: ConnectorId::generate(),
             },
-            connector_type: ConnectorTypeId::AzureBlobStorage,
+            connector_type: examples::catalogue().parse("example-key").unwrap(),
             display_name: DisplayName::new("store").unwrap(),
             state: State::Authorized,
             external_account: ExternalAccount {

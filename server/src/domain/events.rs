@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Connectors,
-    connector_type::ConnectorTypeId,
+    connector_type::{Catalogue, ConnectorTypeId},
     error::{Error, Result},
     model::{AccountId, ConnectorId, ConnectorName, DeauthorizationReason},
 };
@@ -82,7 +82,10 @@ impl Connectors {
             .store
             .list_events(account.as_str(), after, page_size + 1)
             .await?;
-        let mut events = rows.into_iter().map(event_of).collect::<Result<Vec<_>>>()?;
+        let mut events = rows
+            .into_iter()
+            .map(|row| event_of(&self.catalogue, row))
+            .collect::<Result<Vec<_>>>()?;
         let next_after = if events.len() as u64 > page_size {
             events.truncate(page_size as usize);
             events.last().map(|event| event.cursor)
@@ -99,7 +102,7 @@ impl Connectors {
             .events_after(after, limit)
             .await?
             .into_iter()
-            .map(event_of)
+            .map(|row| event_of(&self.catalogue, row))
             .collect()
     }
 
@@ -109,7 +112,7 @@ impl Connectors {
     }
 }
 
-fn event_of(row: EventRow) -> Result<ConnectorEvent> {
+fn event_of(catalogue: &Catalogue, row: EventRow) -> Result<ConnectorEvent> {
     let corrupt = || Error::Internal(format!("event {} is corrupt", row.cursor));
     let kind = match row.kind {
         persistence::EventKind::Authorized => EventKind::Authorized,
@@ -145,7 +148,7 @@ fn event_of(row: EventRow) -> Result<ConnectorEvent> {
                 account: account.clone(),
                 connector: ConnectorId::new(&row.connector_id).map_err(|_| corrupt())?,
             }),
-            Some(ConnectorTypeId::parse(&row.connector_type).ok_or_else(corrupt)?),
+            Some(catalogue.parse(&row.connector_type).ok_or_else(corrupt)?),
         )
     };
     Ok(ConnectorEvent {

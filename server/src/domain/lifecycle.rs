@@ -149,7 +149,7 @@ impl Connectors {
         let now = self.clock.now();
         let mut connectors = rows
             .into_iter()
-            .map(|row| from_row(row).map(|connector| connector.at(now)))
+            .map(|row| from_row(&self.catalogue, row).map(|connector| connector.at(now)))
             .collect::<Result<Vec<_>>>()?;
         let next_after = if connectors.len() as u64 > page_size {
             connectors.truncate(page_size as usize);
@@ -190,7 +190,7 @@ impl Connectors {
             )
             .await?;
         match updated {
-            Some(row) => Ok(from_row(row)?.at(now)),
+            Some(row) => Ok(from_row(&self.catalogue, row)?.at(now)),
             None => {
                 self.load(name).await?;
                 Err(Error::EtagMismatch(name.to_string()))
@@ -204,7 +204,7 @@ impl Connectors {
         name: &ConnectorName,
         credentials: Parsed,
     ) -> Result<Connector> {
-        let current = from_row(self.load(name).await?)?;
+        let current = from_row(&self.catalogue, self.load(name).await?)?;
         let provider = self.credential_provider(current.connector_type)?;
         let identity = match &credentials.identity {
             Some(identity) => identity.clone(),

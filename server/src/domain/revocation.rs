@@ -7,9 +7,7 @@
 
 use std::time::Duration;
 
-use super::{
-    Connectors, connector_type::ConnectorTypeId, error::Result, model::ConnectorId, rows::micros,
-};
+use super::{Connectors, error::Result, model::ConnectorId, rows::micros};
 use crate::persistence::{RevocationOutcome, RevocationRow};
 
 /// What one try came to.
@@ -120,7 +118,9 @@ impl Connectors {
     }
 
     async fn revoke(&self, row: &RevocationRow) -> Outcome {
-        let provider = ConnectorTypeId::parse(&row.connector_type)
+        let provider = self
+            .catalogue
+            .parse(&row.connector_type)
             .and_then(|connector_type| self.oauth.providers.get(&connector_type))
             .filter(|provider| provider.revokes());
         let Some(provider) = provider else {

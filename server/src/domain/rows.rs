@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    connector_type::ConnectorTypeId,
+    connector_type::{Catalogue, ConnectorTypeId},
     error::{Error, Result},
     model::{
         AccountId, Connector, ConnectorId, ConnectorName, DeauthorizationReason, DisplayName,
@@ -121,7 +121,7 @@ pub(super) fn to_row(connector: &Connector) -> ConnectorRow {
     }
 }
 
-pub(super) fn from_row(row: ConnectorRow) -> Result<Connector> {
+pub(super) fn from_row(catalogue: &Catalogue, row: ConnectorRow) -> Result<Connector> {
     let corrupt =
         |what: &str| Error::Internal(format!("connector {} has a corrupt {what}", row.id));
     let state = match row.state {
@@ -144,7 +144,8 @@ pub(super) fn from_row(row: ConnectorRow) -> Result<Connector> {
             account: AccountId::new(&row.account).map_err(|_| corrupt("account"))?,
             connector: ConnectorId::new(&row.id).map_err(|_| corrupt("id"))?,
         },
-        connector_type: ConnectorTypeId::parse(&row.connector_type)
+        connector_type: catalogue
+            .parse(&row.connector_type)
             .ok_or_else(|| corrupt("type"))?,
         display_name: DisplayName::new(&row.display_name).map_err(|_| corrupt("display name"))?,
         state,

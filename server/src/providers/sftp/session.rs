@@ -158,7 +158,7 @@ async fn speak_sftp(
     session: &mut client::Handle<PinningHandler>,
 ) -> Result<protocol::Outcome, russh::Error> {
     let mut channel = session.channel_open_session().await?;
-    channel.request_subsystem(true, "sftp").await?;
+    channel.request_subsystem(true, "sftp").await?; // the SSH subsystem: not a connector type id
     let granted = loop {
         match channel.wait().await {
             Some(ChannelMsg::Success) => break true,
