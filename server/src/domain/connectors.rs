@@ -150,7 +150,7 @@ impl Connectors {
         let external_account = ExternalAccount {
             id: identity.id,
             label: identity.label,
-            host_key_fingerprint: identity.host_key,
+            pinned: identity.pinned,
         };
         Connector {
             display_name: display_name
@@ -228,12 +228,12 @@ impl Connectors {
     }
 
     /// Marks a connector authorized again with new secrets: same name and display name,
-    /// `authorize_time` now, and a fresh inactivity period; the host key now pinned (`None`
-    /// for types without one).
+    /// `authorize_time` now, and a fresh inactivity period; the value now pinned (`None` for
+    /// types whose provider pins nothing).
     pub(super) async fn renew(
         &self,
         name: &ConnectorName,
-        host_key_fingerprint: Option<String>,
+        pinned: Option<String>,
         secrets: impl Fn() -> Vec<(String, Sealed)>,
     ) -> Result<Connector> {
         let now = self.clock.now();
@@ -243,7 +243,7 @@ impl Connectors {
             secrets,
             Some(EventKind::Reauthorized),
             |connector| {
-                connector.external_account.host_key_fingerprint = host_key_fingerprint.clone();
+                connector.external_account.pinned = pinned.clone();
                 connector.state = State::Authorized;
                 connector.authorize_time = now;
                 connector.update_time = now;

@@ -46,7 +46,7 @@ impl Connectors {
                 Some(&providers::credentials::Identity {
                     id: connector.external_account.id.clone(),
                     label: connector.external_account.label.clone(),
-                    host_key: connector.external_account.host_key_fingerprint.clone(),
+                    pinned: connector.external_account.pinned.clone(),
                 }),
                 secrets,
                 now,
@@ -65,13 +65,15 @@ impl Connectors {
             }
             // Not inconclusive: the server may be someone in the middle, so nothing is handed
             // out until a reauthorization accepts the new key.
-            Ok(Err(providers::Error::HostKeyChanged {
+            Ok(Err(providers::Error::PinnedChanged {
+                attribute,
                 expected,
                 presented,
             })) => {
-                tracing::warn!(connector = %connector.name, %expected, %presented, "the server presents another host key; refusing");
-                Err(Error::HostKeyChanged {
+                tracing::warn!(connector = %connector.name, %expected, %presented, "the server presents another {}; refusing", attribute.noun);
+                Err(Error::PinnedChanged {
                     name: Some(connector.name.clone()),
+                    attribute,
                     expected,
                     presented,
                 })
@@ -143,7 +145,7 @@ mod tests {
             external_account: ExternalAccount {
                 id: "store".into(),
                 label: "store".into(),
-                host_key_fingerprint: None,
+                pinned: None,
             },
             labels: Labels::default(),
             create_time: now,

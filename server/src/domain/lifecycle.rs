@@ -218,12 +218,12 @@ impl Connectors {
             });
         }
         let identity = if credentials.identity.is_some() {
-            // The host key stays pinned unless the caller names the one to accept instead.
+            // The pinned value stays unless the caller names the one to accept instead.
             let expected = Identity {
-                host_key: identity
-                    .host_key
+                pinned: identity
+                    .pinned
                     .clone()
-                    .or(current.external_account.host_key_fingerprint.clone()),
+                    .or(current.external_account.pinned.clone()),
                 ..identity.clone()
             };
             provider
@@ -234,7 +234,7 @@ impl Connectors {
             identity
         };
         let connector = self
-            .renew(name, identity.host_key, || {
+            .renew(name, identity.pinned, || {
                 self.seal_credentials(&name.connector, &credentials)
             })
             .await?;

@@ -117,7 +117,7 @@ pub(super) fn to_row(connector: &Connector) -> ConnectorRow {
         last_transfer_time: connector.last_transfer_time.map(micros),
         revision: connector.revision,
         inactivity_deadline: micros(connector.inactivity_deadline),
-        host_key_fingerprint: connector.external_account.host_key_fingerprint.clone(),
+        pinned: connector.external_account.pinned.clone(),
     }
 }
 
@@ -152,7 +152,7 @@ pub(super) fn from_row(catalogue: &Catalogue, row: ConnectorRow) -> Result<Conne
         external_account: ExternalAccount {
             id: row.external_account_id.clone(),
             label: row.external_account_label.clone(),
-            host_key_fingerprint: row.host_key_fingerprint.clone(),
+            pinned: row.pinned.clone(),
         },
         labels: Labels::new(labels).map_err(|_| corrupt("labels"))?,
         create_time: from_micros(row.create_time)?,
@@ -196,11 +196,13 @@ impl From<providers::Error> for Error {
                 format!("the id token is not acceptable: {message}"),
             ),
             providers::Error::AdminRequired => Error::AdminRequired,
-            providers::Error::HostKeyChanged {
+            providers::Error::PinnedChanged {
+                attribute,
                 expected,
                 presented,
-            } => Error::HostKeyChanged {
+            } => Error::PinnedChanged {
                 name: None,
+                attribute,
                 expected,
                 presented,
             },

@@ -175,7 +175,7 @@ mod tests {
             last_transfer_time: None,
             revision,
             inactivity_deadline: i64::MAX,
-            host_key_fingerprint: None,
+            pinned: None,
         }
     }
 

@@ -60,13 +60,15 @@ pub enum Error {
         "the account that signed in holds no directory role that may consent for the whole tenant"
     )]
     AdminRequired,
-    /// The server presented another host key than the one pinned (or given): it was rebuilt,
-    /// or someone is in the middle. Nothing was sent to it.
-    #[error("the server presents host key {presented}, not the expected {expected}")]
-    HostKeyChanged {
-        /// The fingerprint expected.
+    /// The service presented another value of its pinned attribute (an SSH host key) than the
+    /// one pinned or given: it was rebuilt, or someone is in the middle. Nothing was sent to it.
+    #[error("the server presents {} {presented}, not the expected {expected}", attribute.noun)]
+    PinnedChanged {
+        /// What is pinned.
+        attribute: &'static credentials::PinnedAttribute,
+        /// The value expected.
         expected: String,
-        /// The fingerprint presented.
+        /// The value presented.
         presented: String,
     },
     /// The provider answered something this service cannot use.

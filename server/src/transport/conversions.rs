@@ -143,10 +143,8 @@ impl From<Connector> for pb::Connector {
             external_account: Some(pb::ExternalAccount {
                 id: connector.external_account.id,
                 label: connector.external_account.label,
-                host_key_fingerprint: connector
-                    .external_account
-                    .host_key_fingerprint
-                    .unwrap_or_default(),
+                // The one pinned attribute the contract knows is an SSH host key.
+                host_key_fingerprint: connector.external_account.pinned.unwrap_or_default(),
             }),
             auth_method: pb::AuthMethod::from(connector.connector_type.info().auth_method).into(),
             create_time: Some(timestamp(connector.create_time)),

@@ -24,6 +24,8 @@ impl From<Error> for Status {
     fn from(error: Error) -> Self {
         let message = error.to_string();
         let mut details = ErrorDetails::new();
+        // Metadata keys named after a pinned attribute's value ("expected_fingerprint").
+        let pinned_keys: [String; 2];
         let (code, reason, metadata): (Code, &str, Vec<(&str, String)>) = match error {
             Error::InvalidArgument(violations) => {
                 for violation in violations {
@@ -96,25 +98,31 @@ impl From<Error> for Status {
                     ("external_account", expected),
                 ],
             ),
-            Error::HostKeyChanged {
+            Error::PinnedChanged {
                 name,
+                attribute,
                 expected,
                 presented,
             } => {
+                let (noun, value_name) = (attribute.noun, attribute.value_name);
                 details.set_localized_message(
                     "en-US",
                     format!(
-                        "The server's host key changed to {presented}. If you expect that (the server was rebuilt), reauthorize the connector and accept the new fingerprint."
+                        "The server's {noun} changed to {presented}. If you expect that (the server was rebuilt), reauthorize the connector and accept the new {value_name}."
                     ),
                 );
+                pinned_keys = [
+                    format!("expected_{value_name}"),
+                    format!("presented_{value_name}"),
+                ];
                 let mut metadata = vec![
-                    ("expected_fingerprint", expected),
-                    ("presented_fingerprint", presented),
+                    (pinned_keys[0].as_str(), expected),
+                    (pinned_keys[1].as_str(), presented),
                 ];
                 if let Some(name) = name {
                     metadata.push(("connector", name.to_string()));
                 }
-                (Code::FailedPrecondition, "HOST_KEY_CHANGED", metadata)
+                (Code::FailedPrecondition, attribute.changed_reason, metadata)
             }
             Error::Deauthorized {
                 name,

@@ -113,7 +113,7 @@ impl Microsoft {
         Ok(Identity {
             id: format!("{tenant}/{object}"),
             label,
-            host_key: None,
+            pinned: None,
         })
     }
 
@@ -165,7 +165,7 @@ impl Microsoft {
         Ok(Identity {
             id: organization.id,
             label,
-            host_key: None,
+            pinned: None,
         })
     }
 
