@@ -103,7 +103,7 @@ async fn run(backend: &str, url: &str, count: usize) {
         Lifecycle {
             inactivity_period: chrono::Duration::days(90),
             revocation: RevocationSettings::default(),
-            azure_key_check_interval: chrono::Duration::minutes(15),
+            credential_check_interval: chrono::Duration::minutes(15),
         },
         Arc::new(ManualClock::new(chrono::Utc::now())),
     );

@@ -191,7 +191,7 @@ pub async fn start(
                     .saturating_add(std::time::Duration::from_secs(60)),
                 ..domain::RevocationSettings::default()
             },
-            azure_key_check_interval: chrono::Duration::from_std(config.azure_key_check_interval)
+            credential_check_interval: chrono::Duration::from_std(config.azure_key_check_interval)
                 .unwrap_or(chrono::Duration::minutes(15)),
         },
         config.clock.clone(),

@@ -51,7 +51,7 @@ pub struct Connectors {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) revocation: super::RevocationSettings,
     pub(super) revocation_wakeup: Arc<tokio::sync::Notify>,
-    pub(super) azure_key_check_interval: chrono::Duration,
+    pub(super) credential_check_interval: chrono::Duration,
     pub(super) key_checks: KeyChecks,
     pub(super) metrics: Arc<crate::metrics::Metrics>,
 }
@@ -86,7 +86,7 @@ impl Connectors {
             clock,
             revocation: lifecycle.revocation,
             revocation_wakeup: Arc::default(),
-            azure_key_check_interval: lifecycle.azure_key_check_interval,
+            credential_check_interval: lifecycle.credential_check_interval,
             key_checks: Default::default(),
             metrics: crate::metrics::Metrics::new(),
         }

@@ -1,8 +1,8 @@
-//! Noticing revoked credentials (an Azure account key, a password). Such types have no token
-//! to refresh, so a customer who rotates or regenerates what we hold would only show up as
+//! Noticing revoked credentials (an account key, a password). Such types have no token to
+//! refresh, so a customer who rotates or regenerates what we hold would only show up as
 //! failing transfers. Before minting access, the stored credentials are checked against the
-//! service (for Azure a signed List Containers request) when this process has not seen them
-//! accepted within `azure_key_check_interval`; credentials the service rejects
+//! service (the provider's `check`) when this process has not seen them
+//! accepted within `credential_check_interval`; credentials the service rejects
 //! ([`providers::Error::CredentialsRejected`]) deauthorize the connector (reason `REVOKED`),
 //! like `invalid_grant` does for OAuth 2.0. Nothing else does: a firewall, disabled key access,
 //! an outage or a slow answer (the check gives up after a few seconds) leave the connector alone
@@ -56,7 +56,7 @@ impl Connectors {
         match checked {
             Ok(Ok(_)) => {
                 self.key_checks
-                    .record(connector, now, self.azure_key_check_interval);
+                    .record(connector, now, self.credential_check_interval);
                 Ok(())
             }
             Ok(Err(providers::Error::CredentialsRejected(message))) => {
