@@ -13,7 +13,10 @@ use std::{
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use serde_json::{Value, json};
 
-use crate::{free_port, tool_env, wait_for_port};
+use crate::{
+    ports::{free_port, wait_for_port},
+    tools::tool_env,
+};
 
 /// The W3C WebDriver element reference key.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";

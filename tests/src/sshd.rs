@@ -11,7 +11,10 @@ use std::{
     time::Duration,
 };
 
-use crate::{free_port, tool_env, wait_for_port};
+use crate::{
+    ports::{free_port, wait_for_port},
+    tools::tool_env,
+};
 
 /// A running `sshd`. Stopped when dropped.
 #[derive(Debug)]
