@@ -14,8 +14,21 @@ fn main() {
         .filter(|commit| !commit.is_empty())
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=CONNECTOR_GIT_COMMIT={commit}");
-    // A new commit moves HEAD (detached) or the branch it names.
-    for path in ["../.git/HEAD", "../.git/refs/heads"] {
-        println!("cargo:rerun-if-changed={path}");
+    // A new commit moves HEAD (detached) or the branch it names. Git says where they are (in a
+    // worktree `.git` is a file, and a path that does not exist would rerun this every build).
+    for name in ["HEAD", "refs/heads"] {
+        let path = Command::new("git")
+            .args(["rev-parse", "--path-format=absolute", "--git-path", name])
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .and_then(|output| String::from_utf8(output.stdout).ok());
+        match path {
+            Some(path) if std::path::Path::new(path.trim()).exists() => {
+                println!("cargo:rerun-if-changed={}", path.trim());
+            }
+            // Outside a git checkout: nothing moves.
+            _ => println!("cargo:rerun-if-changed=build.rs"),
+        }
     }
 }
