@@ -14,7 +14,8 @@ use axum::http::StatusCode;
 use crate::aad::{AadError, known_message};
 use crate::model::{Flavour, Tenant};
 use crate::params::{Params, has_scope, redirect_with, split_scopes};
-use crate::store::{Authority, Code, Store};
+use crate::records::{Authority, Code};
+use crate::store::Store;
 
 /// How a request is turned away.
 #[derive(Debug)]

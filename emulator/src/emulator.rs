@@ -18,8 +18,9 @@ use crate::config::{AdminConsent, EmulatorConfig};
 use crate::fixtures;
 use crate::knobs::{Counters, Failure, IdTokenForgery, Lifetimes};
 use crate::model::{Client, Tenant, User};
+use crate::records::RegistrationError;
 use crate::sign_in::{SignInError, admin_consent_decision, authorization_decision};
-use crate::store::{RegistrationError, Shared, Store};
+use crate::store::{Shared, Store};
 
 /// The emulator could not start.
 #[derive(Debug, thiserror::Error)]

@@ -41,6 +41,7 @@ mod jwt;
 mod knobs;
 mod model;
 mod params;
+mod records;
 mod sign_in;
 mod store;
 mod token;
@@ -52,5 +53,5 @@ pub use knobs::{Counters, Failure, IdTokenForgery, Lifetimes};
 pub use model::{
     AccountKind, CONSUMER_TENANT_ID, Client, Flavour, GRAPH_DEFAULT_SCOPE, Tenant, User,
 };
+pub use records::RegistrationError;
 pub use sign_in::SignInError;
-pub use store::RegistrationError;

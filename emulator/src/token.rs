@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use crate::aad::{AadError, known_message};
 use crate::model::Client;
 use crate::params::{Params, has_scope, split_scopes};
-use crate::store::{Authority, Store, Subject};
+use crate::records::{Authority, Subject};
+use crate::store::Store;
 
 /// A successful token response, in Microsoft's field order.
 #[derive(Debug, Serialize)]

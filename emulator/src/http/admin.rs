@@ -20,8 +20,9 @@ use serde_json::{Value, json};
 use crate::authorize::Decision;
 use crate::knobs::{Counters, Failure};
 use crate::model::{Client, Tenant, User};
+use crate::records::RegistrationError;
 use crate::sign_in::{SignInError, admin_consent_decision, authorization_decision};
-use crate::store::{RegistrationError, Shared};
+use crate::store::Shared;
 
 type Answer = Result<Json<Value>, AdminError>;
 

@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 
 use super::client_request_id;
 use crate::model::{AccountKind, Tenant, User};
-use crate::store::{Shared, Store, Subject};
+use crate::records::Subject;
+use crate::store::{Shared, Store};
 
 /// A Graph error.
 struct GraphError {

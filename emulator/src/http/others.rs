@@ -18,7 +18,8 @@ use serde_json::json;
 use super::token::{inject, revocation_failure};
 use crate::model::User;
 use crate::params::Params;
-use crate::store::{Shared, Store, Subject};
+use crate::records::Subject;
+use crate::store::{Shared, Store};
 
 /// The user behind a valid delegated bearer token, and its grant.
 fn bearer_user<'a>(store: &'a Store, headers: &HeaderMap) -> Option<(&'a User, usize)> {
