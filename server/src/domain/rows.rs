@@ -194,7 +194,9 @@ impl From<providers::Error> for Error {
             providers::Error::IdTokenRejected(message) => Error::AuthorizationCodeRejected(
                 format!("the id token is not acceptable: {message}"),
             ),
-            providers::Error::AdminRequired => Error::AdminRequired,
+            providers::Error::AdminRequired { who_may_consent } => {
+                Error::AdminRequired { who_may_consent }
+            }
             providers::Error::HostKeyChanged {
                 expected,
                 presented,

@@ -12,6 +12,7 @@ mod grpc;
 mod names;
 mod observe;
 mod page_token;
+mod refusal;
 mod shed;
 mod status;
 mod unreadable;
@@ -30,6 +31,7 @@ use tower::Layer as _;
 pub(crate) use console::CONSOLE_PATH;
 pub(crate) use grpc::ConnectorApi;
 pub(crate) use page_token::PageTokens;
+pub use refusal::Refusal;
 
 use crate::{access::ApiKey, domain::Connectors, persistence::Store};
 

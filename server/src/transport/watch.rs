@@ -21,7 +21,8 @@ use connector_api::pb;
 use tokio::sync::{broadcast, mpsc};
 use tonic::Status;
 
-use crate::domain::{ConnectorEvent, Connectors, Error, model::AccountId};
+use super::Refusal;
+use crate::domain::{ConnectorEvent, Connectors, model::AccountId};
 
 /// Events read per query, by the poller and by a catching-up watch.
 const BATCH: u64 = 500;
@@ -176,17 +177,17 @@ impl EventFeed {
     }
 
     /// Opens a watch for `key_id` on `account`, unless either is at its cap.
-    fn subscribe(&self, key_id: &str, account: &AccountId) -> Result<Subscription, Error> {
+    fn subscribe(&self, key_id: &str, account: &AccountId) -> Result<Subscription, Refusal> {
         let limits = self.inner.limits;
         let mut state = self.state();
         if state.watches_per_key.get(key_id).copied().unwrap_or(0) >= limits.per_key {
-            return Err(Error::TooManyWatches {
+            return Err(Refusal::TooManyWatches {
                 scope: "key",
                 limit: limits.per_key,
             });
         }
         if state.watches_per_account.get(account).copied().unwrap_or(0) >= limits.per_account {
-            return Err(Error::TooManyWatches {
+            return Err(Refusal::TooManyWatches {
                 scope: "account",
                 limit: limits.per_account,
             });
@@ -220,7 +221,7 @@ impl EventFeed {
         account: AccountId,
         after: i64,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<mpsc::Receiver<Result<pb::ConnectorEvent, Status>>, Error> {
+    ) -> Result<mpsc::Receiver<Result<pb::ConnectorEvent, Status>>, Refusal> {
         let mut subscription = self.subscribe(key_id, &account)?;
         let (sender, receiver) = mpsc::channel(64);
         let connectors = self.inner.connectors.clone();
