@@ -194,10 +194,9 @@ pub async fn start(
         },
         config.clock.clone(),
     )
-    .with_metrics(metrics.clone());
+    .with_observer(metrics.clone());
     let sweeper = tokio::spawn(sweep_inactive_connectors(
         connectors.clone(),
-        metrics.clone(),
         config.sweep_interval,
         config.sweep_batch,
     ));
@@ -354,10 +353,10 @@ fn install_crypto_provider() {
 
 /// The inactivity sweeper: at start-up and then every `interval`, deauthorizes the connectors
 /// past their deadline. Reads never wait for it (a connector past its deadline already reads as
-/// deauthorized); it makes the state durable and erases the secrets.
+/// deauthorized); it makes the state durable and erases the secrets. (The domain reports each
+/// sweep to its observer, the metrics.)
 async fn sweep_inactive_connectors(
     connectors: domain::Connectors,
-    metrics: Arc<metrics::Metrics>,
     interval: std::time::Duration,
     batch: u64,
 ) {
@@ -365,9 +364,7 @@ async fn sweep_inactive_connectors(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let swept = connectors.sweep_inactive(batch).await;
-        metrics.sweep(swept.as_ref().ok().copied());
-        match swept {
+        match connectors.sweep_inactive(batch).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "deauthorized connectors for inactivity"),
             Err(error) => {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::observer::{Observer, Unobserved};
 use super::rows::{already_exists, from_row, secret_context, to_row};
 use super::settings::{KeyChecks, Lifecycle, OAuthSettings, RefreshLocks};
 use super::token_cache::TokenCache;
@@ -51,7 +52,8 @@ pub struct Connectors {
     pub(super) revocation_wakeup: Arc<tokio::sync::Notify>,
     pub(super) azure_key_check_interval: chrono::Duration,
     pub(super) key_checks: KeyChecks,
-    pub(super) metrics: Arc<crate::metrics::Metrics>,
+    /// Where what happens is reported (metrics, in the server).
+    pub(super) observer: Arc<dyn Observer>,
 }
 
 impl Connectors {
@@ -84,14 +86,14 @@ impl Connectors {
             revocation_wakeup: Arc::default(),
             azure_key_check_interval: lifecycle.azure_key_check_interval,
             key_checks: Default::default(),
-            metrics: crate::metrics::Metrics::new(),
+            observer: Arc::new(Unobserved),
         }
     }
 
-    /// Counts what it does (deauthorizations, revocation outcomes) in `metrics`.
+    /// Reports what it does (deauthorizations, sweeps, revocation tries) to `observer`.
     #[must_use]
-    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
-        self.metrics = metrics;
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
         self
     }
 
@@ -253,11 +255,7 @@ impl Connectors {
         deauthorized.revision += 1;
         locked.deauthorize(to_row(&deauthorized)).await?;
         locked.commit().await?;
-        self.metrics.deauthorized(match reason {
-            DeauthorizationReason::Inactivity => "inactivity",
-            DeauthorizationReason::Revoked => "revoked",
-            DeauthorizationReason::Expired => "expired",
-        });
+        self.observer.deauthorized(reason, 1);
         self.revocations_queued();
         Ok(Error::Deauthorized {
             name: deauthorized.name,

@@ -8,7 +8,7 @@ use super::{
     Connectors,
     connector_type::ConnectorTypeId,
     error::{Error, Result},
-    model::{AccountId, ConnectorId, ConnectorName, DeauthorizationReason},
+    model::{AccountId, ConnectorId, ConnectorName, DeauthorizationReason, RevocationOutcome},
 };
 use crate::persistence::{self, EventReason, EventRow};
 
@@ -27,17 +27,6 @@ pub enum EventKind {
     AccountDeleted,
     /// The revocation queued when it was deleted or deauthorized reached its final outcome.
     RevocationFinished,
-}
-
-/// How a revocation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevocationOutcome {
-    /// The provider revoked the token.
-    Revoked,
-    /// The provider offers no way to revoke what was held.
-    NotSupported,
-    /// Every try failed.
-    Failed,
 }
 
 /// One entry of the event log.

@@ -8,7 +8,12 @@
 use std::time::Duration;
 
 use super::{
-    Connectors, connector_type::ConnectorTypeId, error::Result, model::ConnectorId, rows::micros,
+    Connectors,
+    connector_type::ConnectorTypeId,
+    error::Result,
+    model::{self, ConnectorId},
+    observer::RevocationTry,
+    rows::micros,
 };
 use crate::persistence::{RevocationOutcome, RevocationRow};
 
@@ -70,11 +75,14 @@ impl Connectors {
                     .finish_revocations(&outcomes, micros(self.clock.now()))
                     .await?;
                 for (row, outcome) in &recorded {
-                    self.metrics.revocation(match outcome {
-                        RevocationOutcome::Revoked => "revoked",
-                        RevocationOutcome::NotSupported => "not_supported",
-                        RevocationOutcome::Failed => "failed",
-                    });
+                    self.observer
+                        .revocation_tried(RevocationTry::Finished(match outcome {
+                            RevocationOutcome::Revoked => model::RevocationOutcome::Revoked,
+                            RevocationOutcome::NotSupported => {
+                                model::RevocationOutcome::NotSupported
+                            }
+                            RevocationOutcome::Failed => model::RevocationOutcome::Failed,
+                        }));
                     tracing::info!(
                         connector = row.connector_id,
                         r#type = row.connector_type,
@@ -103,7 +111,7 @@ impl Connectors {
         match outcome {
             Outcome::Final(outcome) => Ok(Some((row, outcome))),
             Outcome::Retry(wait, error) => {
-                self.metrics.revocation("retry");
+                self.observer.revocation_tried(RevocationTry::Retried);
                 tracing::info!(
                     connector = row.connector_id,
                     attempts = row.attempts,
