@@ -237,7 +237,6 @@ pub async fn start(
         transport::Serving {
             connectors,
             page_tokens: PageTokens::new(sealer),
-            store,
             api_keys,
             request_timeout: config.request_timeout,
             max_request_bytes: config.max_request_bytes,

@@ -33,7 +33,10 @@ pub(crate) use grpc::ConnectorApi;
 pub(crate) use page_token::PageTokens;
 pub use refusal::Refusal;
 
-use crate::{access::ApiKey, domain::Connectors, persistence::Store};
+use crate::{
+    access::ApiKey,
+    domain::{Availability, Connectors},
+};
 
 /// Errors that stop the server.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +56,6 @@ pub enum Error {
 pub(crate) struct Serving {
     pub(crate) connectors: Connectors,
     pub(crate) page_tokens: PageTokens,
-    pub(crate) store: Store,
     pub(crate) api_keys: Vec<ApiKey>,
     pub(crate) request_timeout: Duration,
     pub(crate) max_request_bytes: usize,
@@ -86,9 +88,9 @@ pub(crate) async fn serve(
     health
         .set_service_status(SERVICE_NAME, ServingStatus::Serving)
         .await;
-    let health_watch = tokio::spawn(watch_database(
+    let health_watch = tokio::spawn(watch_health(
         health,
-        serving.store.clone(),
+        serving.connectors.clone(),
         serving.metrics.clone(),
         serving.health_check_interval,
     ));
@@ -245,10 +247,11 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
-/// Reports NOT_SERVING while the database does not answer, SERVING again once it does.
-async fn watch_database(
+/// Reports NOT_SERVING while the domain's health check fails (the database does not answer),
+/// SERVING again once it passes.
+async fn watch_health(
     health: tonic_health::server::HealthReporter,
-    store: Store,
+    connectors: Connectors,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     interval: Duration,
 ) {
@@ -256,11 +259,11 @@ async fn watch_database(
     let mut serving = true;
     loop {
         ticker.tick().await;
-        // A database that stopped answering must not hold the probe (and so the status) up.
-        let up = tokio::time::timeout(interval.max(Duration::from_secs(1)), store.ping())
-            .await
-            .is_ok_and(|pinged| pinged.is_ok());
-        metrics.set_database_up(up);
+        let checked = connectors
+            .health(interval.max(Duration::from_secs(1)))
+            .await;
+        metrics.set_database_up(checked.database == Availability::Up);
+        let up = checked.serving();
         if up != serving {
             serving = up;
             let status = if up {
