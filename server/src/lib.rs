@@ -236,6 +236,7 @@ pub async fn start(
         listener,
         transport::Serving {
             connectors,
+            events: domain::Events::new(store),
             page_tokens: PageTokens::new(sealer),
             api_keys,
             request_timeout: config.request_timeout,

@@ -3,7 +3,8 @@
 //! secrets, and the registry of credential providers. What it does is split by responsibility:
 //! `lifecycle` (create, list, update, reauthorize, delete, sweep), `access` (tokens, revealed
 //! passwords, transfer reports), `oauth` (linking and refreshing), `credential_checks`,
-//! `events` and `revocation`. None of them imports another; each imports this module.
+//! `revocation` and `health`. None of them imports another; each imports this module. The
+//! event log is read by a service of its own, `events::Events`.
 
 use std::sync::Arc;
 

@@ -5,12 +5,11 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    Connectors,
     connector_type::ConnectorTypeId,
     error::{Error, Result},
     model::{AccountId, ConnectorId, ConnectorName, DeauthorizationReason, RevocationOutcome},
 };
-use crate::persistence::{self, EventReason, EventRow};
+use crate::persistence::{self, EventReason, EventRow, Store};
 
 /// What happened to a connector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,14 +58,22 @@ pub struct EventPage {
     pub next_after: Option<i64>,
 }
 
-impl Connectors {
+/// The event log, as callers read it: an account's events page by page, and every account's
+/// new events for the process's event feed. A service of its own, owning what it needs (the
+/// store): the log is written by the persistence layer with each change, never here.
+#[derive(Debug, Clone)]
+pub struct Events {
+    store: Store,
+}
+
+impl Events {
+    /// Reads the event log in `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
     /// An account's events after `after` (0 for the beginning), at most `page_size`.
-    pub async fn list_events(
-        &self,
-        account: &AccountId,
-        after: i64,
-        page_size: u64,
-    ) -> Result<EventPage> {
+    pub async fn list(&self, account: &AccountId, after: i64, page_size: u64) -> Result<EventPage> {
         let rows = self
             .store
             .list_events(account.as_str(), after, page_size + 1)
@@ -83,7 +90,7 @@ impl Connectors {
 
     /// Every account's events after `after`, oldest first, at most `limit` (the process's
     /// event feed).
-    pub async fn events_after(&self, after: i64, limit: u64) -> Result<Vec<ConnectorEvent>> {
+    pub async fn after(&self, after: i64, limit: u64) -> Result<Vec<ConnectorEvent>> {
         self.store
             .events_after(after, limit)
             .await?
@@ -93,7 +100,7 @@ impl Connectors {
     }
 
     /// The highest event cursor so far (0 with none).
-    pub async fn latest_event_cursor(&self) -> Result<i64> {
+    pub async fn latest_cursor(&self) -> Result<i64> {
         Ok(self.store.latest_event_cursor().await?)
     }
 }

@@ -27,7 +27,7 @@ mod token_cache;
 pub use crate::providers::credentials::{CredentialFields, FieldError, Parsed};
 pub use connectors::{Connectors, CredentialProviders};
 pub use error::{Error, FieldViolation, Result};
-pub use events::{ConnectorEvent, EventKind, EventPage};
+pub use events::{ConnectorEvent, EventKind, EventPage, Events};
 pub use health::{Availability, Health};
 pub use lifecycle::{ConnectorPage, ConnectorUpdate, ListFilter};
 pub use model::RevocationOutcome;

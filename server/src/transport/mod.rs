@@ -35,7 +35,7 @@ pub use refusal::Refusal;
 
 use crate::{
     access::ApiKey,
-    domain::{Availability, Connectors},
+    domain::{Availability, Connectors, Events},
 };
 
 /// Errors that stop the server.
@@ -55,6 +55,8 @@ pub enum Error {
 /// What the server needs to serve.
 pub(crate) struct Serving {
     pub(crate) connectors: Connectors,
+    /// The event log (listing and watching).
+    pub(crate) events: Events,
     pub(crate) page_tokens: PageTokens,
     pub(crate) api_keys: Vec<ApiKey>,
     pub(crate) request_timeout: Duration,
@@ -111,8 +113,8 @@ pub(crate) async fn serve(
         let _ = stop_watches.send(true);
     };
     let limits = serving.limits;
-    let events = watch::EventFeed::start(
-        serving.connectors.clone(),
+    let feed = watch::EventFeed::start(
+        serving.events.clone(),
         watch::WatchLimits {
             per_key: limits.max_watches_per_key,
             per_account: limits.max_watches_per_account,
@@ -125,9 +127,10 @@ pub(crate) async fn serve(
     .await;
     let api = ConnectorServiceServer::new(ConnectorApi::new(
         serving.connectors,
+        serving.events,
         serving.page_tokens,
         watches_stopped,
-        events,
+        feed,
     ))
     .max_decoding_message_size(serving.max_request_bytes);
     // The deadline applies to the connector service only: health and reflection are instant,
