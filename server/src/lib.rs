@@ -222,7 +222,7 @@ pub async fn start(
     };
 
     let revoker = tokio::spawn(revoke_queued_tokens(
-        connectors.clone(),
+        connectors.revocations(),
         config.revocation_poll_interval,
     ));
 
@@ -377,8 +377,8 @@ async fn sweep_inactive_connectors(
 /// The revocation outbox worker: at start-up, whenever this process queues a revocation, and
 /// every `interval` (for tries that came due, and for revocations other processes queued),
 /// carries out the revocations that are due.
-async fn revoke_queued_tokens(connectors: domain::Connectors, interval: std::time::Duration) {
-    let wakeup = connectors.revocation_wakeup();
+async fn revoke_queued_tokens(revocations: domain::Revocations, interval: std::time::Duration) {
+    let wakeup = revocations.wakeup();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -386,7 +386,7 @@ async fn revoke_queued_tokens(connectors: domain::Connectors, interval: std::tim
             _ = ticker.tick() => {}
             () = wakeup.notified() => {}
         }
-        if let Err(error) = connectors.process_revocations().await {
+        if let Err(error) = revocations.process().await {
             tracing::warn!(%error, "revocation worker failed; retrying at the next interval");
         }
     }

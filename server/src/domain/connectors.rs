@@ -3,8 +3,9 @@
 //! secrets, and the registry of credential providers. What it does is split by responsibility:
 //! `lifecycle` (create, list, update, reauthorize, delete, sweep), `access` (tokens, revealed
 //! passwords, transfer reports), `oauth` (linking and refreshing), `credential_checks`,
-//! `revocation` and `health`. None of them imports another; each imports this module. The
-//! event log is read by a service of its own, `events::Events`.
+//! `revocation` (queuing, and handing the outbox worker its service) and `health`. None of them
+//! imports another; each imports this module. The event log is read by a service of its own,
+//! `events::Events`, and the revocation outbox is worked by `revocation::Revocations`.
 
 use std::sync::Arc;
 

@@ -33,4 +33,5 @@ pub use lifecycle::{ConnectorPage, ConnectorUpdate, ListFilter};
 pub use model::RevocationOutcome;
 pub use oauth::{Callback, CallbackStep, Completion, ReturnTo, StartedAuthorization};
 pub use observer::{Observer, RevocationTry, Sweep, Unobserved};
+pub use revocation::Revocations;
 pub use settings::{Lifecycle, OAuthSettings, RevocationSettings};
