@@ -14,9 +14,7 @@ use std::{sync::Arc, time::Instant};
 use connector_server::{
     clock::ManualClock,
     crypto::{MasterKey, Sealer},
-    domain::{
-        Connectors, Lifecycle, OAuthSettings, RevocationSettings, connector_type::ConnectorTypeId,
-    },
+    domain::{Connectors, Lifecycle, OAuthSettings, RevocationSettings},
     persistence::Store,
     providers::{
         azure_blob::AzureBlob,
@@ -62,11 +60,15 @@ async fn run(backend: &str, url: &str, count: usize) {
         .await
         .expect("the identity emulator");
     let http = reqwest::Client::new();
+    let catalogue = connector_server::connector_types::catalogue();
+    let type_of = |id: &str| catalogue.parse(id).expect("a type of this build");
+    let (azure, onedrive) = (type_of("azure-blob-storage"), type_of("onedrive-consumer"));
     let connectors = Connectors::new(
         store,
         sealer,
+        catalogue.clone(),
         [(
-            ConnectorTypeId::AzureBlobStorage,
+            azure,
             Arc::new(AzureBlob::new(
                 http.clone(),
                 "http://127.0.0.1:9/{account}",
@@ -77,7 +79,7 @@ async fn run(backend: &str, url: &str, count: usize) {
         OAuthSettings {
             // OneDrive tokens are revocable: sweeping them fills the revocation outbox.
             providers: [(
-                ConnectorTypeId::OneDriveConsumer,
+                onedrive,
                 Arc::new(MicrosoftApp::new(
                     Microsoft::new(http, "http://127.0.0.1:9", "http://127.0.0.1:9"),
                     OAuthApp {
@@ -101,7 +103,7 @@ async fn run(backend: &str, url: &str, count: usize) {
         Lifecycle {
             inactivity_period: chrono::Duration::days(90),
             revocation: RevocationSettings::default(),
-            azure_key_check_interval: chrono::Duration::minutes(15),
+            credential_check_interval: chrono::Duration::minutes(15),
         },
         Arc::new(ManualClock::new(chrono::Utc::now())),
     );

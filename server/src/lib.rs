@@ -14,6 +14,7 @@ pub mod access;
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod connector_types;
 pub mod crypto;
 pub mod domain;
 mod error;
@@ -132,16 +133,18 @@ pub async fn start(
         .database_url
         .clone()
         .unwrap_or_else(|| Store::sqlite_url(&config.data_dir));
-    config.check_endpoints()?;
-    let backend = persistence::backend_of(&database_url);
-    let sealer = Arc::new(key_files::sealer(&config, backend, KeyFiles::Create)?);
-    let api_keys = key_files::api_keys(&config, backend, KeyFiles::Create)?;
-
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(config.provider_timeout)
         .build()
         .map_err(|error| config::ConfigError(format!("cannot build the HTTP client: {error}")))?;
+    let metrics = metrics::Metrics::new();
+    let providers = registry::providers(&config, &http, &metrics)?;
+    metrics.zero_connector_types(&providers.catalogue);
+    let backend = persistence::backend_of(&database_url);
+    let sealer = Arc::new(key_files::sealer(&config, backend, KeyFiles::Create)?);
+    let api_keys = key_files::api_keys(&config, backend, KeyFiles::Create)?;
+
     let public_url = match &config.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None if tls.is_some() => format!("https://{address}"),
@@ -154,8 +157,7 @@ pub async fn start(
             .return_urls
             .push(format!("{public_url}{}", transport::CONSOLE_PATH));
     }
-    let metrics = metrics::Metrics::new();
-    let oauth = registry::oauth_settings(&config, &http, &public_url, &metrics)?;
+    let oauth = registry::oauth_settings(&config, providers.oauth, &public_url);
 
     let (store, listen) = open_database(&config, &database_url, listen, tls.clone()).await?;
     store
@@ -167,11 +169,11 @@ pub async fn start(
         tracing::info!(url = %format!("{public_url}{}/", transport::CONSOLE_PATH), "the console is served here");
     }
 
-    let credential_providers = registry::credential_providers(&config, &http, &metrics);
     let connectors = domain::Connectors::new(
         store.clone(),
         sealer.clone(),
-        credential_providers,
+        providers.catalogue,
+        providers.credentials,
         oauth,
         domain::Lifecycle {
             inactivity_period: chrono::Duration::from_std(config.inactivity_period)
@@ -189,7 +191,7 @@ pub async fn start(
                     .saturating_add(std::time::Duration::from_secs(60)),
                 ..domain::RevocationSettings::default()
             },
-            azure_key_check_interval: chrono::Duration::from_std(config.azure_key_check_interval)
+            credential_check_interval: chrono::Duration::from_std(config.azure_key_check_interval)
                 .unwrap_or(chrono::Duration::minutes(15)),
         },
         config.clock.clone(),
@@ -232,11 +234,12 @@ pub async fn start(
         mtls = config.tls.as_ref().is_some_and(|tls| tls.client_ca.is_some()),
         "serving gRPC"
     );
+    let events = domain::Events::new(store, Arc::new(connectors.catalogue().clone()));
     let served = transport::serve(
         listener,
         transport::Serving {
             connectors,
-            events: domain::Events::new(store),
+            events,
             page_tokens: PageTokens::new(sealer),
             api_keys,
             request_timeout: config.request_timeout,
@@ -401,7 +404,7 @@ pub fn check_config(config: &Config, listen: std::net::SocketAddr) -> Result<Str
         .database_url
         .clone()
         .unwrap_or_else(|| Store::sqlite_url(&config.data_dir));
-    config.check_endpoints()?;
+    let providers = registry::providers(config, &reqwest::Client::new(), &metrics::Metrics::new())?;
     if let Some(tls) = server_tls(config, listen)? {
         tonic::transport::Server::builder()
             .tls_config(tls)
@@ -414,13 +417,7 @@ pub fn check_config(config: &Config, listen: std::net::SocketAddr) -> Result<Str
     let backend = persistence::backend_of(&database_url);
     let sealer = key_files::sealer(config, backend, KeyFiles::ReadOnly)?;
     let api_keys = key_files::api_keys(config, backend, KeyFiles::ReadOnly)?;
-    let oauth = registry::oauth_settings(
-        config,
-        &reqwest::Client::new(),
-        config.public_url.as_deref().unwrap_or("http://localhost"),
-        &metrics::Metrics::new(),
-    )?;
-    let mut oauth_types: Vec<&str> = oauth.providers.keys().map(|id| id.as_str()).collect();
+    let mut oauth_types: Vec<&str> = providers.oauth.keys().map(|id| id.as_str()).collect();
     oauth_types.sort_unstable();
     Ok(format!(
         "configuration OK: {backend:?} database, listening on {listen} ({}), master key `{}`, {} API key(s), OAuth 2.0 types: {}, metrics: {}, logs: {}",

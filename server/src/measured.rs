@@ -159,6 +159,10 @@ impl CredentialProvider for Measured<dyn CredentialProvider> {
         self.inner.mints_access()
     }
 
+    fn pinned(&self) -> Option<&'static crate::providers::credentials::PinnedAttribute> {
+        self.inner.pinned()
+    }
+
     fn parse(&self, fields: &CredentialFields) -> Result<Parsed, Vec<FieldError>> {
         self.inner.parse(fields)
     }

@@ -30,7 +30,7 @@ use prometheus_client::{
 };
 use tokio::net::TcpListener;
 
-use crate::{domain::connector_type::CONNECTOR_TYPES, persistence::Store};
+use crate::{domain::connector_type::Catalogue, persistence::Store};
 
 mod grpc;
 mod observer;
@@ -214,12 +214,12 @@ impl Metrics {
         );
     }
 
-    /// Creates every series of the closed label sets, at zero. (`get_or_create` hands back a
-    /// read guard on the family: dropped at once.)
-    fn zero_closed_label_sets(&self) {
-        for connector_type in CONNECTOR_TYPES.iter() {
-            let id = connector_type.id.as_str();
-            if !connector_type.auth_method.uses_credentials() {
+    /// Creates every connector type's series at zero, so a dashboard's per-type panel starts at
+    /// 0 too. Called once the catalogue is known.
+    pub fn zero_connector_types(&self, catalogue: &Catalogue) {
+        for connector_type in catalogue.iter() {
+            let id = connector_type.as_str();
+            if !connector_type.info().auth_method.uses_credentials() {
                 for outcome in REFRESH_OUTCOMES {
                     drop(
                         self.token_refreshes
@@ -227,7 +227,6 @@ impl Metrics {
                     );
                 }
             }
-            // Every type in every state, so a dashboard's per-type panel starts at 0 too.
             let mut series = self
                 .connector_series
                 .lock()
@@ -238,6 +237,11 @@ impl Metrics {
                 series.insert(labels);
             }
         }
+    }
+
+    /// Creates every series of the other closed label sets, at zero. (`get_or_create` hands
+    /// back a read guard on the family: dropped at once.)
+    fn zero_closed_label_sets(&self) {
         for outcome in SWEEP_OUTCOMES {
             drop(self.sweeps.get_or_create(&[("outcome", outcome)]));
         }

@@ -887,10 +887,7 @@ pub struct OAuthOptions {
     /// Graph base URL (the emulator's).
     pub graph_base: String,
     /// App registrations.
-    pub apps: Vec<(
-        connector_server::domain::connector_type::ConnectorTypeId,
-        connector_server::config::OAuthAppConfig,
-    )>,
+    pub apps: Vec<(&'static str, connector_server::config::OAuthAppConfig)>,
     /// Allowed return URLs.
     pub return_urls: Vec<String>,
 }
@@ -1002,11 +999,14 @@ impl TestServer {
         // Many test servers share one PostgreSQL server: keep each pool small.
         config.database_max_connections = 4;
         config.clock = Arc::new(self.clock.clone());
-        config.azure_blob_endpoint = self
+        let azure_blob_endpoint = self
             .options
             .azure_blob_endpoint
             .clone()
             .unwrap_or_else(|| Azurite::shared().endpoint_template());
+        config
+            .types
+            .set("azure-blob-storage", "endpoint", azure_blob_endpoint);
         config.master_key = self.master_key.clone().map(|key| MasterKeyConfig {
             id: "test-key".to_owned(),
             key_base64: key.into(),
@@ -1049,9 +1049,17 @@ impl TestServer {
             .revocation_poll_interval
             .unwrap_or(Duration::from_millis(50));
         if let Some(oauth) = &self.options.oauth {
-            config.microsoft_login = oauth.login_base.clone();
-            config.microsoft_graph = oauth.graph_base.clone();
-            config.oauth_apps = oauth.apps.iter().cloned().collect();
+            for (type_id, app) in &oauth.apps {
+                config.set_oauth_app(type_id, app.clone());
+                if MICROSOFT_TYPES.contains(type_id) {
+                    config
+                        .types
+                        .set(type_id, "login_url", oauth.login_base.clone());
+                    config
+                        .types
+                        .set(type_id, "graph_url", oauth.graph_base.clone());
+                }
+            }
             config.return_urls = oauth.return_urls.clone();
         }
         if let Some(ConfigHook(configure)) = &self.options.configure {
@@ -1543,12 +1551,19 @@ impl OAuthWorld {
     }
 }
 
+/// The Microsoft OAuth 2.0 types: their endpoints are the identity platform's and Graph's.
+pub const MICROSOFT_TYPES: [&str; 3] = [
+    "office-365",
+    "onedrive-consumer",
+    "onedrive-for-business-user",
+];
+
 /// The emulator settings for a server: every OAuth type uses the emulator's fixture client.
 pub fn oauth_options(
     emulator: &identity_emulator::Emulator,
     revocation_url: Option<String>,
 ) -> OAuthOptions {
-    use connector_server::{config::OAuthAppConfig, domain::connector_type::ConnectorTypeId};
+    use connector_server::config::OAuthAppConfig;
     let app = || OAuthAppConfig {
         client_id: identity_emulator::fixtures::CLIENT_ID.to_owned(),
         client_secret: identity_emulator::fixtures::CLIENT_SECRET.to_owned().into(),
@@ -1564,9 +1579,9 @@ pub fn oauth_options(
         login_base: emulator.base_url().to_owned(),
         graph_base: emulator.base_url().to_owned(),
         apps: vec![
-            (ConnectorTypeId::OneDriveConsumer, app()),
-            (ConnectorTypeId::OneDriveForBusinessUser, app()),
-            (ConnectorTypeId::Office365, app()),
+            ("onedrive-consumer", app()),
+            ("onedrive-for-business-user", app()),
+            ("office-365", app()),
         ],
         return_urls: vec![RETURN_URL.to_owned()],
     }

@@ -1,29 +1,24 @@
 //! Server configuration: an optional TOML file, overridden by environment variables, with
 //! defaults that make a bare `connector-server` a working embedded server (SQLite in `./data`).
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use secrecy::SecretString;
 
 use crate::{
     access::ApiKey,
     clock::{Clock, SystemClock},
-    domain::connector_type::ConnectorTypeId,
+    connector_types::Sections,
 };
 
+mod api_keys;
 mod file;
+mod types;
 
 pub use file::{DEFAULT_LISTEN, load};
 
-/// The default Azure Blob endpoint template.
-pub const DEFAULT_AZURE_BLOB_ENDPOINT: &str = "https://{account}.blob.core.windows.net";
-
-/// The default Microsoft identity platform base URL.
-pub const DEFAULT_MICROSOFT_LOGIN: &str = "https://login.microsoftonline.com";
-/// The default Microsoft Graph base URL.
-pub const DEFAULT_MICROSOFT_GRAPH: &str = "https://graph.microsoft.com";
-
-/// An OAuth 2.0 app registration for one connector type.
+/// An OAuth 2.0 app registration for one connector type, for setting up a server in code
+/// ([`Config::set_oauth_app`]); a configuration file gives the same keys in the type's section.
 #[derive(Clone)]
 pub struct OAuthAppConfig {
     /// Application (client) id.
@@ -38,7 +33,7 @@ pub struct OAuthAppConfig {
     /// (Microsoft has none); for the others an override of the provider's own.
     pub revocation_url: Option<String>,
     /// Overrides the provider's authorization endpoint (not for Microsoft types, which take
-    /// `microsoft_login`).
+    /// `login_url`).
     pub authorize_url: Option<String>,
     /// Overrides the provider's token endpoint (likewise).
     pub token_url: Option<String>,
@@ -46,26 +41,6 @@ pub struct OAuthAppConfig {
     pub identity_url: Option<String>,
     /// Overrides the id token issuer (Google).
     pub issuer: Option<String>,
-}
-
-/// The default tenant segment and scopes of each OAuth 2.0 connector type (Microsoft's).
-pub fn default_oauth(connector_type: ConnectorTypeId) -> Option<(&'static str, &'static str)> {
-    match connector_type {
-        ConnectorTypeId::OneDriveConsumer => Some((
-            "consumers",
-            "openid profile offline_access User.Read Files.ReadWrite.All",
-        )),
-        ConnectorTypeId::OneDriveForBusinessUser => Some((
-            "organizations",
-            "openid profile offline_access User.Read Files.ReadWrite.All Sites.ReadWrite.All",
-        )),
-        ConnectorTypeId::Office365 => Some((
-            "organizations",
-            "openid profile https://graph.microsoft.com/.default",
-        )),
-        // Credential types have no OAuth 2.0 defaults.
-        _ => None,
-    }
 }
 
 /// A configuration problem, reported before the server starts.
@@ -137,20 +112,8 @@ pub struct Config {
     /// Allow listening without TLS on an address other than loopback (behind a mesh or proxy
     /// that terminates TLS). Off: such a configuration is refused at start-up.
     pub allow_plaintext: bool,
-    /// Blob endpoint template containing `{account}`.
-    pub azure_blob_endpoint: String,
-    /// Lifetime of the SAS tokens handed out (at most one hour).
-    pub sas_lifetime: Duration,
-    /// The S3 endpoint `amazon-s3` connectors name (an S3-compatible service's, or AWS's).
-    pub s3_endpoint: String,
-    /// The STS endpoint that checks `amazon-s3` keys and issues session credentials.
-    pub sts_endpoint: String,
-    /// The region STS requests are signed for.
-    pub aws_region: String,
-    /// Lifetime of the session credentials handed out (15 minutes to one hour).
-    pub aws_session_lifetime: Duration,
-    /// Permissions of the SAS tokens handed out (letters of `rwdlacup`, canonical order).
-    pub sas_permissions: String,
+    /// Each connector type's section, `[types.<id>]`: its module reads and checks it.
+    pub types: Sections,
     /// Timeout for each provider HTTP request.
     pub provider_timeout: Duration,
     /// Deadline of each RPC.
@@ -170,12 +133,6 @@ pub struct Config {
     /// page naming the customer account. Off by default: the orchestrator completes every
     /// authorization (`CompleteAuthorization`), binding it to the user who started it.
     pub callback_completes_authorizations: bool,
-    /// Microsoft identity platform base URL.
-    pub microsoft_login: String,
-    /// Microsoft Graph base URL.
-    pub microsoft_graph: String,
-    /// OAuth 2.0 app registrations by connector type.
-    pub oauth_apps: HashMap<ConnectorTypeId, OAuthAppConfig>,
     /// How long an authorization link works.
     pub authorization_lifetime: Duration,
     /// Access tokens are refreshed when they expire within this.
@@ -238,13 +195,7 @@ impl Config {
             api_keys: Vec::new(),
             tls: None,
             allow_plaintext: false,
-            azure_blob_endpoint: DEFAULT_AZURE_BLOB_ENDPOINT.to_owned(),
-            sas_lifetime: Duration::from_secs(3600),
-            s3_endpoint: "https://s3.amazonaws.com".to_owned(),
-            sts_endpoint: "https://sts.amazonaws.com".to_owned(),
-            aws_region: "us-east-1".to_owned(),
-            aws_session_lifetime: Duration::from_secs(3600),
-            sas_permissions: crate::providers::azure_blob::DEFAULT_SAS_PERMISSIONS.to_owned(),
+            types: Sections::default(),
             provider_timeout: Duration::from_secs(15),
             request_timeout: Duration::from_secs(30),
             max_request_bytes: 1024 * 1024,
@@ -253,9 +204,6 @@ impl Config {
             public_url: None,
             return_urls: Vec::new(),
             callback_completes_authorizations: false,
-            microsoft_login: DEFAULT_MICROSOFT_LOGIN.to_owned(),
-            microsoft_graph: DEFAULT_MICROSOFT_GRAPH.to_owned(),
-            oauth_apps: HashMap::new(),
             authorization_lifetime: Duration::from_secs(600),
             refresh_skew: Duration::from_secs(300),
             inactivity_period: Duration::from_secs(90 * 24 * 3600),
@@ -328,63 +276,28 @@ impl Default for Limits {
 }
 
 impl Config {
-    /// Refuses provider endpoints that would carry account keys, client secrets or tokens in
-    /// the clear: the identity platform, Graph, revocation endpoints and the Blob endpoint must
-    /// be `https`, except on loopback (an emulator on this machine) or when
-    /// `allow_insecure_endpoints` is set. Checked at start-up.
-    pub fn check_endpoints(&self) -> Result<(), ConfigError> {
-        let app_urls = self.oauth_apps.values().flat_map(|app| {
-            [
-                ("revocation_url", &app.revocation_url),
-                ("authorize_url", &app.authorize_url),
-                ("token_url", &app.token_url),
-                ("identity_url", &app.identity_url),
-            ]
-            .into_iter()
-            .filter_map(|(key, url)| url.as_deref().map(|url| (key, url)))
-        });
-        let blob = self.azure_blob_endpoint.replace("{account}", "account");
-        let endpoints = [
-            ("microsoft_login", self.microsoft_login.as_str()),
-            ("microsoft_graph", self.microsoft_graph.as_str()),
-            ("azure_blob_endpoint", blob.as_str()),
-            ("s3_endpoint", self.s3_endpoint.as_str()),
-            ("sts_endpoint", self.sts_endpoint.as_str()),
-        ]
-        .into_iter()
-        .chain(app_urls);
-        for (key, endpoint) in endpoints {
-            let parsed = url::Url::parse(endpoint)
-                .ok()
-                .filter(|url| url.host().is_some())
-                .ok_or_else(|| ConfigError(format!("{key} `{endpoint}` is not an absolute URL")))?;
-            match parsed.scheme() {
-                "https" => {}
-                "http" if self.allow_insecure_endpoints || is_loopback(&parsed) => {}
-                "http" => {
-                    return Err(ConfigError(format!(
-                        "{key} `{endpoint}` is plain http: secrets would cross the network \
-                         unencrypted; use https (or set allow_insecure_endpoints for an \
-                         emulator)"
-                    )));
-                }
-                other => {
-                    return Err(ConfigError(format!(
-                        "{key} `{endpoint}` has unsupported scheme `{other}`"
-                    )));
-                }
+    /// Configures `type_id`'s app registration (as its `[types.<id>]` section would).
+    pub fn set_oauth_app(&mut self, type_id: &str, app: OAuthAppConfig) {
+        use secrecy::ExposeSecret as _;
+        let types = &mut self.types;
+        types.set(type_id, "client_id", app.client_id);
+        types.set(type_id, "client_secret", app.client_secret.expose_secret());
+        if let Some(scopes) = app.scopes {
+            types.set(type_id, "scopes", scopes);
+        }
+        let optional = [
+            ("tenant", app.tenant),
+            ("revocation_url", app.revocation_url),
+            ("authorize_url", app.authorize_url),
+            ("token_url", app.token_url),
+            ("identity_url", app.identity_url),
+            ("issuer", app.issuer),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                types.set(type_id, key, value);
             }
         }
-        Ok(())
-    }
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => domain == "localhost",
-        Some(url::Host::Ipv4(address)) => address.is_loopback(),
-        Some(url::Host::Ipv6(address)) => address.is_loopback(),
-        None => false,
     }
 }
 
@@ -404,8 +317,6 @@ impl std::fmt::Debug for Config {
             )
             .field("tls", &self.tls)
             .field("allow_plaintext", &self.allow_plaintext)
-            .field("azure_blob_endpoint", &self.azure_blob_endpoint)
-            .field("sas_lifetime", &self.sas_lifetime)
             .field("request_timeout", &self.request_timeout)
             .finish_non_exhaustive()
     }

@@ -10,10 +10,6 @@ use super::{
 };
 use crate::providers::credentials::AccessKind;
 
-/// The revealed field with the host key pinned on the connector (SFTP), which the worker must
-/// insist on when it connects.
-const HOST_KEY_FINGERPRINT_FIELD: &str = "host_key_fingerprint";
-
 impl Connectors {
     /// A short-lived credential for moving data.
     pub async fn access_token(&self, name: &ConnectorName) -> Result<AccessToken> {
@@ -68,7 +64,7 @@ impl Connectors {
     /// The stored credentials of a connector that has no short-lived token (a password), for
     /// the worker that moves its data. Checked against the service like any credential before
     /// it is handed out (a rejected password deauthorizes the connector); with the host key
-    /// pinned, as [`HOST_KEY_FINGERPRINT_FIELD`], where there is one.
+    /// what the provider pins (an SSH host key), in the field the provider names for it.
     pub async fn reveal_credentials(
         &self,
         name: &ConnectorName,
@@ -91,9 +87,11 @@ impl Connectors {
                     .map_err(|_| Error::Internal(format!("connector {name}: {field} is not text")))
             })
             .collect::<Result<Vec<_>>>()?;
-        // The worker must insist on the same host key this service pinned.
-        if let Some(pinned) = connector.external_account.host_key_fingerprint {
-            fields.push((HOST_KEY_FINGERPRINT_FIELD, pinned.into()));
+        // The worker must insist on the same value this service pinned.
+        if let (Some(attribute), Some(pinned)) =
+            (provider.pinned(), connector.external_account.pinned)
+        {
+            fields.push((attribute.field, pinned.into()));
         }
         Ok(fields)
     }
@@ -117,7 +115,7 @@ impl Connectors {
             )
             .await?;
         match recorded {
-            Some(row) => Ok(from_row(row)?.at(now)),
+            Some(row) => Ok(from_row(&self.catalogue, row)?.at(now)),
             None => {
                 // Missing, or not authorized (deauthorized, or past its inactivity deadline).
                 let connector = self.get(name).await?;

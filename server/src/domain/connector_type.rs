@@ -1,7 +1,10 @@
-//! The catalogue of connector types and which Microsoft service each one serves.
+//! What a connector type is, as the domain sees it, and the catalogue of them.
 //!
-//! The catalogue is static: a connector type is code (a provider implementation), not data, so
-//! adding one is a release, and every server agrees on the list without a database read.
+//! A connector type is code, not data: its module (`crate::connector_types`) declares a static
+//! [`ConnectorType`] entry, and the registry there lists the modules. The domain knows no type
+//! by name: it reads the entry (how the type authenticates, its credential fields, what
+//! deleting means) and finds types through the [`Catalogue`] it is given, so adding a type
+//! never edits the domain.
 
 use std::fmt;
 
@@ -54,43 +57,45 @@ pub struct CredentialField {
     pub required: bool,
     /// What a valid value looks like, in words.
     pub validation_hint: &'static str,
+    /// Whether the value names the external account (it becomes the connector's external
+    /// account id), so a reauthorization must give the same value.
+    pub identifies_account: bool,
 }
 
-/// The supported connector types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ConnectorTypeId {
-    /// `amazon-s3`.
-    AmazonS3,
-    /// `azure-blob-storage`.
-    AzureBlobStorage,
-    /// `box`.
-    Box,
-    /// `dropbox`.
-    Dropbox,
-    /// `google-drive`.
-    GoogleDrive,
-    /// `office-365`.
-    Office365,
-    /// `onedrive-consumer`.
-    OneDriveConsumer,
-    /// `onedrive-for-business-user`.
-    OneDriveForBusinessUser,
-    /// `sftp`.
-    Sftp,
-    /// `webdav`.
-    WebDav,
+impl CredentialField {
+    /// A field with no special role; the struct's other flags are set with struct update syntax.
+    pub const PLAIN: CredentialField = CredentialField {
+        name: "",
+        display_name: "",
+        secret: false,
+        required: true,
+        validation_hint: "",
+        identifies_account: false,
+    };
 }
 
-/// What the API tells about a connector type.
+/// What deleting a connector of a type does to our access at the cloud service.
+#[derive(Debug)]
+pub struct Deletion {
+    /// Whether deleting revokes the access at the service (some offer apps no way to).
+    pub revokes_access: bool,
+    /// What happens to what we held, in a sentence that claims no more than happens.
+    pub access: &'static str,
+    /// What the customer does to check the access is gone, or to end it where we cannot.
+    pub check: &'static str,
+}
+
+/// One connector type's catalogue entry, declared by its module.
 #[derive(Debug)]
 pub struct ConnectorType {
-    /// Its id.
-    pub id: ConnectorTypeId,
+    /// Its id, for example `azure-blob-storage`: lower case letters, digits and `-`, at most 63
+    /// characters (the [`Catalogue`] refuses any other).
+    pub id: &'static str,
     /// Human-readable name.
     pub display_name: &'static str,
     /// How it authenticates.
     pub auth_method: AuthMethod,
-    /// The Microsoft services it serves.
+    /// The Microsoft services it serves (the product's table).
     pub microsoft_services: &'static [MicrosoftService],
     /// One sentence on what it links to.
     pub description: &'static str,
@@ -98,255 +103,203 @@ pub struct ConnectorType {
     pub services: &'static [&'static str],
     /// The credential fields it is created and reauthorized with; empty for OAuth 2.0 types.
     pub credential_fields: &'static [CredentialField],
+    /// For OAuth 2.0 types, who runs the sign-in page, for example "Microsoft".
+    pub identity_provider: Option<&'static str>,
+    /// What deleting a connector of this type does to our access.
+    pub deletion: Deletion,
 }
 
-/// Every connector type, ordered by id (the order `ListConnectorTypes` returns).
-pub static CONNECTOR_TYPES: [ConnectorType; 10] = [
-    ConnectorType {
-        id: ConnectorTypeId::AmazonS3,
-        display_name: "Amazon S3",
-        auth_method: AuthMethod::AccountKey,
-        microsoft_services: &[],
-        description: "An AWS account's S3 (or an S3-compatible service), linked with an access key; workers get short-lived session credentials.",
-        services: &["Amazon S3"],
-        credential_fields: &[
-            CredentialField {
-                name: "access_key_id",
-                display_name: "Access key ID",
-                secret: false,
-                required: true,
-                validation_hint: "16 to 128 letters and digits, for example AKIAIOSFODNN7EXAMPLE",
-            },
-            CredentialField {
-                name: "secret_access_key",
-                display_name: "Secret access key",
-                secret: true,
-                required: true,
-                validation_hint: "1 to 128 characters, no spaces",
-            },
-        ],
-    },
-    ConnectorType {
-        id: ConnectorTypeId::AzureBlobStorage,
-        display_name: "Azure Blob Storage",
-        auth_method: AuthMethod::AccountKey,
-        microsoft_services: &[MicrosoftService::AzureBlobStorage],
-        description: "An Azure storage account's Blob service, linked with the account name and an access key.",
-        services: &["Azure Blob Storage"],
-        credential_fields: &[
-            CredentialField {
-                name: "account_name",
-                display_name: "Storage account name",
-                secret: false,
-                required: true,
-                validation_hint: "3 to 24 lower case letters and digits",
-            },
-            CredentialField {
-                name: "account_key",
-                display_name: "Access key",
-                secret: true,
-                required: true,
-                validation_hint: "one of the account's access keys, base64 as the Azure portal shows it",
-            },
-        ],
-    },
-    ConnectorType {
-        id: ConnectorTypeId::Box,
-        display_name: "Box",
-        auth_method: AuthMethod::OAuth2Delegated,
-        microsoft_services: &[],
-        description: "One Box user's files, linked by the user signing in; deleting the connector revokes the grant at Box.",
-        services: &["Box"],
-        credential_fields: &[],
-    },
-    ConnectorType {
-        id: ConnectorTypeId::Dropbox,
-        display_name: "Dropbox",
-        auth_method: AuthMethod::OAuth2Delegated,
-        microsoft_services: &[],
-        description: "One Dropbox account's files, linked by the user signing in; deleting the connector revokes the grant at Dropbox.",
-        services: &["Dropbox"],
-        credential_fields: &[],
-    },
-    ConnectorType {
-        id: ConnectorTypeId::GoogleDrive,
-        display_name: "Google Drive",
-        auth_method: AuthMethod::OAuth2Delegated,
-        microsoft_services: &[],
-        description: "One Google account's Drive, linked by the user signing in; deleting the connector revokes the grant at Google.",
-        services: &["Google Drive"],
-        credential_fields: &[],
-    },
-    ConnectorType {
-        id: ConnectorTypeId::Office365,
-        display_name: "Office 365",
-        auth_method: AuthMethod::OAuth2AdminConsent,
-        microsoft_services: &[
-            MicrosoftService::OneDriveForBusinessAdministrator,
-            MicrosoftService::SharePointOnline,
-        ],
-        description: "A whole Microsoft 365 tenant (every user's OneDrive for Business and SharePoint Online), linked by administrator consent.",
-        services: &["OneDrive for Business (Administrator)", "SharePoint Online"],
-        credential_fields: &[],
-    },
-    ConnectorType {
-        id: ConnectorTypeId::OneDriveConsumer,
-        display_name: "OneDrive Consumer",
-        auth_method: AuthMethod::OAuth2Delegated,
-        microsoft_services: &[MicrosoftService::OneDriveConsumer],
-        description: "One personal Microsoft account's OneDrive, linked by the user signing in.",
-        services: &["OneDrive Consumer"],
-        credential_fields: &[],
-    },
-    ConnectorType {
-        id: ConnectorTypeId::OneDriveForBusinessUser,
-        display_name: "OneDrive for Business (User)",
-        auth_method: AuthMethod::OAuth2Delegated,
-        microsoft_services: &[MicrosoftService::OneDriveForBusinessUser],
-        description: "One work account's OneDrive for Business, linked by the user signing in.",
-        services: &["OneDrive for Business (User)"],
-        credential_fields: &[],
-    },
-    ConnectorType {
-        id: ConnectorTypeId::Sftp,
-        display_name: "SFTP",
-        auth_method: AuthMethod::Password,
-        microsoft_services: &[],
-        description: "A user's files on an SFTP server, linked with a password or an SSH private key; the server's host key is pinned.",
-        services: &["SFTP server"],
-        credential_fields: &[
-            CredentialField {
-                name: "host",
-                display_name: "Host",
-                secret: false,
-                required: true,
-                validation_hint: "a host name or IP address, for example sftp.example.com",
-            },
-            CredentialField {
-                name: "port",
-                display_name: "Port",
-                secret: false,
-                required: false,
-                validation_hint: "1 to 65535; 22 when empty",
-            },
-            CredentialField {
-                name: "username",
-                display_name: "Username",
-                secret: false,
-                required: true,
-                validation_hint: "1 to 256 characters, no spaces",
-            },
-            CredentialField {
-                name: "password",
-                display_name: "Password",
-                secret: true,
-                required: false,
-                validation_hint: "1 to 1024 characters; give a password or a private key",
-            },
-            CredentialField {
-                name: "private_key",
-                display_name: "SSH private key",
-                secret: true,
-                required: false,
-                validation_hint: "an OpenSSH or PEM private key (ed25519, ECDSA or RSA); give a password or a private key",
-            },
-            CredentialField {
-                name: "private_key_passphrase",
-                display_name: "Private key passphrase",
-                secret: true,
-                required: false,
-                validation_hint: "only when the private key is protected by one",
-            },
-            CredentialField {
-                name: "host_key_fingerprint",
-                display_name: "Host key fingerprint",
-                secret: false,
-                required: false,
-                validation_hint: "SHA256:… as ssh-keygen -lf prints it; empty to trust the key the server presents at creation; needed to accept a changed host key when reauthorizing",
-            },
-        ],
-    },
-    ConnectorType {
-        id: ConnectorTypeId::WebDav,
-        display_name: "WebDAV",
-        auth_method: AuthMethod::Password,
-        microsoft_services: &[],
-        description: "A collection on a WebDAV server, linked with a username and password.",
-        services: &["WebDAV server"],
-        credential_fields: &[
-            CredentialField {
-                name: "base_url",
-                display_name: "Server URL",
-                secret: false,
-                required: true,
-                validation_hint: "the collection's https:// URL, for example https://dav.example.com/files/",
-            },
-            CredentialField {
-                name: "username",
-                display_name: "Username",
-                secret: false,
-                required: true,
-                validation_hint: "1 to 256 characters, no colon",
-            },
-            CredentialField {
-                name: "password",
-                display_name: "Password",
-                secret: true,
-                required: true,
-                validation_hint: "1 to 1024 characters",
-            },
-        ],
-    },
-];
+/// A connector type known to this server: a handle on its catalogue entry, compared and
+/// ordered by id.
+///
+/// It is not a closed enum: the set of types is the catalogue's, and a type id from a request
+/// or a stored row becomes one only through [`Catalogue::parse`] (so an unknown or malformed
+/// id is caught at the edge, and the domain can always read the entry).
+#[derive(Clone, Copy)]
+pub struct ConnectorTypeId(&'static ConnectorType);
 
 impl ConnectorTypeId {
     /// The id as it appears in resource names, for example `azure-blob-storage`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectorTypeId::AmazonS3 => "amazon-s3",
-            ConnectorTypeId::AzureBlobStorage => "azure-blob-storage",
-            ConnectorTypeId::Box => "box",
-            ConnectorTypeId::Dropbox => "dropbox",
-            ConnectorTypeId::GoogleDrive => "google-drive",
-            ConnectorTypeId::Office365 => "office-365",
-            ConnectorTypeId::OneDriveConsumer => "onedrive-consumer",
-            ConnectorTypeId::OneDriveForBusinessUser => "onedrive-for-business-user",
-            ConnectorTypeId::Sftp => "sftp",
-            ConnectorTypeId::WebDav => "webdav",
-        }
-    }
-
-    /// Parses an id such as `office-365`.
-    pub fn parse(id: &str) -> Option<Self> {
-        CONNECTOR_TYPES
-            .iter()
-            .map(|connector_type| connector_type.id)
-            .find(|candidate| candidate.as_str() == id)
+        self.0.id
     }
 
     /// The catalogue entry.
     pub fn info(self) -> &'static ConnectorType {
-        CONNECTOR_TYPES
-            .iter()
-            .find(|connector_type| connector_type.id == self)
-            .expect("every ConnectorTypeId is in CONNECTOR_TYPES")
+        self.0
     }
+}
 
-    /// The connector type that serves a Microsoft service (the product's table).
-    pub fn serving(service: MicrosoftService) -> Self {
-        match service {
-            MicrosoftService::AzureBlobStorage => ConnectorTypeId::AzureBlobStorage,
-            MicrosoftService::OneDriveConsumer => ConnectorTypeId::OneDriveConsumer,
-            MicrosoftService::OneDriveForBusinessAdministrator
-            | MicrosoftService::SharePointOnline => ConnectorTypeId::Office365,
-            MicrosoftService::OneDriveForBusinessUser => ConnectorTypeId::OneDriveForBusinessUser,
-        }
+impl PartialEq for ConnectorTypeId {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for ConnectorTypeId {}
+
+impl std::hash::Hash for ConnectorTypeId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.id.hash(state);
+    }
+}
+
+impl PartialOrd for ConnectorTypeId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ConnectorTypeId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.id.cmp(other.0.id)
+    }
+}
+
+impl fmt::Debug for ConnectorTypeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.id)
     }
 }
 
 impl fmt::Display for ConnectorTypeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.0.id)
+    }
+}
+
+/// Whether `id` is a well-formed connector type id: 1 to 63 lower case letters, digits and `-`.
+pub fn well_formed(id: &str) -> bool {
+    (1..=63).contains(&id.len())
+        && id
+            .bytes()
+            .all(|byte| matches!(byte, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+}
+
+/// A catalogue that breaks a rule every catalogue keeps.
+#[derive(Debug, thiserror::Error)]
+#[error("connector type catalogue: {0}")]
+pub struct CatalogueError(String);
+
+/// The connector types this build knows, ordered by id (the order `ListConnectorTypes`
+/// returns).
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    types: Vec<ConnectorTypeId>,
+}
+
+impl Catalogue {
+    /// A catalogue of `entries`. Refused when an id is malformed or repeated, a Microsoft
+    /// service is served by two types, or an entry contradicts its own auth method.
+    pub fn new(
+        entries: impl IntoIterator<Item = &'static ConnectorType>,
+    ) -> Result<Self, CatalogueError> {
+        let mut types: Vec<ConnectorTypeId> = entries.into_iter().map(ConnectorTypeId).collect();
+        types.sort();
+        for pair in types.windows(2) {
+            if pair[0] == pair[1] {
+                return Err(CatalogueError(format!("`{}` is listed twice", pair[0])));
+            }
+        }
+        for connector_type in &types {
+            let entry = connector_type.info();
+            if !well_formed(entry.id) {
+                return Err(CatalogueError(format!("`{}` is not a valid id", entry.id)));
+            }
+            if entry.auth_method.uses_credentials() == entry.credential_fields.is_empty() {
+                return Err(CatalogueError(format!(
+                    "`{}`: credential types list their fields, OAuth 2.0 types none",
+                    entry.id
+                )));
+            }
+            if entry.auth_method.uses_credentials() == entry.identity_provider.is_some() {
+                return Err(CatalogueError(format!(
+                    "`{}`: OAuth 2.0 types name who signs the user in, credential types nobody",
+                    entry.id
+                )));
+            }
+            for service in entry.microsoft_services {
+                let servers = types
+                    .iter()
+                    .filter(|other| other.info().microsoft_services.contains(service))
+                    .count();
+                if servers != 1 {
+                    return Err(CatalogueError(format!(
+                        "{service:?} is served by {servers} types"
+                    )));
+                }
+            }
+        }
+        Ok(Self { types })
+    }
+
+    /// The type with id `id`, if this build has it.
+    pub fn parse(&self, id: &str) -> Option<ConnectorTypeId> {
+        self.types
+            .binary_search_by(|candidate| candidate.as_str().cmp(id))
+            .ok()
+            .map(|index| self.types[index])
+    }
+
+    /// Every type, ordered by id.
+    pub fn iter(&self) -> impl Iterator<Item = ConnectorTypeId> + '_ {
+        self.types.iter().copied()
+    }
+
+    /// The connector type that serves a Microsoft service (the product's table), if this build
+    /// has one.
+    pub fn serving(&self, service: MicrosoftService) -> Option<ConnectorTypeId> {
+        self.iter()
+            .find(|connector_type| connector_type.info().microsoft_services.contains(&service))
+    }
+}
+
+/// Two made-up types for unit tests, so that no test outside a type's module names a real one.
+#[cfg(test)]
+pub(crate) mod examples {
+    use super::*;
+
+    /// A type linked with a key.
+    pub(crate) static KEY: ConnectorType = ConnectorType {
+        id: "example-key",
+        display_name: "Example (key)",
+        auth_method: AuthMethod::AccountKey,
+        microsoft_services: &[],
+        description: "",
+        services: &[],
+        credential_fields: &[CredentialField {
+            name: "key",
+            secret: true,
+            ..CredentialField::PLAIN
+        }],
+        identity_provider: None,
+        deletion: Deletion {
+            revokes_access: false,
+            access: "",
+            check: "",
+        },
+    };
+
+    /// A type linked by signing in.
+    pub(crate) static OAUTH: ConnectorType = ConnectorType {
+        id: "example-oauth",
+        display_name: "Example (OAuth 2.0)",
+        auth_method: AuthMethod::OAuth2Delegated,
+        microsoft_services: &[],
+        description: "",
+        services: &[],
+        credential_fields: &[],
+        identity_provider: Some("Example"),
+        deletion: Deletion {
+            revokes_access: true,
+            access: "",
+            check: "",
+        },
+    };
+
+    /// A catalogue of both.
+    pub(crate) fn catalogue() -> Catalogue {
+        Catalogue::new([&KEY, &OAUTH]).expect("valid")
     }
 }
 
@@ -354,22 +307,53 @@ impl fmt::Display for ConnectorTypeId {
 mod tests {
     use super::*;
 
-    #[test]
-    fn catalogue_and_resolution_agree() {
-        for connector_type in &CONNECTOR_TYPES {
-            assert_eq!(
-                ConnectorTypeId::parse(connector_type.id.as_str()),
-                Some(connector_type.id)
-            );
-            for &service in connector_type.microsoft_services {
-                assert_eq!(ConnectorTypeId::serving(service), connector_type.id);
-            }
-            assert_eq!(
-                connector_type.auth_method.uses_credentials(),
-                !connector_type.credential_fields.is_empty(),
-                "{}: credential types list their fields, OAuth types none",
-                connector_type.id
-            );
+    const fn entry(id: &'static str, services: &'static [MicrosoftService]) -> ConnectorType {
+        ConnectorType {
+            id,
+            display_name: "Example",
+            auth_method: AuthMethod::OAuth2Delegated,
+            microsoft_services: services,
+            description: "",
+            services: &[],
+            credential_fields: &[],
+            identity_provider: Some("Example"),
+            deletion: Deletion {
+                revokes_access: false,
+                access: "",
+                check: "",
+            },
         }
+    }
+
+    static FIRST: ConnectorType = entry("first", &[MicrosoftService::OneDriveConsumer]);
+    static SECOND: ConnectorType = entry("second", &[]);
+    static AGAIN: ConnectorType = entry("second", &[MicrosoftService::OneDriveConsumer]);
+    static MALFORMED: ConnectorType = entry("Not_Valid", &[]);
+
+    #[test]
+    fn a_catalogue_finds_its_types_by_id_and_by_service() {
+        let catalogue = Catalogue::new([&SECOND, &FIRST]).unwrap();
+        let ids: Vec<_> = catalogue.iter().map(ConnectorTypeId::as_str).collect();
+        assert_eq!(ids, ["first", "second"]);
+        assert_eq!(catalogue.parse("second").unwrap().info().id, "second");
+        assert!(catalogue.parse("third").is_none());
+        assert_eq!(
+            catalogue
+                .serving(MicrosoftService::OneDriveConsumer)
+                .map(ConnectorTypeId::as_str),
+            Some("first")
+        );
+        assert!(
+            catalogue
+                .serving(MicrosoftService::SharePointOnline)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_catalogue_refuses_repeats_malformed_ids_and_a_service_served_twice() {
+        assert!(Catalogue::new([&SECOND, &SECOND]).is_err());
+        assert!(Catalogue::new([&MALFORMED]).is_err());
+        assert!(Catalogue::new([&FIRST, &AGAIN]).is_err());
     }
 }

@@ -16,7 +16,7 @@ use super::rows::{already_exists, from_row, secret_context, to_row};
 use super::settings::{KeyChecks, Lifecycle, OAuthSettings, RefreshLocks};
 use super::token_cache::TokenCache;
 use super::{
-    connector_type::ConnectorTypeId,
+    connector_type::{Catalogue, ConnectorTypeId},
     error::{Error, Result},
     model::{
         AccountId, Connector, ConnectorId, ConnectorName, DeauthorizationReason, DisplayName,
@@ -41,6 +41,8 @@ const WRITE_ATTEMPTS: usize = 5;
 /// The connector operations.
 #[derive(Debug, Clone)]
 pub struct Connectors {
+    /// The connector types this build has.
+    pub(super) catalogue: Arc<Catalogue>,
     pub(super) store: Store,
     pub(super) sealer: Arc<Sealer>,
     pub(super) credential_providers: Arc<CredentialProviders>,
@@ -52,7 +54,7 @@ pub struct Connectors {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) revocation: super::RevocationSettings,
     pub(super) revocation_wakeup: Arc<tokio::sync::Notify>,
-    pub(super) azure_key_check_interval: chrono::Duration,
+    pub(super) credential_check_interval: chrono::Duration,
     pub(super) key_checks: KeyChecks,
     /// Where what happens is reported (metrics, in the server).
     pub(super) observer: Arc<dyn Observer>,
@@ -63,6 +65,7 @@ impl Connectors {
     pub fn new(
         store: Store,
         sealer: Arc<Sealer>,
+        catalogue: Catalogue,
         credential_providers: CredentialProviders,
         oauth: OAuthSettings,
         lifecycle: Lifecycle,
@@ -76,6 +79,7 @@ impl Connectors {
             .map(|(connector_type, _)| connector_type.as_str().to_owned());
         let store = store.with_revocable_types(revocable_types);
         Self {
+            catalogue: Arc::new(catalogue),
             store,
             sealer,
             credential_providers: Arc::new(credential_providers),
@@ -86,10 +90,22 @@ impl Connectors {
             clock,
             revocation: lifecycle.revocation,
             revocation_wakeup: Arc::default(),
-            azure_key_check_interval: lifecycle.azure_key_check_interval,
+            credential_check_interval: lifecycle.credential_check_interval,
             key_checks: Default::default(),
             observer: Arc::new(Unobserved),
         }
+    }
+
+    /// The connector types this build has.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// Whether connectors of `connector_type` can be linked on this server: it has a provider
+    /// (an OAuth 2.0 type needs an app registration).
+    pub fn is_configured(&self, connector_type: ConnectorTypeId) -> bool {
+        self.credential_providers.contains_key(&connector_type)
+            || self.oauth.providers.contains_key(&connector_type)
     }
 
     /// Reports what it does (deauthorizations, sweeps, revocation tries) to `observer`.
@@ -138,7 +154,7 @@ impl Connectors {
         let external_account = ExternalAccount {
             id: identity.id,
             label: identity.label,
-            host_key_fingerprint: identity.host_key,
+            pinned: identity.pinned,
         };
         Connector {
             display_name: display_name
@@ -212,16 +228,16 @@ impl Connectors {
             )
             .await?
             .ok_or_else(|| Error::ConnectorNotFound(name.to_string()))?;
-        Ok(from_row(row)?.at(now))
+        Ok(from_row(&self.catalogue, row)?.at(now))
     }
 
     /// Marks a connector authorized again with new secrets: same name and display name,
-    /// `authorize_time` now, and a fresh inactivity period; the host key now pinned (`None`
-    /// for types without one).
+    /// `authorize_time` now, and a fresh inactivity period; the value now pinned (`None` for
+    /// types whose provider pins nothing).
     pub(super) async fn renew(
         &self,
         name: &ConnectorName,
-        host_key_fingerprint: Option<String>,
+        pinned: Option<String>,
         secrets: impl Fn() -> Vec<(String, Sealed)>,
     ) -> Result<Connector> {
         let now = self.clock.now();
@@ -231,7 +247,7 @@ impl Connectors {
             secrets,
             Some(EventKind::Reauthorized),
             |connector| {
-                connector.external_account.host_key_fingerprint = host_key_fingerprint.clone();
+                connector.external_account.pinned = pinned.clone();
                 connector.state = State::Authorized;
                 connector.authorize_time = now;
                 connector.update_time = now;
@@ -281,7 +297,8 @@ impl Connectors {
         mut change: impl FnMut(&mut Connector) -> Result<()>,
     ) -> Result<Connector> {
         for _ in 0..WRITE_ATTEMPTS {
-            let mut connector = from_row(self.load(name).await?)?.at(self.clock.now());
+            let mut connector =
+                from_row(&self.catalogue, self.load(name).await?)?.at(self.clock.now());
             let revision = connector.revision;
             if pinned.is_some_and(|pinned| pinned != revision) {
                 return Err(Error::EtagMismatch(name.to_string()));

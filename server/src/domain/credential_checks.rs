@@ -1,8 +1,8 @@
-//! Noticing revoked credentials (an Azure account key, a password). Such types have no token
-//! to refresh, so a customer who rotates or regenerates what we hold would only show up as
+//! Noticing revoked credentials (an account key, a password). Such types have no token to
+//! refresh, so a customer who rotates or regenerates what we hold would only show up as
 //! failing transfers. Before minting access, the stored credentials are checked against the
-//! service (for Azure a signed List Containers request) when this process has not seen them
-//! accepted within `azure_key_check_interval`; credentials the service rejects
+//! service (the provider's `check`) when this process has not seen them
+//! accepted within `credential_check_interval`; credentials the service rejects
 //! ([`providers::Error::CredentialsRejected`]) deauthorize the connector (reason `REVOKED`),
 //! like `invalid_grant` does for OAuth 2.0. Nothing else does: a firewall, disabled key access,
 //! an outage or a slow answer (the check gives up after a few seconds) leave the connector alone
@@ -46,7 +46,7 @@ impl Connectors {
                 Some(&providers::credentials::Identity {
                     id: connector.external_account.id.clone(),
                     label: connector.external_account.label.clone(),
-                    host_key: connector.external_account.host_key_fingerprint.clone(),
+                    pinned: connector.external_account.pinned.clone(),
                 }),
                 secrets,
                 now,
@@ -56,7 +56,7 @@ impl Connectors {
         match checked {
             Ok(Ok(_)) => {
                 self.key_checks
-                    .record(connector, now, self.azure_key_check_interval);
+                    .record(connector, now, self.credential_check_interval);
                 Ok(())
             }
             Ok(Err(providers::Error::CredentialsRejected(message))) => {
@@ -65,13 +65,15 @@ impl Connectors {
             }
             // Not inconclusive: the server may be someone in the middle, so nothing is handed
             // out until a reauthorization accepts the new key.
-            Ok(Err(providers::Error::HostKeyChanged {
+            Ok(Err(providers::Error::PinnedChanged {
+                attribute,
                 expected,
                 presented,
             })) => {
-                tracing::warn!(connector = %connector.name, %expected, %presented, "the server presents another host key; refusing");
-                Err(Error::HostKeyChanged {
+                tracing::warn!(connector = %connector.name, %expected, %presented, "the server presents another {}; refusing", attribute.noun);
+                Err(Error::PinnedChanged {
                     name: Some(connector.name.clone()),
+                    attribute,
                     expected,
                     presented,
                 })
@@ -101,7 +103,7 @@ impl Connectors {
             return Err(Error::ConnectorNotFound(checked.name.to_string()));
         };
         let now = self.clock.now();
-        let current = super::rows::from_row(locked.row.clone())?.at(now);
+        let current = super::rows::from_row(&self.catalogue, locked.row.clone())?.at(now);
         if current.authorize_time != checked.authorize_time {
             return Err(Error::ConcurrentModification(format!(
                 "connector {}",
@@ -126,7 +128,7 @@ mod tests {
     use super::*;
     use crate::domain::settings::KeyChecks;
     use crate::domain::{
-        connector_type::ConnectorTypeId,
+        connector_type::examples,
         model::{AccountId, ConnectorId, ConnectorName, DisplayName, ExternalAccount, Labels},
     };
     use chrono::{DateTime, Utc};
@@ -137,13 +139,13 @@ mod tests {
                 account: AccountId::new("acme").unwrap(),
                 connector: ConnectorId::generate(),
             },
-            connector_type: ConnectorTypeId::AzureBlobStorage,
+            connector_type: examples::catalogue().parse("example-key").unwrap(),
             display_name: DisplayName::new("store").unwrap(),
             state: State::Authorized,
             external_account: ExternalAccount {
                 id: "store".into(),
                 label: "store".into(),
-                host_key_fingerprint: None,
+                pinned: None,
             },
             labels: Labels::default(),
             create_time: now,

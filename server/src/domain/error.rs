@@ -10,6 +10,7 @@ use super::{
     connector_type::ConnectorTypeId,
     model::{ConnectorName, DeauthorizationReason},
 };
+use crate::providers::credentials::PinnedAttribute;
 
 /// A bad input field: the request field path and why it was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,17 +140,21 @@ pub enum Error {
         /// The external account id the credentials are for.
         given: String,
     },
-    /// The server presented another host key than the one pinned on the connector, or than
-    /// the one the caller named.
+    /// The service presented another value of what its provider pins (an SSH host key) than
+    /// the one pinned on the connector, or than the one the caller named.
     #[error(
-        "the server presents host key {presented}, not {expected}; if the change is expected, reauthorize with host_key_fingerprint set to {presented}"
+        "the server presents {} {presented}, not {expected}; if the change is expected, reauthorize with {} set to {presented}",
+        attribute.noun,
+        attribute.field
     )]
-    HostKeyChanged {
+    PinnedChanged {
         /// The connector, when there is one yet.
         name: Option<ConnectorName>,
-        /// The fingerprint pinned or named.
+        /// What is pinned.
+        attribute: &'static PinnedAttribute,
+        /// The value pinned or named.
         expected: String,
-        /// The fingerprint the server presented.
+        /// The value the service presented.
         presented: String,
     },
     /// The connector lost its authorization and must be reauthorized before use.

@@ -2,10 +2,12 @@
 //! reauthorized, deauthorized with its reason, deleted, revocation outcome), appended by the persistence layer in
 //! the same transaction as the change, in cursor order. Events carry no secrets.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::{
-    connector_type::ConnectorTypeId,
+    connector_type::{Catalogue, ConnectorTypeId},
     error::{Error, Result},
     model::{AccountId, ConnectorId, ConnectorName, DeauthorizationReason, RevocationOutcome},
 };
@@ -64,12 +66,14 @@ pub struct EventPage {
 #[derive(Debug, Clone)]
 pub struct Events {
     store: Store,
+    /// The connector types events name.
+    catalogue: Arc<Catalogue>,
 }
 
 impl Events {
-    /// Reads the event log in `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// Reads the event log in `store`, of connectors of `catalogue`'s types.
+    pub fn new(store: Store, catalogue: Arc<Catalogue>) -> Self {
+        Self { store, catalogue }
     }
 
     /// An account's events after `after` (0 for the beginning), at most `page_size`.
@@ -78,7 +82,10 @@ impl Events {
             .store
             .list_events(account.as_str(), after, page_size + 1)
             .await?;
-        let mut events = rows.into_iter().map(event_of).collect::<Result<Vec<_>>>()?;
+        let mut events = rows
+            .into_iter()
+            .map(|row| event_of(&self.catalogue, row))
+            .collect::<Result<Vec<_>>>()?;
         let next_after = if events.len() as u64 > page_size {
             events.truncate(page_size as usize);
             events.last().map(|event| event.cursor)
@@ -95,7 +102,7 @@ impl Events {
             .events_after(after, limit)
             .await?
             .into_iter()
-            .map(event_of)
+            .map(|row| event_of(&self.catalogue, row))
             .collect()
     }
 
@@ -105,7 +112,7 @@ impl Events {
     }
 }
 
-fn event_of(row: EventRow) -> Result<ConnectorEvent> {
+fn event_of(catalogue: &Catalogue, row: EventRow) -> Result<ConnectorEvent> {
     let corrupt = || Error::Internal(format!("event {} is corrupt", row.cursor));
     let kind = match row.kind {
         persistence::EventKind::Authorized => EventKind::Authorized,
@@ -141,7 +148,7 @@ fn event_of(row: EventRow) -> Result<ConnectorEvent> {
                 account: account.clone(),
                 connector: ConnectorId::new(&row.connector_id).map_err(|_| corrupt())?,
             }),
-            Some(ConnectorTypeId::parse(&row.connector_type).ok_or_else(corrupt)?),
+            Some(catalogue.parse(&row.connector_type).ok_or_else(corrupt)?),
         )
     };
     Ok(ConnectorEvent {

@@ -169,7 +169,7 @@ impl Connectors {
         let now = self.clock.now();
         let mut connectors = rows
             .into_iter()
-            .map(|row| from_row(row).map(|connector| connector.at(now)))
+            .map(|row| from_row(&self.catalogue, row).map(|connector| connector.at(now)))
             .collect::<Result<Vec<_>>>()?;
         let next_after = if connectors.len() as u64 > page_size {
             connectors.truncate(page_size as usize);
@@ -210,7 +210,7 @@ impl Connectors {
             )
             .await?;
         match updated {
-            Some(row) => Ok(from_row(row)?.at(now)),
+            Some(row) => Ok(from_row(&self.catalogue, row)?.at(now)),
             None => {
                 self.load(name).await?;
                 Err(Error::EtagMismatch(name.to_string()))
@@ -224,7 +224,7 @@ impl Connectors {
         name: &ConnectorName,
         credentials: Parsed,
     ) -> Result<Connector> {
-        let current = from_row(self.load(name).await?)?;
+        let current = from_row(&self.catalogue, self.load(name).await?)?;
         let provider = self.credential_provider(current.connector_type)?;
         let identity = match &credentials.identity {
             Some(identity) => identity.clone(),
@@ -238,12 +238,12 @@ impl Connectors {
             });
         }
         let identity = if credentials.identity.is_some() {
-            // The host key stays pinned unless the caller names the one to accept instead.
+            // The pinned value stays unless the caller names the one to accept instead.
             let expected = Identity {
-                host_key: identity
-                    .host_key
+                pinned: identity
+                    .pinned
                     .clone()
-                    .or(current.external_account.host_key_fingerprint.clone()),
+                    .or(current.external_account.pinned.clone()),
                 ..identity.clone()
             };
             provider
@@ -254,7 +254,7 @@ impl Connectors {
             identity
         };
         let connector = self
-            .renew(name, identity.host_key, || {
+            .renew(name, identity.pinned, || {
                 self.seal_credentials(&name.connector, &credentials)
             })
             .await?;

@@ -244,9 +244,9 @@ pub struct ExternalAccount {
     pub id: String,
     /// Human-readable label.
     pub label: String,
-    /// The SHA-256 fingerprint (`SHA256:…`) of the server host key pinned, for types whose
-    /// protocol has one (SFTP).
-    pub host_key_fingerprint: Option<String>,
+    /// The value of what the type's provider pins about the service (an SSH host key's
+    /// fingerprint), for types whose provider pins something.
+    pub pinned: Option<String>,
 }
 
 /// Our authorization to one external account for one customer account.

@@ -281,7 +281,10 @@ impl Connectors {
                 attempt.state_hash
             ))
         };
-        let connector_type = ConnectorTypeId::parse(&attempt.connector_type).ok_or_else(corrupt)?;
+        let connector_type = self
+            .catalogue
+            .parse(&attempt.connector_type)
+            .ok_or_else(corrupt)?;
         if attempt.orchestrator_completes || !self.callback_may_complete(connector_type) {
             return Ok(match attempt.return_url {
                 Some(url) => CallbackStep::Forward(url),

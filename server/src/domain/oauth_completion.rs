@@ -54,7 +54,9 @@ impl Connectors {
             Err(error) => return failed(None, error.into()),
         };
         let return_url = attempt.return_url.clone();
-        let callback_may_complete = ConnectorTypeId::parse(&attempt.connector_type)
+        let callback_may_complete = self
+            .catalogue
+            .parse(&attempt.connector_type)
             .is_some_and(|connector_type| self.callback_may_complete(connector_type));
         if callback.from_browser && (attempt.orchestrator_completes || !callback_may_complete) {
             // Only reachable if the callback's check lost a race, or by a browser posting the
@@ -102,7 +104,10 @@ impl Connectors {
                 attempt.state_hash
             ))
         };
-        let connector_type = ConnectorTypeId::parse(&attempt.connector_type).ok_or_else(corrupt)?;
+        let connector_type = self
+            .catalogue
+            .parse(&attempt.connector_type)
+            .ok_or_else(corrupt)?;
         let account = AccountId::new(&attempt.account).map_err(|_| corrupt())?;
         if let Some(error) = callback.error {
             let description = callback.error_description.unwrap_or_default();

@@ -98,7 +98,7 @@ impl Connectors {
             .lock_tokens(id)
             .await?
             .ok_or_else(|| Error::ConnectorNotFound(name.to_string()))?;
-        let current = super::rows::from_row(locked.row.clone())?.at(now);
+        let current = super::rows::from_row(&self.catalogue, locked.row.clone())?.at(now);
         let provider = self.oauth_provider(current.connector_type)?;
         // Whoever held the lock before us may have refreshed already.
         if let Some(token) = self

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use super::{
     Connectors,
-    connector_type::ConnectorTypeId,
+    connector_type::{Catalogue, ConnectorTypeId},
     error::Result,
     model::{self, ConnectorId},
     observer::{Observer, RevocationTry},
@@ -41,6 +41,8 @@ enum Outcome {
 #[derive(Debug, Clone)]
 pub struct Revocations {
     store: Store,
+    /// The connector types queued tokens are of.
+    catalogue: Arc<Catalogue>,
     /// Opens the queued tokens.
     sealer: Arc<Sealer>,
     clock: Arc<dyn Clock>,
@@ -64,6 +66,7 @@ impl Connectors {
     pub fn revocations(&self) -> Revocations {
         Revocations {
             store: self.store.clone(),
+            catalogue: self.catalogue.clone(),
             sealer: self.sealer.clone(),
             clock: self.clock.clone(),
             providers: self.oauth.providers.clone(),
@@ -171,7 +174,9 @@ impl Revocations {
     }
 
     async fn revoke(&self, row: &RevocationRow) -> Outcome {
-        let provider = ConnectorTypeId::parse(&row.connector_type)
+        let provider = self
+            .catalogue
+            .parse(&row.connector_type)
             .and_then(|connector_type| self.providers.get(&connector_type))
             .filter(|provider| provider.revokes());
         let Some(provider) = provider else {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::{
-    connector_type::ConnectorTypeId,
+    connector_type::{Catalogue, ConnectorTypeId},
     error::{Error, Result},
     model::{
         AccountId, Connector, ConnectorId, ConnectorName, DeauthorizationReason, DisplayName,
@@ -134,11 +134,11 @@ pub(super) fn to_row(connector: &Connector) -> ConnectorRow {
         last_transfer_time: connector.last_transfer_time.map(micros),
         revision: connector.revision,
         inactivity_deadline: micros(connector.inactivity_deadline),
-        host_key_fingerprint: connector.external_account.host_key_fingerprint.clone(),
+        pinned: connector.external_account.pinned.clone(),
     }
 }
 
-pub(super) fn from_row(row: ConnectorRow) -> Result<Connector> {
+pub(super) fn from_row(catalogue: &Catalogue, row: ConnectorRow) -> Result<Connector> {
     let corrupt =
         |what: &str| Error::Internal(format!("connector {} has a corrupt {what}", row.id));
     let state = match row.state {
@@ -161,14 +161,15 @@ pub(super) fn from_row(row: ConnectorRow) -> Result<Connector> {
             account: AccountId::new(&row.account).map_err(|_| corrupt("account"))?,
             connector: ConnectorId::new(&row.id).map_err(|_| corrupt("id"))?,
         },
-        connector_type: ConnectorTypeId::parse(&row.connector_type)
+        connector_type: catalogue
+            .parse(&row.connector_type)
             .ok_or_else(|| corrupt("type"))?,
         display_name: DisplayName::new(&row.display_name).map_err(|_| corrupt("display name"))?,
         state,
         external_account: ExternalAccount {
             id: row.external_account_id.clone(),
             label: row.external_account_label.clone(),
-            host_key_fingerprint: row.host_key_fingerprint.clone(),
+            pinned: row.pinned.clone(),
         },
         labels: Labels::new(labels).map_err(|_| corrupt("labels"))?,
         create_time: from_micros(row.create_time)?,
@@ -214,11 +215,13 @@ impl From<providers::Error> for Error {
             providers::Error::AdminRequired { who_may_consent } => {
                 Error::AdminRequired { who_may_consent }
             }
-            providers::Error::HostKeyChanged {
+            providers::Error::PinnedChanged {
+                attribute,
                 expected,
                 presented,
-            } => Error::HostKeyChanged {
+            } => Error::PinnedChanged {
                 name: None,
+                attribute,
                 expected,
                 presented,
             },

@@ -103,9 +103,9 @@ pub struct Lifecycle {
     pub inactivity_period: chrono::Duration,
     /// How revocations are retried.
     pub revocation: super::RevocationSettings,
-    /// How long an Azure account key seen accepted by its storage account is trusted before
-    /// `GetAccessToken` checks it again.
-    pub azure_key_check_interval: chrono::Duration,
+    /// How long stored credentials seen accepted by their service (an account key) are trusted
+    /// before handing out access checks them again.
+    pub credential_check_interval: chrono::Duration,
 }
 
 /// A check's result, per connector id: for the key of which authorization (its

@@ -161,7 +161,7 @@ mod tests {
         ConnectorRow {
             id: id.into(),
             account: "acme".into(),
-            connector_type: "azure-blob-storage".into(),
+            connector_type: "example-key".into(),
             display_name: "d".into(),
             state: crate::persistence::ConnectorState::Authorized,
             deauthorization_reason: None,
@@ -175,7 +175,7 @@ mod tests {
             last_transfer_time: None,
             revision,
             inactivity_deadline: i64::MAX,
-            host_key_fingerprint: None,
+            pinned: None,
         }
     }
 

@@ -306,6 +306,10 @@ impl CredentialProvider for AzureBlob {
         &[ACCOUNT_KEY_FIELD]
     }
 
+    fn pinned(&self) -> Option<&'static super::credentials::PinnedAttribute> {
+        None
+    }
+
     fn parse(&self, fields: &CredentialFields) -> Result<Parsed, Vec<FieldError>> {
         let mut errors = FieldErrors::default();
         let name = errors.check(
@@ -322,7 +326,7 @@ impl CredentialProvider for AzureBlob {
                 identity: Some(Identity {
                     id: name.clone(),
                     label: name,
-                    host_key: None,
+                    pinned: None,
                 }),
                 secrets: [(ACCOUNT_KEY_FIELD, key)].into(),
             }),

@@ -95,10 +95,27 @@ pub struct Identity {
     pub id: String,
     /// Human-readable label.
     pub label: String,
-    /// The SHA-256 fingerprint (`SHA256:…`) of the server's host key, for protocols that pin
-    /// one (SFTP): given to `check`, the key the server must present (`None`: any, on first
-    /// contact); returned by it, the key the server presented.
-    pub host_key: Option<String>,
+    /// The value of the provider's [`PinnedAttribute`], for providers that pin one (an SSH
+    /// server's host key fingerprint): given to `check`, the value the service must present
+    /// (`None`: any, on first contact); returned by it, the value the service presented.
+    pub pinned: Option<String>,
+}
+
+/// Something about a service that a provider pins at first contact and insists on at every
+/// later one (an SSH server's host key): a change is refused until a reauthorization names the
+/// new value in [`PinnedAttribute::field`]. Declared by the provider, so that no layer above it
+/// knows what is pinned.
+#[derive(Debug)]
+pub struct PinnedAttribute {
+    /// The credential field that carries the value: handed to workers with the other fields,
+    /// and given by a caller accepting a change.
+    pub field: &'static str,
+    /// What it is, in words: "host key".
+    pub noun: &'static str,
+    /// What its value is, in words: "fingerprint".
+    pub value_name: &'static str,
+    /// The `ErrorInfo` reason of a refused change: `HOST_KEY_CHANGED`.
+    pub changed_reason: &'static str,
 }
 
 /// Valid credentials: the external account they reach, when the fields name it, and what to
@@ -171,6 +188,10 @@ pub trait CredentialProvider: Send + Sync + fmt::Debug {
     fn mints_access(&self) -> bool {
         true
     }
+
+    /// What it pins about the service, if anything. (No default: a decorator that forgot to
+    /// forward it would silently unpin.)
+    fn pinned(&self) -> Option<&'static PinnedAttribute>;
 
     /// Validates the values of `fields` (their names were checked against the catalogue, and
     /// required ones are present). Reports every bad field at once.

@@ -63,13 +63,15 @@ pub enum Error {
         /// Who may consent, in the provider's words (its administrator roles), for the caller.
         who_may_consent: &'static str,
     },
-    /// The server presented another host key than the one pinned (or given): it was rebuilt,
-    /// or someone is in the middle. Nothing was sent to it.
-    #[error("the server presents host key {presented}, not the expected {expected}")]
-    HostKeyChanged {
-        /// The fingerprint expected.
+    /// The service presented another value of its pinned attribute (an SSH host key) than the
+    /// one pinned or given: it was rebuilt, or someone is in the middle. Nothing was sent to it.
+    #[error("the server presents {} {presented}, not the expected {expected}", attribute.noun)]
+    PinnedChanged {
+        /// What is pinned.
+        attribute: &'static credentials::PinnedAttribute,
+        /// The value expected.
         expected: String,
-        /// The fingerprint presented.
+        /// The value presented.
         presented: String,
     },
     /// The provider answered something this service cannot use.

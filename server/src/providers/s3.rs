@@ -218,6 +218,10 @@ impl CredentialProvider for S3 {
         &[ACCESS_KEY_ID_FIELD, SECRET_ACCESS_KEY_FIELD]
     }
 
+    fn pinned(&self) -> Option<&'static super::credentials::PinnedAttribute> {
+        None
+    }
+
     fn parse(&self, fields: &CredentialFields) -> Result<Parsed, Vec<FieldError>> {
         let mut errors = FieldErrors::default();
         let mut check = |field, result| errors.check(field, result);
@@ -257,7 +261,7 @@ impl CredentialProvider for S3 {
         Ok(Some(Identity {
             id: format!("{}/{account}", self.s3_endpoint),
             label: arn,
-            host_key: None,
+            pinned: None,
         }))
     }
 

@@ -177,6 +177,10 @@ impl CredentialProvider for WebDav {
         &[BASE_URL_FIELD, USERNAME_FIELD, PASSWORD_FIELD]
     }
 
+    fn pinned(&self) -> Option<&'static super::credentials::PinnedAttribute> {
+        None
+    }
+
     fn mints_access(&self) -> bool {
         false
     }
@@ -203,7 +207,7 @@ impl CredentialProvider for WebDav {
             identity: Some(Identity {
                 id: account.to_string(),
                 label: account.to_string(),
-                host_key: None,
+                pinned: None,
             }),
             secrets: [
                 (BASE_URL_FIELD, url.into_bytes().into()),

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret as _;
 use super::names::connector_type_name;
 use crate::domain::{
     CredentialFields, Error, FieldError, FieldViolation, Result,
-    connector_type::{AuthMethod, ConnectorType, ConnectorTypeId, MicrosoftService},
+    connector_type::{AuthMethod, Catalogue, ConnectorTypeId, MicrosoftService},
     model::{AccessToken, AccessTokenKind, Connector, DeauthorizationReason, Labels, State},
 };
 
@@ -66,35 +66,46 @@ pub(crate) fn microsoft_service(value: i32) -> Result<MicrosoftService> {
     }
 }
 
-impl From<&ConnectorType> for pb::ConnectorType {
-    fn from(connector_type: &ConnectorType) -> Self {
-        Self {
-            name: connector_type_name(connector_type.id),
-            display_name: connector_type.display_name.to_owned(),
-            auth_method: pb::AuthMethod::from(connector_type.auth_method).into(),
-            microsoft_services: connector_type
-                .microsoft_services
-                .iter()
-                .map(|&service| pb::MicrosoftService::from(service).into())
-                .collect(),
-            description: connector_type.description.to_owned(),
-            credential_fields: connector_type
-                .credential_fields
-                .iter()
-                .map(|field| pb::CredentialField {
-                    name: field.name.to_owned(),
-                    display_name: field.display_name.to_owned(),
-                    secret: field.secret,
-                    required: field.required,
-                    validation_hint: field.validation_hint.to_owned(),
-                })
-                .collect(),
-            services: connector_type
-                .services
-                .iter()
-                .map(|&service| service.to_owned())
-                .collect(),
-        }
+/// A catalogue entry, with whether this server has it configured.
+pub(crate) fn connector_type(id: ConnectorTypeId, configured: bool) -> pb::ConnectorType {
+    let connector_type = id.info();
+    pb::ConnectorType {
+        name: connector_type_name(id),
+        display_name: connector_type.display_name.to_owned(),
+        auth_method: pb::AuthMethod::from(connector_type.auth_method).into(),
+        microsoft_services: connector_type
+            .microsoft_services
+            .iter()
+            .map(|&service| pb::MicrosoftService::from(service).into())
+            .collect(),
+        description: connector_type.description.to_owned(),
+        credential_fields: connector_type
+            .credential_fields
+            .iter()
+            .map(|field| pb::CredentialField {
+                name: field.name.to_owned(),
+                display_name: field.display_name.to_owned(),
+                secret: field.secret,
+                required: field.required,
+                validation_hint: field.validation_hint.to_owned(),
+                identifies_account: field.identifies_account,
+            })
+            .collect(),
+        services: connector_type
+            .services
+            .iter()
+            .map(|&service| service.to_owned())
+            .collect(),
+        configured,
+        deletion: Some(pb::ConnectorDeletion {
+            revokes_access: connector_type.deletion.revokes_access,
+            access: connector_type.deletion.access.to_owned(),
+            check: connector_type.deletion.check.to_owned(),
+        }),
+        identity_provider: connector_type
+            .identity_provider
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 
@@ -132,10 +143,8 @@ impl From<Connector> for pb::Connector {
             external_account: Some(pb::ExternalAccount {
                 id: connector.external_account.id,
                 label: connector.external_account.label,
-                host_key_fingerprint: connector
-                    .external_account
-                    .host_key_fingerprint
-                    .unwrap_or_default(),
+                // The one pinned attribute the contract knows is an SSH host key.
+                host_key_fingerprint: connector.external_account.pinned.unwrap_or_default(),
             }),
             auth_method: pb::AuthMethod::from(connector.connector_type.info().auth_method).into(),
             create_time: Some(timestamp(connector.create_time)),
@@ -198,6 +207,7 @@ pub(crate) enum CredentialsArm {
 /// The credential fields of a request, by the catalogue's names, with the arm they came in.
 /// Unknown and missing fields are refused here; the provider judges the values.
 pub(crate) fn credentials(
+    catalogue: &Catalogue,
     connector_type: ConnectorTypeId,
     credentials: Option<pb::Credentials>,
 ) -> Result<(CredentialFields, CredentialsArm)> {
@@ -207,10 +217,19 @@ pub(crate) fn credentials(
     let mut fields = CredentialFields::default();
     match kind {
         pb::credentials::Kind::AzureStorageAccountKey(key) => {
-            if connector_type != ConnectorTypeId::AzureBlobStorage {
-                return Err(Error::CredentialsTypeMismatch {
-                    expected: connector_type,
-                    given: ConnectorTypeId::AzureBlobStorage,
+            // The older arm, from before `fields`: it belongs to the type that serves Azure
+            // Blob Storage.
+            let given = catalogue.serving(MicrosoftService::AzureBlobStorage);
+            if given != Some(connector_type) {
+                return Err(match given {
+                    Some(given) => Error::CredentialsTypeMismatch {
+                        expected: connector_type,
+                        given,
+                    },
+                    None => Error::invalid(
+                        "credentials.azure_storage_account_key",
+                        "no connector type takes it on this server",
+                    ),
                 });
             }
             fields.insert("account_name", key.account_name);

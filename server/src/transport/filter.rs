@@ -3,12 +3,12 @@
 //! ignored, so a typo never silently widens a listing.
 
 use super::names::parse_connector_type;
-use crate::domain::{Error, ListFilter, Result, model::StateFilter};
+use crate::domain::{Error, ListFilter, Result, connector_type::Catalogue, model::StateFilter};
 
 const FIELD: &str = "filter";
 
 /// Parses a filter string; empty means no filter.
-pub(crate) fn parse(filter: &str) -> Result<ListFilter> {
+pub(crate) fn parse(catalogue: &Catalogue, filter: &str) -> Result<ListFilter> {
     let mut parsed = ListFilter::default();
     if filter.trim().is_empty() {
         return Ok(parsed);
@@ -29,7 +29,7 @@ pub(crate) fn parse(filter: &str) -> Result<ListFilter> {
                 } else {
                     format!("connectorTypes/{value}")
                 };
-                let connector_type = parse_connector_type(FIELD, &name)?;
+                let connector_type = parse_connector_type(catalogue, FIELD, &name)?;
                 if parsed.connector_type.replace(connector_type).is_some() {
                     return Err(Error::invalid(
                         FIELD,
@@ -75,14 +75,16 @@ fn unquote(value: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::connector_type::ConnectorTypeId;
+    use crate::domain::connector_type::examples;
 
     #[test]
     fn parses_the_supported_subset() {
+        let catalogue = examples::catalogue();
+        let parse = |filter| parse(&catalogue, filter);
         let filter =
-            parse(r#"connector_type = "connectorTypes/office-365" AND state = DEAUTHORIZED"#)
+            parse(r#"connector_type = "connectorTypes/example-oauth" AND state = DEAUTHORIZED"#)
                 .unwrap();
-        assert_eq!(filter.connector_type, Some(ConnectorTypeId::Office365));
+        assert_eq!(filter.connector_type, catalogue.parse("example-oauth"));
         assert_eq!(filter.state, Some(StateFilter::Deauthorized));
         assert!(parse("").unwrap().state.is_none());
         for bad in [

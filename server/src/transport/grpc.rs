@@ -14,7 +14,7 @@ use super::{
 };
 use crate::domain::{
     Callback, Connectors, Error, Events, Parsed, ReturnTo,
-    connector_type::{CONNECTOR_TYPES, ConnectorTypeId},
+    connector_type::ConnectorTypeId,
     model::{ConnectorId, DisplayName},
 };
 use crate::{access::Capability, audit};
@@ -64,7 +64,7 @@ impl ConnectorApi {
         if !connector_type.info().auth_method.uses_credentials() {
             return Err(Error::OAuthAuthorizationRequired(connector_type));
         }
-        let (fields, arm) = credentials(connector_type, given)?;
+        let (fields, arm) = credentials(self.connectors.catalogue(), connector_type, given)?;
         self.connectors
             .parse_credentials(connector_type, &fields)?
             .map_err(|errors| credential_violations(arm, errors))
@@ -88,10 +88,12 @@ impl ConnectorService for ConnectorApi {
         &self,
         _request: Request<pb::ListConnectorTypesRequest>,
     ) -> Reply<pb::ListConnectorTypesResponse> {
+        let connectors = &self.connectors;
         Ok(Response::new(pb::ListConnectorTypesResponse {
-            connector_types: CONNECTOR_TYPES
+            connector_types: connectors
+                .catalogue()
                 .iter()
-                .map(pb::ConnectorType::from)
+                .map(|id| conversions::connector_type(id, connectors.is_configured(id)))
                 .collect(),
         }))
     }
@@ -101,9 +103,13 @@ impl ConnectorService for ConnectorApi {
         request: Request<pb::GetConnectorTypeRequest>,
     ) -> Reply<pb::ConnectorType> {
         let id = connector_type_id("name", &request.get_ref().name)?;
-        let connector_type = ConnectorTypeId::parse(id)
+        let connector_type = (self.connectors.catalogue().parse(id))
             .ok_or_else(|| Error::ConnectorTypeNotFound(id.to_owned()))?;
-        Ok(Response::new(connector_type.info().into()))
+        let configured = self.connectors.is_configured(connector_type);
+        Ok(Response::new(conversions::connector_type(
+            connector_type,
+            configured,
+        )))
     }
 
     async fn resolve_connector_type(
@@ -111,8 +117,11 @@ impl ConnectorService for ConnectorApi {
         request: Request<pb::ResolveConnectorTypeRequest>,
     ) -> Reply<pb::ResolveConnectorTypeResponse> {
         let service = conversions::microsoft_service(request.get_ref().microsoft_service)?;
+        let connector_type = (self.connectors.catalogue().serving(service))
+            .ok_or_else(|| Error::Internal(format!("no connector type serves {service:?}")))?;
+        let configured = self.connectors.is_configured(connector_type);
         Ok(Response::new(pb::ResolveConnectorTypeResponse {
-            connector_type: Some(ConnectorTypeId::serving(service).info().into()),
+            connector_type: Some(conversions::connector_type(connector_type, configured)),
         }))
     }
 
@@ -127,8 +136,11 @@ impl ConnectorService for ConnectorApi {
         let connector = request
             .connector
             .ok_or_else(|| Error::invalid("connector", "is required"))?;
-        let connector_type =
-            parse_connector_type("connector.connector_type", &connector.connector_type)?;
+        let connector_type = parse_connector_type(
+            self.connectors.catalogue(),
+            "connector.connector_type",
+            &connector.connector_type,
+        )?;
         let display_name = DisplayName::new(&connector.display_name)
             .map_err(|invalid| Error::invalid("connector.display_name", invalid.0))?;
         let labels = labels("connector.labels", connector.labels)?;
@@ -159,7 +171,11 @@ impl ConnectorService for ConnectorApi {
         let request = request.into_inner();
         let account = parse_account("parent", &request.parent)?;
         caller.authorize_parent(&account)?;
-        let connector_type = parse_connector_type("connector_type", &request.connector_type)?;
+        let connector_type = parse_connector_type(
+            self.connectors.catalogue(),
+            "connector_type",
+            &request.connector_type,
+        )?;
         let display_name = if request.display_name.is_empty() {
             None
         } else {
@@ -256,7 +272,7 @@ impl ConnectorService for ConnectorApi {
         let account = parse_account("parent", &request.parent)?;
         caller.authorize_parent(&account)?;
         let page_size = page_size(request.page_size)?;
-        let list_filter = filter::parse(&request.filter)?;
+        let list_filter = filter::parse(self.connectors.catalogue(), &request.filter)?;
         let after = if request.page_token.is_empty() {
             None
         } else {

@@ -4,7 +4,7 @@
 
 use crate::domain::{
     Error, Result,
-    connector_type::ConnectorTypeId,
+    connector_type::{Catalogue, ConnectorTypeId},
     model::{AccountId, ConnectorId, ConnectorName},
 };
 
@@ -42,13 +42,13 @@ pub(crate) fn connector_type_id<'a>(field: &str, name: &'a str) -> Result<&'a st
     if name.is_empty() {
         return Err(Error::invalid(
             field,
-            "is required, for example `connectorTypes/azure-blob-storage`",
+            "is required: a `connectorTypes/{connector_type}` name (ListConnectorTypes lists them)",
         ));
     }
     let malformed = || {
         Error::invalid(
             field,
-            "must be `connectorTypes/{connector_type}`, for example `connectorTypes/azure-blob-storage`",
+            "must be `connectorTypes/{connector_type}` (ListConnectorTypes lists them)",
         )
     };
     let id = name.strip_prefix("connectorTypes/").ok_or_else(malformed)?;
@@ -65,9 +65,13 @@ pub(crate) fn connector_type_id<'a>(field: &str, name: &'a str) -> Result<&'a st
 
 /// Parses `connectorTypes/{id}` from request field `field`: malformed or unknown is a field
 /// violation (the type is an argument here, not the resource being read).
-pub(crate) fn parse_connector_type(field: &str, name: &str) -> Result<ConnectorTypeId> {
+pub(crate) fn parse_connector_type(
+    catalogue: &Catalogue,
+    field: &str,
+    name: &str,
+) -> Result<ConnectorTypeId> {
     let id = connector_type_id(field, name)?;
-    ConnectorTypeId::parse(id).ok_or_else(|| {
+    catalogue.parse(id).ok_or_else(|| {
         Error::invalid(
             field,
             format!(

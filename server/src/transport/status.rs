@@ -75,6 +75,8 @@ impl From<Error> for Status {
     fn from(error: Error) -> Self {
         let message = wire_message(&error);
         let mut details = ErrorDetails::new();
+        // Metadata keys named after a pinned attribute's value ("expected_fingerprint").
+        let pinned_keys: [String; 2];
         let (code, reason, metadata): (Code, &str, Vec<(&str, String)>) = match error {
             Error::InvalidArgument(violations) => {
                 for violation in violations {
@@ -147,25 +149,31 @@ impl From<Error> for Status {
                     ("external_account", expected),
                 ],
             ),
-            Error::HostKeyChanged {
+            Error::PinnedChanged {
                 name,
+                attribute,
                 expected,
                 presented,
             } => {
+                let (noun, value_name) = (attribute.noun, attribute.value_name);
                 details.set_localized_message(
                     "en-US",
                     format!(
-                        "The server's host key changed to {presented}. If you expect that (the server was rebuilt), reauthorize the connector and accept the new fingerprint."
+                        "The server's {noun} changed to {presented}. If you expect that (the server was rebuilt), reauthorize the connector and accept the new {value_name}."
                     ),
                 );
+                pinned_keys = [
+                    format!("expected_{value_name}"),
+                    format!("presented_{value_name}"),
+                ];
                 let mut metadata = vec![
-                    ("expected_fingerprint", expected),
-                    ("presented_fingerprint", presented),
+                    (pinned_keys[0].as_str(), expected),
+                    (pinned_keys[1].as_str(), presented),
                 ];
                 if let Some(name) = name {
                     metadata.push(("connector", name.to_string()));
                 }
-                (Code::FailedPrecondition, "HOST_KEY_CHANGED", metadata)
+                (Code::FailedPrecondition, attribute.changed_reason, metadata)
             }
             Error::Deauthorized {
                 name,
@@ -301,7 +309,7 @@ fn wire_message(error: &Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{connector_type::CONNECTOR_TYPES, model::AccountId};
+    use crate::domain::{connector_type::examples, model::AccountId};
 
     fn answered(status: &Status) -> (Code, String, String, HashMap<String, String>) {
         let info = status.get_details_error_info().expect("ErrorInfo");
@@ -319,7 +327,10 @@ mod tests {
     #[test]
     fn the_transport_names_the_rpc_a_domain_error_leaves_out() {
         // The wording is the same for every type; any one stands for all.
-        let any = CONNECTOR_TYPES[0].id;
+        let any = examples::catalogue()
+            .iter()
+            .next()
+            .expect("an example type");
         for (error, code, reason, message) in [
             (
                 Error::OAuthAuthorizationRequired(any),

@@ -15,6 +15,7 @@ use tonic_types::StatusExt as _;
 
 on_both_backends!(
     connector_types_are_listed_and_resolved_by_microsoft_service,
+    the_catalogue_says_what_this_server_can_link_and_what_deleting_means,
     calls_without_a_valid_api_key_are_unauthenticated,
     a_scoped_key_sees_only_its_accounts,
     list_pages_in_a_stable_order_without_gaps_or_duplicates,
@@ -972,4 +973,109 @@ async fn updates_without_a_mask_keep_labels_and_malformed_etags_are_invalid(back
         .await
         .expect_err("malformed etag");
     assert_invalid_field(&malformed, "etag");
+}
+
+/// The catalogue carries what a form needs without a per-type switch: which types this server
+/// can link now (an OAuth 2.0 type needs an app registration), what deleting does to our access,
+/// who signs the user in, and which credential field names the account.
+async fn the_catalogue_says_what_this_server_can_link_and_what_deleting_means(backend: Backend) {
+    let emulator = identity_emulator::Emulator::start()
+        .await
+        .expect("emulator");
+    let bare = TestServer::start(backend).await;
+    let mut options = ServerOptions::new(backend);
+    options.oauth = Some(connector_tests::oauth_options(&emulator, None));
+    let with_microsoft = TestServer::start_with(options).await;
+    let bare_types = types_by_id(&bare).await;
+    let configured: Vec<&str> = {
+        let mut ids: Vec<&str> = bare_types
+            .iter()
+            .filter(|(_, t)| t.configured)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(
+        configured,
+        ["amazon-s3", "azure-blob-storage", "sftp", "webdav"],
+        "credential types only: no app registration is configured"
+    );
+    let linked = types_by_id(&with_microsoft).await;
+    for id in [
+        "office-365",
+        "onedrive-consumer",
+        "onedrive-for-business-user",
+    ] {
+        assert!(
+            linked[id].configured,
+            "{id} has the emulator's app registration"
+        );
+        assert_eq!(linked[id].identity_provider, "Microsoft");
+    }
+    assert!(!linked["google-drive"].configured);
+    assert_eq!(linked["google-drive"].identity_provider, "Google");
+    assert_eq!(
+        linked["sftp"].identity_provider, "",
+        "nobody signs in to a credential type"
+    );
+    for (id, connector_type) in &linked {
+        let deletion = connector_type.deletion.as_ref().expect("every type says");
+        assert_eq!(
+            deletion.revokes_access,
+            ["box", "dropbox", "google-drive"].contains(&id.as_str()),
+            "{id}"
+        );
+        assert!(
+            !deletion.access.is_empty() && !deletion.check.is_empty(),
+            "{id}"
+        );
+    }
+    assert!(
+        linked["azure-blob-storage"]
+            .deletion
+            .as_ref()
+            .unwrap()
+            .access
+            .contains("rotated")
+    );
+    let identifying: Vec<(&str, &str)> = linked
+        .iter()
+        .flat_map(|(id, t)| {
+            t.credential_fields
+                .iter()
+                .filter(|field| field.identifies_account)
+                .map(move |field| (id.as_str(), field.name.as_str()))
+        })
+        .collect();
+    assert_eq!(identifying, [("azure-blob-storage", "account_name")]);
+    let resolved = bare
+        .client()
+        .await
+        .resolve_connector_type(pb::ResolveConnectorTypeRequest {
+            microsoft_service: pb::MicrosoftService::SharepointOnline.into(),
+        })
+        .await
+        .expect("resolved")
+        .connector_type
+        .expect("a type");
+    assert_eq!(resolved.name, "connectorTypes/office-365");
+    assert!(
+        !resolved.configured,
+        "the bare server has no Microsoft app registration"
+    );
+}
+
+async fn types_by_id(server: &TestServer) -> HashMap<String, pb::ConnectorType> {
+    let types = server
+        .client()
+        .await
+        .list_connector_types(pb::ListConnectorTypesRequest {})
+        .await
+        .expect("list types")
+        .connector_types;
+    types
+        .into_iter()
+        .map(|t| (t.name.trim_start_matches("connectorTypes/").to_owned(), t))
+        .collect()
 }

@@ -464,10 +464,11 @@ async fn a_fresh_server_has_every_series_at_its_first_scrape() {
             assert!(exposition.contains(&line), "{line:?} in\n{exposition}");
         }
     }
-    let oauth_types: Vec<&str> = connector_server::domain::connector_type::CONNECTOR_TYPES
+    let catalogue = connector_server::connector_types::catalogue();
+    let oauth_types: Vec<&str> = catalogue
         .iter()
-        .filter(|connector_type| !connector_type.auth_method.uses_credentials())
-        .map(|connector_type| connector_type.id.as_str())
+        .filter(|connector_type| !connector_type.info().auth_method.uses_credentials())
+        .map(|connector_type| connector_type.as_str())
         .collect();
     assert!(oauth_types.contains(&"google-drive"), "{oauth_types:?}");
     for connector_type in &oauth_types {

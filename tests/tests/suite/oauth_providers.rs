@@ -7,9 +7,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
 use connector_client::pb;
-use connector_server::{
-    clock::Clock as _, config::OAuthAppConfig, domain::connector_type::ConnectorTypeId,
-};
+use connector_server::{clock::Clock as _, config::OAuthAppConfig};
 use connector_tests::{
     Backend, OAuthOptions, ServerOptions, TestServer, assert_error, callback_request,
     on_both_backends, server_events, token_storm, unique_parent,
@@ -49,7 +47,7 @@ async fn a_refresh_storm_over_two_server_processes_refreshes_each_provider_once(
         };
         toml.push_str(&format!(
             "[oauth.{id}]\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\n{rest}",
-            id = connector_type.as_str(),
+            id = connector_type,
             client = app.client_id,
             secret = fixtures::CLIENT_SECRET,
             rest = [
@@ -149,23 +147,23 @@ const PROVIDERS: [Provider; 3] = [
 ];
 
 /// The app registration of a provider at the emulator, its endpoints overridden.
-fn app(emulator: &Emulator, provider: &Provider) -> (ConnectorTypeId, OAuthAppConfig) {
+fn app(emulator: &Emulator, provider: &Provider) -> (&'static str, OAuthAppConfig) {
     let base = emulator.base_url();
     let (connector_type, identity_url, revocation_url, issuer) = match provider.flavour {
         Flavour::Google => (
-            ConnectorTypeId::GoogleDrive,
+            "google-drive",
             None,
             format!("{base}/google/revoke"),
             Some(format!("{base}/google")),
         ),
         Flavour::Dropbox => (
-            ConnectorTypeId::Dropbox,
+            "dropbox",
             Some(format!("{base}/dropbox/2/users/get_current_account")),
             format!("{base}/dropbox/2/auth/token/revoke"),
             None,
         ),
         Flavour::Box | Flavour::Microsoft => (
-            ConnectorTypeId::Box,
+            "box",
             Some(format!("{base}/box/2.0/users/me")),
             format!("{base}/box/oauth2/revoke"),
             None,

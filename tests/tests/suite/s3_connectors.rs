@@ -20,8 +20,8 @@ async fn server(backend: Backend, moto: &Moto) -> TestServer {
     let mut options = ServerOptions::new(backend);
     let url = moto.url.clone();
     options.configure = Some(ConfigHook::new(move |config| {
-        config.s3_endpoint = url.clone();
-        config.sts_endpoint = url.clone();
+        config.types.set("amazon-s3", "endpoint", url.clone());
+        config.types.set("amazon-s3", "sts_endpoint", url.clone());
     }));
     TestServer::start_with(options).await
 }

@@ -92,7 +92,7 @@ async fn binary_serves_with_defaults_and_stops_on_sigterm(backend: Backend) {
         .expect("the API key works");
     assert_eq!(
         types.connector_types.len(),
-        connector_server::domain::connector_type::CONNECTOR_TYPES.len()
+        connector_server::connector_types::MODULES.len()
     );
     let created = client
         .create_connector(azure_create(&unique_parent(), storage, "durable"))

@@ -204,7 +204,7 @@ async fn tls_serves_rust_grpcurl_and_python_clients_and_refuses_plaintext() {
         .expect("a call over TLS");
     assert_eq!(
         types.connector_types.len(),
-        connector_server::domain::connector_type::CONNECTOR_TYPES.len()
+        connector_server::connector_types::MODULES.len()
     );
     // Without the CA, the server's certificate is not trusted.
     let untrusted = async {

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use secrecy::ExposeSecret as _;
 
 use super::*;
-use crate::config::{DEFAULT_AZURE_BLOB_ENDPOINT, redact_password};
+use crate::access::{Capability, Scope};
+use crate::config::redact_password;
+use std::collections::BTreeSet;
 
 fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let vars: HashMap<String, String> = vars
@@ -21,41 +23,12 @@ fn file(content: &str) -> tempfile::NamedTempFile {
     file
 }
 
-#[test]
-fn provider_endpoints_must_be_https_except_on_loopback() {
-    let mut config = Config::new("data");
-    config.check_endpoints().expect("the defaults are https");
-    config.azure_blob_endpoint = "http://127.0.0.1:10000/{account}".into();
-    config.microsoft_login = "http://localhost:8080".into();
-    config.microsoft_graph = "http://[::1]:8080".into();
-    config
-        .check_endpoints()
-        .expect("an emulator on this machine");
-    config.azure_blob_endpoint = "http://azurite:10000/{account}".into();
-    let refused = config
-        .check_endpoints()
-        .expect_err("plain http over a network");
-    assert!(refused.0.contains("azure_blob_endpoint"), "{refused}");
-    config.allow_insecure_endpoints = true;
-    config.check_endpoints().expect("explicitly allowed");
-    config.allow_insecure_endpoints = false;
-    config.azure_blob_endpoint = DEFAULT_AZURE_BLOB_ENDPOINT.into();
-    config.oauth_apps.insert(
-        ConnectorTypeId::OneDriveConsumer,
-        OAuthAppConfig {
-            client_id: "id".into(),
-            client_secret: "secret".to_owned().into(),
-            tenant: None,
-            scopes: None,
-            revocation_url: Some("http://idp.example.com/revoke".into()),
-            authorize_url: None,
-            token_url: None,
-            identity_url: None,
-            issuer: None,
-        },
-    );
-    let refused = config.check_endpoints().expect_err("revocation over http");
-    assert!(refused.0.contains("revocation_url"), "{refused}");
+/// Loads a file and builds every type's provider from it, as start-up does.
+fn checked(file: &tempfile::NamedTempFile) -> Result<Config, ConfigError> {
+    let (config, _) = load(Some(file.path()), env_of(&[]))?;
+    let metrics = crate::metrics::Metrics::new();
+    crate::registry::providers(&config, &reqwest::Client::new(), &metrics)?;
+    Ok(config)
 }
 
 #[test]
@@ -65,7 +38,7 @@ fn no_configuration_means_the_embedded_default() {
     assert_eq!(config.data_dir, PathBuf::from("data"));
     assert!(config.database_url.is_none() && config.master_key.is_none());
     assert!(config.api_keys.is_empty());
-    assert_eq!(config.azure_blob_endpoint, DEFAULT_AZURE_BLOB_ENDPOINT);
+    assert!(config.types.type_ids().next().is_none());
 }
 
 #[test]
@@ -75,8 +48,6 @@ fn file_settings_and_environment_overrides() {
         r#"
         listen = "0.0.0.0:6000"
         database_url = "postgres://u:p@db/connectors"
-        azure_blob_endpoint = "http://127.0.0.1:10000/{{account}}"
-        sas_lifetime_secs = 600
         [master_key]
         id = "k2"
         key = "AAAA"
@@ -115,7 +86,6 @@ fn file_settings_and_environment_overrides() {
         ("k2", "CCCC")
     );
     assert_eq!(config.previous_master_keys[0].id, "k1");
-    assert_eq!(config.sas_lifetime, Duration::from_secs(600));
     assert_eq!(config.api_keys[0].scope, Scope::AllAccounts);
     assert_eq!(config.api_keys[1].scope, Scope::AllAccounts);
     assert_eq!(
@@ -139,7 +109,7 @@ fn bad_settings_are_refused_without_quoting_secrets() {
     ];
     for content in cases {
         let config_file = file(content);
-        let error = load(Some(config_file.path()), env_of(&[])).expect_err(content);
+        let error = checked(&config_file).expect_err(content);
         assert!(!error.to_string().contains("TOP-SECRET"), "{error}");
     }
 }
@@ -156,10 +126,12 @@ fn the_readme_example_configuration_loads() {
     let config_file = file(example);
     let (config, listen) = load(Some(config_file.path()), env_of(&[])).expect("it loads");
     assert_eq!(listen.port(), 50051);
+    let metrics = crate::metrics::Metrics::new();
+    let providers = crate::registry::providers(&config, &reqwest::Client::new(), &metrics)
+        .expect("its types are configured");
     assert!(
-        config
-            .oauth_apps
-            .contains_key(&ConnectorTypeId::OneDriveConsumer)
+        !providers.oauth.is_empty(),
+        "it configures an OAuth 2.0 type"
     );
     assert_eq!(config.return_urls.len(), 1);
     let capabilities: Vec<Vec<Capability>> = config
@@ -260,5 +232,19 @@ fn the_console_is_on_and_cross_origin_calls_off_unless_configured() {
             refused.0.contains("cors_allowed_origins"),
             "{bad}: {refused}"
         );
+    }
+}
+
+#[test]
+fn type_sections_are_checked_when_the_types_are_built() {
+    for (content, said) in [
+        (
+            "[types.no-such-type]\nkey = 1\n",
+            "there is no connector type `no-such-type`",
+        ),
+        ("no_such_key = 1\n", "unknown key `no_such_key`"),
+    ] {
+        let error = checked(&file(content)).expect_err(content);
+        assert!(error.0.contains(said), "{error} should say {said}");
     }
 }

@@ -26,7 +26,10 @@ pub struct Model {
     pub(crate) last_transfer_time: Option<i64>,
     pub(crate) revision: i64,
     pub(crate) inactivity_deadline: i64,
-    pub(crate) host_key_fingerprint: Option<String>,
+    /// What the type's provider pins about the service (an SSH host key's fingerprint). The
+    /// column keeps the name it was added under.
+    #[sea_orm(column_name = "host_key_fingerprint")]
+    pub(crate) pinned: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -117,7 +117,7 @@ impl Microsoft {
         Ok(Identity {
             id: format!("{tenant}/{object}"),
             label,
-            host_key: None,
+            pinned: None,
         })
     }
 
@@ -171,7 +171,7 @@ impl Microsoft {
         Ok(Identity {
             id: organization.id,
             label,
-            host_key: None,
+            pinned: None,
         })
     }
 

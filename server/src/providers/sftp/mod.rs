@@ -9,7 +9,7 @@
 //! **Host key pinning.** The server's host key is what tells it from someone in the middle.
 //! The first check pins the key the server presents (or, when the caller gave
 //! `host_key_fingerprint`, insists on that one); later checks accept only the pinned key, and
-//! refuse any other with [`Error::HostKeyChanged`] *before* a password or signature is sent.
+//! refuse any other with [`Error::PinnedChanged`] *before* a password or signature is sent.
 //! A reauthorization that names the new fingerprint accepts it. Fingerprints are SHA-256 in
 //! OpenSSH's form (`SHA256:` and unpadded base64), as `ssh-keygen -lf` prints them.
 //!
@@ -33,7 +33,7 @@ use super::{
     Error,
     credentials::{
         Access, CredentialFields, CredentialProvider, FieldError, FieldErrors, Identity, Parsed,
-        Secrets, stored_text,
+        PinnedAttribute, Secrets, stored_text,
     },
 };
 
@@ -50,7 +50,7 @@ pub const PRIVATE_KEY_FIELD: &str = "private_key";
 /// The credential field with the private key's passphrase, when it has one.
 pub const PASSPHRASE_FIELD: &str = "private_key_passphrase";
 /// The credential field naming the host key fingerprint to trust.
-pub const HOST_KEY_FIELD: &str = "host_key_fingerprint";
+pub const HOST_KEY_FIELD: &str = session::HOST_KEY.field;
 
 /// Talks to SFTP servers.
 #[derive(Debug, Clone)]
@@ -158,6 +158,10 @@ impl CredentialProvider for Sftp {
         false
     }
 
+    fn pinned(&self) -> Option<&'static PinnedAttribute> {
+        Some(&session::HOST_KEY)
+    }
+
     fn parse(&self, fields: &CredentialFields) -> Result<Parsed, Vec<FieldError>> {
         let mut errors = FieldErrors::default();
         let host = errors.check(HOST_FIELD, host(fields.get(HOST_FIELD)));
@@ -227,7 +231,7 @@ impl CredentialProvider for Sftp {
             identity: Some(Identity {
                 id: format!("sftp://{user}@{shown}:{port}"),
                 label,
-                host_key,
+                pinned: host_key,
             }),
             secrets,
         })
@@ -256,7 +260,7 @@ impl CredentialProvider for Sftp {
                 Login::Key(Arc::new(key))
             }
         };
-        let expected = account.host_key.as_deref();
+        let expected = account.pinned.as_deref();
         let server = Server {
             host,
             port,
@@ -274,7 +278,7 @@ impl CredentialProvider for Sftp {
                 retry_after: Duration::from_secs(30),
             })??;
         Ok(Some(Identity {
-            host_key: Some(presented),
+            pinned: Some(presented),
             ..account.clone()
         }))
     }
@@ -315,7 +319,7 @@ mod tests {
         let identity = parsed.identity.clone().expect("named by the fields");
         assert_eq!(identity.id, "sftp://alice@sftp.example.com:22");
         assert_eq!(identity.label, "alice@sftp.example.com");
-        assert_eq!(identity.host_key, None, "trust on first use");
+        assert_eq!(identity.pinned, None, "trust on first use");
         assert!(!format!("{parsed:?}").contains("pw-secret"));
 
         let v6 = Sftp::new(false, Duration::from_secs(10))

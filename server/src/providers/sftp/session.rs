@@ -9,7 +9,16 @@ use russh::{ChannelMsg, client};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::protocol;
-use crate::providers::{Error, endpoints};
+use crate::providers::{Error, credentials::PinnedAttribute, endpoints};
+
+/// The server's host key, pinned at creation: a changed one is refused before a password or
+/// signature is sent.
+pub(super) const HOST_KEY: PinnedAttribute = PinnedAttribute {
+    field: "host_key_fingerprint",
+    noun: "host key",
+    value_name: "fingerprint",
+    changed_reason: "HOST_KEY_CHANGED",
+};
 
 /// The SHA-256 fingerprint of a server's host key, in OpenSSH's form.
 fn key_fingerprint(key: &PublicKeyOrCertificate) -> String {
@@ -96,7 +105,8 @@ impl Server<'_> {
         let (mut session, presented) = match (connected, presented) {
             (Ok(session), Some(presented)) => (session, presented),
             (Err(russh::Error::UnknownKey), Some(presented)) => {
-                return Err(Error::HostKeyChanged {
+                return Err(Error::PinnedChanged {
+                    attribute: &HOST_KEY,
                     expected: expected_key.unwrap_or_default().to_owned(),
                     presented,
                 });
@@ -158,7 +168,7 @@ async fn speak_sftp(
     session: &mut client::Handle<PinningHandler>,
 ) -> Result<protocol::Outcome, russh::Error> {
     let mut channel = session.channel_open_session().await?;
-    channel.request_subsystem(true, "sftp").await?;
+    channel.request_subsystem(true, "sftp").await?; // the SSH subsystem: not a connector type id
     let granted = loop {
         match channel.wait().await {
             Some(ChannelMsg::Success) => break true,

@@ -327,7 +327,7 @@ impl OAuthProvider for StandardOAuth {
         Ok(Identity {
             label: label.unwrap_or_else(|| id.clone()),
             id,
-            host_key: None,
+            pinned: None,
         })
     }
 

@@ -24,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file connector/v1/connector_service.proto.
  */
 export const file_connector_v1_connector_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRjb25uZWN0b3IvdjEvY29ubmVjdG9yX3NlcnZpY2UucHJvdG8SDGNvbm5lY3Rvci52MSL/AQoNQ29ubmVjdG9yVHlwZRIMCgRuYW1lGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRItCgthdXRoX21ldGhvZBgDIAEoDjIYLmNvbm5lY3Rvci52MS5BdXRoTWV0aG9kEjoKEm1pY3Jvc29mdF9zZXJ2aWNlcxgEIAMoDjIeLmNvbm5lY3Rvci52MS5NaWNyb3NvZnRTZXJ2aWNlEhMKC2Rlc2NyaXB0aW9uGAUgASgJEjgKEWNyZWRlbnRpYWxfZmllbGRzGAYgAygLMh0uY29ubmVjdG9yLnYxLkNyZWRlbnRpYWxGaWVsZBIQCghzZXJ2aWNlcxgHIAMoCSJwCg9DcmVkZW50aWFsRmllbGQSDAoEbmFtZRgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSDgoGc2VjcmV0GAMgASgIEhAKCHJlcXVpcmVkGAQgASgIEhcKD3ZhbGlkYXRpb25faGludBgFIAEoCSIbChlMaXN0Q29ubmVjdG9yVHlwZXNSZXF1ZXN0IlIKGkxpc3RDb25uZWN0b3JUeXBlc1Jlc3BvbnNlEjQKD2Nvbm5lY3Rvcl90eXBlcxgBIAMoCzIbLmNvbm5lY3Rvci52MS5Db25uZWN0b3JUeXBlIicKF0dldENvbm5lY3RvclR5cGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiWAobUmVzb2x2ZUNvbm5lY3RvclR5cGVSZXF1ZXN0EjkKEW1pY3Jvc29mdF9zZXJ2aWNlGAEgASgOMh4uY29ubmVjdG9yLnYxLk1pY3Jvc29mdFNlcnZpY2UiUwocUmVzb2x2ZUNvbm5lY3RvclR5cGVSZXNwb25zZRIzCg5jb25uZWN0b3JfdHlwZRgBIAEoCzIbLmNvbm5lY3Rvci52MS5Db25uZWN0b3JUeXBlIkoKD0V4dGVybmFsQWNjb3VudBIKCgJpZBgBIAEoCRINCgVsYWJlbBgCIAEoCRIcChRob3N0X2tleV9maW5nZXJwcmludBgDIAEoCSLaBwoJQ29ubmVjdG9yEgwKBG5hbWUYASABKAkSFgoOY29ubmVjdG9yX3R5cGUYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEiwKBXN0YXRlGAQgASgOMh0uY29ubmVjdG9yLnYxLkNvbm5lY3Rvci5TdGF0ZRJNChZkZWF1dGhvcml6YXRpb25fcmVhc29uGAUgASgOMi0uY29ubmVjdG9yLnYxLkNvbm5lY3Rvci5EZWF1dGhvcml6YXRpb25SZWFzb24SNwoQZXh0ZXJuYWxfYWNjb3VudBgGIAEoCzIdLmNvbm5lY3Rvci52MS5FeHRlcm5hbEFjY291bnQSLQoLYXV0aF9tZXRob2QYByABKA4yGC5jb25uZWN0b3IudjEuQXV0aE1ldGhvZBIvCgtjcmVhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOYXV0aG9yaXplX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKEmxhc3RfdHJhbnNmZXJfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoGbGFiZWxzGAsgAygLMiMuY29ubmVjdG9yLnYxLkNvbm5lY3Rvci5MYWJlbHNFbnRyeRIMCgRldGFnGAwgASgJEi8KC3VwZGF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBkZWF1dGhvcml6ZV90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3ChNpbmFjdGl2aXR5X2RlYWRsaW5lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkwKBVN0YXRlEhUKEVNUQVRFX1VOU1BFQ0lGSUVEEAASFAoQU1RBVEVfQVVUSE9SSVpFRBABEhYKElNUQVRFX0RFQVVUSE9SSVpFRBACIq4BChVEZWF1dGhvcml6YXRpb25SZWFzb24SJgoiREVBVVRIT1JJWkFUSU9OX1JFQVNPTl9VTlNQRUNJRklFRBAAEiUKIURFQVVUSE9SSVpBVElPTl9SRUFTT05fSU5BQ1RJVklUWRABEiIKHkRFQVVUSE9SSVpBVElPTl9SRUFTT05fUkVWT0tFRBACEiIKHkRFQVVUSE9SSVpBVElPTl9SRUFTT05fRVhQSVJFRBADIpIBCgtDcmVkZW50aWFscxJJChlhenVyZV9zdG9yYWdlX2FjY291bnRfa2V5GAEgASgLMiQuY29ubmVjdG9yLnYxLkF6dXJlU3RvcmFnZUFjY291bnRLZXlIABIwCgZmaWVsZHMYAiABKAsyHi5jb25uZWN0b3IudjEuQ3JlZGVudGlhbEZpZWxkc0gAQgYKBGtpbmQifQoQQ3JlZGVudGlhbEZpZWxkcxI6CgZ2YWx1ZXMYASADKAsyKi5jb25uZWN0b3IudjEuQ3JlZGVudGlhbEZpZWxkcy5WYWx1ZXNFbnRyeRotCgtWYWx1ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkMKFkF6dXJlU3RvcmFnZUFjY291bnRLZXkSFAoMYWNjb3VudF9uYW1lGAEgASgJEhMKC2FjY291bnRfa2V5GAIgASgJIoQBChZDcmVhdGVDb25uZWN0b3JSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIqCgljb25uZWN0b3IYAiABKAsyFy5jb25uZWN0b3IudjEuQ29ubmVjdG9yEi4KC2NyZWRlbnRpYWxzGAMgASgLMhkuY29ubmVjdG9yLnYxLkNyZWRlbnRpYWxzIo0BChlTdGFydEF1dGhvcml6YXRpb25SZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIWCg5jb25uZWN0b3JfdHlwZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSEgoKcmV0dXJuX3VybBgEIAEoCRIeChZvcmNoZXN0cmF0b3JfY29tcGxldGVzGAUgASgIImgKGlN0YXJ0QXV0aG9yaXphdGlvblJlc3BvbnNlEhkKEWF1dGhvcml6YXRpb25fdXJsGAEgASgJEi8KC2V4cGlyZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJfChtTdGFydFJlYXV0aG9yaXphdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgpyZXR1cm5fdXJsGAIgASgJEh4KFm9yY2hlc3RyYXRvcl9jb21wbGV0ZXMYAyABKAgiagocU3RhcnRSZWF1dGhvcml6YXRpb25SZXNwb25zZRIZChFhdXRob3JpemF0aW9uX3VybBgBIAEoCRIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimQEKHENvbXBsZXRlQXV0aG9yaXphdGlvblJlcXVlc3QSDQoFc3RhdGUYASABKAkSDAoEY29kZRgCIAEoCRINCgVlcnJvchgDIAEoCRIZChFlcnJvcl9kZXNjcmlwdGlvbhgEIAEoCRIOCgZ0ZW5hbnQYBSABKAkSFQoNYWRtaW5fY29uc2VudBgGIAEoCRILCgNpc3MYByABKAkiIwoTR2V0Q29ubmVjdG9yUmVxdWVzdBIMCgRuYW1lGAEgASgJIl4KFUxpc3RDb25uZWN0b3JzUmVxdWVzdBIOCgZwYXJlbnQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSDgoGZmlsdGVyGAQgASgJIl4KFkxpc3RDb25uZWN0b3JzUmVzcG9uc2USKwoKY29ubmVjdG9ycxgBIAMoCzIXLmNvbm5lY3Rvci52MS5Db25uZWN0b3ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJInUKFlVwZGF0ZUNvbm5lY3RvclJlcXVlc3QSKgoJY29ubmVjdG9yGAEgASgLMhcuY29ubmVjdG9yLnYxLkNvbm5lY3RvchIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siWwobUmVhdXRob3JpemVDb25uZWN0b3JSZXF1ZXN0EgwKBG5hbWUYASABKAkSLgoLY3JlZGVudGlhbHMYAiABKAsyGS5jb25uZWN0b3IudjEuQ3JlZGVudGlhbHMiNAoWRGVsZXRlQ29ubmVjdG9yUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBGV0YWcYAiABKAkiGQoXRGVsZXRlQ29ubmVjdG9yUmVzcG9uc2UiJAoURGVsZXRlQWNjb3VudFJlcXVlc3QSDAoEbmFtZRgBIAEoCSIzChVEZWxldGVBY2NvdW50UmVzcG9uc2USGgoSZGVsZXRlZF9jb25uZWN0b3JzGAEgASgDIjEKIVJldmVhbENvbm5lY3RvckNyZWRlbnRpYWxzUmVxdWVzdBIMCgRuYW1lGAEgASgJIqEBCiJSZXZlYWxDb25uZWN0b3JDcmVkZW50aWFsc1Jlc3BvbnNlEkwKBmZpZWxkcxgBIAMoCzI8LmNvbm5lY3Rvci52MS5SZXZlYWxDb25uZWN0b3JDcmVkZW50aWFsc1Jlc3BvbnNlLkZpZWxkc0VudHJ5Gi0KC0ZpZWxkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiJQoVR2V0QWNjZXNzVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkihQMKFkdldEFjY2Vzc1Rva2VuUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEkIKCnRva2VuX3R5cGUYAiABKA4yLi5jb25uZWN0b3IudjEuR2V0QWNjZXNzVG9rZW5SZXNwb25zZS5Ub2tlblR5cGUSLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnNjb3BlcxgEIAMoCRIUCgxyZXNvdXJjZV91cmwYBSABKAkSRAoXYXdzX3Nlc3Npb25fY3JlZGVudGlhbHMYBiABKAsyIy5jb25uZWN0b3IudjEuQXdzU2Vzc2lvbkNyZWRlbnRpYWxzInQKCVRva2VuVHlwZRIaChZUT0tFTl9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRVE9LRU5fVFlQRV9CRUFSRVIQARIYChRUT0tFTl9UWVBFX0FaVVJFX1NBUxACEhoKFlRPS0VOX1RZUEVfQVdTX1NFU1NJT04QAyJJChVBd3NTZXNzaW9uQ3JlZGVudGlhbHMSFQoNYWNjZXNzX2tleV9pZBgBIAEoCRIZChFzZWNyZXRfYWNjZXNzX2tleRgCIAEoCSJAChVSZWNvcmRUcmFuc2ZlclJlcXVlc3QSDAoEbmFtZRgBIAEoCRIZChFieXRlc190cmFuc2ZlcnJlZBgCIAEoAyKTBQoOQ29ubmVjdG9yRXZlbnQSDgoGY3Vyc29yGAEgASgDEhEKCWNvbm5lY3RvchgCIAEoCRIWCg5jb25uZWN0b3JfdHlwZRgDIAEoCRIvCgRraW5kGAQgASgOMiEuY29ubmVjdG9yLnYxLkNvbm5lY3RvckV2ZW50LktpbmQSTQoWZGVhdXRob3JpemF0aW9uX3JlYXNvbhgFIAEoDjItLmNvbm5lY3Rvci52MS5Db25uZWN0b3IuRGVhdXRob3JpemF0aW9uUmVhc29uEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJKChJyZXZvY2F0aW9uX291dGNvbWUYByABKA4yLi5jb25uZWN0b3IudjEuQ29ubmVjdG9yRXZlbnQuUmV2b2NhdGlvbk91dGNvbWUiqQEKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEhMKD0tJTkRfQVVUSE9SSVpFRBABEhUKEUtJTkRfUkVBVVRIT1JJWkVEEAISFQoRS0lORF9ERUFVVEhPUklaRUQQAxIQCgxLSU5EX0RFTEVURUQQBBIYChRLSU5EX0FDQ09VTlRfREVMRVRFRBAFEhwKGEtJTkRfUkVWT0NBVElPTl9GSU5JU0hFRBAGIpwBChFSZXZvY2F0aW9uT3V0Y29tZRIiCh5SRVZPQ0FUSU9OX09VVENPTUVfVU5TUEVDSUZJRUQQABIeChpSRVZPQ0FUSU9OX09VVENPTUVfUkVWT0tFRBABEiQKIFJFVk9DQVRJT05fT1VUQ09NRV9OT1RfU1VQUE9SVEVEEAISHQoZUkVWT0NBVElPTl9PVVRDT01FX0ZBSUxFRBADIlMKGkxpc3RDb25uZWN0b3JFdmVudHNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJkChtMaXN0Q29ubmVjdG9yRXZlbnRzUmVzcG9uc2USLAoGZXZlbnRzGAEgAygLMhwuY29ubmVjdG9yLnYxLkNvbm5lY3RvckV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJDChtXYXRjaENvbm5lY3RvckV2ZW50c1JlcXVlc3QSDgoGcGFyZW50GAEgASgJEhQKDGFmdGVyX2N1cnNvchgCIAEoAyqoAQoKQXV0aE1ldGhvZBIbChdBVVRIX01FVEhPRF9VTlNQRUNJRklFRBAAEhsKF0FVVEhfTUVUSE9EX0FDQ09VTlRfS0VZEAESIAocQVVUSF9NRVRIT0RfT0FVVEgyX0RFTEVHQVRFRBACEiQKIEFVVEhfTUVUSE9EX09BVVRIMl9BRE1JTl9DT05TRU5UEAMSGAoUQVVUSF9NRVRIT0RfUEFTU1dPUkQQBCqeAgoQTWljcm9zb2Z0U2VydmljZRIhCh1NSUNST1NPRlRfU0VSVklDRV9VTlNQRUNJRklFRBAAEigKJE1JQ1JPU09GVF9TRVJWSUNFX0FaVVJFX0JMT0JfU1RPUkFHRRABEicKI01JQ1JPU09GVF9TRVJWSUNFX09ORURSSVZFX0NPTlNVTUVSEAISOQo1TUlDUk9TT0ZUX1NFUlZJQ0VfT05FRFJJVkVfRk9SX0JVU0lORVNTX0FETUlOSVNUUkFUT1IQAxIwCixNSUNST1NPRlRfU0VSVklDRV9PTkVEUklWRV9GT1JfQlVTSU5FU1NfVVNFUhAEEicKI01JQ1JPU09GVF9TRVJWSUNFX1NIQVJFUE9JTlRfT05MSU5FEAUy2A0KEENvbm5lY3RvclNlcnZpY2USZwoSTGlzdENvbm5lY3RvclR5cGVzEicuY29ubmVjdG9yLnYxLkxpc3RDb25uZWN0b3JUeXBlc1JlcXVlc3QaKC5jb25uZWN0b3IudjEuTGlzdENvbm5lY3RvclR5cGVzUmVzcG9uc2USVgoQR2V0Q29ubmVjdG9yVHlwZRIlLmNvbm5lY3Rvci52MS5HZXRDb25uZWN0b3JUeXBlUmVxdWVzdBobLmNvbm5lY3Rvci52MS5Db25uZWN0b3JUeXBlEm0KFFJlc29sdmVDb25uZWN0b3JUeXBlEikuY29ubmVjdG9yLnYxLlJlc29sdmVDb25uZWN0b3JUeXBlUmVxdWVzdBoqLmNvbm5lY3Rvci52MS5SZXNvbHZlQ29ubmVjdG9yVHlwZVJlc3BvbnNlElAKD0NyZWF0ZUNvbm5lY3RvchIkLmNvbm5lY3Rvci52MS5DcmVhdGVDb25uZWN0b3JSZXF1ZXN0GhcuY29ubmVjdG9yLnYxLkNvbm5lY3RvchJnChJTdGFydEF1dGhvcml6YXRpb24SJy5jb25uZWN0b3IudjEuU3RhcnRBdXRob3JpemF0aW9uUmVxdWVzdBooLmNvbm5lY3Rvci52MS5TdGFydEF1dGhvcml6YXRpb25SZXNwb25zZRJtChRTdGFydFJlYXV0aG9yaXphdGlvbhIpLmNvbm5lY3Rvci52MS5TdGFydFJlYXV0aG9yaXphdGlvblJlcXVlc3QaKi5jb25uZWN0b3IudjEuU3RhcnRSZWF1dGhvcml6YXRpb25SZXNwb25zZRJcChVDb21wbGV0ZUF1dGhvcml6YXRpb24SKi5jb25uZWN0b3IudjEuQ29tcGxldGVBdXRob3JpemF0aW9uUmVxdWVzdBoXLmNvbm5lY3Rvci52MS5Db25uZWN0b3ISSgoMR2V0Q29ubmVjdG9yEiEuY29ubmVjdG9yLnYxLkdldENvbm5lY3RvclJlcXVlc3QaFy5jb25uZWN0b3IudjEuQ29ubmVjdG9yElsKDkxpc3RDb25uZWN0b3JzEiMuY29ubmVjdG9yLnYxLkxpc3RDb25uZWN0b3JzUmVxdWVzdBokLmNvbm5lY3Rvci52MS5MaXN0Q29ubmVjdG9yc1Jlc3BvbnNlElAKD1VwZGF0ZUNvbm5lY3RvchIkLmNvbm5lY3Rvci52MS5VcGRhdGVDb25uZWN0b3JSZXF1ZXN0GhcuY29ubmVjdG9yLnYxLkNvbm5lY3RvchJaChRSZWF1dGhvcml6ZUNvbm5lY3RvchIpLmNvbm5lY3Rvci52MS5SZWF1dGhvcml6ZUNvbm5lY3RvclJlcXVlc3QaFy5jb25uZWN0b3IudjEuQ29ubmVjdG9yEl4KD0RlbGV0ZUNvbm5lY3RvchIkLmNvbm5lY3Rvci52MS5EZWxldGVDb25uZWN0b3JSZXF1ZXN0GiUuY29ubmVjdG9yLnYxLkRlbGV0ZUNvbm5lY3RvclJlc3BvbnNlElgKDURlbGV0ZUFjY291bnQSIi5jb25uZWN0b3IudjEuRGVsZXRlQWNjb3VudFJlcXVlc3QaIy5jb25uZWN0b3IudjEuRGVsZXRlQWNjb3VudFJlc3BvbnNlElsKDkdldEFjY2Vzc1Rva2VuEiMuY29ubmVjdG9yLnYxLkdldEFjY2Vzc1Rva2VuUmVxdWVzdBokLmNvbm5lY3Rvci52MS5HZXRBY2Nlc3NUb2tlblJlc3BvbnNlEn8KGlJldmVhbENvbm5lY3RvckNyZWRlbnRpYWxzEi8uY29ubmVjdG9yLnYxLlJldmVhbENvbm5lY3RvckNyZWRlbnRpYWxzUmVxdWVzdBowLmNvbm5lY3Rvci52MS5SZXZlYWxDb25uZWN0b3JDcmVkZW50aWFsc1Jlc3BvbnNlEmoKE0xpc3RDb25uZWN0b3JFdmVudHMSKC5jb25uZWN0b3IudjEuTGlzdENvbm5lY3RvckV2ZW50c1JlcXVlc3QaKS5jb25uZWN0b3IudjEuTGlzdENvbm5lY3RvckV2ZW50c1Jlc3BvbnNlEmEKFFdhdGNoQ29ubmVjdG9yRXZlbnRzEikuY29ubmVjdG9yLnYxLldhdGNoQ29ubmVjdG9yRXZlbnRzUmVxdWVzdBocLmNvbm5lY3Rvci52MS5Db25uZWN0b3JFdmVudDABEk4KDlJlY29yZFRyYW5zZmVyEiMuY29ubmVjdG9yLnYxLlJlY29yZFRyYW5zZmVyUmVxdWVzdBoXLmNvbm5lY3Rvci52MS5Db25uZWN0b3JiBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("CiRjb25uZWN0b3IvdjEvY29ubmVjdG9yX3NlcnZpY2UucHJvdG8SDGNvbm5lY3Rvci52MSLhAgoNQ29ubmVjdG9yVHlwZRIMCgRuYW1lGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRItCgthdXRoX21ldGhvZBgDIAEoDjIYLmNvbm5lY3Rvci52MS5BdXRoTWV0aG9kEjoKEm1pY3Jvc29mdF9zZXJ2aWNlcxgEIAMoDjIeLmNvbm5lY3Rvci52MS5NaWNyb3NvZnRTZXJ2aWNlEhMKC2Rlc2NyaXB0aW9uGAUgASgJEjgKEWNyZWRlbnRpYWxfZmllbGRzGAYgAygLMh0uY29ubmVjdG9yLnYxLkNyZWRlbnRpYWxGaWVsZBIQCghzZXJ2aWNlcxgHIAMoCRISCgpjb25maWd1cmVkGAggASgIEjEKCGRlbGV0aW9uGAkgASgLMh8uY29ubmVjdG9yLnYxLkNvbm5lY3RvckRlbGV0aW9uEhkKEWlkZW50aXR5X3Byb3ZpZGVyGAogASgJIkoKEUNvbm5lY3RvckRlbGV0aW9uEhYKDnJldm9rZXNfYWNjZXNzGAEgASgIEg4KBmFjY2VzcxgCIAEoCRINCgVjaGVjaxgDIAEoCSKMAQoPQ3JlZGVudGlhbEZpZWxkEgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEg4KBnNlY3JldBgDIAEoCBIQCghyZXF1aXJlZBgEIAEoCBIXCg92YWxpZGF0aW9uX2hpbnQYBSABKAkSGgoSaWRlbnRpZmllc19hY2NvdW50GAYgASgIIhsKGUxpc3RDb25uZWN0b3JUeXBlc1JlcXVlc3QiUgoaTGlzdENvbm5lY3RvclR5cGVzUmVzcG9uc2USNAoPY29ubmVjdG9yX3R5cGVzGAEgAygLMhsuY29ubmVjdG9yLnYxLkNvbm5lY3RvclR5cGUiJwoXR2V0Q29ubmVjdG9yVHlwZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJYChtSZXNvbHZlQ29ubmVjdG9yVHlwZVJlcXVlc3QSOQoRbWljcm9zb2Z0X3NlcnZpY2UYASABKA4yHi5jb25uZWN0b3IudjEuTWljcm9zb2Z0U2VydmljZSJTChxSZXNvbHZlQ29ubmVjdG9yVHlwZVJlc3BvbnNlEjMKDmNvbm5lY3Rvcl90eXBlGAEgASgLMhsuY29ubmVjdG9yLnYxLkNvbm5lY3RvclR5cGUiSgoPRXh0ZXJuYWxBY2NvdW50EgoKAmlkGAEgASgJEg0KBWxhYmVsGAIgASgJEhwKFGhvc3Rfa2V5X2ZpbmdlcnByaW50GAMgASgJItoHCglDb25uZWN0b3ISDAoEbmFtZRgBIAEoCRIWCg5jb25uZWN0b3JfdHlwZRgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSLAoFc3RhdGUYBCABKA4yHS5jb25uZWN0b3IudjEuQ29ubmVjdG9yLlN0YXRlEk0KFmRlYXV0aG9yaXphdGlvbl9yZWFzb24YBSABKA4yLS5jb25uZWN0b3IudjEuQ29ubmVjdG9yLkRlYXV0aG9yaXphdGlvblJlYXNvbhI3ChBleHRlcm5hbF9hY2NvdW50GAYgASgLMh0uY29ubmVjdG9yLnYxLkV4dGVybmFsQWNjb3VudBItCgthdXRoX21ldGhvZBgHIAEoDjIYLmNvbm5lY3Rvci52MS5BdXRoTWV0aG9kEi8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5hdXRob3JpemVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSbGFzdF90cmFuc2Zlcl90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCgZsYWJlbHMYCyADKAsyIy5jb25uZWN0b3IudjEuQ29ubmVjdG9yLkxhYmVsc0VudHJ5EgwKBGV0YWcYDCABKAkSLwoLdXBkYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEGRlYXV0aG9yaXplX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKE2luYWN0aXZpdHlfZGVhZGxpbmUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTAoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIUChBTVEFURV9BVVRIT1JJWkVEEAESFgoSU1RBVEVfREVBVVRIT1JJWkVEEAIirgEKFURlYXV0aG9yaXphdGlvblJlYXNvbhImCiJERUFVVEhPUklaQVRJT05fUkVBU09OX1VOU1BFQ0lGSUVEEAASJQohREVBVVRIT1JJWkFUSU9OX1JFQVNPTl9JTkFDVElWSVRZEAESIgoeREVBVVRIT1JJWkFUSU9OX1JFQVNPTl9SRVZPS0VEEAISIgoeREVBVVRIT1JJWkFUSU9OX1JFQVNPTl9FWFBJUkVEEAMikgEKC0NyZWRlbnRpYWxzEkkKGWF6dXJlX3N0b3JhZ2VfYWNjb3VudF9rZXkYASABKAsyJC5jb25uZWN0b3IudjEuQXp1cmVTdG9yYWdlQWNjb3VudEtleUgAEjAKBmZpZWxkcxgCIAEoCzIeLmNvbm5lY3Rvci52MS5DcmVkZW50aWFsRmllbGRzSABCBgoEa2luZCJ9ChBDcmVkZW50aWFsRmllbGRzEjoKBnZhbHVlcxgBIAMoCzIqLmNvbm5lY3Rvci52MS5DcmVkZW50aWFsRmllbGRzLlZhbHVlc0VudHJ5Gi0KC1ZhbHVlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQwoWQXp1cmVTdG9yYWdlQWNjb3VudEtleRIUCgxhY2NvdW50X25hbWUYASABKAkSEwoLYWNjb3VudF9rZXkYAiABKAkihAEKFkNyZWF0ZUNvbm5lY3RvclJlcXVlc3QSDgoGcGFyZW50GAEgASgJEioKCWNvbm5lY3RvchgCIAEoCzIXLmNvbm5lY3Rvci52MS5Db25uZWN0b3ISLgoLY3JlZGVudGlhbHMYAyABKAsyGS5jb25uZWN0b3IudjEuQ3JlZGVudGlhbHMijQEKGVN0YXJ0QXV0aG9yaXphdGlvblJlcXVlc3QSDgoGcGFyZW50GAEgASgJEhYKDmNvbm5lY3Rvcl90eXBlGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRISCgpyZXR1cm5fdXJsGAQgASgJEh4KFm9yY2hlc3RyYXRvcl9jb21wbGV0ZXMYBSABKAgiaAoaU3RhcnRBdXRob3JpemF0aW9uUmVzcG9uc2USGQoRYXV0aG9yaXphdGlvbl91cmwYASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl8KG1N0YXJ0UmVhdXRob3JpemF0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCnJldHVybl91cmwYAiABKAkSHgoWb3JjaGVzdHJhdG9yX2NvbXBsZXRlcxgDIAEoCCJqChxTdGFydFJlYXV0aG9yaXphdGlvblJlc3BvbnNlEhkKEWF1dGhvcml6YXRpb25fdXJsGAEgASgJEi8KC2V4cGlyZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKZAQocQ29tcGxldGVBdXRob3JpemF0aW9uUmVxdWVzdBINCgVzdGF0ZRgBIAEoCRIMCgRjb2RlGAIgASgJEg0KBWVycm9yGAMgASgJEhkKEWVycm9yX2Rlc2NyaXB0aW9uGAQgASgJEg4KBnRlbmFudBgFIAEoCRIVCg1hZG1pbl9jb25zZW50GAYgASgJEgsKA2lzcxgHIAEoCSIjChNHZXRDb25uZWN0b3JSZXF1ZXN0EgwKBG5hbWUYASABKAkiXgoVTGlzdENvbm5lY3RvcnNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIOCgZmaWx0ZXIYBCABKAkiXgoWTGlzdENvbm5lY3RvcnNSZXNwb25zZRIrCgpjb25uZWN0b3JzGAEgAygLMhcuY29ubmVjdG9yLnYxLkNvbm5lY3RvchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkidQoWVXBkYXRlQ29ubmVjdG9yUmVxdWVzdBIqCgljb25uZWN0b3IYASABKAsyFy5jb25uZWN0b3IudjEuQ29ubmVjdG9yEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJbChtSZWF1dGhvcml6ZUNvbm5lY3RvclJlcXVlc3QSDAoEbmFtZRgBIAEoCRIuCgtjcmVkZW50aWFscxgCIAEoCzIZLmNvbm5lY3Rvci52MS5DcmVkZW50aWFscyI0ChZEZWxldGVDb25uZWN0b3JSZXF1ZXN0EgwKBG5hbWUYASABKAkSDAoEZXRhZxgCIAEoCSIZChdEZWxldGVDb25uZWN0b3JSZXNwb25zZSIkChREZWxldGVBY2NvdW50UmVxdWVzdBIMCgRuYW1lGAEgASgJIjMKFURlbGV0ZUFjY291bnRSZXNwb25zZRIaChJkZWxldGVkX2Nvbm5lY3RvcnMYASABKAMiMQohUmV2ZWFsQ29ubmVjdG9yQ3JlZGVudGlhbHNSZXF1ZXN0EgwKBG5hbWUYASABKAkioQEKIlJldmVhbENvbm5lY3RvckNyZWRlbnRpYWxzUmVzcG9uc2USTAoGZmllbGRzGAEgAygLMjwuY29ubmVjdG9yLnYxLlJldmVhbENvbm5lY3RvckNyZWRlbnRpYWxzUmVzcG9uc2UuRmllbGRzRW50cnkaLQoLRmllbGRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIlChVHZXRBY2Nlc3NUb2tlblJlcXVlc3QSDAoEbmFtZRgBIAEoCSKFAwoWR2V0QWNjZXNzVG9rZW5SZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSQgoKdG9rZW5fdHlwZRgCIAEoDjIuLmNvbm5lY3Rvci52MS5HZXRBY2Nlc3NUb2tlblJlc3BvbnNlLlRva2VuVHlwZRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc2NvcGVzGAQgAygJEhQKDHJlc291cmNlX3VybBgFIAEoCRJEChdhd3Nfc2Vzc2lvbl9jcmVkZW50aWFscxgGIAEoCzIjLmNvbm5lY3Rvci52MS5Bd3NTZXNzaW9uQ3JlZGVudGlhbHMidAoJVG9rZW5UeXBlEhoKFlRPS0VOX1RZUEVfVU5TUEVDSUZJRUQQABIVChFUT0tFTl9UWVBFX0JFQVJFUhABEhgKFFRPS0VOX1RZUEVfQVpVUkVfU0FTEAISGgoWVE9LRU5fVFlQRV9BV1NfU0VTU0lPThADIkkKFUF3c1Nlc3Npb25DcmVkZW50aWFscxIVCg1hY2Nlc3Nfa2V5X2lkGAEgASgJEhkKEXNlY3JldF9hY2Nlc3Nfa2V5GAIgASgJIkAKFVJlY29yZFRyYW5zZmVyUmVxdWVzdBIMCgRuYW1lGAEgASgJEhkKEWJ5dGVzX3RyYW5zZmVycmVkGAIgASgDIpMFCg5Db25uZWN0b3JFdmVudBIOCgZjdXJzb3IYASABKAMSEQoJY29ubmVjdG9yGAIgASgJEhYKDmNvbm5lY3Rvcl90eXBlGAMgASgJEi8KBGtpbmQYBCABKA4yIS5jb25uZWN0b3IudjEuQ29ubmVjdG9yRXZlbnQuS2luZBJNChZkZWF1dGhvcml6YXRpb25fcmVhc29uGAUgASgOMi0uY29ubmVjdG9yLnYxLkNvbm5lY3Rvci5EZWF1dGhvcml6YXRpb25SZWFzb24SLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEkoKEnJldm9jYXRpb25fb3V0Y29tZRgHIAEoDjIuLmNvbm5lY3Rvci52MS5Db25uZWN0b3JFdmVudC5SZXZvY2F0aW9uT3V0Y29tZSKpAQoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASEwoPS0lORF9BVVRIT1JJWkVEEAESFQoRS0lORF9SRUFVVEhPUklaRUQQAhIVChFLSU5EX0RFQVVUSE9SSVpFRBADEhAKDEtJTkRfREVMRVRFRBAEEhgKFEtJTkRfQUNDT1VOVF9ERUxFVEVEEAUSHAoYS0lORF9SRVZPQ0FUSU9OX0ZJTklTSEVEEAYinAEKEVJldm9jYXRpb25PdXRjb21lEiIKHlJFVk9DQVRJT05fT1VUQ09NRV9VTlNQRUNJRklFRBAAEh4KGlJFVk9DQVRJT05fT1VUQ09NRV9SRVZPS0VEEAESJAogUkVWT0NBVElPTl9PVVRDT01FX05PVF9TVVBQT1JURUQQAhIdChlSRVZPQ0FUSU9OX09VVENPTUVfRkFJTEVEEAMiUwoaTGlzdENvbm5lY3RvckV2ZW50c1JlcXVlc3QSDgoGcGFyZW50GAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImQKG0xpc3RDb25uZWN0b3JFdmVudHNSZXNwb25zZRIsCgZldmVudHMYASADKAsyHC5jb25uZWN0b3IudjEuQ29ubmVjdG9yRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkMKG1dhdGNoQ29ubmVjdG9yRXZlbnRzUmVxdWVzdBIOCgZwYXJlbnQYASABKAkSFAoMYWZ0ZXJfY3Vyc29yGAIgASgDKqgBCgpBdXRoTWV0aG9kEhsKF0FVVEhfTUVUSE9EX1VOU1BFQ0lGSUVEEAASGwoXQVVUSF9NRVRIT0RfQUNDT1VOVF9LRVkQARIgChxBVVRIX01FVEhPRF9PQVVUSDJfREVMRUdBVEVEEAISJAogQVVUSF9NRVRIT0RfT0FVVEgyX0FETUlOX0NPTlNFTlQQAxIYChRBVVRIX01FVEhPRF9QQVNTV09SRBAEKp4CChBNaWNyb3NvZnRTZXJ2aWNlEiEKHU1JQ1JPU09GVF9TRVJWSUNFX1VOU1BFQ0lGSUVEEAASKAokTUlDUk9TT0ZUX1NFUlZJQ0VfQVpVUkVfQkxPQl9TVE9SQUdFEAESJwojTUlDUk9TT0ZUX1NFUlZJQ0VfT05FRFJJVkVfQ09OU1VNRVIQAhI5CjVNSUNST1NPRlRfU0VSVklDRV9PTkVEUklWRV9GT1JfQlVTSU5FU1NfQURNSU5JU1RSQVRPUhADEjAKLE1JQ1JPU09GVF9TRVJWSUNFX09ORURSSVZFX0ZPUl9CVVNJTkVTU19VU0VSEAQSJwojTUlDUk9TT0ZUX1NFUlZJQ0VfU0hBUkVQT0lOVF9PTkxJTkUQBTLYDQoQQ29ubmVjdG9yU2VydmljZRJnChJMaXN0Q29ubmVjdG9yVHlwZXMSJy5jb25uZWN0b3IudjEuTGlzdENvbm5lY3RvclR5cGVzUmVxdWVzdBooLmNvbm5lY3Rvci52MS5MaXN0Q29ubmVjdG9yVHlwZXNSZXNwb25zZRJWChBHZXRDb25uZWN0b3JUeXBlEiUuY29ubmVjdG9yLnYxLkdldENvbm5lY3RvclR5cGVSZXF1ZXN0GhsuY29ubmVjdG9yLnYxLkNvbm5lY3RvclR5cGUSbQoUUmVzb2x2ZUNvbm5lY3RvclR5cGUSKS5jb25uZWN0b3IudjEuUmVzb2x2ZUNvbm5lY3RvclR5cGVSZXF1ZXN0GiouY29ubmVjdG9yLnYxLlJlc29sdmVDb25uZWN0b3JUeXBlUmVzcG9uc2USUAoPQ3JlYXRlQ29ubmVjdG9yEiQuY29ubmVjdG9yLnYxLkNyZWF0ZUNvbm5lY3RvclJlcXVlc3QaFy5jb25uZWN0b3IudjEuQ29ubmVjdG9yEmcKElN0YXJ0QXV0aG9yaXphdGlvbhInLmNvbm5lY3Rvci52MS5TdGFydEF1dGhvcml6YXRpb25SZXF1ZXN0GiguY29ubmVjdG9yLnYxLlN0YXJ0QXV0aG9yaXphdGlvblJlc3BvbnNlEm0KFFN0YXJ0UmVhdXRob3JpemF0aW9uEikuY29ubmVjdG9yLnYxLlN0YXJ0UmVhdXRob3JpemF0aW9uUmVxdWVzdBoqLmNvbm5lY3Rvci52MS5TdGFydFJlYXV0aG9yaXphdGlvblJlc3BvbnNlElwKFUNvbXBsZXRlQXV0aG9yaXphdGlvbhIqLmNvbm5lY3Rvci52MS5Db21wbGV0ZUF1dGhvcml6YXRpb25SZXF1ZXN0GhcuY29ubmVjdG9yLnYxLkNvbm5lY3RvchJKCgxHZXRDb25uZWN0b3ISIS5jb25uZWN0b3IudjEuR2V0Q29ubmVjdG9yUmVxdWVzdBoXLmNvbm5lY3Rvci52MS5Db25uZWN0b3ISWwoOTGlzdENvbm5lY3RvcnMSIy5jb25uZWN0b3IudjEuTGlzdENvbm5lY3RvcnNSZXF1ZXN0GiQuY29ubmVjdG9yLnYxLkxpc3RDb25uZWN0b3JzUmVzcG9uc2USUAoPVXBkYXRlQ29ubmVjdG9yEiQuY29ubmVjdG9yLnYxLlVwZGF0ZUNvbm5lY3RvclJlcXVlc3QaFy5jb25uZWN0b3IudjEuQ29ubmVjdG9yEloKFFJlYXV0aG9yaXplQ29ubmVjdG9yEikuY29ubmVjdG9yLnYxLlJlYXV0aG9yaXplQ29ubmVjdG9yUmVxdWVzdBoXLmNvbm5lY3Rvci52MS5Db25uZWN0b3ISXgoPRGVsZXRlQ29ubmVjdG9yEiQuY29ubmVjdG9yLnYxLkRlbGV0ZUNvbm5lY3RvclJlcXVlc3QaJS5jb25uZWN0b3IudjEuRGVsZXRlQ29ubmVjdG9yUmVzcG9uc2USWAoNRGVsZXRlQWNjb3VudBIiLmNvbm5lY3Rvci52MS5EZWxldGVBY2NvdW50UmVxdWVzdBojLmNvbm5lY3Rvci52MS5EZWxldGVBY2NvdW50UmVzcG9uc2USWwoOR2V0QWNjZXNzVG9rZW4SIy5jb25uZWN0b3IudjEuR2V0QWNjZXNzVG9rZW5SZXF1ZXN0GiQuY29ubmVjdG9yLnYxLkdldEFjY2Vzc1Rva2VuUmVzcG9uc2USfwoaUmV2ZWFsQ29ubmVjdG9yQ3JlZGVudGlhbHMSLy5jb25uZWN0b3IudjEuUmV2ZWFsQ29ubmVjdG9yQ3JlZGVudGlhbHNSZXF1ZXN0GjAuY29ubmVjdG9yLnYxLlJldmVhbENvbm5lY3RvckNyZWRlbnRpYWxzUmVzcG9uc2USagoTTGlzdENvbm5lY3RvckV2ZW50cxIoLmNvbm5lY3Rvci52MS5MaXN0Q29ubmVjdG9yRXZlbnRzUmVxdWVzdBopLmNvbm5lY3Rvci52MS5MaXN0Q29ubmVjdG9yRXZlbnRzUmVzcG9uc2USYQoUV2F0Y2hDb25uZWN0b3JFdmVudHMSKS5jb25uZWN0b3IudjEuV2F0Y2hDb25uZWN0b3JFdmVudHNSZXF1ZXN0GhwuY29ubmVjdG9yLnYxLkNvbm5lY3RvckV2ZW50MAESTgoOUmVjb3JkVHJhbnNmZXISIy5jb25uZWN0b3IudjEuUmVjb3JkVHJhbnNmZXJSZXF1ZXN0GhcuY29ubmVjdG9yLnYxLkNvbm5lY3RvcmIGcHJvdG8z", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A kind of connector: which cloud service it links to and how it
@@ -86,6 +86,33 @@ export type ConnectorType = Message<"connector.v1.ConnectorType"> & {
    * @generated from field: repeated string services = 7;
    */
   services: string[];
+
+  /**
+   * Whether this server can link connectors of this type now. An OAuth 2.0
+   * type is configured when the operator gave this server an app registration
+   * for it; without one, `StartAuthorization` answers FAILED_PRECONDITION with
+   * reason `CONNECTOR_TYPE_NOT_CONFIGURED`. Credential types are always
+   * configured. A form offers only configured types.
+   *
+   * @generated from field: bool configured = 8;
+   */
+  configured: boolean;
+
+  /**
+   * What deleting a connector of this type does to this service's access at
+   * the cloud service, and what the customer can do about what remains.
+   *
+   * @generated from field: connector.v1.ConnectorDeletion deletion = 9;
+   */
+  deletion?: ConnectorDeletion | undefined;
+
+  /**
+   * For OAuth 2.0 types, who runs the sign-in page the user is sent to, for
+   * example "Microsoft" or "Google". Empty for credential types.
+   *
+   * @generated from field: string identity_provider = 10;
+   */
+  identityProvider: string;
 };
 
 /**
@@ -94,6 +121,46 @@ export type ConnectorType = Message<"connector.v1.ConnectorType"> & {
  */
 export const ConnectorTypeSchema: GenMessage<ConnectorType> = /*@__PURE__*/
   messageDesc(file_connector_v1_connector_service, 0);
+
+/**
+ * What deleting a connector of one type does to this service's access.
+ *
+ * @generated from message connector.v1.ConnectorDeletion
+ */
+export type ConnectorDeletion = Message<"connector.v1.ConnectorDeletion"> & {
+  /**
+   * Whether deleting revokes the access at the cloud service (some services
+   * offer apps no way to revoke a grant or a key). Revocation is retried in the
+   * background; the connector's events record the outcome.
+   *
+   * @generated from field: bool revokes_access = 1;
+   */
+  revokesAccess: boolean;
+
+  /**
+   * What happens to what this service held, in one sentence that claims no
+   * more than happens, for example "We revoke the refresh token at Google,
+   * then erase it."
+   *
+   * @generated from field: string access = 2;
+   */
+  access: string;
+
+  /**
+   * What the customer does to check that the access is gone, or to end it
+   * where this service cannot, in one sentence.
+   *
+   * @generated from field: string check = 3;
+   */
+  check: string;
+};
+
+/**
+ * Describes the message connector.v1.ConnectorDeletion.
+ * Use `create(ConnectorDeletionSchema)` to create a new message.
+ */
+export const ConnectorDeletionSchema: GenMessage<ConnectorDeletion> = /*@__PURE__*/
+  messageDesc(file_connector_v1_connector_service, 1);
 
 /**
  * One credential field a connector type asks for, described so that a caller
@@ -139,6 +206,16 @@ export type CredentialField = Message<"connector.v1.CredentialField"> & {
    * @generated from field: string validation_hint = 5;
    */
   validationHint: string;
+
+  /**
+   * Whether the value names the external account the connector links, so
+   * that it becomes the connector's `external_account.id` (Azure's
+   * `account_name`). A reauthorization must give the same value; a form shows
+   * it and does not let it change.
+   *
+   * @generated from field: bool identifies_account = 6;
+   */
+  identifiesAccount: boolean;
 };
 
 /**
@@ -146,7 +223,7 @@ export type CredentialField = Message<"connector.v1.CredentialField"> & {
  * Use `create(CredentialFieldSchema)` to create a new message.
  */
 export const CredentialFieldSchema: GenMessage<CredentialField> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 1);
+  messageDesc(file_connector_v1_connector_service, 2);
 
 /**
  * Request for `ListConnectorTypes`.
@@ -161,7 +238,7 @@ export type ListConnectorTypesRequest = Message<"connector.v1.ListConnectorTypes
  * Use `create(ListConnectorTypesRequestSchema)` to create a new message.
  */
 export const ListConnectorTypesRequestSchema: GenMessage<ListConnectorTypesRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 2);
+  messageDesc(file_connector_v1_connector_service, 3);
 
 /**
  * Response for `ListConnectorTypes`.
@@ -182,7 +259,7 @@ export type ListConnectorTypesResponse = Message<"connector.v1.ListConnectorType
  * Use `create(ListConnectorTypesResponseSchema)` to create a new message.
  */
 export const ListConnectorTypesResponseSchema: GenMessage<ListConnectorTypesResponse> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 3);
+  messageDesc(file_connector_v1_connector_service, 4);
 
 /**
  * Request for `GetConnectorType`.
@@ -203,7 +280,7 @@ export type GetConnectorTypeRequest = Message<"connector.v1.GetConnectorTypeRequ
  * Use `create(GetConnectorTypeRequestSchema)` to create a new message.
  */
 export const GetConnectorTypeRequestSchema: GenMessage<GetConnectorTypeRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 4);
+  messageDesc(file_connector_v1_connector_service, 5);
 
 /**
  * Request for `ResolveConnectorType`.
@@ -224,7 +301,7 @@ export type ResolveConnectorTypeRequest = Message<"connector.v1.ResolveConnector
  * Use `create(ResolveConnectorTypeRequestSchema)` to create a new message.
  */
 export const ResolveConnectorTypeRequestSchema: GenMessage<ResolveConnectorTypeRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 5);
+  messageDesc(file_connector_v1_connector_service, 6);
 
 /**
  * Response for `ResolveConnectorType`.
@@ -245,7 +322,7 @@ export type ResolveConnectorTypeResponse = Message<"connector.v1.ResolveConnecto
  * Use `create(ResolveConnectorTypeResponseSchema)` to create a new message.
  */
 export const ResolveConnectorTypeResponseSchema: GenMessage<ResolveConnectorTypeResponse> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 6);
+  messageDesc(file_connector_v1_connector_service, 7);
 
 /**
  * The account at the cloud service that a connector is linked to.
@@ -288,7 +365,7 @@ export type ExternalAccount = Message<"connector.v1.ExternalAccount"> & {
  * Use `create(ExternalAccountSchema)` to create a new message.
  */
 export const ExternalAccountSchema: GenMessage<ExternalAccount> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 7);
+  messageDesc(file_connector_v1_connector_service, 8);
 
 /**
  * Our authorization to one external cloud storage account, on behalf of one
@@ -422,7 +499,7 @@ export type Connector = Message<"connector.v1.Connector"> & {
  * Use `create(ConnectorSchema)` to create a new message.
  */
 export const ConnectorSchema: GenMessage<Connector> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 8);
+  messageDesc(file_connector_v1_connector_service, 9);
 
 /**
  * Whether the connector can be used.
@@ -458,7 +535,7 @@ export enum Connector_State {
  * Describes the enum connector.v1.Connector.State.
  */
 export const Connector_StateSchema: GenEnum<Connector_State> = /*@__PURE__*/
-  enumDesc(file_connector_v1_connector_service, 8, 0);
+  enumDesc(file_connector_v1_connector_service, 9, 0);
 
 /**
  * Why a connector lost its authorization.
@@ -500,7 +577,7 @@ export enum Connector_DeauthorizationReason {
  * Describes the enum connector.v1.Connector.DeauthorizationReason.
  */
 export const Connector_DeauthorizationReasonSchema: GenEnum<Connector_DeauthorizationReason> = /*@__PURE__*/
-  enumDesc(file_connector_v1_connector_service, 8, 1);
+  enumDesc(file_connector_v1_connector_service, 9, 1);
 
 /**
  * Credentials for a credential-based connector type. Input only: the service
@@ -540,7 +617,7 @@ export type Credentials = Message<"connector.v1.Credentials"> & {
  * Use `create(CredentialsSchema)` to create a new message.
  */
 export const CredentialsSchema: GenMessage<Credentials> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 9);
+  messageDesc(file_connector_v1_connector_service, 10);
 
 /**
  * Credentials as named fields, checked against the connector type's
@@ -564,7 +641,7 @@ export type CredentialFields = Message<"connector.v1.CredentialFields"> & {
  * Use `create(CredentialFieldsSchema)` to create a new message.
  */
 export const CredentialFieldsSchema: GenMessage<CredentialFields> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 10);
+  messageDesc(file_connector_v1_connector_service, 11);
 
 /**
  * A storage account name and one of its access keys.
@@ -594,7 +671,7 @@ export type AzureStorageAccountKey = Message<"connector.v1.AzureStorageAccountKe
  * Use `create(AzureStorageAccountKeySchema)` to create a new message.
  */
 export const AzureStorageAccountKeySchema: GenMessage<AzureStorageAccountKey> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 11);
+  messageDesc(file_connector_v1_connector_service, 12);
 
 /**
  * Request for `CreateConnector`.
@@ -630,7 +707,7 @@ export type CreateConnectorRequest = Message<"connector.v1.CreateConnectorReques
  * Use `create(CreateConnectorRequestSchema)` to create a new message.
  */
 export const CreateConnectorRequestSchema: GenMessage<CreateConnectorRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 12);
+  messageDesc(file_connector_v1_connector_service, 13);
 
 /**
  * Request for `StartAuthorization`.
@@ -696,7 +773,7 @@ export type StartAuthorizationRequest = Message<"connector.v1.StartAuthorization
  * Use `create(StartAuthorizationRequestSchema)` to create a new message.
  */
 export const StartAuthorizationRequestSchema: GenMessage<StartAuthorizationRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 13);
+  messageDesc(file_connector_v1_connector_service, 14);
 
 /**
  * Response for `StartAuthorization`.
@@ -725,7 +802,7 @@ export type StartAuthorizationResponse = Message<"connector.v1.StartAuthorizatio
  * Use `create(StartAuthorizationResponseSchema)` to create a new message.
  */
 export const StartAuthorizationResponseSchema: GenMessage<StartAuthorizationResponse> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 14);
+  messageDesc(file_connector_v1_connector_service, 15);
 
 /**
  * Request for `StartReauthorization`.
@@ -760,7 +837,7 @@ export type StartReauthorizationRequest = Message<"connector.v1.StartReauthoriza
  * Use `create(StartReauthorizationRequestSchema)` to create a new message.
  */
 export const StartReauthorizationRequestSchema: GenMessage<StartReauthorizationRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 15);
+  messageDesc(file_connector_v1_connector_service, 16);
 
 /**
  * Response for `StartReauthorization`.
@@ -788,7 +865,7 @@ export type StartReauthorizationResponse = Message<"connector.v1.StartReauthoriz
  * Use `create(StartReauthorizationResponseSchema)` to create a new message.
  */
 export const StartReauthorizationResponseSchema: GenMessage<StartReauthorizationResponse> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 16);
+  messageDesc(file_connector_v1_connector_service, 17);
 
 /**
  * Request for `CompleteAuthorization`: the query parameters the provider
@@ -859,7 +936,7 @@ export type CompleteAuthorizationRequest = Message<"connector.v1.CompleteAuthori
  * Use `create(CompleteAuthorizationRequestSchema)` to create a new message.
  */
 export const CompleteAuthorizationRequestSchema: GenMessage<CompleteAuthorizationRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 17);
+  messageDesc(file_connector_v1_connector_service, 18);
 
 /**
  * Request for `GetConnector`.
@@ -880,7 +957,7 @@ export type GetConnectorRequest = Message<"connector.v1.GetConnectorRequest"> & 
  * Use `create(GetConnectorRequestSchema)` to create a new message.
  */
 export const GetConnectorRequestSchema: GenMessage<GetConnectorRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 18);
+  messageDesc(file_connector_v1_connector_service, 19);
 
 /**
  * Request for `ListConnectors`.
@@ -927,7 +1004,7 @@ export type ListConnectorsRequest = Message<"connector.v1.ListConnectorsRequest"
  * Use `create(ListConnectorsRequestSchema)` to create a new message.
  */
 export const ListConnectorsRequestSchema: GenMessage<ListConnectorsRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 19);
+  messageDesc(file_connector_v1_connector_service, 20);
 
 /**
  * Response for `ListConnectors`.
@@ -955,7 +1032,7 @@ export type ListConnectorsResponse = Message<"connector.v1.ListConnectorsRespons
  * Use `create(ListConnectorsResponseSchema)` to create a new message.
  */
 export const ListConnectorsResponseSchema: GenMessage<ListConnectorsResponse> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 20);
+  messageDesc(file_connector_v1_connector_service, 21);
 
 /**
  * Request for `UpdateConnector`.
@@ -988,7 +1065,7 @@ export type UpdateConnectorRequest = Message<"connector.v1.UpdateConnectorReques
  * Use `create(UpdateConnectorRequestSchema)` to create a new message.
  */
 export const UpdateConnectorRequestSchema: GenMessage<UpdateConnectorRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 21);
+  messageDesc(file_connector_v1_connector_service, 22);
 
 /**
  * Request for `ReauthorizeConnector`.
@@ -1018,7 +1095,7 @@ export type ReauthorizeConnectorRequest = Message<"connector.v1.ReauthorizeConne
  * Use `create(ReauthorizeConnectorRequestSchema)` to create a new message.
  */
 export const ReauthorizeConnectorRequestSchema: GenMessage<ReauthorizeConnectorRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 22);
+  messageDesc(file_connector_v1_connector_service, 23);
 
 /**
  * Request for `DeleteConnector`.
@@ -1047,7 +1124,7 @@ export type DeleteConnectorRequest = Message<"connector.v1.DeleteConnectorReques
  * Use `create(DeleteConnectorRequestSchema)` to create a new message.
  */
 export const DeleteConnectorRequestSchema: GenMessage<DeleteConnectorRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 23);
+  messageDesc(file_connector_v1_connector_service, 24);
 
 /**
  * Response for `DeleteConnector`.
@@ -1062,7 +1139,7 @@ export type DeleteConnectorResponse = Message<"connector.v1.DeleteConnectorRespo
  * Use `create(DeleteConnectorResponseSchema)` to create a new message.
  */
 export const DeleteConnectorResponseSchema: GenMessage<DeleteConnectorResponse> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 24);
+  messageDesc(file_connector_v1_connector_service, 25);
 
 /**
  * Request for `DeleteAccount`.
@@ -1083,7 +1160,7 @@ export type DeleteAccountRequest = Message<"connector.v1.DeleteAccountRequest"> 
  * Use `create(DeleteAccountRequestSchema)` to create a new message.
  */
 export const DeleteAccountRequestSchema: GenMessage<DeleteAccountRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 25);
+  messageDesc(file_connector_v1_connector_service, 26);
 
 /**
  * Response for `DeleteAccount`.
@@ -1104,7 +1181,7 @@ export type DeleteAccountResponse = Message<"connector.v1.DeleteAccountResponse"
  * Use `create(DeleteAccountResponseSchema)` to create a new message.
  */
 export const DeleteAccountResponseSchema: GenMessage<DeleteAccountResponse> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 26);
+  messageDesc(file_connector_v1_connector_service, 27);
 
 /**
  * Request for `RevealConnectorCredentials`.
@@ -1125,7 +1202,7 @@ export type RevealConnectorCredentialsRequest = Message<"connector.v1.RevealConn
  * Use `create(RevealConnectorCredentialsRequestSchema)` to create a new message.
  */
 export const RevealConnectorCredentialsRequestSchema: GenMessage<RevealConnectorCredentialsRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 27);
+  messageDesc(file_connector_v1_connector_service, 28);
 
 /**
  * Response for `RevealConnectorCredentials`.
@@ -1152,7 +1229,7 @@ export type RevealConnectorCredentialsResponse = Message<"connector.v1.RevealCon
  * Use `create(RevealConnectorCredentialsResponseSchema)` to create a new message.
  */
 export const RevealConnectorCredentialsResponseSchema: GenMessage<RevealConnectorCredentialsResponse> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 28);
+  messageDesc(file_connector_v1_connector_service, 29);
 
 /**
  * Request for `GetAccessToken`.
@@ -1173,7 +1250,7 @@ export type GetAccessTokenRequest = Message<"connector.v1.GetAccessTokenRequest"
  * Use `create(GetAccessTokenRequestSchema)` to create a new message.
  */
 export const GetAccessTokenRequestSchema: GenMessage<GetAccessTokenRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 29);
+  messageDesc(file_connector_v1_connector_service, 30);
 
 /**
  * Response for `GetAccessToken`: a short-lived credential.
@@ -1232,7 +1309,7 @@ export type GetAccessTokenResponse = Message<"connector.v1.GetAccessTokenRespons
  * Use `create(GetAccessTokenResponseSchema)` to create a new message.
  */
 export const GetAccessTokenResponseSchema: GenMessage<GetAccessTokenResponse> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 30);
+  messageDesc(file_connector_v1_connector_service, 31);
 
 /**
  * The kind of credential in `access_token`.
@@ -1277,7 +1354,7 @@ export enum GetAccessTokenResponse_TokenType {
  * Describes the enum connector.v1.GetAccessTokenResponse.TokenType.
  */
 export const GetAccessTokenResponse_TokenTypeSchema: GenEnum<GetAccessTokenResponse_TokenType> = /*@__PURE__*/
-  enumDesc(file_connector_v1_connector_service, 30, 0);
+  enumDesc(file_connector_v1_connector_service, 31, 0);
 
 /**
  * A temporary AWS key pair from STS, valid with its session token until the
@@ -1306,7 +1383,7 @@ export type AwsSessionCredentials = Message<"connector.v1.AwsSessionCredentials"
  * Use `create(AwsSessionCredentialsSchema)` to create a new message.
  */
 export const AwsSessionCredentialsSchema: GenMessage<AwsSessionCredentials> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 31);
+  messageDesc(file_connector_v1_connector_service, 32);
 
 /**
  * Request for `RecordTransfer`.
@@ -1335,7 +1412,7 @@ export type RecordTransferRequest = Message<"connector.v1.RecordTransferRequest"
  * Use `create(RecordTransferRequestSchema)` to create a new message.
  */
 export const RecordTransferRequestSchema: GenMessage<RecordTransferRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 32);
+  messageDesc(file_connector_v1_connector_service, 33);
 
 /**
  * A lifecycle change of a connector. Carries no secrets.
@@ -1398,7 +1475,7 @@ export type ConnectorEvent = Message<"connector.v1.ConnectorEvent"> & {
  * Use `create(ConnectorEventSchema)` to create a new message.
  */
 export const ConnectorEventSchema: GenMessage<ConnectorEvent> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 33);
+  messageDesc(file_connector_v1_connector_service, 34);
 
 /**
  * What happened.
@@ -1467,7 +1544,7 @@ export enum ConnectorEvent_Kind {
  * Describes the enum connector.v1.ConnectorEvent.Kind.
  */
 export const ConnectorEvent_KindSchema: GenEnum<ConnectorEvent_Kind> = /*@__PURE__*/
-  enumDesc(file_connector_v1_connector_service, 33, 0);
+  enumDesc(file_connector_v1_connector_service, 34, 0);
 
 /**
  * How the revocation of our access at the cloud service ended.
@@ -1512,7 +1589,7 @@ export enum ConnectorEvent_RevocationOutcome {
  * Describes the enum connector.v1.ConnectorEvent.RevocationOutcome.
  */
 export const ConnectorEvent_RevocationOutcomeSchema: GenEnum<ConnectorEvent_RevocationOutcome> = /*@__PURE__*/
-  enumDesc(file_connector_v1_connector_service, 33, 1);
+  enumDesc(file_connector_v1_connector_service, 34, 1);
 
 /**
  * Request for `ListConnectorEvents`.
@@ -1548,7 +1625,7 @@ export type ListConnectorEventsRequest = Message<"connector.v1.ListConnectorEven
  * Use `create(ListConnectorEventsRequestSchema)` to create a new message.
  */
 export const ListConnectorEventsRequestSchema: GenMessage<ListConnectorEventsRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 34);
+  messageDesc(file_connector_v1_connector_service, 35);
 
 /**
  * Response for `ListConnectorEvents`.
@@ -1576,7 +1653,7 @@ export type ListConnectorEventsResponse = Message<"connector.v1.ListConnectorEve
  * Use `create(ListConnectorEventsResponseSchema)` to create a new message.
  */
 export const ListConnectorEventsResponseSchema: GenMessage<ListConnectorEventsResponse> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 35);
+  messageDesc(file_connector_v1_connector_service, 36);
 
 /**
  * Request for `WatchConnectorEvents`.
@@ -1604,7 +1681,7 @@ export type WatchConnectorEventsRequest = Message<"connector.v1.WatchConnectorEv
  * Use `create(WatchConnectorEventsRequestSchema)` to create a new message.
  */
 export const WatchConnectorEventsRequestSchema: GenMessage<WatchConnectorEventsRequest> = /*@__PURE__*/
-  messageDesc(file_connector_v1_connector_service, 36);
+  messageDesc(file_connector_v1_connector_service, 37);
 
 /**
  * How a connector type authenticates to its cloud service.
