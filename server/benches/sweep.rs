@@ -142,7 +142,11 @@ async fn run(backend: &str, url: &str, count: usize) {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = peak_rss_kib();
     let started = Instant::now();
-    let revoked = connectors.process_revocations().await.expect("revocations");
+    let revoked = connectors
+        .revocations()
+        .process()
+        .await
+        .expect("revocations");
     let elapsed = started.elapsed();
     let peak = peak_rss_kib();
     assert_eq!(revoked as usize, count / 2, "every queued token revoked");

@@ -11,9 +11,12 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::domain::{
-    Error,
-    model::{AccountId, ConnectorName},
+use crate::{
+    domain::{
+        Error,
+        model::{AccountId, ConnectorName},
+    },
+    transport::Refusal,
 };
 
 /// Which customer accounts a key may act on.
@@ -118,7 +121,7 @@ impl Caller {
     }
 
     /// Refuses a call the key has no capability for.
-    pub fn require(&self, capability: Capability) -> Result<(), Error> {
+    pub fn require(&self, capability: Capability) -> Result<(), Refusal> {
         if self.capabilities.contains(&capability) {
             Ok(())
         } else {
@@ -128,7 +131,7 @@ impl Caller {
                 None,
                 capability.as_str(),
             );
-            Err(Error::CapabilityMissing(capability.as_str()))
+            Err(Refusal::CapabilityMissing(capability.as_str()))
         }
     }
 
@@ -140,17 +143,17 @@ impl Caller {
     }
 
     /// A connector outside the caller's scope does not exist as far as the caller can tell.
-    pub fn authorize_connector(&self, name: &ConnectorName) -> Result<(), Error> {
+    pub fn authorize_connector(&self, name: &ConnectorName) -> Result<(), Refusal> {
         if self.may_access(&name.account) {
             Ok(())
         } else {
             crate::audit::refused("OUTSIDE_SCOPE", Some(&self.key_id), None, &name.to_string());
-            Err(Error::ConnectorNotFound(name.to_string()))
+            Err(Error::ConnectorNotFound(name.to_string()).into())
         }
     }
 
     /// Acting under a parent account outside the caller's scope is denied outright.
-    pub fn authorize_parent(&self, account: &AccountId) -> Result<(), Error> {
+    pub fn authorize_parent(&self, account: &AccountId) -> Result<(), Refusal> {
         if self.may_access(account) {
             Ok(())
         } else {
@@ -160,7 +163,7 @@ impl Caller {
                 None,
                 &format!("accounts/{account}"),
             );
-            Err(Error::AccountAccessDenied(account.clone()))
+            Err(Refusal::AccountAccessDenied(account.clone()))
         }
     }
 }

@@ -196,10 +196,9 @@ pub async fn start(
         },
         config.clock.clone(),
     )
-    .with_metrics(metrics.clone());
+    .with_observer(metrics.clone());
     let sweeper = tokio::spawn(sweep_inactive_connectors(
         connectors.clone(),
-        metrics.clone(),
         config.sweep_interval,
         config.sweep_batch,
     ));
@@ -225,7 +224,7 @@ pub async fn start(
     };
 
     let revoker = tokio::spawn(revoke_queued_tokens(
-        connectors.clone(),
+        connectors.revocations(),
         config.revocation_poll_interval,
     ));
 
@@ -235,12 +234,13 @@ pub async fn start(
         mtls = config.tls.as_ref().is_some_and(|tls| tls.client_ca.is_some()),
         "serving gRPC"
     );
+    let events = domain::Events::new(store, Arc::new(connectors.catalogue().clone()));
     let served = transport::serve(
         listener,
         transport::Serving {
             connectors,
+            events,
             page_tokens: PageTokens::new(sealer),
-            store,
             api_keys,
             request_timeout: config.request_timeout,
             max_request_bytes: config.max_request_bytes,
@@ -356,10 +356,10 @@ fn install_crypto_provider() {
 
 /// The inactivity sweeper: at start-up and then every `interval`, deauthorizes the connectors
 /// past their deadline. Reads never wait for it (a connector past its deadline already reads as
-/// deauthorized); it makes the state durable and erases the secrets.
+/// deauthorized); it makes the state durable and erases the secrets. (The domain reports each
+/// sweep to its observer, the metrics.)
 async fn sweep_inactive_connectors(
     connectors: domain::Connectors,
-    metrics: Arc<metrics::Metrics>,
     interval: std::time::Duration,
     batch: u64,
 ) {
@@ -367,9 +367,7 @@ async fn sweep_inactive_connectors(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let swept = connectors.sweep_inactive(batch).await;
-        metrics.sweep(swept.as_ref().ok().copied());
-        match swept {
+        match connectors.sweep_inactive(batch).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "deauthorized connectors for inactivity"),
             Err(error) => {
@@ -382,8 +380,8 @@ async fn sweep_inactive_connectors(
 /// The revocation outbox worker: at start-up, whenever this process queues a revocation, and
 /// every `interval` (for tries that came due, and for revocations other processes queued),
 /// carries out the revocations that are due.
-async fn revoke_queued_tokens(connectors: domain::Connectors, interval: std::time::Duration) {
-    let wakeup = connectors.revocation_wakeup();
+async fn revoke_queued_tokens(revocations: domain::Revocations, interval: std::time::Duration) {
+    let wakeup = revocations.wakeup();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -391,7 +389,7 @@ async fn revoke_queued_tokens(connectors: domain::Connectors, interval: std::tim
             _ = ticker.tick() => {}
             () = wakeup.notified() => {}
         }
-        if let Err(error) = connectors.process_revocations().await {
+        if let Err(error) = revocations.process().await {
             tracing::warn!(%error, "revocation worker failed; retrying at the next interval");
         }
     }

@@ -33,6 +33,7 @@ use tokio::net::TcpListener;
 use crate::{domain::connector_type::Catalogue, persistence::Store};
 
 mod grpc;
+mod observer;
 mod process;
 
 use grpc::GrpcMetrics;
@@ -303,37 +304,6 @@ impl Metrics {
         self.provider_duration
             .get_or_create(&[("type", connector_type), ("operation", operation)])
             .observe(elapsed.as_secs_f64());
-    }
-
-    /// A sweeper run and the connectors it deauthorized.
-    pub(crate) fn sweep(&self, deauthorized: Option<u64>) {
-        let outcome = if deauthorized.is_some() {
-            "ok"
-        } else {
-            "failed"
-        };
-        self.sweeps.get_or_create(&[("outcome", outcome)]).inc();
-        if let Some(count) = deauthorized.filter(|count| *count > 0) {
-            self.deauthorizations
-                .get_or_create(&[("reason", "inactivity")])
-                .inc_by(count);
-        }
-    }
-
-    /// A connector deauthorized outside the sweeper (`revoked`, `expired`).
-    pub(crate) fn deauthorized(&self, reason: &'static str) {
-        debug_assert!(DEAUTHORIZATION_REASONS.contains(&reason), "{reason}");
-        self.deauthorizations
-            .get_or_create(&[("reason", reason)])
-            .inc();
-    }
-
-    /// A revocation try's outcome.
-    pub(crate) fn revocation(&self, outcome: &'static str) {
-        debug_assert!(REVOCATION_OUTCOMES.contains(&outcome), "{outcome}");
-        self.revocations
-            .get_or_create(&[("outcome", outcome)])
-            .inc();
     }
 
     /// Counts a watch stream open until the guard drops.

@@ -3,12 +3,15 @@
 //! secrets, and the registry of credential providers. What it does is split by responsibility:
 //! `lifecycle` (create, list, update, reauthorize, delete, sweep), `access` (tokens, revealed
 //! passwords, transfer reports), `oauth` (linking and refreshing), `credential_checks`,
-//! `events` and `revocation`. None of them imports another; each imports this module.
+//! `revocation` (queuing, and handing the outbox worker its service) and `health`. None of them
+//! imports another; each imports this module. The event log is read by a service of its own,
+//! `events::Events`, and the revocation outbox is worked by `revocation::Revocations`.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::observer::{Observer, Unobserved};
 use super::rows::{already_exists, from_row, secret_context, to_row};
 use super::settings::{KeyChecks, Lifecycle, OAuthSettings, RefreshLocks};
 use super::token_cache::TokenCache;
@@ -53,7 +56,8 @@ pub struct Connectors {
     pub(super) revocation_wakeup: Arc<tokio::sync::Notify>,
     pub(super) credential_check_interval: chrono::Duration,
     pub(super) key_checks: KeyChecks,
-    pub(super) metrics: Arc<crate::metrics::Metrics>,
+    /// Where what happens is reported (metrics, in the server).
+    pub(super) observer: Arc<dyn Observer>,
 }
 
 impl Connectors {
@@ -88,7 +92,7 @@ impl Connectors {
             revocation_wakeup: Arc::default(),
             credential_check_interval: lifecycle.credential_check_interval,
             key_checks: Default::default(),
-            metrics: crate::metrics::Metrics::new(),
+            observer: Arc::new(Unobserved),
         }
     }
 
@@ -104,10 +108,10 @@ impl Connectors {
             || self.oauth.providers.contains_key(&connector_type)
     }
 
-    /// Counts what it does (deauthorizations, revocation outcomes) in `metrics`.
+    /// Reports what it does (deauthorizations, sweeps, revocation tries) to `observer`.
     #[must_use]
-    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
-        self.metrics = metrics;
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
         self
     }
 
@@ -269,11 +273,7 @@ impl Connectors {
         deauthorized.revision += 1;
         locked.deauthorize(to_row(&deauthorized)).await?;
         locked.commit().await?;
-        self.metrics.deauthorized(match reason {
-            DeauthorizationReason::Inactivity => "inactivity",
-            DeauthorizationReason::Revoked => "revoked",
-            DeauthorizationReason::Expired => "expired",
-        });
+        self.observer.deauthorized(reason, 1);
         self.revocations_queued();
         Ok(Error::Deauthorized {
             name: deauthorized.name,

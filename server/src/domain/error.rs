@@ -1,5 +1,8 @@
 //! The domain's one error type. Transport maps it to a gRPC status in exactly one place
-//! (`transport::status`); nothing here knows about gRPC.
+//! (`transport::status`); nothing here knows about gRPC. Its messages name no RPC, request
+//! field or provider role: the transport words what a client should call instead, and a
+//! provider supplies its own vocabulary (`AdminRequired`). Refusals that only the transport
+//! makes (API keys, limits, deadlines) are the transport's own `Refusal`.
 
 use std::time::Duration;
 
@@ -70,25 +73,21 @@ pub enum Error {
         retry_after: Duration,
     },
     /// The connector type is authorized through the OAuth 2.0 flow, not with credentials.
-    #[error(
-        "connectors of type {0} are authorized through OAuth 2.0: call StartAuthorization, not CreateConnector or ReauthorizeConnector"
-    )]
+    #[error("connectors of type {0} are authorized through OAuth 2.0, not with credentials")]
     OAuthAuthorizationRequired(ConnectorTypeId),
-    /// The connector type has no short-lived token (a password): workers get its credentials
-    /// from `RevealConnectorCredentials`.
+    /// The connector type has no short-lived token (a password): workers get its stored
+    /// credentials revealed instead.
     #[error(
-        "connectors of type {0} have no short-lived token: a worker gets their credentials from RevealConnectorCredentials, with a key that has the `reveal` capability"
+        "connectors of type {0} have no short-lived token: their stored credentials are revealed instead"
     )]
     NoAccessToken(ConnectorTypeId),
     /// The connector type mints short-lived access; its long-lived secret is never revealed.
     #[error(
-        "the credentials of connectors of type {0} are never revealed: call GetAccessToken for a short-lived one"
+        "the credentials of connectors of type {0} are never revealed: only short-lived access is handed out"
     )]
     NotRevealable(ConnectorTypeId),
-    /// The connector type is created with credentials (`CreateConnector`), not OAuth 2.0.
-    #[error(
-        "connectors of type {0} are created with credentials: call CreateConnector, not StartAuthorization"
-    )]
+    /// The connector type is created with credentials, not through OAuth 2.0.
+    #[error("connectors of type {0} are created with credentials, not through OAuth 2.0")]
     CredentialsRequired(ConnectorTypeId),
     /// The operator has not configured an OAuth 2.0 app for this connector type.
     #[error("connector type {0} is not configured on this server (no OAuth 2.0 app registration)")]
@@ -104,44 +103,20 @@ pub enum Error {
     /// The user (or administrator) did not consent.
     #[error("access was not granted at the provider: {0}")]
     AuthorizationDenied(String),
-    /// Tenant-wide consent (Office 365) was given by an account without a directory role that
-    /// may grant it; nothing was linked.
+    /// Tenant-wide consent was given by an account that may not grant it; nothing was linked.
     #[error(
-        "the account that signed in is not an administrator who may consent for the whole tenant (Global, Privileged Role, Cloud Application or Application Administrator); sign in as one"
+        "the account that signed in is not an administrator who may consent for the whole tenant ({who_may_consent}); sign in as one"
     )]
-    AdminRequired,
+    AdminRequired {
+        /// Who may consent, in the provider's words (its administrator roles).
+        who_may_consent: &'static str,
+    },
     /// The provider rejected this service's own app credentials (a wrong or expired client
     /// secret): an operator's problem, not the caller's and not the connector's.
     #[error(
         "the identity provider rejected this service's app credentials (client secret wrong or expired); an operator must update the configuration"
     )]
     OAuthClientRejected(String),
-    /// The request message is larger than the service accepts.
-    #[error("the request message is larger than the {0} bytes this service accepts")]
-    RequestTooLarge(usize),
-    /// The request bytes are not the method's request message.
-    #[error("the request is not a valid message of this method's request type")]
-    MalformedRequest,
-    /// The API key lacks the capability this call needs (`read`, `manage` or `tokens`).
-    #[error("this API key may not make this call: it lacks the `{0}` capability")]
-    CapabilityMissing(&'static str),
-    /// The server is at its limit of calls in flight; retry after a moment.
-    #[error("the server is busy: {0} calls are in flight; retry after a moment")]
-    Overloaded(usize),
-    /// The key (`scope = "key"`) or the account (`scope = "account"`) already holds as many
-    /// event watches as allowed.
-    #[error(
-        "too many event watches: this {scope} already holds {limit}; close one or watch less often"
-    )]
-    TooManyWatches {
-        /// `key` or `account`.
-        scope: &'static str,
-        /// The configured limit.
-        limit: usize,
-    },
-    /// The call carried more than one `authorization` header.
-    #[error("the call carries more than one authorization header; send exactly one API key")]
-    ApiKeyAmbiguous,
     /// The provider refused the authorization code (wrong, used, or a PKCE mismatch).
     #[error("the provider refused the authorization code: {0}")]
     AuthorizationCodeRejected(String),
@@ -200,21 +175,9 @@ pub enum Error {
     /// The caller's etag no longer matches.
     #[error("connector {0} changed since it was read (etag mismatch); read it again and retry")]
     EtagMismatch(String),
-    /// The call carries no `authorization: Bearer <api key>`.
-    #[error("missing `authorization: Bearer <api key>` metadata")]
-    ApiKeyMissing,
-    /// The API key is not one the server knows.
-    #[error("unknown API key")]
-    ApiKeyInvalid,
-    /// The API key may not act on this customer account.
-    #[error("this API key may not act on accounts/{0}")]
-    AccountAccessDenied(super::model::AccountId),
     /// Other writers kept changing the same data at the same time; retrying is safe.
     #[error("{0} is being changed concurrently; retry")]
     ConcurrentModification(String),
-    /// The call did not finish within the server's deadline.
-    #[error("the request did not finish within {0:?}")]
-    DeadlineExceeded(Duration),
     /// The database cannot be reached.
     #[error("the database is unavailable")]
     StorageUnavailable,

@@ -2,15 +2,16 @@
 //! reauthorized, deauthorized with its reason, deleted, revocation outcome), appended by the persistence layer in
 //! the same transaction as the change, in cursor order. Events carry no secrets.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::{
-    Connectors,
     connector_type::{Catalogue, ConnectorTypeId},
     error::{Error, Result},
-    model::{AccountId, ConnectorId, ConnectorName, DeauthorizationReason},
+    model::{AccountId, ConnectorId, ConnectorName, DeauthorizationReason, RevocationOutcome},
 };
-use crate::persistence::{self, EventReason, EventRow};
+use crate::persistence::{self, EventReason, EventRow, Store};
 
 /// What happened to a connector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,17 +28,6 @@ pub enum EventKind {
     AccountDeleted,
     /// The revocation queued when it was deleted or deauthorized reached its final outcome.
     RevocationFinished,
-}
-
-/// How a revocation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevocationOutcome {
-    /// The provider revoked the token.
-    Revoked,
-    /// The provider offers no way to revoke what was held.
-    NotSupported,
-    /// Every try failed.
-    Failed,
 }
 
 /// One entry of the event log.
@@ -70,14 +60,24 @@ pub struct EventPage {
     pub next_after: Option<i64>,
 }
 
-impl Connectors {
+/// The event log, as callers read it: an account's events page by page, and every account's
+/// new events for the process's event feed. A service of its own, owning what it needs (the
+/// store): the log is written by the persistence layer with each change, never here.
+#[derive(Debug, Clone)]
+pub struct Events {
+    store: Store,
+    /// The connector types events name.
+    catalogue: Arc<Catalogue>,
+}
+
+impl Events {
+    /// Reads the event log in `store`, of connectors of `catalogue`'s types.
+    pub fn new(store: Store, catalogue: Arc<Catalogue>) -> Self {
+        Self { store, catalogue }
+    }
+
     /// An account's events after `after` (0 for the beginning), at most `page_size`.
-    pub async fn list_events(
-        &self,
-        account: &AccountId,
-        after: i64,
-        page_size: u64,
-    ) -> Result<EventPage> {
+    pub async fn list(&self, account: &AccountId, after: i64, page_size: u64) -> Result<EventPage> {
         let rows = self
             .store
             .list_events(account.as_str(), after, page_size + 1)
@@ -97,7 +97,7 @@ impl Connectors {
 
     /// Every account's events after `after`, oldest first, at most `limit` (the process's
     /// event feed).
-    pub async fn events_after(&self, after: i64, limit: u64) -> Result<Vec<ConnectorEvent>> {
+    pub async fn after(&self, after: i64, limit: u64) -> Result<Vec<ConnectorEvent>> {
         self.store
             .events_after(after, limit)
             .await?
@@ -107,7 +107,7 @@ impl Connectors {
     }
 
     /// The highest event cursor so far (0 with none).
-    pub async fn latest_event_cursor(&self) -> Result<i64> {
+    pub async fn latest_cursor(&self) -> Result<i64> {
         Ok(self.store.latest_event_cursor().await?)
     }
 }

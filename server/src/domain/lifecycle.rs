@@ -7,7 +7,11 @@ use super::rows::{already_exists, from_row, micros};
 use super::{
     connector_type::ConnectorTypeId,
     error::{Error, Result},
-    model::{AccountId, Connector, ConnectorId, ConnectorName, DisplayName, Labels, StateFilter},
+    model::{
+        AccountId, Connector, ConnectorId, ConnectorName, DeauthorizationReason, DisplayName,
+        Labels, StateFilter,
+    },
+    observer::Sweep,
 };
 use crate::{
     persistence::{ConnectorQuery, ConnectorState, DeleteOutcome},
@@ -46,7 +50,23 @@ pub struct ConnectorUpdate {
 impl Connectors {
     /// Deauthorizes every connector past its inactivity deadline, in batches of `batch`
     /// (bounded memory), and returns how many. Safe to run in several processes at once.
+    /// Reported to the observer once it ends: the sweep, and the connectors it deauthorized.
     pub async fn sweep_inactive(&self, batch: u64) -> Result<u64> {
+        let swept = self.sweep_batches(batch).await;
+        match &swept {
+            Ok(count) => {
+                self.observer.swept(Sweep::Completed);
+                if *count > 0 {
+                    self.observer
+                        .deauthorized(DeauthorizationReason::Inactivity, *count);
+                }
+            }
+            Err(_) => self.observer.swept(Sweep::Failed),
+        }
+        swept
+    }
+
+    async fn sweep_batches(&self, batch: u64) -> Result<u64> {
         let mut total = 0;
         loop {
             let swept = self

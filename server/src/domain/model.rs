@@ -203,6 +203,17 @@ impl DeauthorizationReason {
     }
 }
 
+/// How a revocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationOutcome {
+    /// The provider revoked the token.
+    Revoked,
+    /// The provider offers no way to revoke what was held.
+    NotSupported,
+    /// Every try failed.
+    Failed,
+}
+
 /// Whether a connector can be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {

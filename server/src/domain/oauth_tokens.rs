@@ -192,15 +192,7 @@ impl Connectors {
         field: &str,
         sealed: &Sealed,
     ) -> Result<SecretString> {
-        let opened = self
-            .sealer
-            .open(sealed, &super::rows::secret_context(id, field))
-            .map_err(|error| Error::Internal(format!("connector {}: {error}", id.as_str())))?;
-        String::from_utf8(opened.expose_secret().to_vec())
-            .map(SecretString::from)
-            .map_err(|_| {
-                Error::Internal(format!("connector {}: `{field}` is not text", id.as_str()))
-            })
+        super::rows::open_text(&self.sealer, id, field, sealed)
     }
 }
 

@@ -4,11 +4,29 @@
 //! processes share the work and a process that dies mid-try is taken over), failures are
 //! retried with exponential backoff up to a bound, and the final outcome (`REVOKED`,
 //! `NOT_SUPPORTED`, `FAILED`) is appended to the event log as the sealed token is erased.
+//!
+//! [`Revocations`] is a service of its own, owning what the worker needs; [`Connectors`] only
+//! wakes it when it queues a revocation.
 
-use std::time::Duration;
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use super::{Connectors, error::Result, model::ConnectorId, rows::micros};
-use crate::persistence::{RevocationOutcome, RevocationRow};
+use tokio::sync::Notify;
+
+use super::{
+    Connectors,
+    connector_type::{Catalogue, ConnectorTypeId},
+    error::Result,
+    model::{self, ConnectorId},
+    observer::{Observer, RevocationTry},
+    rows::{micros, open_text},
+    settings::RevocationSettings,
+};
+use crate::{
+    clock::Clock,
+    crypto::Sealer,
+    persistence::{RevocationOutcome, RevocationRow, Store},
+    providers::oauth::OAuthProvider,
+};
 
 /// What one try came to.
 enum Outcome {
@@ -18,6 +36,24 @@ enum Outcome {
     Retry(Duration, String),
 }
 
+/// The revocation outbox worker's service: claims the revocations that are due, tries them at
+/// the provider of their type, and records retries and final outcomes.
+#[derive(Debug, Clone)]
+pub struct Revocations {
+    store: Store,
+    /// The connector types queued tokens are of.
+    catalogue: Arc<Catalogue>,
+    /// Opens the queued tokens.
+    sealer: Arc<Sealer>,
+    clock: Arc<dyn Clock>,
+    /// The OAuth 2.0 providers, by type; those that revoke are asked to.
+    providers: HashMap<ConnectorTypeId, Arc<dyn OAuthProvider>>,
+    settings: RevocationSettings,
+    /// Notified when this process queues revocations.
+    wakeup: Arc<Notify>,
+    observer: Arc<dyn Observer>,
+}
+
 impl Connectors {
     /// Lets the outbox worker know that revocations were just queued, so the first try does
     /// not wait for its next poll.
@@ -25,14 +61,31 @@ impl Connectors {
         self.revocation_wakeup.notify_one();
     }
 
+    /// The revocation worker's service, woken when this one queues revocations and sharing its
+    /// store, keys, clock, providers and observer (so call it after [`Self::with_observer`]).
+    pub fn revocations(&self) -> Revocations {
+        Revocations {
+            store: self.store.clone(),
+            catalogue: self.catalogue.clone(),
+            sealer: self.sealer.clone(),
+            clock: self.clock.clone(),
+            providers: self.oauth.providers.clone(),
+            settings: self.revocation,
+            wakeup: self.revocation_wakeup.clone(),
+            observer: self.observer.clone(),
+        }
+    }
+}
+
+impl Revocations {
     /// What the outbox worker waits on between polls.
-    pub fn revocation_wakeup(&self) -> std::sync::Arc<tokio::sync::Notify> {
-        self.revocation_wakeup.clone()
+    pub fn wakeup(&self) -> Arc<Notify> {
+        self.wakeup.clone()
     }
 
     /// Tries every revocation that is due, `concurrency` at a time, and returns how many
     /// reached their final outcome. Safe to run in several processes at once.
-    pub async fn process_revocations(&self) -> Result<u64> {
+    pub async fn process(&self) -> Result<u64> {
         let mut finished = 0;
         loop {
             let now = self.clock.now();
@@ -40,15 +93,15 @@ impl Connectors {
                 .store
                 .claim_revocations(
                     micros(now),
-                    micros(now + chrono_duration(self.revocation.lease)),
-                    self.revocation.concurrency,
+                    micros(now + chrono_duration(self.settings.lease)),
+                    self.settings.concurrency,
                 )
                 .await?;
             let claimed_count = claimed.len() as u64;
             let mut tries = tokio::task::JoinSet::new();
             for row in claimed {
-                let connectors = self.clone();
-                tries.spawn(async move { connectors.try_revocation(row).await });
+                let revocations = self.clone();
+                tries.spawn(async move { revocations.try_revocation(row).await });
             }
             let mut outcomes = Vec::new();
             while let Some(result) = tries.join_next().await {
@@ -68,11 +121,14 @@ impl Connectors {
                     .finish_revocations(&outcomes, micros(self.clock.now()))
                     .await?;
                 for (row, outcome) in &recorded {
-                    self.metrics.revocation(match outcome {
-                        RevocationOutcome::Revoked => "revoked",
-                        RevocationOutcome::NotSupported => "not_supported",
-                        RevocationOutcome::Failed => "failed",
-                    });
+                    self.observer
+                        .revocation_tried(RevocationTry::Finished(match outcome {
+                            RevocationOutcome::Revoked => model::RevocationOutcome::Revoked,
+                            RevocationOutcome::NotSupported => {
+                                model::RevocationOutcome::NotSupported
+                            }
+                            RevocationOutcome::Failed => model::RevocationOutcome::Failed,
+                        }));
                     tracing::info!(
                         connector = row.connector_id,
                         r#type = row.connector_type,
@@ -84,7 +140,7 @@ impl Connectors {
                 finished += recorded.len() as u64;
                 self.store.reclaim_deleted_secrets().await;
             }
-            if claimed_count < self.revocation.concurrency {
+            if claimed_count < self.settings.concurrency {
                 return Ok(finished);
             }
         }
@@ -101,7 +157,7 @@ impl Connectors {
         match outcome {
             Outcome::Final(outcome) => Ok(Some((row, outcome))),
             Outcome::Retry(wait, error) => {
-                self.metrics.revocation("retry");
+                self.observer.revocation_tried(RevocationTry::Retried);
                 tracing::info!(
                     connector = row.connector_id,
                     attempts = row.attempts,
@@ -121,7 +177,7 @@ impl Connectors {
         let provider = self
             .catalogue
             .parse(&row.connector_type)
-            .and_then(|connector_type| self.oauth.providers.get(&connector_type))
+            .and_then(|connector_type| self.providers.get(&connector_type))
             .filter(|provider| provider.revokes());
         let Some(provider) = provider else {
             // This process has no endpoint for the type, though the one that queued the token
@@ -134,7 +190,7 @@ impl Connectors {
         let token = ConnectorId::new(&row.connector_id)
             .map_err(|_| "malformed connector id".to_owned())
             .and_then(|id| {
-                self.open_field(&id, &row.field, &row.token)
+                open_text(&self.sealer, &id, &row.field, &row.token)
                     .map_err(|error| error.to_string())
             });
         let token = match token {
@@ -166,7 +222,7 @@ impl Connectors {
         error: String,
         retry_after: Option<Duration>,
     ) -> Outcome {
-        if row.attempts >= self.revocation.max_attempts {
+        if row.attempts >= self.settings.max_attempts {
             tracing::warn!(
                 connector = row.connector_id,
                 attempts = row.attempts,
@@ -177,7 +233,7 @@ impl Connectors {
         }
         const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
         let wait = self
-            .revocation
+            .settings
             .backoff(row.attempts)
             .max(retry_after.unwrap_or_default().min(LONGEST_RETRY_AFTER));
         Outcome::Retry(wait, error)

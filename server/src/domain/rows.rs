@@ -3,6 +3,7 @@
 //! link gets; how secrets are bound to their connector and field).
 
 use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret as _, SecretString};
 
 use super::{
     connector_type::{Catalogue, ConnectorTypeId},
@@ -13,6 +14,7 @@ use super::{
     },
 };
 use crate::{
+    crypto::{Sealed, Sealer},
     persistence::{self, ConnectorRow, ConnectorState},
     providers,
 };
@@ -20,6 +22,21 @@ use crate::{
 /// Associated data binding a ciphertext to its connector and field.
 pub(super) fn secret_context(id: &ConnectorId, field: &str) -> Vec<u8> {
     stored_secret_context(id.as_str(), field)
+}
+
+/// Opens a sealed text field of a connector (a token) with `sealer`.
+pub(super) fn open_text(
+    sealer: &Sealer,
+    id: &ConnectorId,
+    field: &str,
+    sealed: &Sealed,
+) -> Result<SecretString> {
+    let opened = sealer
+        .open(sealed, &secret_context(id, field))
+        .map_err(|error| Error::Internal(format!("connector {}: {error}", id.as_str())))?;
+    String::from_utf8(opened.expose_secret().to_vec())
+        .map(SecretString::from)
+        .map_err(|_| Error::Internal(format!("connector {}: `{field}` is not text", id.as_str())))
 }
 
 /// [`secret_context`] from a stored connector id.
@@ -195,7 +212,9 @@ impl From<providers::Error> for Error {
             providers::Error::IdTokenRejected(message) => Error::AuthorizationCodeRejected(
                 format!("the id token is not acceptable: {message}"),
             ),
-            providers::Error::AdminRequired => Error::AdminRequired,
+            providers::Error::AdminRequired { who_may_consent } => {
+                Error::AdminRequired { who_may_consent }
+            }
             providers::Error::PinnedChanged {
                 attribute,
                 expected,

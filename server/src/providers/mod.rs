@@ -59,7 +59,10 @@ pub enum Error {
     #[error(
         "the account that signed in holds no directory role that may consent for the whole tenant"
     )]
-    AdminRequired,
+    AdminRequired {
+        /// Who may consent, in the provider's words (its administrator roles), for the caller.
+        who_may_consent: &'static str,
+    },
     /// The service presented another value of its pinned attribute (an SSH host key) than the
     /// one pinned or given: it was rebuilt, or someone is in the middle. Nothing was sent to it.
     #[error("the server presents {} {presented}, not the expected {expected}", attribute.noun)]

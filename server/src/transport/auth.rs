@@ -14,6 +14,8 @@ use crate::{
     domain::Error,
 };
 
+use super::Refusal;
+
 /// The caller a handler is serving (set by [`authenticate`]), once it holds `capability`.
 pub(crate) fn caller<T>(request: &Request<T>, capability: Capability) -> Result<Caller, Status> {
     let caller = request
@@ -33,17 +35,17 @@ pub(crate) fn authenticate(
         Arc::new(keys.iter().map(|key| (key.sha256, key.clone())).collect());
     move |mut request: Request<()>| {
         let peer = request.remote_addr();
-        let refuse = |error: Error, reason: &'static str| {
+        let refuse = |refusal: Refusal, reason: &'static str| {
             audit::refused(reason, None, peer.map(|peer| peer.to_string()), "");
-            Status::from(error)
+            Status::from(refusal)
         };
         let mut presented = request.metadata().get_all("authorization").iter();
         let first = presented
             .next()
-            .ok_or_else(|| refuse(Error::ApiKeyMissing, "API_KEY_MISSING"))?;
+            .ok_or_else(|| refuse(Refusal::ApiKeyMissing, "API_KEY_MISSING"))?;
         // Two keys: which one the caller meant is a guess, and proxies disagree on which wins.
         if presented.next().is_some() {
-            return Err(refuse(Error::ApiKeyAmbiguous, "API_KEY_AMBIGUOUS"));
+            return Err(refuse(Refusal::ApiKeyAmbiguous, "API_KEY_AMBIGUOUS"));
         }
         let presented = first
             .to_str()
@@ -55,10 +57,10 @@ pub(crate) fn authenticate(
             })
             .map(str::trim)
             .filter(|key| !key.is_empty())
-            .ok_or_else(|| refuse(Error::ApiKeyMissing, "API_KEY_MISSING"))?;
+            .ok_or_else(|| refuse(Refusal::ApiKeyMissing, "API_KEY_MISSING"))?;
         let key = by_hash
             .get(&ApiKey::hash(presented))
-            .ok_or_else(|| refuse(Error::ApiKeyInvalid, "API_KEY_INVALID"))?;
+            .ok_or_else(|| refuse(Refusal::ApiKeyInvalid, "API_KEY_INVALID"))?;
         // On the call's span (see `observe`): its log line names the key.
         tracing::Span::current().record("api_key", key.id.as_str());
         request.extensions_mut().insert(Caller::new(key));

@@ -12,7 +12,7 @@ use std::{
 use tonic::Status;
 use tower::{Layer, Service};
 
-use crate::domain::Error;
+use super::Refusal;
 
 /// Applies [`Deadline`] to every call.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +60,7 @@ where
         Box::pin(async move {
             match tokio::time::timeout(limit, call).await {
                 Ok(response) => response,
-                Err(_) => Ok(Status::from(Error::DeadlineExceeded(limit)).into_http()),
+                Err(_) => Ok(Status::from(Refusal::DeadlineExceeded(limit)).into_http()),
             }
         })
     }

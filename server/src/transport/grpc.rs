@@ -13,7 +13,7 @@ use super::{
     watch::EventFeed,
 };
 use crate::domain::{
-    Callback, Connectors, Error, Parsed, ReturnTo,
+    Callback, Connectors, Error, Events, Parsed, ReturnTo,
     connector_type::ConnectorTypeId,
     model::{ConnectorId, DisplayName},
 };
@@ -27,25 +27,29 @@ const MAX_PAGE_SIZE: u64 = 1000;
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectorApi {
     connectors: Connectors,
+    /// The event log, listed page by page.
+    events: Events,
     page_tokens: PageTokens,
     /// Flips to `true` when the server shuts down, ending event watches.
     shutdown: tokio::sync::watch::Receiver<bool>,
     /// Where event watches get new events.
-    events: EventFeed,
+    feed: EventFeed,
 }
 
 impl ConnectorApi {
     pub(crate) fn new(
         connectors: Connectors,
+        events: Events,
         page_tokens: PageTokens,
         shutdown: tokio::sync::watch::Receiver<bool>,
-        events: EventFeed,
+        feed: EventFeed,
     ) -> Self {
         Self {
             connectors,
+            events,
             page_tokens,
             shutdown,
-            events,
+            feed,
         }
     }
 
@@ -423,10 +427,7 @@ impl ConnectorService for ConnectorApi {
                     Error::invalid("page_token", "is not a page token this service issued")
                 })?
         };
-        let page = self
-            .connectors
-            .list_events(&account, after, page_size)
-            .await?;
+        let page = self.events.list(&account, after, page_size).await?;
         Ok(Response::new(pb::ListConnectorEventsResponse {
             next_page_token: page
                 .next_after
@@ -457,7 +458,7 @@ impl ConnectorService for ConnectorApi {
         if request.after_cursor < 0 {
             return Err(Error::invalid("after_cursor", "must not be negative").into());
         }
-        let receiver = self.events.watch(
+        let receiver = self.feed.watch(
             &caller.key_id,
             account,
             request.after_cursor,

@@ -12,6 +12,7 @@ mod grpc;
 mod names;
 mod observe;
 mod page_token;
+mod refusal;
 mod shed;
 mod status;
 mod unreadable;
@@ -30,8 +31,12 @@ use tower::Layer as _;
 pub(crate) use console::CONSOLE_PATH;
 pub(crate) use grpc::ConnectorApi;
 pub(crate) use page_token::PageTokens;
+pub use refusal::Refusal;
 
-use crate::{access::ApiKey, domain::Connectors, persistence::Store};
+use crate::{
+    access::ApiKey,
+    domain::{Availability, Connectors, Events},
+};
 
 /// Errors that stop the server.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +55,9 @@ pub enum Error {
 /// What the server needs to serve.
 pub(crate) struct Serving {
     pub(crate) connectors: Connectors,
+    /// The event log (listing and watching).
+    pub(crate) events: Events,
     pub(crate) page_tokens: PageTokens,
-    pub(crate) store: Store,
     pub(crate) api_keys: Vec<ApiKey>,
     pub(crate) request_timeout: Duration,
     pub(crate) max_request_bytes: usize,
@@ -84,9 +90,9 @@ pub(crate) async fn serve(
     health
         .set_service_status(SERVICE_NAME, ServingStatus::Serving)
         .await;
-    let health_watch = tokio::spawn(watch_database(
+    let health_watch = tokio::spawn(watch_health(
         health,
-        serving.store.clone(),
+        serving.connectors.clone(),
         serving.metrics.clone(),
         serving.health_check_interval,
     ));
@@ -107,8 +113,8 @@ pub(crate) async fn serve(
         let _ = stop_watches.send(true);
     };
     let limits = serving.limits;
-    let events = watch::EventFeed::start(
-        serving.connectors.clone(),
+    let feed = watch::EventFeed::start(
+        serving.events.clone(),
         watch::WatchLimits {
             per_key: limits.max_watches_per_key,
             per_account: limits.max_watches_per_account,
@@ -121,9 +127,10 @@ pub(crate) async fn serve(
     .await;
     let api = ConnectorServiceServer::new(ConnectorApi::new(
         serving.connectors,
+        serving.events,
         serving.page_tokens,
         watches_stopped,
-        events,
+        feed,
     ))
     .max_decoding_message_size(serving.max_request_bytes);
     // The deadline applies to the connector service only: health and reflection are instant,
@@ -243,10 +250,11 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
-/// Reports NOT_SERVING while the database does not answer, SERVING again once it does.
-async fn watch_database(
+/// Reports NOT_SERVING while the domain's health check fails (the database does not answer),
+/// SERVING again once it passes.
+async fn watch_health(
     health: tonic_health::server::HealthReporter,
-    store: Store,
+    connectors: Connectors,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     interval: Duration,
 ) {
@@ -254,11 +262,11 @@ async fn watch_database(
     let mut serving = true;
     loop {
         ticker.tick().await;
-        // A database that stopped answering must not hold the probe (and so the status) up.
-        let up = tokio::time::timeout(interval.max(Duration::from_secs(1)), store.ping())
-            .await
-            .is_ok_and(|pinged| pinged.is_ok());
-        metrics.set_database_up(up);
+        let checked = connectors
+            .health(interval.max(Duration::from_secs(1)))
+            .await;
+        metrics.set_database_up(checked.database == Availability::Up);
+        let up = checked.serving();
         if up != serving {
             serving = up;
             let status = if up {

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use tonic::Status;
 use tower::{Layer, Service};
 
-use crate::domain::Error;
+use super::Refusal;
 
 /// Applies [`Shed`] to a service.
 #[derive(Debug, Clone)]
@@ -73,7 +73,7 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            let refused = Status::from(Error::Overloaded(self.limit));
+            let refused = Status::from(Refusal::Overloaded(self.limit));
             return Box::pin(async move { Ok(refused.into_http()) });
         };
         let call = self.inner.call(request);

@@ -14,7 +14,7 @@ use std::{
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
-use crate::domain::Error;
+use super::Refusal;
 
 /// Applies [`Unreadable`] to a service.
 #[derive(Debug, Clone, Copy)]
@@ -71,14 +71,14 @@ where
             };
             let replaced = match status.code() {
                 Code::OutOfRange if status.message().contains("message length too large") => {
-                    Error::RequestTooLarge(limit)
+                    Refusal::RequestTooLarge(limit)
                 }
                 Code::Internal
                     if status
                         .message()
                         .starts_with("failed to decode Protobuf message") =>
                 {
-                    Error::MalformedRequest
+                    Refusal::MalformedRequest
                 }
                 _ => return Ok(response),
             };

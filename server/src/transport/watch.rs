@@ -21,7 +21,8 @@ use connector_api::pb;
 use tokio::sync::{broadcast, mpsc};
 use tonic::Status;
 
-use crate::domain::{ConnectorEvent, Connectors, Error, model::AccountId};
+use super::Refusal;
+use crate::domain::{ConnectorEvent, Events, model::AccountId};
 
 /// Events read per query, by the poller and by a catching-up watch.
 const BATCH: u64 = 500;
@@ -48,7 +49,7 @@ pub(crate) struct EventFeed {
 
 #[derive(Debug)]
 struct Inner {
-    connectors: Connectors,
+    events: Events,
     limits: WatchLimits,
     state: Mutex<State>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -94,14 +95,14 @@ impl EventFeed {
     /// flips. Waits until the database answers (it just ran the migrations, so it normally
     /// does at once).
     pub(crate) async fn start(
-        connectors: Connectors,
+        events: Events,
         limits: WatchLimits,
         interval: Duration,
         shutdown: tokio::sync::watch::Receiver<bool>,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> EventFeed {
         let last = loop {
-            match connectors.latest_event_cursor().await {
+            match events.latest_cursor().await {
                 Ok(cursor) => break cursor,
                 Err(error) => {
                     tracing::warn!(%error, "event feed: cannot read the latest cursor; retrying");
@@ -111,7 +112,7 @@ impl EventFeed {
         };
         let feed = EventFeed {
             inner: Arc::new(Inner {
-                connectors,
+                events,
                 limits,
                 state: Mutex::new(State::default()),
                 metrics,
@@ -142,7 +143,7 @@ impl EventFeed {
                 _ = shutdown.changed() => return,
             }
             loop {
-                let events = match self.inner.connectors.events_after(last, BATCH).await {
+                let events = match self.inner.events.after(last, BATCH).await {
                     Ok(events) => {
                         failing = false;
                         events
@@ -176,17 +177,17 @@ impl EventFeed {
     }
 
     /// Opens a watch for `key_id` on `account`, unless either is at its cap.
-    fn subscribe(&self, key_id: &str, account: &AccountId) -> Result<Subscription, Error> {
+    fn subscribe(&self, key_id: &str, account: &AccountId) -> Result<Subscription, Refusal> {
         let limits = self.inner.limits;
         let mut state = self.state();
         if state.watches_per_key.get(key_id).copied().unwrap_or(0) >= limits.per_key {
-            return Err(Error::TooManyWatches {
+            return Err(Refusal::TooManyWatches {
                 scope: "key",
                 limit: limits.per_key,
             });
         }
         if state.watches_per_account.get(account).copied().unwrap_or(0) >= limits.per_account {
-            return Err(Error::TooManyWatches {
+            return Err(Refusal::TooManyWatches {
                 scope: "account",
                 limit: limits.per_account,
             });
@@ -220,14 +221,14 @@ impl EventFeed {
         account: AccountId,
         after: i64,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<mpsc::Receiver<Result<pb::ConnectorEvent, Status>>, Error> {
+    ) -> Result<mpsc::Receiver<Result<pb::ConnectorEvent, Status>>, Refusal> {
         let mut subscription = self.subscribe(key_id, &account)?;
         let (sender, receiver) = mpsc::channel(64);
-        let connectors = self.inner.connectors.clone();
+        let events = self.inner.events.clone();
         let ends = tokio::time::Instant::now() + self.inner.limits.max_duration;
         tokio::spawn(async move {
             let mut after = after;
-            if !catch_up(&connectors, &account, &mut after, &sender).await {
+            if !catch_up(&events, &account, &mut after, &sender).await {
                 return;
             }
             loop {
@@ -241,7 +242,7 @@ impl EventFeed {
                         }
                         Ok(_) => {}
                         Err(broadcast::error::RecvError::Lagged(_)) => {
-                            if !catch_up(&connectors, &account, &mut after, &sender).await {
+                            if !catch_up(&events, &account, &mut after, &sender).await {
                                 return;
                             }
                         }
@@ -261,13 +262,13 @@ impl EventFeed {
 /// Sends `account`'s events after `after` from the database until none are left; false when
 /// the watch is over (the client went, or the database failed and the error was sent).
 async fn catch_up(
-    connectors: &Connectors,
+    events: &Events,
     account: &AccountId,
     after: &mut i64,
     sender: &mpsc::Sender<Result<pb::ConnectorEvent, Status>>,
 ) -> bool {
     loop {
-        match connectors.list_events(account, *after, BATCH).await {
+        match events.list(account, *after, BATCH).await {
             Ok(page) => {
                 let caught_up = page.next_after.is_none();
                 for event in page.events {

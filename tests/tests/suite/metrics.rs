@@ -11,8 +11,12 @@ use std::{
 
 use connector_client::{ConnectorClient, pb};
 use connector_tests::{
-    Azurite, ServerBinary, azure_create, free_port, tool_env, unique_parent, write_file,
+    Azurite, Backend, ConfigHook, OAuthWorld, ServerBinary, assert_error, azure_create, free_port,
+    on_both_backends, tool_env, unique_parent, write_file,
 };
+use identity_emulator::{Failure, fixtures};
+
+on_both_backends!(the_domains_reports_are_counted);
 
 /// A Prometheus server of its own, on loopback, scraping `target` every second and
 /// evaluating the README's alert rules.
@@ -578,4 +582,102 @@ async fn a_fresh_server_has_every_series_at_its_first_scrape() {
         "started {started_at}, test {before_start}..{scraped}"
     );
     binary.signal("-TERM");
+}
+
+/// Scrapes `url` until every `(series, value)` in `wanted` has its value; panics after 20 s.
+async fn scrape_until(url: &str, wanted: &[(&str, f64)]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let exposition = reqwest::get(url).await.unwrap().text().await.unwrap();
+        let missing: Vec<_> = wanted
+            .iter()
+            .filter(|(series, value)| sample(&exposition, series) != Some(*value))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not counted: {missing:?} in\n{exposition}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What the domain reports as it works reaches the metrics: a grant lost at a refresh counts a
+/// deauthorization for its reason, the revocation it queues counts its outcome, and a sweep at
+/// start-up counts itself and the connectors it deauthorized for inactivity.
+async fn the_domains_reports_are_counted(backend: Backend) {
+    let metrics_port = free_port();
+    let mut world = OAuthWorld::start_customized(backend, true, |options| {
+        options.configure = Some(ConfigHook::new(move |config| {
+            config.metrics_listen = Some(([127, 0, 0, 1], metrics_port).into());
+        }));
+    })
+    .await;
+    let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let link = |parent: String| {
+        let world = &world;
+        async move {
+            world
+                .link(
+                    &parent,
+                    "connectorTypes/onedrive-consumer",
+                    fixtures::ALICE_UPN,
+                )
+                .await
+                .expect("linked")
+        }
+    };
+
+    // Both linked before the clock moves: the emulator signs id tokens in real time.
+    let lost = link(unique_parent()).await;
+    link(unique_parent()).await;
+    world
+        .emulator
+        .fail_next_token_calls(1, Failure::InvalidGrant { aadsts: 50173 });
+    world.server.clock.advance(chrono::Duration::hours(2));
+    let refused = world
+        .server
+        .client()
+        .await
+        .get_access_token(pb::GetAccessTokenRequest { name: lost.name })
+        .await
+        .expect_err("the grant is gone");
+    let reason = assert_error(
+        &refused,
+        tonic::Code::FailedPrecondition,
+        "CONNECTOR_DEAUTHORIZED",
+    )["deauthorization_reason"]
+        .to_lowercase();
+    let deauthorized = format!(r#"connector_deauthorizations_total{{reason="{reason}"}}"#);
+    scrape_until(
+        &metrics_url,
+        &[
+            (&deauthorized, 1.0),
+            (r#"connector_revocations_total{outcome="revoked"}"#, 1.0),
+            (
+                r#"connector_deauthorizations_total{reason="inactivity"}"#,
+                0.0,
+            ),
+        ],
+    )
+    .await;
+
+    // The other connector, past its inactivity deadline, is swept when the server starts again
+    // (the counts start again with the process).
+    world.server.clock.advance(chrono::Duration::days(91));
+    world.server.restart().await;
+    scrape_until(
+        &metrics_url,
+        &[
+            (r#"connector_sweeps_total{outcome="ok"}"#, 1.0),
+            (
+                r#"connector_deauthorizations_total{reason="inactivity"}"#,
+                1.0,
+            ),
+            (r#"connector_revocations_total{outcome="revoked"}"#, 1.0),
+        ],
+    )
+    .await;
 }

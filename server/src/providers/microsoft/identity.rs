@@ -19,6 +19,10 @@ pub const CONSENTING_ROLES: [&str; 4] = [
     "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
 ];
 
+/// The [`CONSENTING_ROLES`] by their names, as a refused caller is told them.
+const CONSENTING_ROLE_NAMES: &str =
+    "Global, Privileged Role, Cloud Application or Application Administrator";
+
 /// The Microsoft claims read beyond the standard ones `id_token` checks.
 #[derive(Debug, Deserialize)]
 struct IdTokenClaims {
@@ -135,7 +139,9 @@ impl Microsoft {
                 .iter()
                 .any(|consenting| role.eq_ignore_ascii_case(consenting))
         }) {
-            return Err(Error::AdminRequired);
+            return Err(Error::AdminRequired {
+                who_may_consent: CONSENTING_ROLE_NAMES,
+            });
         }
         claims
             .tid
