@@ -1018,6 +1018,51 @@ async fn on_a_terminal_the_account_key_is_asked_for_and_not_shown() {
     );
 }
 
+/// `create TYPE` on a terminal asks for the type's required secret field, named by its label,
+/// without echoing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_create_asks_for_the_secret_field_and_does_not_show_it() {
+    let dav = WebDavServer::start(&[("carol", "c4r0l-pw")]);
+    let mut options = ServerOptions::new(Backend::Sqlite);
+    options.configure = Some(ConfigHook::new(|config| {
+        config.allow_private_endpoints = true;
+    }));
+    let server = TestServer::start_with(options).await;
+    let ctl = Ctl::new(&server);
+    let tmux = Tmux::start();
+    tmux.run(
+        "create-dav",
+        &script(
+            &ctl,
+            &format!(
+                "create webdav --display-name Typed --field base_url={} --field username=carol --quiet",
+                dav.url()
+            ),
+        ),
+    )
+    .await;
+    tmux.wait_for("create-dav", |screen| {
+        screen.contains("Password (not shown as you type): ")
+    })
+    .await;
+    tmux.tmux(&["send-keys", "-t", "create-dav", "-l", "c4r0l-pw"])
+        .await;
+    tmux.tmux(&["send-keys", "-t", "create-dav", "Enter"]).await;
+    let screen = tmux
+        .wait_for("create-dav", |screen| screen.contains("EXIT="))
+        .await;
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        !screen.contains("c4r0l-pw"),
+        "the password showed on the screen:\n{screen}"
+    );
+    let listed = ctl.ok(&["list"]).await;
+    assert!(
+        listed.contains("Typed") && listed.contains("AUTHORIZED"),
+        "{listed}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The README
 
