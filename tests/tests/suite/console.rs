@@ -320,6 +320,18 @@ async fn the_console_walks_every_flow(backend: Backend) {
             "{id} offers no Authorize button"
         );
     }
+    console
+        .browser
+        .execute(
+            "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+            json!(["#group-other .type-card[data-type='google-drive']"]),
+        )
+        .await;
+    console.shot("type-unavailable").await;
+    console
+        .browser
+        .execute("window.scrollTo(0, 0)", json!([]))
+        .await;
     for card in [
         "#group-azure-blob-storage .type-card[data-type='azure-blob-storage']",
         "#group-onedrive-consumer .type-card[data-type='onedrive-consumer']",
