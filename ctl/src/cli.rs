@@ -170,7 +170,7 @@ pub(crate) struct CreateArgs {
 #[derive(Debug, Args)]
 pub(crate) struct CreateFieldsArgs {
     /// A credential connector type: sftp, webdav, amazon-s3, … (or connectorTypes/ID);
-    /// `connectorctl types` lists them with their fields
+    /// `connectorctl types --json` lists them with their fields
     #[arg(required = true, value_name = "TYPE")]
     pub(crate) connector_type: Option<String>,
     /// Display name [default: the value of the field that names the account, if the type has one]
