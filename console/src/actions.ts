@@ -5,6 +5,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
+  AuthMethod,
   ConnectorSchema,
   CredentialsSchema,
   type Connector,
@@ -12,7 +13,7 @@ import {
   type Credentials,
 } from "./gen/connector/v1/connector_service_pb";
 import { accountName, api, lastSegment } from "./api";
-import { accountField, deletionAdvice, isOAuth, providerName, typeId } from "./catalog";
+import { accountField, deletionAdvice, isOAuth, providerName } from "./catalog";
 import { h, replaceChildren } from "./dom";
 import { problemOf, type Problem } from "./errors";
 import { session } from "./session";
@@ -145,9 +146,7 @@ export function reauthorize(host: Host, connector: Connector): void {
  * the cloud service, and what the customer does to be sure it is gone. */
 export function confirmDelete(host: Host, connector: Connector): void {
   const type = host.typeOf(connector);
-  const advice = type
-    ? deletionAdvice(type)
-    : { revokes: false, access: "We erase the secrets we held.", check: "Check at the cloud service that the access is gone." };
+  const advice = deletionAdvice(type);
   openDialog({
     id: "delete-dialog",
     title: `Delete “${connector.displayName}”?`,
@@ -321,7 +320,7 @@ async function startSignIn(
 }
 
 function signInExplanation(type: ConnectorType): HTMLElement {
-  const admin = typeId(type) === "office-365";
+  const admin = type.authMethod === AuthMethod.OAUTH2_ADMIN_CONSENT;
   return h(
     "div",
     { class: "explain" },
@@ -334,7 +333,7 @@ function signInExplanation(type: ConnectorType): HTMLElement {
       h(
         "p",
         {},
-        "An administrator of the Microsoft 365 tenant must sign in: the consent covers every user's OneDrive for Business and SharePoint Online.",
+        `An administrator of the organization must sign in: the consent covers every user in it, for ${type.services.join(" and ")}.`,
       ),
   );
 }

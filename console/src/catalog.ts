@@ -20,26 +20,25 @@ export interface Group {
   types: ConnectorType[];
 }
 
-const MICROSOFT: [MicrosoftService, string, string][] = [
-  [MicrosoftService.AZURE_BLOB_STORAGE, "azure-blob-storage", "Azure Blob Storage"],
-  [MicrosoftService.ONEDRIVE_CONSUMER, "onedrive-consumer", "OneDrive Consumer"],
-  [
-    MicrosoftService.ONEDRIVE_FOR_BUSINESS_ADMINISTRATOR,
-    "onedrive-for-business-administrator",
-    "OneDrive for Business (Administrator)",
-  ],
-  [
-    MicrosoftService.ONEDRIVE_FOR_BUSINESS_USER,
-    "onedrive-for-business-user",
-    "OneDrive for Business (User)",
-  ],
-  [MicrosoftService.SHAREPOINT_ONLINE, "sharepoint-online", "SharePoint Online"],
+/** The Microsoft services in the API's order, with their titles. A group's key is the
+ * service's enum name in kebab case (`AZURE_BLOB_STORAGE` → `azure-blob-storage`), so the
+ * console names no connector type: some services share their letters with one. */
+const MICROSOFT: [MicrosoftService, string][] = [
+  [MicrosoftService.AZURE_BLOB_STORAGE, "Azure Blob Storage"],
+  [MicrosoftService.ONEDRIVE_CONSUMER, "OneDrive Consumer"],
+  [MicrosoftService.ONEDRIVE_FOR_BUSINESS_ADMINISTRATOR, "OneDrive for Business (Administrator)"],
+  [MicrosoftService.ONEDRIVE_FOR_BUSINESS_USER, "OneDrive for Business (User)"],
+  [MicrosoftService.SHAREPOINT_ONLINE, "SharePoint Online"],
 ];
+
+function serviceKey(service: MicrosoftService): string {
+  return MicrosoftService[service].toLowerCase().replace(/_/g, "-");
+}
 
 /** The groups, Microsoft services first; empty groups are left out. */
 export function groupTypes(types: ConnectorType[]): Group[] {
-  const groups: Group[] = MICROSOFT.map(([service, key, title]) => ({
-    key,
+  const groups: Group[] = MICROSOFT.map(([service, title]) => ({
+    key: serviceKey(service),
     title,
     subtitle: "Microsoft service",
     types: types.filter((type) => type.microsoftServices.includes(service)),
@@ -85,28 +84,23 @@ export function authLabel(method: AuthMethod, type?: ConnectorType): string {
   }
 }
 
-/** The credential field that names the external account a connector is linked to, for the
- * types whose external account id is that field's value. A reauthorization must be for the
- * same account, so its form shows the value and does not let it change.
- *
- * The catalogue API does not say which field that is; until it does, the console knows it
- * here (only Azure's `account_name` is exactly the external account id). */
+/** The credential field that names the external account a connector is linked to (the
+ * catalogue marks it `identifies_account`: Azure's `account_name`). A reauthorization must be
+ * for the same account, so its form shows the value and does not let it change. */
 export function accountField(type: ConnectorType): string | undefined {
-  return typeId(type) === "azure-blob-storage" ? "account_name" : undefined;
+  return type.credentialFields.find((field) => field.identifiesAccount)?.name;
 }
 
-/** Who runs the sign-in page the user is sent to. */
+/** Who runs the sign-in page the user is sent to, as the catalogue names it. */
 export function providerName(type: ConnectorType): string {
-  switch (typeId(type)) {
-    case "google-drive":
-      return "Google";
-    case "dropbox":
-      return "Dropbox";
-    case "box":
-      return "Box";
-    default:
-      return "Microsoft";
-  }
+  return type.identityProvider || "the provider";
+}
+
+/** Why a type's card offers no Authorize button, or undefined when this server can link it. */
+export function unavailableReason(type: ConnectorType): string | undefined {
+  return type.configured
+    ? undefined
+    : "Not set up on this server: an operator must add an app registration.";
 }
 
 /** What deleting means for our access at the cloud service, and what the customer does to
@@ -120,62 +114,13 @@ export interface DeletionAdvice {
   check: string;
 }
 
-/** The deletion advice for `type`. The catalogue API carries none of this yet. */
-export function deletionAdvice(type: ConnectorType): DeletionAdvice {
-  const kept = (access: string, check: string) => ({ revokes: false, access, check });
-  const revoked = (access: string, check: string) => ({ revokes: true, access, check });
-  switch (typeId(type)) {
-    case "azure-blob-storage":
-      return kept(
-        "We erase the storage account key we held, but Azure has no way for us to revoke an account key: the key stays valid until it is rotated.",
-        "Rotate the key in the Azure portal: the storage account → Security + networking → Access keys → Rotate key.",
-      );
-    case "amazon-s3":
-      return kept(
-        "We erase the access key we held, but AWS has no way for us to revoke it: the key stays valid until it is deactivated.",
-        "Deactivate or delete the access key in the AWS IAM console.",
-      );
-    case "onedrive-consumer":
-      return kept(
-        "We erase our tokens, but Microsoft offers apps no way to revoke a sign-in: the consent stays on the Microsoft account until it is removed there.",
-        "Sign in at account.live.com/consent/Manage and remove the app.",
-      );
-    case "onedrive-for-business-user":
-      return kept(
-        "We erase our tokens, but Microsoft offers apps no way to revoke a sign-in: the consent stays until it is removed.",
-        "The user removes the app at myapps.microsoft.com (or an administrator deletes its enterprise application).",
-      );
-    case "office-365":
-      return kept(
-        "We erase our tokens, but the administrator consent stays on the tenant until it is withdrawn there.",
-        "An administrator deletes the app in the Microsoft Entra admin center: Enterprise applications → the app → Properties → Delete.",
-      );
-    case "google-drive":
-      return revoked(
-        "We revoke the refresh token at Google, then erase it.",
-        "The user opens myaccount.google.com/permissions: the app is no longer listed.",
-      );
-    case "dropbox":
-      return revoked(
-        "We revoke the token at Dropbox, then erase it.",
-        "The user opens dropbox.com/account/connected_apps: the app is no longer listed.",
-      );
-    case "box":
-      return revoked(
-        "We revoke the token at Box, then erase it.",
-        "The user opens Box's account settings → Apps: the app is no longer listed.",
-      );
-    case "webdav":
-      return kept(
-        "We erase the password we held, but a WebDAV server offers no way for us to revoke it.",
-        "Change the password at the server.",
-      );
-    case "sftp":
-      return kept(
-        "We erase the password or SSH key we held, but an SFTP server offers no way for us to revoke it.",
-        "Change the password, or remove the key from the server's authorized keys.",
-      );
-    default:
-      return kept("We erase the secrets we held.", "Check at the cloud service that the access is gone.");
-  }
+/** The deletion advice for `type`, as the catalogue words it; a type whose entry carries none
+ * (or an unknown type) gets the sentences that hold for every type. */
+export function deletionAdvice(type: ConnectorType | undefined): DeletionAdvice {
+  const deletion = type?.deletion;
+  return {
+    revokes: deletion?.revokesAccess ?? false,
+    access: deletion?.access || "We erase the secrets we held.",
+    check: deletion?.check || "Check at the cloud service that the access is gone.",
+  };
 }

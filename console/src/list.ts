@@ -8,7 +8,7 @@ import {
   type ConnectorType,
 } from "./gen/connector/v1/connector_service_pb";
 import { h } from "./dom";
-import { authLabel, groupTypes, typeId, type Group } from "./catalog";
+import { authLabel, groupTypes, typeId, unavailableReason, type Group } from "./catalog";
 import { deadline, reasonShort, stateBadge, time } from "./format";
 import { lastSegment } from "./api";
 import { menuButton } from "./ui";
@@ -56,9 +56,17 @@ function renderType(
 ): HTMLElement {
   const key = `${group.key}-${typeId(type)}`;
   const services = type.services.join(" · ");
+  // A type this server cannot link (an OAuth type without an app registration) is shown
+  // greyed with the reason, and offers no button that would only fail at the provider.
+  const unavailable = unavailableReason(type);
   return h(
     "article",
-    { class: "type-card", "data-type": typeId(type), "aria-labelledby": `type-${key}` },
+    {
+      class: unavailable ? "type-card type-card-unavailable" : "type-card",
+      "data-type": typeId(type),
+      "data-available": unavailable ? "false" : "true",
+      "aria-labelledby": `type-${key}`,
+    },
     h(
       "header",
       { class: "type-head" },
@@ -74,17 +82,19 @@ function renderType(
         h("p", { class: "muted" }, type.description),
         group.key === "other" && services && h("p", { class: "services" }, services),
       ),
-      h(
-        "button",
-        {
-          type: "button",
-          class: "button button-primary",
-          "data-action": "authorize",
-          "aria-describedby": `type-${key}`,
-          onclick: () => actions.authorize(type),
-        },
-        "Authorize New Connector",
-      ),
+      unavailable
+        ? h("p", { class: "unavailable", "data-testid": "type-unavailable" }, unavailable)
+        : h(
+            "button",
+            {
+              type: "button",
+              class: "button button-primary",
+              "data-action": "authorize",
+              "aria-describedby": `type-${key}`,
+              onclick: () => actions.authorize(type),
+            },
+            "Authorize New Connector",
+          ),
     ),
     connectors.length === 0
       ? h("p", { class: "empty" }, `No ${type.displayName} connectors yet.`)

@@ -105,9 +105,8 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Create a credential-based connector
-    #[command(subcommand)]
-    Create(CreateCommand),
+    /// Create a connector of a credential type (sftp, webdav, amazon-s3, …) from its fields
+    Create(CreateArgs),
     /// Link an OAuth 2.0 connector: print the authorization URL and wait for the link
     #[command(after_help = help::AUTHORIZE)]
     Authorize(AuthorizeArgs),
@@ -150,7 +149,51 @@ pub(crate) enum Command {
     Keys(KeysCommand),
 }
 
-/// `create` subcommands, one per kind of credentials.
+/// `create TYPE`: any credential type, its fields named as the catalogue lists them; or
+/// `create azure`, Azure's own shorthand.
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = help::CREATE
+)]
+pub(crate) struct CreateArgs {
+    /// Azure's shorthand.
+    #[command(subcommand)]
+    pub(crate) shorthand: Option<CreateCommand>,
+    /// The type and its fields.
+    #[command(flatten)]
+    pub(crate) fields: CreateFieldsArgs,
+}
+
+/// `create TYPE`.
+#[derive(Debug, Args)]
+pub(crate) struct CreateFieldsArgs {
+    /// A credential connector type: sftp, webdav, amazon-s3, … (or connectorTypes/ID);
+    /// `connectorctl types --json` lists them with their fields
+    #[arg(required = true, value_name = "TYPE")]
+    pub(crate) connector_type: Option<String>,
+    /// Display name [default: the value of the field that names the account, if the type has one]
+    #[arg(long)]
+    pub(crate) display_name: Option<String>,
+    /// A credential field that is not secret, as NAME=VALUE (repeatable)
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    pub(crate) fields: Vec<String>,
+    /// A secret field read from a file, as NAME=FILE (repeatable)
+    #[arg(long = "secret-file", value_name = "NAME=FILE")]
+    pub(crate) secret_files: Vec<String>,
+    /// The secret field read from standard input (one)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) secret_stdin: Option<String>,
+    /// Print only the new connector's name
+    #[arg(long, short, conflicts_with = "json")]
+    pub(crate) quiet: bool,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `create` subcommands: Azure's shorthand.
 #[derive(Debug, Subcommand)]
 pub(crate) enum CreateCommand {
     /// An Azure Blob Storage connector from a storage account name and key

@@ -9,9 +9,10 @@ use connector_client::{ConnectorClient, pb};
 use crate::{
     authorize::{self, Awaited, Started},
     cli::{
-        AuthorizeArgs, Cli, Command, CreateAzureArgs, CreateCommand, KeysCommand, ReauthorizeArgs,
+        AuthorizeArgs, Cli, Command, CreateArgs, CreateAzureArgs, CreateCommand, KeysCommand,
+        ReauthorizeArgs,
     },
-    delete, events,
+    create, delete, events,
     failure::{About as _, Failure},
     keys, render,
     secret::{self, Missing},
@@ -57,7 +58,19 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             print_connector(&connector, json);
             Ok(())
         }
-        Command::Create(CreateCommand::Azure(args)) => create_azure(&client, &settings, args).await,
+        Command::Create(CreateArgs {
+            shorthand: Some(CreateCommand::Azure(args)),
+            ..
+        }) => create_azure(&client, &settings, args).await,
+        Command::Create(CreateArgs {
+            shorthand: None,
+            fields,
+        }) => {
+            let (quiet, json) = (fields.quiet, fields.json);
+            let created = create::run(&client, &settings, fields).await?;
+            print_created(&created, quiet, json);
+            Ok(())
+        }
         Command::Authorize(args) => authorize(&client, &settings, args).await,
         Command::Reauthorize(args) => reauthorize(&client, &settings, args).await,
         Command::Delete { connector, yes } => {
@@ -234,12 +247,17 @@ async fn create_azure(
         })
         .await
         .about(&parent)?;
-    if args.quiet {
+    print_created(&created, args.quiet, args.json);
+    Ok(())
+}
+
+/// A new connector: its name only with `--quiet`.
+fn print_created(created: &pb::Connector, quiet: bool, json: bool) {
+    if quiet {
         println!("{}", created.name);
     } else {
-        print_connector(&created, args.json);
+        print_connector(created, json);
     }
-    Ok(())
 }
 
 /// The cursor of the account's latest event (0 for none): events after it are new.

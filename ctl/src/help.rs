@@ -48,6 +48,22 @@ Examples:
   connectorctl get accounts/demo/connectors/0193e5f0-8f5e-7c3a-9d41-2b6f0c1e4a77
   connectorctl get 0193e5f0-8f5e-7c3a-9d41-2b6f0c1e4a77 --account demo --json";
 
+/// `create`.
+pub(crate) const CREATE: &str = "\
+Examples:
+  connectorctl create webdav --display-name \"Files\" --field base_url=https://dav.example/ \\
+      --field username=alice
+      (on a terminal: asks for each required secret field, not shown as you type)
+  echo \"$PASSWORD\" | connectorctl create sftp --display-name \"Backups\" --field host=sftp.example \\
+      --field username=backup --secret-stdin password --quiet
+  connectorctl create sftp --display-name \"Backups\" --field host=sftp.example \\
+      --field username=backup --secret-file private_key=id_ed25519
+  connectorctl create azure --account-name demostore   (Azure's shorthand: create azure --help)
+
+Secret fields are never taken on the command line: --secret-stdin NAME, --secret-file
+NAME=FILE, or asked for on a terminal. An OAuth 2.0 type is linked with `connectorctl
+authorize` instead.";
+
 /// `create azure`.
 pub(crate) const CREATE_AZURE: &str = "\
 Examples:

@@ -24,6 +24,7 @@
 mod authorize;
 mod cli;
 mod commands;
+mod create;
 mod delete;
 mod events;
 mod failure;

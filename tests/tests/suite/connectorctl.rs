@@ -13,8 +13,8 @@ use chrono::Duration as Days;
 use connector_client::pb;
 use connector_server::access::{ApiKey, Scope};
 use connector_tests::{
-    ADMIN_KEY, Azurite, Backend, ConfigHook, OAuthWorld, ServerOptions, TestServer, azure_create,
-    free_port,
+    ADMIN_KEY, Azurite, Backend, ConfigHook, OAuthWorld, ServerOptions, TestServer, WebDavServer,
+    azure_create, free_port,
     readme::{FreshShell, printed_path, root_leftovers, run_readme_block},
     unique_account, workspace_binary,
 };
@@ -31,6 +31,7 @@ const EXIT_USAGE: i32 = 2;
 const EXIT_NOT_FOUND: i32 = 3;
 const EXIT_ACCESS: i32 = 4;
 const EXIT_DEAUTHORIZED: i32 = 5;
+const EXIT_INVALID: i32 = 6;
 const EXIT_RETRYABLE: i32 = 7;
 
 /// `connectorctl` set up for one server and one customer account, through the environment the
@@ -327,6 +328,166 @@ async fn an_azure_connector_is_created_listed_used_and_deleted() {
     assert_exit(&ctl.run(&["token", id]).await, EXIT_NOT_FOUND);
 }
 
+/// `create TYPE` links any credential type from the fields the catalogue lists: here a WebDAV
+/// collection at a real WebDAV server, the password read from standard input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_links_a_credential_type_from_its_catalogue_fields() {
+    let dav = WebDavServer::start(&[("alice", "s3cret"), ("bob", "b0b")]);
+    let mut options = ServerOptions::new(Backend::Sqlite);
+    options.configure = Some(ConfigHook::new(|config| {
+        config.allow_private_endpoints = true;
+    }));
+    let server = TestServer::start_with(options).await;
+    let ctl = Ctl::new(&server);
+    let base_url = format!("base_url={}", dav.url());
+    let output = ctl
+        .run_with_input(
+            &[
+                "create",
+                "webdav",
+                "--display-name",
+                "File server",
+                "--field",
+                &base_url,
+                "--field",
+                "username=alice",
+                "--secret-stdin",
+                "password",
+                "--quiet",
+            ],
+            "s3cret\n",
+        )
+        .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let name = text(&output.stdout).trim().to_owned();
+    assert!(
+        name.starts_with(&format!("accounts/{}/connectors/", ctl.account)),
+        "{name}"
+    );
+    let created = server
+        .client()
+        .await
+        .get_connector(pb::GetConnectorRequest { name: name.clone() })
+        .await
+        .unwrap();
+    assert_eq!(created.connector_type, "connectorTypes/webdav");
+    assert_eq!(created.display_name, "File server");
+    assert_eq!(created.state(), pb::connector::State::Authorized);
+    assert_eq!(
+        created.external_account.unwrap().id,
+        format!("http://alice@127.0.0.1:{}/", dav.port)
+    );
+
+    // Bob's wrong password, from a file, is the server's refusal (6), with nothing created.
+    let wrong = ctl.home.path().join("password");
+    std::fs::write(&wrong, "not-it\n").unwrap();
+    let refused = ctl
+        .run(&[
+            "create",
+            "webdav",
+            "--display-name",
+            "Again",
+            "--field",
+            &base_url,
+            "--field",
+            "username=bob",
+            "--secret-file",
+            &format!("password={}", wrong.display()),
+        ])
+        .await;
+    let said = assert_exit(&refused, EXIT_INVALID);
+    assert!(!said.contains("not-it"), "{said}");
+    let listed = ctl.ok(&["list"]).await;
+    assert_eq!(listed.lines().count(), 2, "the header and one: {listed}");
+}
+
+/// `create TYPE` checks the fields against the catalogue before the call: a field the type does
+/// not have (listing the ones it has), a required one left out, a secret on the command line,
+/// and an OAuth 2.0 type, which is linked with `authorize`. Nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_refuses_fields_the_type_does_not_take_and_oauth_types() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let ctl = Ctl::new(&server);
+    let base = [
+        "create",
+        "webdav",
+        "--display-name",
+        "Files",
+        "--field",
+        "base_url=http://dav.example/",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        base.iter().chain(extra).copied().collect()
+    };
+
+    let unknown = ctl
+        .run_with_input(
+            &with(&[
+                "--field",
+                "username=alice",
+                "--field",
+                "colour=red",
+                "--secret-stdin",
+                "password",
+            ]),
+            "s3cret\n",
+        )
+        .await;
+    let said = assert_exit(&unknown, EXIT_USAGE);
+    for part in [
+        "webdav has no field `colour`",
+        "base_url (required)",
+        "username (required)",
+        "password (required, secret)",
+    ] {
+        assert!(said.contains(part), "{part}: {said}");
+    }
+
+    let missing = ctl
+        .run_with_input(&with(&["--secret-stdin", "password"]), "s3cret\n")
+        .await;
+    let said = assert_exit(&missing, EXIT_USAGE);
+    assert!(
+        said.contains("webdav needs username (Username: --field username=VALUE)"),
+        "{said}"
+    );
+    // No terminal to ask on: the secret's missing too, and how to give it is said.
+    let no_secret = ctl.run(&with(&["--field", "username=alice"])).await;
+    let said = assert_exit(&no_secret, EXIT_USAGE);
+    assert!(said.contains("--secret-stdin password"), "{said}");
+
+    let on_argv = ctl
+        .run(&with(&[
+            "--field",
+            "username=alice",
+            "--field",
+            "password=s3cret",
+        ]))
+        .await;
+    let said = assert_exit(&on_argv, EXIT_USAGE);
+    assert!(
+        said.contains("password is secret and is not taken on the command line"),
+        "{said}"
+    );
+    assert!(!said.contains("s3cret"), "{said}");
+
+    let oauth = ctl
+        .run(&["create", "onedrive-consumer", "--display-name", "Files"])
+        .await;
+    let said = assert_exit(&oauth, EXIT_USAGE);
+    assert!(
+        said.contains("is linked by signing in at Microsoft")
+            && said.contains("connectorctl authorize onedrive-consumer"),
+        "{said}"
+    );
+
+    let unknown_type = ctl.run(&["create", "gopher", "--display-name", "X"]).await;
+    assert_exit(&unknown_type, EXIT_NOT_FOUND);
+
+    let listed = ctl.ok(&["list"]).await;
+    assert_eq!(listed.lines().count(), 1, "only the header: {listed}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_without_yes_and_without_a_terminal_refuses() {
     let server = TestServer::start(Backend::Sqlite).await;
@@ -487,6 +648,7 @@ async fn a_commands_help_shows_its_own_options_then_the_connection_options_and_e
         &["resolve"],
         &["list"],
         &["get"],
+        &["create"],
         &["create", "azure"],
         &["authorize"],
         &["reauthorize"],
@@ -848,6 +1010,51 @@ async fn on_a_terminal_the_account_key_is_asked_for_and_not_shown() {
     assert!(
         screen.contains(&format!("accounts/{}/connectors/", ctl.account)),
         "{screen}"
+    );
+    let listed = ctl.ok(&["list"]).await;
+    assert!(
+        listed.contains("Typed") && listed.contains("AUTHORIZED"),
+        "{listed}"
+    );
+}
+
+/// `create TYPE` on a terminal asks for the type's required secret field, named by its label,
+/// without echoing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_create_asks_for_the_secret_field_and_does_not_show_it() {
+    let dav = WebDavServer::start(&[("carol", "c4r0l-pw")]);
+    let mut options = ServerOptions::new(Backend::Sqlite);
+    options.configure = Some(ConfigHook::new(|config| {
+        config.allow_private_endpoints = true;
+    }));
+    let server = TestServer::start_with(options).await;
+    let ctl = Ctl::new(&server);
+    let tmux = Tmux::start();
+    tmux.run(
+        "create-dav",
+        &script(
+            &ctl,
+            &format!(
+                "create webdav --display-name Typed --field base_url={} --field username=carol --quiet",
+                dav.url()
+            ),
+        ),
+    )
+    .await;
+    tmux.wait_for("create-dav", |screen| {
+        screen.contains("Password (not shown as you type): ")
+    })
+    .await;
+    tmux.tmux(&["send-keys", "-t", "create-dav", "-l", "c4r0l-pw"])
+        .await;
+    tmux.tmux(&["send-keys", "-t", "create-dav", "Enter"]).await;
+    let screen = tmux
+        .wait_for("create-dav", |screen| screen.contains("EXIT="))
+        .await;
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        !screen.contains("c4r0l-pw"),
+        "the password showed on the screen:\n{screen}"
     );
     let listed = ctl.ok(&["list"]).await;
     assert!(

@@ -290,6 +290,70 @@ async fn the_console_walks_every_flow(backend: Backend) {
         let chip = format!("#group-other .type-card[data-type='{id}'] .chip");
         assert_eq!(console.browser.text_of(&chip).await, said, "{id}'s badge");
     }
+    // This server has no app registration for Google Drive or Dropbox: their cards say so and
+    // offer no button, while the configured types (Azure below, OneDrive later) do.
+    for id in ["google-drive", "dropbox"] {
+        let card = format!("#group-other .type-card[data-type='{id}']");
+        assert_eq!(
+            console
+                .browser
+                .attribute(&card, "data-available")
+                .await
+                .as_deref(),
+            Some("false"),
+            "{id} is shown unavailable"
+        );
+        let reason = console
+            .browser
+            .text_of(&format!("{card} [data-testid=type-unavailable]"))
+            .await;
+        assert!(
+            reason.contains("Not set up on this server") && reason.contains("app registration"),
+            "{id}'s reason: {reason}"
+        );
+        assert_eq!(
+            console
+                .browser
+                .count(&format!("{card} [data-action='authorize']"))
+                .await,
+            0,
+            "{id} offers no Authorize button"
+        );
+    }
+    console
+        .browser
+        .execute(
+            "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+            json!(["#group-other .type-card[data-type='google-drive']"]),
+        )
+        .await;
+    console.shot("type-unavailable").await;
+    console
+        .browser
+        .execute("window.scrollTo(0, 0)", json!([]))
+        .await;
+    for card in [
+        "#group-azure-blob-storage .type-card[data-type='azure-blob-storage']",
+        "#group-onedrive-consumer .type-card[data-type='onedrive-consumer']",
+    ] {
+        assert_eq!(
+            console
+                .browser
+                .attribute(card, "data-available")
+                .await
+                .as_deref(),
+            Some("true"),
+            "{card} is available"
+        );
+        assert_eq!(
+            console
+                .browser
+                .count(&format!("{card} [data-action='authorize']"))
+                .await,
+            1,
+            "{card} offers Authorize New Connector"
+        );
+    }
 
     // An Azure connector, with the credentials form built from the type's credential fields.
     let storage = azurite.account(5);
