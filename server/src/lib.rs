@@ -234,11 +234,13 @@ pub async fn start(
         mtls = config.tls.as_ref().is_some_and(|tls| tls.client_ca.is_some()),
         "serving gRPC"
     );
+    let health = domain::Health::new(store.clone());
     let events = domain::Events::new(store, Arc::new(connectors.catalogue().clone()));
     let served = transport::serve(
         listener,
         transport::Serving {
             connectors,
+            health,
             events,
             page_tokens: PageTokens::new(sealer),
             api_keys,

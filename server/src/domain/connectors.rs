@@ -3,9 +3,10 @@
 //! secrets, and the registry of credential providers. What it does is split by responsibility:
 //! `lifecycle` (create, list, update, reauthorize, delete, sweep), `access` (tokens, revealed
 //! passwords, transfer reports), `oauth` (linking and refreshing), `credential_checks`,
-//! `revocation` (queuing, and handing the outbox worker its service) and `health`. None of them
-//! imports another; each imports this module. The event log is read by a service of its own,
-//! `events::Events`, and the revocation outbox is worked by `revocation::Revocations`.
+//! and `revocation` (queuing, and handing the outbox worker its service). None of them imports
+//! another; each imports this module. The event log is read by a service of its own,
+//! `events::Events`, the revocation outbox is worked by `revocation::Revocations`, and the
+//! health check is `health::Health`, which owns only the store.
 
 use std::sync::Arc;
 

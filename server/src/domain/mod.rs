@@ -28,7 +28,7 @@ pub use crate::providers::credentials::{CredentialFields, FieldError, Parsed};
 pub use connectors::{Connectors, CredentialProviders};
 pub use error::{Error, FieldViolation, Result};
 pub use events::{ConnectorEvent, EventKind, EventPage, Events};
-pub use health::{Availability, Health};
+pub use health::{Availability, Health, HealthReport};
 pub use lifecycle::{ConnectorPage, ConnectorUpdate, ListFilter};
 pub use model::RevocationOutcome;
 pub use oauth::{Callback, CallbackStep, Completion, ReturnTo, StartedAuthorization};

@@ -35,7 +35,7 @@ pub use refusal::Refusal;
 
 use crate::{
     access::ApiKey,
-    domain::{Availability, Connectors, Events},
+    domain::{Availability, Connectors, Events, Health},
 };
 
 /// Errors that stop the server.
@@ -55,6 +55,8 @@ pub enum Error {
 /// What the server needs to serve.
 pub(crate) struct Serving {
     pub(crate) connectors: Connectors,
+    /// The database check behind the health service.
+    pub(crate) health: Health,
     /// The event log (listing and watching).
     pub(crate) events: Events,
     pub(crate) page_tokens: PageTokens,
@@ -92,7 +94,7 @@ pub(crate) async fn serve(
         .await;
     let health_watch = tokio::spawn(watch_health(
         health,
-        serving.connectors.clone(),
+        serving.health,
         serving.metrics.clone(),
         serving.health_check_interval,
     ));
@@ -254,7 +256,7 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 /// SERVING again once it passes.
 async fn watch_health(
     health: tonic_health::server::HealthReporter,
-    connectors: Connectors,
+    checks: Health,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     interval: Duration,
 ) {
@@ -262,9 +264,7 @@ async fn watch_health(
     let mut serving = true;
     loop {
         ticker.tick().await;
-        let checked = connectors
-            .health(interval.max(Duration::from_secs(1)))
-            .await;
+        let checked = checks.check(interval.max(Duration::from_secs(1))).await;
         metrics.set_database_up(checked.database == Availability::Up);
         let up = checked.serving();
         if up != serving {
