@@ -239,6 +239,7 @@ pub async fn start(
     let served = transport::serve(
         listener,
         transport::Serving {
+            authorizations: connectors.authorizations(),
             connectors,
             health,
             events,

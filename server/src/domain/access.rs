@@ -13,9 +13,9 @@ use crate::providers::credentials::AccessKind;
 impl Connectors {
     /// A short-lived credential for moving data.
     pub async fn access_token(&self, name: &ConnectorName) -> Result<AccessToken> {
-        let connector = self.get(name).await?;
+        let connector = self.records.get(name).await?;
         require_authorized(&connector)?;
-        let now = self.clock.now();
+        let now = self.records.clock.now();
         if let Some(token) = self.token_cache.get(&connector, now) {
             return Ok(token);
         }
@@ -24,7 +24,10 @@ impl Connectors {
                 Err(Error::NoAccessToken(connector.connector_type))
             }
             Some(provider) => {
-                let secrets = self.open_secrets(name, provider.secret_fields()).await?;
+                let secrets = self
+                    .records
+                    .open_secrets(name, provider.secret_fields())
+                    .await?;
                 self.verify_credentials(&connector, provider.as_ref(), &secrets)
                     .await?;
                 let access = provider
@@ -70,13 +73,16 @@ impl Connectors {
         name: &ConnectorName,
     ) -> Result<Vec<(&'static str, secrecy::SecretString)>> {
         use secrecy::ExposeSecret as _;
-        let connector = self.get(name).await?;
+        let connector = self.records.get(name).await?;
         require_authorized(&connector)?;
         let provider = self.credential_provider(connector.connector_type)?;
         if provider.mints_access() {
             return Err(Error::NotRevealable(connector.connector_type));
         }
-        let secrets = self.open_secrets(name, provider.secret_fields()).await?;
+        let secrets = self
+            .records
+            .open_secrets(name, provider.secret_fields())
+            .await?;
         self.verify_credentials(&connector, provider, &secrets)
             .await?;
         let mut fields = secrets
@@ -99,26 +105,27 @@ impl Connectors {
     /// Records data moved with a connector; more than zero bytes counts as activity.
     pub async fn record_transfer(&self, name: &ConnectorName, bytes: u64) -> Result<Connector> {
         if bytes == 0 {
-            let connector = self.get(name).await?;
+            let connector = self.records.get(name).await?;
             require_authorized(&connector)?;
             return Ok(connector);
         }
-        let now = self.clock.now();
+        let now = self.records.clock.now();
         // One conditional statement: concurrent reports on one connector never conflict.
         let recorded = self
+            .records
             .store
             .record_transfer(
                 name.account.as_str(),
                 name.connector.as_str(),
                 now.timestamp_micros(),
-                (now + self.inactivity_period).timestamp_micros(),
+                (now + self.records.inactivity_period).timestamp_micros(),
             )
             .await?;
         match recorded {
-            Some(row) => Ok(from_row(&self.catalogue, row)?.at(now)),
+            Some(row) => Ok(from_row(&self.records.catalogue, row)?.at(now)),
             None => {
                 // Missing, or not authorized (deauthorized, or past its inactivity deadline).
-                let connector = self.get(name).await?;
+                let connector = self.records.get(name).await?;
                 require_authorized(&connector)?;
                 Err(Error::ConcurrentModification(format!(
                     "connector {name} changed state during the report"

@@ -36,7 +36,7 @@ impl Connectors {
         provider: &dyn CredentialProvider,
         secrets: &Secrets,
     ) -> Result<()> {
-        let now = self.clock.now();
+        let now = self.records.clock.now();
         if self.key_checks.fresh(connector, now) {
             return Ok(());
         }
@@ -96,14 +96,15 @@ impl Connectors {
     /// key: the caller should ask again).
     async fn deauthorize_revoked_key(&self, checked: &Connector) -> Result<()> {
         let Some(locked) = self
+            .records
             .store
             .lock_tokens(checked.name.connector.as_str())
             .await?
         else {
             return Err(Error::ConnectorNotFound(checked.name.to_string()));
         };
-        let now = self.clock.now();
-        let current = super::rows::from_row(&self.catalogue, locked.row.clone())?.at(now);
+        let now = self.records.clock.now();
+        let current = super::rows::from_row(&self.records.catalogue, locked.row.clone())?.at(now);
         if current.authorize_time != checked.authorize_time {
             return Err(Error::ConcurrentModification(format!(
                 "connector {}",
@@ -118,6 +119,7 @@ impl Connectors {
             });
         }
         Err(self
+            .records
             .deauthorize_locked(locked, current, DeauthorizationReason::Revoked, now)
             .await?)
     }

@@ -17,6 +17,7 @@ pub(crate) mod oauth;
 mod oauth_completion;
 mod oauth_tokens;
 mod observer;
+mod records;
 mod revocation;
 pub(crate) mod rows;
 mod settings;
@@ -31,7 +32,9 @@ pub use events::{ConnectorEvent, EventKind, EventPage, Events};
 pub use health::{Availability, Health, HealthReport};
 pub use lifecycle::{ConnectorPage, ConnectorUpdate, ListFilter};
 pub use model::RevocationOutcome;
-pub use oauth::{Callback, CallbackStep, Completion, ReturnTo, StartedAuthorization};
+pub use oauth::{
+    Authorizations, Callback, CallbackStep, Completion, ReturnTo, StartedAuthorization,
+};
 pub use observer::{Observer, RevocationTry, Sweep, Unobserved};
 pub use revocation::Revocations;
 pub use settings::{Lifecycle, OAuthSettings, RevocationSettings};

@@ -55,24 +55,19 @@ pub struct Revocations {
 }
 
 impl Connectors {
-    /// Lets the outbox worker know that revocations were just queued, so the first try does
-    /// not wait for its next poll.
-    pub(super) fn revocations_queued(&self) {
-        self.revocation_wakeup.notify_one();
-    }
-
     /// The revocation worker's service, woken when this one queues revocations and sharing its
     /// store, keys, clock, providers and observer (so call it after [`Self::with_observer`]).
     pub fn revocations(&self) -> Revocations {
+        let records = &self.records;
         Revocations {
-            store: self.store.clone(),
-            catalogue: self.catalogue.clone(),
-            sealer: self.sealer.clone(),
-            clock: self.clock.clone(),
+            store: records.store.clone(),
+            catalogue: records.catalogue.clone(),
+            sealer: records.sealer.clone(),
+            clock: records.clock.clone(),
             providers: self.oauth.providers.clone(),
             settings: self.revocation,
-            wakeup: self.revocation_wakeup.clone(),
-            observer: self.observer.clone(),
+            wakeup: records.revocation_wakeup.clone(),
+            observer: records.observer.clone(),
         }
     }
 }

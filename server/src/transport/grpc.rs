@@ -13,7 +13,7 @@ use super::{
     watch::EventFeed,
 };
 use crate::domain::{
-    Callback, Connectors, Error, Events, Parsed, ReturnTo,
+    Authorizations, Callback, Connectors, Error, Events, Parsed, ReturnTo,
     connector_type::ConnectorTypeId,
     model::{ConnectorId, DisplayName},
 };
@@ -27,6 +27,8 @@ const MAX_PAGE_SIZE: u64 = 1000;
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectorApi {
     connectors: Connectors,
+    /// OAuth 2.0 linking.
+    authorizations: Authorizations,
     /// The event log, listed page by page.
     events: Events,
     page_tokens: PageTokens,
@@ -39,6 +41,7 @@ pub(crate) struct ConnectorApi {
 impl ConnectorApi {
     pub(crate) fn new(
         connectors: Connectors,
+        authorizations: Authorizations,
         events: Events,
         page_tokens: PageTokens,
         shutdown: tokio::sync::watch::Receiver<bool>,
@@ -46,6 +49,7 @@ impl ConnectorApi {
     ) -> Self {
         Self {
             connectors,
+            authorizations,
             events,
             page_tokens,
             shutdown,
@@ -189,7 +193,7 @@ impl ConnectorService for ConnectorApi {
             orchestrator_completes: request.orchestrator_completes,
         };
         let started = self
-            .connectors
+            .authorizations
             .start_authorization(account, connector_type, display_name, return_to)
             .await?;
         Ok(Response::new(pb::StartAuthorizationResponse {
@@ -211,7 +215,7 @@ impl ConnectorService for ConnectorApi {
             orchestrator_completes: request.orchestrator_completes,
         };
         let started = self
-            .connectors
+            .authorizations
             .start_reauthorization(&name, return_to)
             .await?;
         Ok(Response::new(pb::StartReauthorizationResponse {
@@ -231,7 +235,7 @@ impl ConnectorService for ConnectorApi {
         }
         let non_empty = |value: String| (!value.is_empty()).then_some(value);
         let completion = self
-            .connectors
+            .authorizations
             .complete_authorization(
                 Callback {
                     state: request.state,

@@ -35,7 +35,7 @@ pub use refusal::Refusal;
 
 use crate::{
     access::ApiKey,
-    domain::{Availability, Connectors, Events, Health},
+    domain::{Authorizations, Availability, Connectors, Events, Health},
 };
 
 /// Errors that stop the server.
@@ -55,6 +55,8 @@ pub enum Error {
 /// What the server needs to serve.
 pub(crate) struct Serving {
     pub(crate) connectors: Connectors,
+    /// OAuth 2.0 linking (the gRPC methods and the browser callback).
+    pub(crate) authorizations: Authorizations,
     /// The database check behind the health service.
     pub(crate) health: Health,
     /// The event log (listing and watching).
@@ -106,7 +108,7 @@ pub(crate) async fn serve(
             // google.rpc error details, so grpcurl and buf can decode ErrorInfo and friends.
             .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
     };
-    let callback_connectors = serving.connectors.clone();
+    let callback_authorizations = serving.authorizations.clone();
     // Long-lived event watches end when the server shuts down, so shutdown never waits on them.
     let (stop_watches, watches_stopped) = tokio::sync::watch::channel(false);
     let mut shutdown_started = watches_stopped.clone();
@@ -129,6 +131,7 @@ pub(crate) async fn serve(
     .await;
     let api = ConnectorServiceServer::new(ConnectorApi::new(
         serving.connectors,
+        serving.authorizations,
         serving.events,
         serving.page_tokens,
         watches_stopped,
@@ -154,7 +157,7 @@ pub(crate) async fn serve(
 
     // gRPC, gRPC-Web, the OAuth 2.0 callback and the console share the port: HTTP/1.1
     // requests reach the callback and the console, gRPC-Web ones the services.
-    let mut pages = callback::router(callback_connectors);
+    let mut pages = callback::router(callback_authorizations);
     pages = pages.merge(if serving.console {
         console::router()
     } else {
