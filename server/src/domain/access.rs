@@ -19,7 +19,7 @@ impl Connectors {
         if let Some(token) = self.token_cache.get(&connector, now) {
             return Ok(token);
         }
-        match self.credential_providers.get(&connector.connector_type) {
+        match self.credentials.provider_of(connector.connector_type) {
             Some(provider) if !provider.mints_access() => {
                 Err(Error::NoAccessToken(connector.connector_type))
             }
@@ -28,7 +28,8 @@ impl Connectors {
                     .records
                     .open_secrets(name, provider.secret_fields())
                     .await?;
-                self.verify_credentials(&connector, provider.as_ref(), &secrets)
+                self.credentials
+                    .verify_credentials(&connector, provider.as_ref(), &secrets)
                     .await?;
                 let access = provider
                     .mint(&connector.external_account.id, &secrets, now)
@@ -75,7 +76,7 @@ impl Connectors {
         use secrecy::ExposeSecret as _;
         let connector = self.records.get(name).await?;
         require_authorized(&connector)?;
-        let provider = self.credential_provider(connector.connector_type)?;
+        let provider = self.credentials.provider(connector.connector_type)?;
         if provider.mints_access() {
             return Err(Error::NotRevealable(connector.connector_type));
         }
@@ -83,7 +84,8 @@ impl Connectors {
             .records
             .open_secrets(name, provider.secret_fields())
             .await?;
-        self.verify_credentials(&connector, provider, &secrets)
+        self.credentials
+            .verify_credentials(&connector, provider, &secrets)
             .await?;
         let mut fields = secrets
             .iter()

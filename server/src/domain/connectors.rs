@@ -1,50 +1,41 @@
 //! [`Connectors`]: the domain service the transport calls for what is not yet a service of its
-//! own, over the shared core `records::Records`, with the registry of credential providers.
+//! own, over the shared core `records::Records`.
 //! What it does is split by responsibility: `lifecycle` (create, list, update, reauthorize,
 //! delete, sweep), `access` (tokens, revealed passwords, transfer reports, with the refresh in
-//! `oauth_tokens`), `credential_checks`, and `revocation` (handing the outbox worker its
-//! service). None of them imports another; each imports this module. Services of their own:
-//! `events::Events` reads the event log, `revocation::Revocations` works the revocation
-//! outbox, `oauth::Authorizations` links OAuth 2.0 connectors, and `health::Health`, which
-//! owns only the store, checks the database.
+//! `oauth_tokens`) and `revocation` (handing the outbox worker its service). None of them
+//! imports another; each imports this module. Services of their own: `events::Events` reads
+//! the event log, `revocation::Revocations` works the revocation outbox,
+//! `oauth::Authorizations` links OAuth 2.0 connectors, `credential_checks::CredentialLinks`
+//! owns the credential providers and their checks, and `health::Health`, which owns only the
+//! store, checks the database.
 
 use std::sync::Arc;
 
+use super::credential_checks::{CredentialLinks, CredentialProviders};
 use super::oauth::Authorizations;
 use super::observer::{Observer, Unobserved};
 use super::records::Records;
-use super::settings::{KeyChecks, Lifecycle, OAuthSettings, RefreshLocks};
+use super::settings::{Lifecycle, OAuthSettings, RefreshLocks};
 use super::token_cache::TokenCache;
 use super::{
     connector_type::{Catalogue, ConnectorTypeId},
-    error::{Error, Result},
+    error::Result,
     model::{Connector, ConnectorName},
 };
-use crate::{
-    clock::Clock,
-    crypto::Sealer,
-    persistence::Store,
-    providers::credentials::{CredentialProvider, Identity, Parsed},
-};
-
-/// The providers of the connector types that link with credentials, by type (built at
-/// start-up; see `lib.rs`).
-pub type CredentialProviders =
-    std::collections::BTreeMap<ConnectorTypeId, Arc<dyn CredentialProvider>>;
+use crate::{clock::Clock, crypto::Sealer, persistence::Store};
 
 /// The connector operations.
 #[derive(Debug, Clone)]
 pub struct Connectors {
     /// The connector records and their secrets.
     pub(super) records: Records,
-    pub(super) credential_providers: Arc<CredentialProviders>,
+    /// Linking with credentials, and checking them before access is handed out.
+    pub(super) credentials: CredentialLinks,
     pub(super) oauth: OAuthSettings,
     pub(super) refresh_locks: RefreshLocks,
     /// Credentials handed out recently (see `token_cache`).
     pub(super) token_cache: TokenCache,
     pub(super) revocation: super::RevocationSettings,
-    pub(super) credential_check_interval: chrono::Duration,
-    pub(super) key_checks: KeyChecks,
 }
 
 impl Connectors {
@@ -65,23 +56,26 @@ impl Connectors {
             .filter(|(_, provider)| provider.revokes())
             .map(|(connector_type, _)| connector_type.as_str().to_owned());
         let store = store.with_revocable_types(revocable_types);
+        let records = Records {
+            catalogue: Arc::new(catalogue),
+            store,
+            sealer,
+            clock,
+            observer: Arc::new(Unobserved),
+            revocation_wakeup: Arc::default(),
+            inactivity_period: lifecycle.inactivity_period,
+        };
         Self {
-            records: Records {
-                catalogue: Arc::new(catalogue),
-                store,
-                sealer,
-                clock,
-                observer: Arc::new(Unobserved),
-                revocation_wakeup: Arc::default(),
-                inactivity_period: lifecycle.inactivity_period,
-            },
-            credential_providers: Arc::new(credential_providers),
+            credentials: CredentialLinks::new(
+                records.clone(),
+                credential_providers,
+                lifecycle.credential_check_interval,
+            ),
+            records,
             oauth,
             refresh_locks: RefreshLocks::default(),
             token_cache: Default::default(),
             revocation: lifecycle.revocation,
-            credential_check_interval: lifecycle.credential_check_interval,
-            key_checks: Default::default(),
         }
     }
 
@@ -93,14 +87,14 @@ impl Connectors {
     /// Whether connectors of `connector_type` can be linked on this server: it has a provider
     /// (an OAuth 2.0 type needs an app registration).
     pub fn is_configured(&self, connector_type: ConnectorTypeId) -> bool {
-        self.credential_providers.contains_key(&connector_type)
-            || self.oauth.providers.contains_key(&connector_type)
+        self.credentials.links(connector_type) || self.oauth.providers.contains_key(&connector_type)
     }
 
     /// Reports what it does (deauthorizations, sweeps, revocation tries) to `observer`.
     #[must_use]
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
-        self.records.observer = observer;
+        self.records.observer = observer.clone();
+        self.credentials.set_observer(observer);
         self
     }
 
@@ -116,29 +110,5 @@ impl Connectors {
     /// processes' within the cache's time to live (`row_cache_ttl_ms`).
     pub async fn get(&self, name: &ConnectorName) -> Result<Connector> {
         self.records.get(name).await
-    }
-
-    /// Checks credentials whose fields do not name their account; the account the service
-    /// names.
-    pub(super) async fn identity_checked(
-        &self,
-        provider: &dyn CredentialProvider,
-        credentials: &Parsed,
-    ) -> Result<Identity> {
-        provider
-            .check(None, &credentials.secrets, self.records.clock.now())
-            .await?
-            .ok_or_else(|| Error::Internal("a credential provider named no account".into()))
-    }
-
-    /// The provider of a type that links with credentials; OAuth 2.0 types have none.
-    pub(super) fn credential_provider(
-        &self,
-        connector_type: ConnectorTypeId,
-    ) -> Result<&dyn CredentialProvider> {
-        self.credential_providers
-            .get(&connector_type)
-            .map(|provider| provider.as_ref())
-            .ok_or(Error::OAuthAuthorizationRequired(connector_type))
     }
 }

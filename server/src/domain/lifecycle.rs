@@ -92,7 +92,7 @@ impl Connectors {
         connector_type: ConnectorTypeId,
         fields: &CredentialFields,
     ) -> Result<std::result::Result<Parsed, Vec<FieldError>>> {
-        Ok(self.credential_provider(connector_type)?.parse(fields))
+        self.credentials.parse(connector_type, fields)
     }
 
     /// Creates a connector of a credential-based type, after the cloud service accepted the
@@ -105,7 +105,7 @@ impl Connectors {
         labels: Labels,
         credentials: Parsed,
     ) -> Result<Connector> {
-        let provider = self.credential_provider(connector_type)?;
+        let provider = self.credentials.provider(connector_type)?;
         let existing = async |identity: &Identity| -> Result<()> {
             match self
                 .records
@@ -132,7 +132,10 @@ impl Connectors {
                     .unwrap_or_else(|| identity.clone())
             }
             None => {
-                let identity = self.identity_checked(provider, &credentials).await?;
+                let identity = self
+                    .credentials
+                    .identity_checked(provider, &credentials)
+                    .await?;
                 existing(&identity).await?;
                 identity
             }
@@ -236,10 +239,14 @@ impl Connectors {
         credentials: Parsed,
     ) -> Result<Connector> {
         let current = from_row(&self.records.catalogue, self.records.load(name).await?)?;
-        let provider = self.credential_provider(current.connector_type)?;
+        let provider = self.credentials.provider(current.connector_type)?;
         let identity = match &credentials.identity {
             Some(identity) => identity.clone(),
-            None => self.identity_checked(provider, &credentials).await?,
+            None => {
+                self.credentials
+                    .identity_checked(provider, &credentials)
+                    .await?
+            }
         };
         if identity.id != current.external_account.id {
             return Err(Error::AccountMismatch {

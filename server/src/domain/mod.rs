@@ -26,7 +26,8 @@ mod token_cache;
 /// Credentials as named fields, a provider's verdict on them, and the credentials it accepted
 /// (from the provider boundary).
 pub use crate::providers::credentials::{CredentialFields, FieldError, Parsed};
-pub use connectors::{Connectors, CredentialProviders};
+pub use connectors::Connectors;
+pub use credential_checks::CredentialProviders;
 pub use error::{Error, FieldViolation, Result};
 pub use events::{ConnectorEvent, EventKind, EventPage, Events};
 pub use health::{Availability, Health, HealthReport};
