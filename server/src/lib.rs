@@ -240,6 +240,7 @@ pub async fn start(
         listener,
         transport::Serving {
             authorizations: connectors.authorizations(),
+            access: connectors.access(),
             connectors,
             health,
             events,

@@ -1,16 +1,49 @@
 //! Handing out access: a short-lived credential (`GetAccessToken`), or for a type that has
 //! none (a password) its stored fields (`RevealConnectorCredentials`); and recording transfers,
-//! which keep a connector from being deauthorized for inactivity.
+//! which keep a connector from being deauthorized for inactivity. [`Access`] is the service
+//! that does it; the OAuth 2.0 tokens and their refresh are in `oauth_tokens`.
 
-use super::connectors::Connectors;
+use super::credential_checks::CredentialLinks;
+use super::records::Records;
 use super::rows::{from_row, require_authorized};
+use super::settings::{OAuthSettings, RefreshLocks};
+use super::token_cache::TokenCache;
 use super::{
     error::{Error, Result},
     model::{AccessToken, AccessTokenKind, Connector, ConnectorName},
 };
 use crate::providers::credentials::AccessKind;
 
-impl Connectors {
+/// The service that hands out access to connectors and records their transfers. It owns the
+/// cache of credentials handed out and shares the records, the credential checks, the OAuth
+/// 2.0 providers (with the refresh skew) and the per-connector refresh locks (a delete waits
+/// for a refresh in flight).
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub(super) records: Records,
+    pub(super) credentials: CredentialLinks,
+    pub(super) oauth: OAuthSettings,
+    pub(super) refresh_locks: RefreshLocks,
+    /// Credentials handed out recently (see `token_cache`).
+    pub(super) token_cache: TokenCache,
+}
+
+impl Access {
+    pub(super) fn new(
+        records: Records,
+        credentials: CredentialLinks,
+        oauth: OAuthSettings,
+        refresh_locks: RefreshLocks,
+    ) -> Self {
+        Self {
+            records,
+            credentials,
+            oauth,
+            refresh_locks,
+            token_cache: TokenCache::default(),
+        }
+    }
+
     /// A short-lived credential for moving data.
     pub async fn access_token(&self, name: &ConnectorName) -> Result<AccessToken> {
         let connector = self.records.get(name).await?;

@@ -1,22 +1,21 @@
 //! [`Connectors`]: the domain service the transport calls for what is not yet a service of its
 //! own, over the shared core `records::Records`.
 //! What it does is split by responsibility: `lifecycle` (create, list, update, reauthorize,
-//! delete, sweep), `access` (tokens, revealed passwords, transfer reports, with the refresh in
-//! `oauth_tokens`) and `revocation` (handing the outbox worker its service). None of them
-//! imports another; each imports this module. Services of their own: `events::Events` reads
-//! the event log, `revocation::Revocations` works the revocation outbox,
-//! `oauth::Authorizations` links OAuth 2.0 connectors, `credential_checks::CredentialLinks`
+//! delete, sweep) and `revocation` (handing the outbox worker its service). Services of their
+//! own: `events::Events` reads the event log, `revocation::Revocations` works the revocation
+//! outbox, `oauth::Authorizations` links OAuth 2.0 connectors, `access::Access` hands out
+//! tokens and revealed passwords and records transfers, `credential_checks::CredentialLinks`
 //! owns the credential providers and their checks, and `health::Health`, which owns only the
 //! store, checks the database.
 
 use std::sync::Arc;
 
+use super::access::Access;
 use super::credential_checks::{CredentialLinks, CredentialProviders};
 use super::oauth::Authorizations;
 use super::observer::{Observer, Unobserved};
 use super::records::Records;
 use super::settings::{Lifecycle, OAuthSettings, RefreshLocks};
-use super::token_cache::TokenCache;
 use super::{
     connector_type::{Catalogue, ConnectorTypeId},
     error::Result,
@@ -33,8 +32,6 @@ pub struct Connectors {
     pub(super) credentials: CredentialLinks,
     pub(super) oauth: OAuthSettings,
     pub(super) refresh_locks: RefreshLocks,
-    /// Credentials handed out recently (see `token_cache`).
-    pub(super) token_cache: TokenCache,
     pub(super) revocation: super::RevocationSettings,
 }
 
@@ -74,7 +71,6 @@ impl Connectors {
             records,
             oauth,
             refresh_locks: RefreshLocks::default(),
-            token_cache: Default::default(),
             revocation: lifecycle.revocation,
         }
     }
@@ -102,6 +98,17 @@ impl Connectors {
     /// [`Self::with_observer`]).
     pub fn authorizations(&self) -> Authorizations {
         Authorizations::new(self.records.clone(), self.oauth.clone())
+    }
+
+    /// The service that hands out access, sharing these records, credential checks and refresh
+    /// locks (so call it after [`Self::with_observer`]).
+    pub fn access(&self) -> Access {
+        Access::new(
+            self.records.clone(),
+            self.credentials.clone(),
+            self.oauth.clone(),
+            self.refresh_locks.clone(),
+        )
     }
 
     /// Gets a connector.

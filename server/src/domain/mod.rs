@@ -26,6 +26,7 @@ mod token_cache;
 /// Credentials as named fields, a provider's verdict on them, and the credentials it accepted
 /// (from the provider boundary).
 pub use crate::providers::credentials::{CredentialFields, FieldError, Parsed};
+pub use access::Access;
 pub use connectors::Connectors;
 pub use credential_checks::CredentialProviders;
 pub use error::{Error, FieldViolation, Result};

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Connectors,
+    access::Access,
     error::{Error, Result},
     model::{
         AccessToken, AccessTokenKind, Connector, ConnectorId, ConnectorName, DeauthorizationReason,
@@ -64,7 +64,7 @@ impl Records {
     }
 }
 
-impl Connectors {
+impl Access {
     /// A valid access token for an OAuth 2.0 connector, refreshed (single-flight) when it
     /// expires within the skew.
     pub(super) async fn oauth_access_token(&self, connector: &Connector) -> Result<AccessToken> {

@@ -13,7 +13,7 @@ use super::{
     watch::EventFeed,
 };
 use crate::domain::{
-    Authorizations, Callback, Connectors, Error, Events, Parsed, ReturnTo,
+    Access, Authorizations, Callback, Connectors, Error, Events, Parsed, ReturnTo,
     connector_type::ConnectorTypeId,
     model::{ConnectorId, DisplayName},
 };
@@ -29,6 +29,8 @@ pub(crate) struct ConnectorApi {
     connectors: Connectors,
     /// OAuth 2.0 linking.
     authorizations: Authorizations,
+    /// Access tokens, revealed credentials and transfer reports.
+    access: Access,
     /// The event log, listed page by page.
     events: Events,
     page_tokens: PageTokens,
@@ -42,6 +44,7 @@ impl ConnectorApi {
     pub(crate) fn new(
         connectors: Connectors,
         authorizations: Authorizations,
+        access: Access,
         events: Events,
         page_tokens: PageTokens,
         shutdown: tokio::sync::watch::Receiver<bool>,
@@ -50,6 +53,7 @@ impl ConnectorApi {
         Self {
             connectors,
             authorizations,
+            access,
             events,
             page_tokens,
             shutdown,
@@ -378,7 +382,7 @@ impl ConnectorService for ConnectorApi {
         let caller = caller(&request, Capability::Tokens)?;
         let name = parse_connector("name", &request.get_ref().name)?;
         caller.authorize_connector(&name)?;
-        let token = self.connectors.access_token(&name).await?;
+        let token = self.access.access_token(&name).await?;
         let response = pb::GetAccessTokenResponse::from(token);
         audit::credential_issued(
             &caller.key_id,
@@ -400,7 +404,7 @@ impl ConnectorService for ConnectorApi {
         let caller = caller(&request, Capability::Reveal)?;
         let name = parse_connector("name", &request.get_ref().name)?;
         caller.authorize_connector(&name)?;
-        let fields = self.connectors.reveal_credentials(&name).await?;
+        let fields = self.access.reveal_credentials(&name).await?;
         let names: Vec<&str> = fields.iter().map(|(field, _)| *field).collect();
         audit::credentials_revealed(&caller.key_id, &name.to_string(), &names.join(","));
         Ok(Response::new(pb::RevealConnectorCredentialsResponse {
@@ -484,7 +488,7 @@ impl ConnectorService for ConnectorApi {
         let bytes = u64::try_from(request.bytes_transferred)
             .map_err(|_| Error::invalid("bytes_transferred", "must be zero or more"))?;
         Ok(Response::new(
-            self.connectors.record_transfer(&name, bytes).await?.into(),
+            self.access.record_transfer(&name, bytes).await?.into(),
         ))
     }
 }

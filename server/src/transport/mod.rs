@@ -35,7 +35,7 @@ pub use refusal::Refusal;
 
 use crate::{
     access::ApiKey,
-    domain::{Authorizations, Availability, Connectors, Events, Health},
+    domain::{Access, Authorizations, Availability, Connectors, Events, Health},
 };
 
 /// Errors that stop the server.
@@ -57,6 +57,8 @@ pub(crate) struct Serving {
     pub(crate) connectors: Connectors,
     /// OAuth 2.0 linking (the gRPC methods and the browser callback).
     pub(crate) authorizations: Authorizations,
+    /// Handing out access and recording transfers.
+    pub(crate) access: Access,
     /// The database check behind the health service.
     pub(crate) health: Health,
     /// The event log (listing and watching).
@@ -132,6 +134,7 @@ pub(crate) async fn serve(
     let api = ConnectorServiceServer::new(ConnectorApi::new(
         serving.connectors,
         serving.authorizations,
+        serving.access,
         serving.events,
         serving.page_tokens,
         watches_stopped,
