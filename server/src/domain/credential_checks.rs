@@ -60,11 +60,6 @@ impl CredentialLinks {
         }
     }
 
-    /// Reports deauthorizations of rejected credentials to `observer`.
-    pub(super) fn set_observer(&mut self, observer: Arc<dyn super::Observer>) {
-        self.records.observer = observer;
-    }
-
     /// Whether connectors of `connector_type` link with credentials on this server.
     pub(super) fn links(&self, connector_type: ConnectorTypeId) -> bool {
         self.providers.contains_key(&connector_type)

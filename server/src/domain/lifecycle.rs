@@ -1,11 +1,16 @@
 //! The lifecycle of a connector: created once per external account (after its credentials
 //! are checked), listed, relabelled (never renamed), reauthorized for the same account only,
 //! deleted for good, and swept when it has moved no data for the inactivity period.
+//! [`Lifecycle`] is the service that does it.
 
-use super::connectors::Connectors;
+use std::{collections::BTreeSet, sync::Arc};
+
+use super::credential_checks::CredentialLinks;
+use super::records::Records;
 use super::rows::{already_exists, from_row, micros};
+use super::settings::RefreshLocks;
 use super::{
-    connector_type::ConnectorTypeId,
+    connector_type::{Catalogue, ConnectorTypeId},
     error::{Error, Result},
     model::{
         AccountId, Connector, ConnectorId, ConnectorName, DeauthorizationReason, DisplayName,
@@ -47,7 +52,52 @@ pub struct ConnectorUpdate {
     pub expected_revision: Option<i64>,
 }
 
-impl Connectors {
+/// The service that creates, lists, changes and deletes connectors, and sweeps inactive
+/// ones. It shares the records, the credential checks and the refresh locks (a delete waits
+/// for a refresh in flight).
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
+    records: Records,
+    credentials: CredentialLinks,
+    refresh_locks: RefreshLocks,
+    /// The OAuth 2.0 types with an app registration (they can be linked here).
+    oauth_types: Arc<BTreeSet<ConnectorTypeId>>,
+}
+
+impl Lifecycle {
+    pub(super) fn new(
+        records: Records,
+        credentials: CredentialLinks,
+        refresh_locks: RefreshLocks,
+        oauth_types: BTreeSet<ConnectorTypeId>,
+    ) -> Self {
+        Self {
+            records,
+            credentials,
+            refresh_locks,
+            oauth_types: Arc::new(oauth_types),
+        }
+    }
+
+    /// The connector types this build has.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.records.catalogue
+    }
+
+    /// Whether connectors of `connector_type` can be linked on this server: it has a provider
+    /// (an OAuth 2.0 type needs an app registration).
+    pub fn is_configured(&self, connector_type: ConnectorTypeId) -> bool {
+        self.credentials.links(connector_type) || self.oauth_types.contains(&connector_type)
+    }
+
+    /// Gets a connector.
+    ///
+    /// Served from the store's row cache: this process's own changes are seen at once, other
+    /// processes' within the cache's time to live (`row_cache_ttl_ms`).
+    pub async fn get(&self, name: &ConnectorName) -> Result<Connector> {
+        self.records.get(name).await
+    }
+
     /// Deauthorizes every connector past its inactivity deadline, in batches of `batch`
     /// (bounded memory), and returns how many. Safe to run in several processes at once.
     /// Reported to the observer once it ends: the sweep, and the connectors it deauthorized.

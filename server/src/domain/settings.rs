@@ -115,7 +115,7 @@ impl RevocationSettings {
 
 /// Lifecycle timings.
 #[derive(Debug, Clone, Copy)]
-pub struct Lifecycle {
+pub struct LifecycleSettings {
     /// A connector that moves no data for this long is deauthorized.
     pub inactivity_period: chrono::Duration,
     /// How revocations are retried.

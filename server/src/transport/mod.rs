@@ -35,7 +35,7 @@ pub use refusal::Refusal;
 
 use crate::{
     access::ApiKey,
-    domain::{Access, Authorizations, Availability, Connectors, Events, Health},
+    domain::{Access, Authorizations, Availability, Events, Health, Lifecycle},
 };
 
 /// Errors that stop the server.
@@ -54,7 +54,8 @@ pub enum Error {
 
 /// What the server needs to serve.
 pub(crate) struct Serving {
-    pub(crate) connectors: Connectors,
+    /// Create, list, update, reauthorize, delete.
+    pub(crate) lifecycle: Lifecycle,
     /// OAuth 2.0 linking (the gRPC methods and the browser callback).
     pub(crate) authorizations: Authorizations,
     /// Handing out access and recording transfers.
@@ -132,7 +133,7 @@ pub(crate) async fn serve(
     )
     .await;
     let api = ConnectorServiceServer::new(ConnectorApi::new(
-        serving.connectors,
+        serving.lifecycle,
         serving.authorizations,
         serving.access,
         serving.events,
