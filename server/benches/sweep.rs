@@ -14,7 +14,7 @@ use std::{sync::Arc, time::Instant};
 use connector_server::{
     clock::ManualClock,
     crypto::{MasterKey, Sealer},
-    domain::{Connectors, Lifecycle, OAuthSettings, RevocationSettings},
+    domain::{Dependencies, LifecycleSettings, OAuthSettings, RevocationSettings, Unobserved},
     persistence::Store,
     providers::{
         azure_blob::AzureBlob,
@@ -63,11 +63,11 @@ async fn run(backend: &str, url: &str, count: usize) {
     let catalogue = connector_server::connector_types::catalogue();
     let type_of = |id: &str| catalogue.parse(id).expect("a type of this build");
     let (azure, onedrive) = (type_of("azure-blob-storage"), type_of("onedrive-consumer"));
-    let connectors = Connectors::new(
+    let services = connector_server::domain::compose(Dependencies {
         store,
         sealer,
-        catalogue.clone(),
-        [(
+        catalogue: catalogue.clone(),
+        credential_providers: [(
             azure,
             Arc::new(AzureBlob::new(
                 http.clone(),
@@ -76,7 +76,7 @@ async fn run(backend: &str, url: &str, count: usize) {
             )) as Arc<dyn connector_server::providers::credentials::CredentialProvider>,
         )]
         .into(),
-        OAuthSettings {
+        oauth: OAuthSettings {
             // OneDrive tokens are revocable: sweeping them fills the revocation outbox.
             providers: [(
                 onedrive,
@@ -100,18 +100,23 @@ async fn run(backend: &str, url: &str, count: usize) {
             refresh_skew: chrono::Duration::minutes(5),
             callback_completes: false,
         },
-        Lifecycle {
+        lifecycle: LifecycleSettings {
             inactivity_period: chrono::Duration::days(90),
             revocation: RevocationSettings::default(),
             credential_check_interval: chrono::Duration::minutes(15),
         },
-        Arc::new(ManualClock::new(chrono::Utc::now())),
-    );
+        clock: Arc::new(ManualClock::new(chrono::Utc::now())),
+        observer: Arc::new(Unobserved),
+    });
     // Peak memory of the sweep alone: reset the process's high-water mark first.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = peak_rss_kib();
     let started = Instant::now();
-    let swept = connectors.sweep_inactive(1000).await.expect("sweep");
+    let swept = services
+        .lifecycle
+        .sweep_inactive(1000)
+        .await
+        .expect("sweep");
     let elapsed = started.elapsed();
     let peak = peak_rss_kib();
     assert_eq!(swept as usize, count, "every due connector swept");
@@ -142,11 +147,7 @@ async fn run(backend: &str, url: &str, count: usize) {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = peak_rss_kib();
     let started = Instant::now();
-    let revoked = connectors
-        .revocations()
-        .process()
-        .await
-        .expect("revocations");
+    let revoked = services.revocations.process().await.expect("revocations");
     let elapsed = started.elapsed();
     let peak = peak_rss_kib();
     assert_eq!(revoked as usize, count / 2, "every queued token revoked");

@@ -169,13 +169,13 @@ pub async fn start(
         tracing::info!(url = %format!("{public_url}{}/", transport::CONSOLE_PATH), "the console is served here");
     }
 
-    let connectors = domain::Connectors::new(
-        store.clone(),
-        sealer.clone(),
-        providers.catalogue,
-        providers.credentials,
+    let services = domain::compose(domain::Dependencies {
+        store: store.clone(),
+        sealer: sealer.clone(),
+        catalogue: providers.catalogue,
+        credential_providers: providers.credentials,
         oauth,
-        domain::Lifecycle {
+        lifecycle: domain::LifecycleSettings {
             inactivity_period: chrono::Duration::from_std(config.inactivity_period)
                 .unwrap_or(chrono::Duration::days(90)),
             revocation: domain::RevocationSettings {
@@ -194,11 +194,11 @@ pub async fn start(
             credential_check_interval: chrono::Duration::from_std(config.azure_key_check_interval)
                 .unwrap_or(chrono::Duration::minutes(15)),
         },
-        config.clock.clone(),
-    )
-    .with_observer(metrics.clone());
+        clock: config.clock.clone(),
+        observer: metrics.clone(),
+    });
     let sweeper = tokio::spawn(sweep_inactive_connectors(
-        connectors.clone(),
+        services.lifecycle.clone(),
         config.sweep_interval,
         config.sweep_batch,
     ));
@@ -224,7 +224,7 @@ pub async fn start(
     };
 
     let revoker = tokio::spawn(revoke_queued_tokens(
-        connectors.revocations(),
+        services.revocations,
         config.revocation_poll_interval,
     ));
 
@@ -234,12 +234,14 @@ pub async fn start(
         mtls = config.tls.as_ref().is_some_and(|tls| tls.client_ca.is_some()),
         "serving gRPC"
     );
-    let events = domain::Events::new(store, Arc::new(connectors.catalogue().clone()));
     let served = transport::serve(
         listener,
         transport::Serving {
-            connectors,
-            events,
+            lifecycle: services.lifecycle,
+            authorizations: services.authorizations,
+            access: services.access,
+            health: services.health,
+            events: services.events,
             page_tokens: PageTokens::new(sealer),
             api_keys,
             request_timeout: config.request_timeout,
@@ -359,7 +361,7 @@ fn install_crypto_provider() {
 /// deauthorized); it makes the state durable and erases the secrets. (The domain reports each
 /// sweep to its observer, the metrics.)
 async fn sweep_inactive_connectors(
-    connectors: domain::Connectors,
+    lifecycle: domain::Lifecycle,
     interval: std::time::Duration,
     batch: u64,
 ) {
@@ -367,7 +369,7 @@ async fn sweep_inactive_connectors(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match connectors.sweep_inactive(batch).await {
+        match lifecycle.sweep_inactive(batch).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "deauthorized connectors for inactivity"),
             Err(error) => {

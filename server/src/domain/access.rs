@@ -1,31 +1,68 @@
 //! Handing out access: a short-lived credential (`GetAccessToken`), or for a type that has
 //! none (a password) its stored fields (`RevealConnectorCredentials`); and recording transfers,
-//! which keep a connector from being deauthorized for inactivity.
+//! which keep a connector from being deauthorized for inactivity. [`Access`] is the service
+//! that does it; the OAuth 2.0 tokens and their refresh are in `oauth_tokens`.
 
-use super::connectors::Connectors;
+use super::credential_checks::CredentialLinks;
+use super::records::Records;
 use super::rows::{from_row, require_authorized};
+use super::settings::{OAuthSettings, RefreshLocks};
+use super::token_cache::TokenCache;
 use super::{
     error::{Error, Result},
     model::{AccessToken, AccessTokenKind, Connector, ConnectorName},
 };
 use crate::providers::credentials::AccessKind;
 
-impl Connectors {
+/// The service that hands out access to connectors and records their transfers. It owns the
+/// cache of credentials handed out and shares the records, the credential checks, the OAuth
+/// 2.0 providers (with the refresh skew) and the per-connector refresh locks (a delete waits
+/// for a refresh in flight).
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub(super) records: Records,
+    pub(super) credentials: CredentialLinks,
+    pub(super) oauth: OAuthSettings,
+    pub(super) refresh_locks: RefreshLocks,
+    /// Credentials handed out recently (see `token_cache`).
+    pub(super) token_cache: TokenCache,
+}
+
+impl Access {
+    pub(super) fn new(
+        records: Records,
+        credentials: CredentialLinks,
+        oauth: OAuthSettings,
+        refresh_locks: RefreshLocks,
+    ) -> Self {
+        Self {
+            records,
+            credentials,
+            oauth,
+            refresh_locks,
+            token_cache: TokenCache::default(),
+        }
+    }
+
     /// A short-lived credential for moving data.
     pub async fn access_token(&self, name: &ConnectorName) -> Result<AccessToken> {
-        let connector = self.get(name).await?;
+        let connector = self.records.get(name).await?;
         require_authorized(&connector)?;
-        let now = self.clock.now();
+        let now = self.records.clock.now();
         if let Some(token) = self.token_cache.get(&connector, now) {
             return Ok(token);
         }
-        match self.credential_providers.get(&connector.connector_type) {
+        match self.credentials.provider_of(connector.connector_type) {
             Some(provider) if !provider.mints_access() => {
                 Err(Error::NoAccessToken(connector.connector_type))
             }
             Some(provider) => {
-                let secrets = self.open_secrets(name, provider.secret_fields()).await?;
-                self.verify_credentials(&connector, provider.as_ref(), &secrets)
+                let secrets = self
+                    .records
+                    .open_secrets(name, provider.secret_fields())
+                    .await?;
+                self.credentials
+                    .verify_credentials(&connector, provider.as_ref(), &secrets)
                     .await?;
                 let access = provider
                     .mint(&connector.external_account.id, &secrets, now)
@@ -70,14 +107,18 @@ impl Connectors {
         name: &ConnectorName,
     ) -> Result<Vec<(&'static str, secrecy::SecretString)>> {
         use secrecy::ExposeSecret as _;
-        let connector = self.get(name).await?;
+        let connector = self.records.get(name).await?;
         require_authorized(&connector)?;
-        let provider = self.credential_provider(connector.connector_type)?;
+        let provider = self.credentials.provider(connector.connector_type)?;
         if provider.mints_access() {
             return Err(Error::NotRevealable(connector.connector_type));
         }
-        let secrets = self.open_secrets(name, provider.secret_fields()).await?;
-        self.verify_credentials(&connector, provider, &secrets)
+        let secrets = self
+            .records
+            .open_secrets(name, provider.secret_fields())
+            .await?;
+        self.credentials
+            .verify_credentials(&connector, provider, &secrets)
             .await?;
         let mut fields = secrets
             .iter()
@@ -99,26 +140,27 @@ impl Connectors {
     /// Records data moved with a connector; more than zero bytes counts as activity.
     pub async fn record_transfer(&self, name: &ConnectorName, bytes: u64) -> Result<Connector> {
         if bytes == 0 {
-            let connector = self.get(name).await?;
+            let connector = self.records.get(name).await?;
             require_authorized(&connector)?;
             return Ok(connector);
         }
-        let now = self.clock.now();
+        let now = self.records.clock.now();
         // One conditional statement: concurrent reports on one connector never conflict.
         let recorded = self
+            .records
             .store
             .record_transfer(
                 name.account.as_str(),
                 name.connector.as_str(),
                 now.timestamp_micros(),
-                (now + self.inactivity_period).timestamp_micros(),
+                (now + self.records.inactivity_period).timestamp_micros(),
             )
             .await?;
         match recorded {
-            Some(row) => Ok(from_row(&self.catalogue, row)?.at(now)),
+            Some(row) => Ok(from_row(&self.records.catalogue, row)?.at(now)),
             None => {
                 // Missing, or not authorized (deauthorized, or past its inactivity deadline).
-                let connector = self.get(name).await?;
+                let connector = self.records.get(name).await?;
                 require_authorized(&connector)?;
                 Err(Error::ConcurrentModification(format!(
                     "connector {name} changed state during the report"

@@ -9,24 +9,104 @@
 //! and access is minted, since minting needs nothing from the service; such an inconclusive
 //! check is not repeated for a minute.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use super::{
-    Connectors,
+    connector_type::ConnectorTypeId,
     error::{Error, Result},
     model::{Connector, DeauthorizationReason, State},
+    records::Records,
+    settings::KeyChecks,
 };
 use crate::providers::{
     self,
-    credentials::{CredentialProvider, Secrets},
+    credentials::{CredentialFields, CredentialProvider, FieldError, Identity, Parsed, Secrets},
 };
+
+/// The providers of the connector types that link with credentials, by type (built at
+/// start-up; see `lib.rs`).
+pub type CredentialProviders =
+    std::collections::BTreeMap<ConnectorTypeId, Arc<dyn CredentialProvider>>;
 
 /// How long the check may take before it counts as inconclusive.
 const KEY_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an inconclusive check (outage, timeout, refusal) is not repeated.
 const INCONCLUSIVE_FOR: chrono::Duration = chrono::Duration::minutes(1);
 
-impl Connectors {
+/// The service behind connectors linked with credentials: their providers, checking what a
+/// caller gives, and noticing revoked credentials before access is handed out. Shared by the
+/// lifecycle (linking) and access (handing out).
+#[derive(Debug, Clone)]
+pub(super) struct CredentialLinks {
+    records: Records,
+    providers: Arc<CredentialProviders>,
+    /// Credentials this process saw accepted recently, by connector.
+    key_checks: KeyChecks,
+    /// How long accepted credentials are not checked again.
+    check_interval: chrono::Duration,
+}
+
+impl CredentialLinks {
+    pub(super) fn new(
+        records: Records,
+        providers: CredentialProviders,
+        check_interval: chrono::Duration,
+    ) -> Self {
+        Self {
+            records,
+            providers: Arc::new(providers),
+            key_checks: KeyChecks::default(),
+            check_interval,
+        }
+    }
+
+    /// Whether connectors of `connector_type` link with credentials on this server.
+    pub(super) fn links(&self, connector_type: ConnectorTypeId) -> bool {
+        self.providers.contains_key(&connector_type)
+    }
+
+    /// The provider of a type that links with credentials; OAuth 2.0 types have none.
+    pub(super) fn provider(
+        &self,
+        connector_type: ConnectorTypeId,
+    ) -> Result<&dyn CredentialProvider> {
+        self.providers
+            .get(&connector_type)
+            .map(|provider| provider.as_ref())
+            .ok_or(Error::OAuthAuthorizationRequired(connector_type))
+    }
+
+    /// The provider of a type that links with credentials, if it has one.
+    pub(super) fn provider_of(
+        &self,
+        connector_type: ConnectorTypeId,
+    ) -> Option<&Arc<dyn CredentialProvider>> {
+        self.providers.get(&connector_type)
+    }
+
+    /// Validates credential fields for a type (their names already checked against the
+    /// catalogue): the credentials, or every field whose value is not acceptable.
+    pub(super) fn parse(
+        &self,
+        connector_type: ConnectorTypeId,
+        fields: &CredentialFields,
+    ) -> Result<std::result::Result<Parsed, Vec<FieldError>>> {
+        Ok(self.provider(connector_type)?.parse(fields))
+    }
+
+    /// Checks credentials whose fields do not name their account; the account the service
+    /// names.
+    pub(super) async fn identity_checked(
+        &self,
+        provider: &dyn CredentialProvider,
+        credentials: &Parsed,
+    ) -> Result<Identity> {
+        provider
+            .check(None, &credentials.secrets, self.records.clock.now())
+            .await?
+            .ok_or_else(|| Error::Internal("a credential provider named no account".into()))
+    }
+
     /// Checks an authorized connector's stored credentials unless they were checked recently;
     /// credentials the service rejects deauthorize the connector and answer
     /// [`Error::Deauthorized`].
@@ -36,7 +116,7 @@ impl Connectors {
         provider: &dyn CredentialProvider,
         secrets: &Secrets,
     ) -> Result<()> {
-        let now = self.clock.now();
+        let now = self.records.clock.now();
         if self.key_checks.fresh(connector, now) {
             return Ok(());
         }
@@ -55,8 +135,7 @@ impl Connectors {
         .await;
         match checked {
             Ok(Ok(_)) => {
-                self.key_checks
-                    .record(connector, now, self.credential_check_interval);
+                self.key_checks.record(connector, now, self.check_interval);
                 Ok(())
             }
             Ok(Err(providers::Error::CredentialsRejected(message))) => {
@@ -96,14 +175,15 @@ impl Connectors {
     /// key: the caller should ask again).
     async fn deauthorize_revoked_key(&self, checked: &Connector) -> Result<()> {
         let Some(locked) = self
+            .records
             .store
             .lock_tokens(checked.name.connector.as_str())
             .await?
         else {
             return Err(Error::ConnectorNotFound(checked.name.to_string()));
         };
-        let now = self.clock.now();
-        let current = super::rows::from_row(&self.catalogue, locked.row.clone())?.at(now);
+        let now = self.records.clock.now();
+        let current = super::rows::from_row(&self.records.catalogue, locked.row.clone())?.at(now);
         if current.authorize_time != checked.authorize_time {
             return Err(Error::ConcurrentModification(format!(
                 "connector {}",
@@ -118,6 +198,7 @@ impl Connectors {
             });
         }
         Err(self
+            .records
             .deauthorize_locked(locked, current, DeauthorizationReason::Revoked, now)
             .await?)
     }

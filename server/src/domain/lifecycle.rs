@@ -1,11 +1,16 @@
 //! The lifecycle of a connector: created once per external account (after its credentials
 //! are checked), listed, relabelled (never renamed), reauthorized for the same account only,
 //! deleted for good, and swept when it has moved no data for the inactivity period.
+//! [`Lifecycle`] is the service that does it.
 
-use super::connectors::Connectors;
+use std::{collections::BTreeSet, sync::Arc};
+
+use super::credential_checks::CredentialLinks;
+use super::records::Records;
 use super::rows::{already_exists, from_row, micros};
+use super::settings::RefreshLocks;
 use super::{
-    connector_type::ConnectorTypeId,
+    connector_type::{Catalogue, ConnectorTypeId},
     error::{Error, Result},
     model::{
         AccountId, Connector, ConnectorId, ConnectorName, DeauthorizationReason, DisplayName,
@@ -47,7 +52,52 @@ pub struct ConnectorUpdate {
     pub expected_revision: Option<i64>,
 }
 
-impl Connectors {
+/// The service that creates, lists, changes and deletes connectors, and sweeps inactive
+/// ones. It shares the records, the credential checks and the refresh locks (a delete waits
+/// for a refresh in flight).
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
+    records: Records,
+    credentials: CredentialLinks,
+    refresh_locks: RefreshLocks,
+    /// The OAuth 2.0 types with an app registration (they can be linked here).
+    oauth_types: Arc<BTreeSet<ConnectorTypeId>>,
+}
+
+impl Lifecycle {
+    pub(super) fn new(
+        records: Records,
+        credentials: CredentialLinks,
+        refresh_locks: RefreshLocks,
+        oauth_types: BTreeSet<ConnectorTypeId>,
+    ) -> Self {
+        Self {
+            records,
+            credentials,
+            refresh_locks,
+            oauth_types: Arc::new(oauth_types),
+        }
+    }
+
+    /// The connector types this build has.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.records.catalogue
+    }
+
+    /// Whether connectors of `connector_type` can be linked on this server: it has a provider
+    /// (an OAuth 2.0 type needs an app registration).
+    pub fn is_configured(&self, connector_type: ConnectorTypeId) -> bool {
+        self.credentials.links(connector_type) || self.oauth_types.contains(&connector_type)
+    }
+
+    /// Gets a connector.
+    ///
+    /// Served from the store's row cache: this process's own changes are seen at once, other
+    /// processes' within the cache's time to live (`row_cache_ttl_ms`).
+    pub async fn get(&self, name: &ConnectorName) -> Result<Connector> {
+        self.records.get(name).await
+    }
+
     /// Deauthorizes every connector past its inactivity deadline, in batches of `batch`
     /// (bounded memory), and returns how many. Safe to run in several processes at once.
     /// Reported to the observer once it ends: the sweep, and the connectors it deauthorized.
@@ -55,13 +105,14 @@ impl Connectors {
         let swept = self.sweep_batches(batch).await;
         match &swept {
             Ok(count) => {
-                self.observer.swept(Sweep::Completed);
+                self.records.observer.swept(Sweep::Completed);
                 if *count > 0 {
-                    self.observer
+                    self.records
+                        .observer
                         .deauthorized(DeauthorizationReason::Inactivity, *count);
                 }
             }
-            Err(_) => self.observer.swept(Sweep::Failed),
+            Err(_) => self.records.observer.swept(Sweep::Failed),
         }
         swept
     }
@@ -70,12 +121,13 @@ impl Connectors {
         let mut total = 0;
         loop {
             let swept = self
+                .records
                 .store
-                .sweep_inactive(micros(self.clock.now()), batch)
+                .sweep_inactive(micros(self.records.clock.now()), batch)
                 .await?;
             total += swept.len() as u64;
             if !swept.is_empty() {
-                self.revocations_queued();
+                self.records.revocations_queued();
             }
             if (swept.len() as u64) < batch {
                 return Ok(total);
@@ -90,7 +142,7 @@ impl Connectors {
         connector_type: ConnectorTypeId,
         fields: &CredentialFields,
     ) -> Result<std::result::Result<Parsed, Vec<FieldError>>> {
-        Ok(self.credential_provider(connector_type)?.parse(fields))
+        self.credentials.parse(connector_type, fields)
     }
 
     /// Creates a connector of a credential-based type, after the cloud service accepted the
@@ -103,9 +155,10 @@ impl Connectors {
         labels: Labels,
         credentials: Parsed,
     ) -> Result<Connector> {
-        let provider = self.credential_provider(connector_type)?;
+        let provider = self.credentials.provider(connector_type)?;
         let existing = async |identity: &Identity| -> Result<()> {
             match self
+                .records
                 .store
                 .find_by_external_account(account.as_str(), connector_type.as_str(), &identity.id)
                 .await?
@@ -120,26 +173,35 @@ impl Connectors {
             Some(identity) => {
                 existing(identity).await?;
                 provider
-                    .check(Some(identity), &credentials.secrets, self.clock.now())
+                    .check(
+                        Some(identity),
+                        &credentials.secrets,
+                        self.records.clock.now(),
+                    )
                     .await?
                     .unwrap_or_else(|| identity.clone())
             }
             None => {
-                let identity = self.identity_checked(provider, &credentials).await?;
+                let identity = self
+                    .credentials
+                    .identity_checked(provider, &credentials)
+                    .await?;
                 existing(&identity).await?;
                 identity
             }
         };
-        let connector = self.linked_now(
+        let connector = self.records.linked_now(
             account,
             connector_type,
             display_name,
             identity,
             labels,
-            self.clock.now(),
+            self.records.clock.now(),
         );
-        let secrets = self.seal_credentials(&connector.name.connector, &credentials);
-        self.insert_new(connector, secrets).await
+        let secrets = self
+            .records
+            .seal_credentials(&connector.name.connector, &credentials);
+        self.records.insert_new(connector, secrets).await
     }
 
     /// Lists an account's connectors after `after`, at most `page_size` of them.
@@ -151,6 +213,7 @@ impl Connectors {
         page_size: u64,
     ) -> Result<ConnectorPage> {
         let rows = self
+            .records
             .store
             .list_connectors(
                 account.as_str(),
@@ -162,14 +225,14 @@ impl Connectors {
                     }),
                     after_id: after.map(ConnectorId::as_str),
                     limit: page_size + 1,
-                    now_micros: micros(self.clock.now()),
+                    now_micros: micros(self.records.clock.now()),
                 },
             )
             .await?;
-        let now = self.clock.now();
+        let now = self.records.clock.now();
         let mut connectors = rows
             .into_iter()
-            .map(|row| from_row(&self.catalogue, row).map(|connector| connector.at(now)))
+            .map(|row| from_row(&self.records.catalogue, row).map(|connector| connector.at(now)))
             .collect::<Result<Vec<_>>>()?;
         let next_after = if connectors.len() as u64 > page_size {
             connectors.truncate(page_size as usize);
@@ -187,7 +250,7 @@ impl Connectors {
     pub async fn update(&self, name: &ConnectorName, update: ConnectorUpdate) -> Result<Connector> {
         if let Some(display_name) = &update.display_name {
             // The display name never changes, so this read cannot race with anything.
-            if display_name != self.load(name).await?.display_name.as_str() {
+            if display_name != self.records.load(name).await?.display_name.as_str() {
                 return Err(Error::DisplayNameImmutable);
             }
         }
@@ -197,9 +260,10 @@ impl Connectors {
             .map(|labels| serde_json::to_string(labels.as_map()))
             .transpose()
             .map_err(|error| Error::Internal(format!("labels do not serialise: {error}")))?;
-        let now = self.clock.now();
+        let now = self.records.clock.now();
         // One statement, guarded by the revision only when the caller sent an etag.
         let updated = self
+            .records
             .store
             .update_labels(
                 name.account.as_str(),
@@ -210,9 +274,9 @@ impl Connectors {
             )
             .await?;
         match updated {
-            Some(row) => Ok(from_row(&self.catalogue, row)?.at(now)),
+            Some(row) => Ok(from_row(&self.records.catalogue, row)?.at(now)),
             None => {
-                self.load(name).await?;
+                self.records.load(name).await?;
                 Err(Error::EtagMismatch(name.to_string()))
             }
         }
@@ -224,11 +288,15 @@ impl Connectors {
         name: &ConnectorName,
         credentials: Parsed,
     ) -> Result<Connector> {
-        let current = from_row(&self.catalogue, self.load(name).await?)?;
-        let provider = self.credential_provider(current.connector_type)?;
+        let current = from_row(&self.records.catalogue, self.records.load(name).await?)?;
+        let provider = self.credentials.provider(current.connector_type)?;
         let identity = match &credentials.identity {
             Some(identity) => identity.clone(),
-            None => self.identity_checked(provider, &credentials).await?,
+            None => {
+                self.credentials
+                    .identity_checked(provider, &credentials)
+                    .await?
+            }
         };
         if identity.id != current.external_account.id {
             return Err(Error::AccountMismatch {
@@ -247,15 +315,20 @@ impl Connectors {
                 ..identity.clone()
             };
             provider
-                .check(Some(&expected), &credentials.secrets, self.clock.now())
+                .check(
+                    Some(&expected),
+                    &credentials.secrets,
+                    self.records.clock.now(),
+                )
                 .await?
                 .unwrap_or(expected)
         } else {
             identity
         };
         let connector = self
+            .records
             .renew(name, identity.pinned, || {
-                self.seal_credentials(&name.connector, &credentials)
+                self.records.seal_credentials(&name.connector, &credentials)
             })
             .await?;
         tracing::info!(connector = %name, "connector reauthorized");
@@ -272,18 +345,19 @@ impl Connectors {
         let refresh = self.refresh_locks.lock_for(name.connector.as_str());
         let _refresh = refresh.lock().await;
         match self
+            .records
             .store
             .delete_connector(
                 name.account.as_str(),
                 name.connector.as_str(),
                 expected_revision,
-                micros(self.clock.now()),
+                micros(self.records.clock.now()),
             )
             .await?
         {
             DeleteOutcome::Deleted => {
                 tracing::info!(connector = %name, "connector deleted, secrets destroyed");
-                self.revocations_queued();
+                self.records.revocations_queued();
                 Ok(())
             }
             DeleteOutcome::NotFound => Err(Error::ConnectorNotFound(name.to_string())),
@@ -295,11 +369,12 @@ impl Connectors {
     /// returns how many.
     pub async fn delete_account(&self, account: &AccountId) -> Result<u64> {
         let count = self
+            .records
             .store
-            .delete_account(account.as_str(), micros(self.clock.now()))
+            .delete_account(account.as_str(), micros(self.records.clock.now()))
             .await?;
         tracing::info!(account = %account, count, "account deleted");
-        self.revocations_queued();
+        self.records.revocations_queued();
         Ok(count)
     }
 }

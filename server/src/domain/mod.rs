@@ -6,7 +6,6 @@
 
 mod access;
 pub mod connector_type;
-mod connectors;
 mod credential_checks;
 pub mod error;
 mod events;
@@ -17,21 +16,27 @@ pub(crate) mod oauth;
 mod oauth_completion;
 mod oauth_tokens;
 mod observer;
+mod records;
 mod revocation;
 pub(crate) mod rows;
+mod services;
 mod settings;
 mod token_cache;
 
 /// Credentials as named fields, a provider's verdict on them, and the credentials it accepted
 /// (from the provider boundary).
 pub use crate::providers::credentials::{CredentialFields, FieldError, Parsed};
-pub use connectors::{Connectors, CredentialProviders};
+pub use access::Access;
+pub use credential_checks::CredentialProviders;
 pub use error::{Error, FieldViolation, Result};
 pub use events::{ConnectorEvent, EventKind, EventPage, Events};
-pub use health::{Availability, Health};
-pub use lifecycle::{ConnectorPage, ConnectorUpdate, ListFilter};
+pub use health::{Availability, Health, HealthReport};
+pub use lifecycle::{ConnectorPage, ConnectorUpdate, Lifecycle, ListFilter};
 pub use model::RevocationOutcome;
-pub use oauth::{Callback, CallbackStep, Completion, ReturnTo, StartedAuthorization};
+pub use oauth::{
+    Authorizations, Callback, CallbackStep, Completion, ReturnTo, StartedAuthorization,
+};
 pub use observer::{Observer, RevocationTry, Sweep, Unobserved};
 pub use revocation::Revocations;
-pub use settings::{Lifecycle, OAuthSettings, RevocationSettings};
+pub use services::{Dependencies, Services, compose};
+pub use settings::{LifecycleSettings, OAuthSettings, RevocationSettings};

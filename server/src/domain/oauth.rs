@@ -1,6 +1,6 @@
 //! OAuth 2.0 connectors: starting an authorization (new or reauthorization) and what the
 //! callback does with the `state` that comes back; completing it is in `oauth_completion`, the
-//! tokens in `oauth_tokens`. Every provider-specific step goes through the type's
+//! tokens in `oauth_tokens`. [`Authorizations`] is the service that does it. Every provider-specific step goes through the type's
 //! [`OAuthProvider`].
 //!
 //! The rules that peers get wrong live here:
@@ -19,14 +19,15 @@ use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
 
 use super::{
-    Connectors,
     connector_type::{AuthMethod, ConnectorTypeId},
     error::{Error, Result},
     model::{AccountId, Connector, ConnectorId, ConnectorName, DisplayName},
+    records::Records,
+    settings::OAuthSettings,
 };
 use crate::{
     persistence::{AttemptRow, Consumed},
-    providers::oauth::{AuthorizationRequest, OAuthProvider},
+    providers::oauth::AuthorizationRequest,
 };
 
 /// Where the callback sends the browser when an authorization comes back, and who completes it.
@@ -121,20 +122,18 @@ pub(crate) fn attempt_context(state_hash: &str) -> Vec<u8> {
     format!("authorization_attempt/{state_hash}/pkce_verifier").into_bytes()
 }
 
-impl Connectors {
-    /// The provider of an OAuth 2.0 type, as configured.
-    pub(super) fn oauth_provider(
-        &self,
-        connector_type: ConnectorTypeId,
-    ) -> Result<&dyn OAuthProvider> {
-        if connector_type.info().auth_method.uses_credentials() {
-            return Err(Error::CredentialsRequired(connector_type));
-        }
-        self.oauth
-            .providers
-            .get(&connector_type)
-            .map(|provider| provider.as_ref())
-            .ok_or(Error::OAuthNotConfigured(connector_type))
+/// The service that links OAuth 2.0 connectors: it starts authorizations, tells the callback
+/// what to do with a `state`, and completes them. It owns the OAuth 2.0 settings and shares the
+/// connector records; the callback router holds only this service.
+#[derive(Debug, Clone)]
+pub struct Authorizations {
+    pub(super) records: Records,
+    pub(super) oauth: OAuthSettings,
+}
+
+impl Authorizations {
+    pub(super) fn new(records: Records, oauth: OAuthSettings) -> Self {
+        Self { records, oauth }
     }
 
     fn check_return_url(&self, return_url: Option<&str>) -> Result<()> {
@@ -167,7 +166,7 @@ impl Connectors {
         name: &ConnectorName,
         return_to: ReturnTo,
     ) -> Result<StartedAuthorization> {
-        let connector = self.get(name).await?;
+        let connector = self.records.get(name).await?;
         self.start(
             name.account.clone(),
             connector.connector_type,
@@ -186,7 +185,7 @@ impl Connectors {
         display_name: Option<DisplayName>,
         return_to: ReturnTo,
     ) -> Result<StartedAuthorization> {
-        let provider = self.oauth_provider(connector_type)?;
+        let provider = self.oauth.provider(connector_type)?;
         let ReturnTo {
             url: return_url,
             orchestrator_completes,
@@ -203,7 +202,7 @@ impl Connectors {
         let mut random = [0u8; STATE_RANDOM_LEN];
         rand::rng().fill_bytes(&mut random);
         let mut state_bytes = random.to_vec();
-        state_bytes.extend_from_slice(&self.sealer.state_tag(&random));
+        state_bytes.extend_from_slice(&self.records.sealer.state_tag(&random));
         let state = hex::encode(state_bytes);
         let hash = state_hash(&state);
         let started = provider.authorization_url(AuthorizationRequest {
@@ -212,11 +211,13 @@ impl Connectors {
             nonce: &nonce_of(&state),
         })?;
         let (url, verifier) = (started.url, started.pkce_verifier);
-        let now = self.clock.now();
+        let now = self.records.clock.now();
         let expire_time = now + self.oauth.attempt_lifetime;
-        self.store
+        self.records
+            .store
             .insert_attempt(AttemptRow {
                 pkce_verifier: self
+                    .records
                     .sealer
                     .seal(verifier.expose_secret().as_bytes(), &attempt_context(&hash)),
                 state_hash: hash,
@@ -257,7 +258,7 @@ impl Connectors {
             return false;
         };
         let (random, tag) = bytes.split_at(STATE_RANDOM_LEN);
-        self.sealer.check_state_tag(random, tag)
+        self.records.sealer.check_state_tag(random, tag)
     }
 
     /// What the callback does with a `state` the browser brought back, without using it up.
@@ -266,8 +267,12 @@ impl Connectors {
             return Err(Error::AuthorizationStateInvalid("unknown"));
         }
         let attempt = match self
+            .records
             .store
-            .peek_attempt(&state_hash(state), self.clock.now().timestamp_micros())
+            .peek_attempt(
+                &state_hash(state),
+                self.records.clock.now().timestamp_micros(),
+            )
             .await?
         {
             Consumed::Attempt(attempt) => *attempt,
@@ -282,6 +287,7 @@ impl Connectors {
             ))
         };
         let connector_type = self
+            .records
             .catalogue
             .parse(&attempt.connector_type)
             .ok_or_else(corrupt)?;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::{
-    Connectors,
+    Authorizations,
     connector_type::ConnectorTypeId,
     error::{Error, Result},
     model::{AccountId, Connector, ConnectorId, ConnectorName, DisplayName, Labels},
@@ -20,7 +20,7 @@ use crate::{
     },
 };
 
-impl Connectors {
+impl Authorizations {
     /// Completes an authorization with the provider's redirect parameters. `may_access` says
     /// whether the caller may act on the account the state is bound to (the browser callback
     /// holds the state itself as proof and passes `|_| true`); a state of another account
@@ -33,8 +33,9 @@ impl Connectors {
         if !self.issued_state(&callback.state) {
             return failed(None, Error::AuthorizationStateInvalid("unknown"));
         }
-        let now = self.clock.now();
+        let now = self.records.clock.now();
         let attempt = match self
+            .records
             .store
             .consume_attempt(
                 &state_hash(&callback.state),
@@ -55,6 +56,7 @@ impl Connectors {
         };
         let return_url = attempt.return_url.clone();
         let callback_may_complete = self
+            .records
             .catalogue
             .parse(&attempt.connector_type)
             .is_some_and(|connector_type| self.callback_may_complete(connector_type));
@@ -105,6 +107,7 @@ impl Connectors {
             ))
         };
         let connector_type = self
+            .records
             .catalogue
             .parse(&attempt.connector_type)
             .ok_or_else(corrupt)?;
@@ -117,7 +120,7 @@ impl Connectors {
                 Error::AuthorizationCodeRejected(format!("{error}: {description}"))
             });
         }
-        let provider = self.oauth_provider(connector_type)?;
+        let provider = self.oauth.provider(connector_type)?;
         // Mix-up defence (RFC 9207): a response naming another issuer carries another
         // authorization server's code, which must not reach this provider's token endpoint.
         if let Some(iss) = &callback.iss
@@ -181,6 +184,7 @@ impl Connectors {
             ))
         };
         let verifier = self
+            .records
             .sealer
             .open(
                 &attempt.pkce_verifier,
@@ -205,7 +209,7 @@ impl Connectors {
         tokens: Tokens,
         now: DateTime<Utc>,
     ) -> Result<Connector> {
-        let connector = self.linked_now(
+        let connector = self.records.linked_now(
             account,
             connector_type,
             display_name,
@@ -213,9 +217,9 @@ impl Connectors {
             Labels::default(),
             now,
         );
-        let secrets = self.seal_tokens(&connector.name.connector, &tokens);
+        let secrets = self.records.seal_tokens(&connector.name.connector, &tokens);
         // The fresh tokens are dropped with `tokens` when the account is already linked.
-        self.insert_new(connector, secrets).await
+        self.records.insert_new(connector, secrets).await
     }
 
     async fn finish_reauthorization(
@@ -224,7 +228,7 @@ impl Connectors {
         identity: Identity,
         tokens: Tokens,
     ) -> Result<Connector> {
-        let current = self.get(name).await?;
+        let current = self.records.get(name).await?;
         if current.external_account.id != identity.id {
             return Err(Error::AccountMismatch {
                 name: name.clone(),
@@ -233,7 +237,10 @@ impl Connectors {
             });
         }
         let connector = self
-            .renew(name, None, || self.seal_tokens(&name.connector, &tokens))
+            .records
+            .renew(name, None, || {
+                self.records.seal_tokens(&name.connector, &tokens)
+            })
             .await?;
         tracing::info!(connector = %name, "connector reauthorized through OAuth 2.0");
         Ok(connector)

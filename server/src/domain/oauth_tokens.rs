@@ -8,12 +8,13 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Connectors,
+    access::Access,
     error::{Error, Result},
     model::{
         AccessToken, AccessTokenKind, Connector, ConnectorId, ConnectorName, DeauthorizationReason,
         State,
     },
+    records::Records,
 };
 use crate::{
     crypto::Sealed,
@@ -35,7 +36,9 @@ struct StoredAccessToken {
     scopes: Vec<String>,
 }
 
-impl Connectors {
+impl Records {
+    /// The sealed secrets of an OAuth 2.0 connector: its access token (with expiry and
+    /// scopes) and, when the provider granted one, its refresh token.
     pub(super) fn seal_tokens(&self, id: &ConnectorId, tokens: &Tokens) -> Vec<(String, Sealed)> {
         let stored = StoredAccessToken {
             token: tokens.access_token.expose_secret().to_owned(),
@@ -59,13 +62,16 @@ impl Connectors {
         }
         secrets
     }
+}
 
+impl Access {
     /// A valid access token for an OAuth 2.0 connector, refreshed (single-flight) when it
     /// expires within the skew.
     pub(super) async fn oauth_access_token(&self, connector: &Connector) -> Result<AccessToken> {
-        let now = self.clock.now();
+        let now = self.records.clock.now();
         let resource_url = self
-            .oauth_provider(connector.connector_type)?
+            .oauth
+            .provider(connector.connector_type)?
             .resource_url();
         if let Some(token) = self
             .stored_access_token(&connector.name, resource_url, None)
@@ -94,12 +100,13 @@ impl Connectors {
         let lock = self.refresh_locks.lock_for(id);
         let _in_process = lock.lock().await;
         let locked = self
+            .records
             .store
             .lock_tokens(id)
             .await?
             .ok_or_else(|| Error::ConnectorNotFound(name.to_string()))?;
-        let current = super::rows::from_row(&self.catalogue, locked.row.clone())?.at(now);
-        let provider = self.oauth_provider(current.connector_type)?;
+        let current = super::rows::from_row(&self.records.catalogue, locked.row.clone())?.at(now);
+        let provider = self.oauth.provider(current.connector_type)?;
         // Whoever held the lock before us may have refreshed already.
         if let Some(token) = self
             .stored_access_token(name, provider.resource_url(), Some(&locked))
@@ -131,7 +138,7 @@ impl Connectors {
             Ok(tokens) => {
                 // Commit the rotated refresh token before anyone sees the new access token.
                 locked
-                    .replace_secrets(self.seal_tokens(&current.name.connector, &tokens))
+                    .replace_secrets(self.records.seal_tokens(&current.name.connector, &tokens))
                     .await?;
                 locked.commit().await?;
                 tracing::info!(connector = %current.name, "access token refreshed");
@@ -146,6 +153,7 @@ impl Connectors {
                     };
                     tracing::warn!(connector = %current.name, %error, ?reason, "grant gone: deauthorizing");
                     Err(self
+                        .records
                         .deauthorize_locked(locked, current, reason, now)
                         .await?)
                 }
@@ -163,7 +171,8 @@ impl Connectors {
         let sealed = match locked {
             Some(locked) => locked.secret(ACCESS_TOKEN_FIELD).await?,
             None => {
-                self.store
+                self.records
+                    .store
                     .get_secret(name.connector.as_str(), ACCESS_TOKEN_FIELD)
                     .await?
             }
@@ -192,7 +201,7 @@ impl Connectors {
         field: &str,
         sealed: &Sealed,
     ) -> Result<SecretString> {
-        super::rows::open_text(&self.sealer, id, field, sealed)
+        super::rows::open_text(&self.records.sealer, id, field, sealed)
     }
 }
 

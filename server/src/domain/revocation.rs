@@ -5,19 +5,19 @@
 //! retried with exponential backoff up to a bound, and the final outcome (`REVOKED`,
 //! `NOT_SUPPORTED`, `FAILED`) is appended to the event log as the sealed token is erased.
 //!
-//! [`Revocations`] is a service of its own, owning what the worker needs; [`Connectors`] only
-//! wakes it when it queues a revocation.
+//! [`Revocations`] is a service of its own, owning what the worker needs; the other services
+//! only wake it (through `records::Records`) when they queue a revocation.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use tokio::sync::Notify;
 
 use super::{
-    Connectors,
     connector_type::{Catalogue, ConnectorTypeId},
     error::Result,
     model::{self, ConnectorId},
     observer::{Observer, RevocationTry},
+    records::Records,
     rows::{micros, open_text},
     settings::RevocationSettings,
 };
@@ -54,30 +54,25 @@ pub struct Revocations {
     observer: Arc<dyn Observer>,
 }
 
-impl Connectors {
-    /// Lets the outbox worker know that revocations were just queued, so the first try does
-    /// not wait for its next poll.
-    pub(super) fn revocations_queued(&self) {
-        self.revocation_wakeup.notify_one();
-    }
-
-    /// The revocation worker's service, woken when this one queues revocations and sharing its
-    /// store, keys, clock, providers and observer (so call it after [`Self::with_observer`]).
-    pub fn revocations(&self) -> Revocations {
-        Revocations {
-            store: self.store.clone(),
-            catalogue: self.catalogue.clone(),
-            sealer: self.sealer.clone(),
-            clock: self.clock.clone(),
-            providers: self.oauth.providers.clone(),
-            settings: self.revocation,
-            wakeup: self.revocation_wakeup.clone(),
-            observer: self.observer.clone(),
+impl Revocations {
+    /// The worker's service over `records`, woken by their revocation wake-up.
+    pub(super) fn new(
+        records: &Records,
+        providers: HashMap<ConnectorTypeId, Arc<dyn OAuthProvider>>,
+        settings: RevocationSettings,
+    ) -> Self {
+        Self {
+            store: records.store.clone(),
+            catalogue: records.catalogue.clone(),
+            sealer: records.sealer.clone(),
+            clock: records.clock.clone(),
+            providers,
+            settings,
+            wakeup: records.revocation_wakeup.clone(),
+            observer: records.observer.clone(),
         }
     }
-}
 
-impl Revocations {
     /// What the outbox worker waits on between polls.
     pub fn wakeup(&self) -> Arc<Notify> {
         self.wakeup.clone()

@@ -1,7 +1,7 @@
 //! The settings and small shared state the domain service is assembled from: OAuth 2.0
 //! providers, lifecycle and revocation timings, the per-connector refresh locks and the
 //! record of recent credential checks. A leaf: it imports no other domain module but the
-//! catalogue.
+//! catalogue, the model and the error.
 
 use std::{
     collections::HashMap,
@@ -12,7 +12,11 @@ use std::{
 use chrono::{DateTime, Utc};
 use rand::Rng as _;
 
-use super::{connector_type::ConnectorTypeId, model::Connector};
+use super::{
+    connector_type::ConnectorTypeId,
+    error::{Error, Result},
+    model::Connector,
+};
 use crate::providers::oauth::OAuthProvider;
 
 /// How the service runs OAuth 2.0: a provider (an app registration) per type, its redirect
@@ -35,6 +39,19 @@ pub struct OAuthSettings {
     /// completed by the orchestrator (`CompleteAuthorization`), which binds it to the user who
     /// started it; Office 365 is always completed that way.
     pub callback_completes: bool,
+}
+
+impl OAuthSettings {
+    /// The provider of an OAuth 2.0 type, as configured.
+    pub(super) fn provider(&self, connector_type: ConnectorTypeId) -> Result<&dyn OAuthProvider> {
+        if connector_type.info().auth_method.uses_credentials() {
+            return Err(Error::CredentialsRequired(connector_type));
+        }
+        self.providers
+            .get(&connector_type)
+            .map(|provider| provider.as_ref())
+            .ok_or(Error::OAuthNotConfigured(connector_type))
+    }
 }
 
 /// Per-connector locks that make refreshes single-flight within this process.
@@ -98,7 +115,7 @@ impl RevocationSettings {
 
 /// Lifecycle timings.
 #[derive(Debug, Clone, Copy)]
-pub struct Lifecycle {
+pub struct LifecycleSettings {
     /// A connector that moves no data for this long is deauthorized.
     pub inactivity_period: chrono::Duration,
     /// How revocations are retried.

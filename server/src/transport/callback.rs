@@ -26,16 +26,16 @@ use axum::{
 use serde::Deserialize;
 use tonic_types::StatusExt as _;
 
-use crate::domain::{Callback, CallbackStep, Connectors, Error};
+use crate::domain::{Authorizations, Callback, CallbackStep, Error};
 
 /// The path of the redirect URI.
 pub(crate) const CALLBACK_PATH: &str = "/oauth/callback";
 
 /// The HTTP routes served beside gRPC.
-pub(crate) fn router(connectors: Connectors) -> Router {
+pub(crate) fn router(authorizations: Authorizations) -> Router {
     Router::new()
         .route(CALLBACK_PATH, get(callback).post(confirmed))
-        .with_state(connectors)
+        .with_state(authorizations)
         .layer(axum::middleware::map_response(never_framed))
 }
 
@@ -78,7 +78,7 @@ struct ConfirmForm {
 }
 
 async fn callback(
-    State(connectors): State<Connectors>,
+    State(authorizations): State<Authorizations>,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
     let Some(state) = query.state.clone().filter(|state| !state.is_empty()) else {
@@ -88,10 +88,10 @@ async fn callback(
             "This page was opened without an authorization state. Start linking the account again.",
         );
     };
-    if !connectors.issued_state(&state) {
+    if !authorizations.issued_state(&state) {
         return outcome_page(None, Err(Error::AuthorizationStateInvalid("unknown")));
     }
-    match connectors.callback_step(&state).await {
+    match authorizations.callback_step(&state).await {
         Ok(CallbackStep::Forward(return_url)) => forward(&return_url, &state, &query),
         Ok(CallbackStep::ReturnToApplication) => page(
             StatusCode::OK,
@@ -101,7 +101,7 @@ async fn callback(
         // Refusals link nothing, so they need no confirmation.
         Ok(CallbackStep::Confirm { .. }) if query.error.is_some() => {
             complete(
-                &connectors,
+                &authorizations,
                 state,
                 query.code,
                 query.error,
@@ -126,19 +126,27 @@ async fn callback(
 
 /// The user's answer to the confirmation page.
 async fn confirmed(
-    State(connectors): State<Connectors>,
+    State(authorizations): State<Authorizations>,
     Form(form): Form<ConfirmForm>,
 ) -> Response {
-    if !connectors.issued_state(&form.state) {
+    if !authorizations.issued_state(&form.state) {
         return outcome_page(None, Err(Error::AuthorizationStateInvalid("unknown")));
     }
     if form.decision == "confirm" {
         let iss = Some(form.iss).filter(|iss| !iss.is_empty());
-        complete(&connectors, form.state, Some(form.code), None, None, iss).await
+        complete(
+            &authorizations,
+            form.state,
+            Some(form.code),
+            None,
+            None,
+            iss,
+        )
+        .await
     } else {
         // Cancelling uses the state up, as a refusal at the provider would.
         complete(
-            &connectors,
+            &authorizations,
             form.state,
             None,
             Some("access_denied".to_owned()),
@@ -150,14 +158,14 @@ async fn confirmed(
 }
 
 async fn complete(
-    connectors: &Connectors,
+    authorizations: &Authorizations,
     state: String,
     code: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
     iss: Option<String>,
 ) -> Response {
-    let completion = connectors
+    let completion = authorizations
         .complete_authorization(
             Callback {
                 state,

@@ -13,7 +13,7 @@ use super::{
     watch::EventFeed,
 };
 use crate::domain::{
-    Callback, Connectors, Error, Events, Parsed, ReturnTo,
+    Access, Authorizations, Callback, Error, Events, Lifecycle, Parsed, ReturnTo,
     connector_type::ConnectorTypeId,
     model::{ConnectorId, DisplayName},
 };
@@ -23,10 +23,15 @@ use crate::{access::Capability, audit};
 const DEFAULT_PAGE_SIZE: u64 = 50;
 const MAX_PAGE_SIZE: u64 = 1000;
 
-/// The gRPC face of [`Connectors`].
+/// The gRPC face of the domain's services.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectorApi {
-    connectors: Connectors,
+    /// Create, list, update, reauthorize, delete.
+    lifecycle: Lifecycle,
+    /// OAuth 2.0 linking.
+    authorizations: Authorizations,
+    /// Access tokens, revealed credentials and transfer reports.
+    access: Access,
     /// The event log, listed page by page.
     events: Events,
     page_tokens: PageTokens,
@@ -38,14 +43,18 @@ pub(crate) struct ConnectorApi {
 
 impl ConnectorApi {
     pub(crate) fn new(
-        connectors: Connectors,
+        lifecycle: Lifecycle,
+        authorizations: Authorizations,
+        access: Access,
         events: Events,
         page_tokens: PageTokens,
         shutdown: tokio::sync::watch::Receiver<bool>,
         feed: EventFeed,
     ) -> Self {
         Self {
-            connectors,
+            lifecycle,
+            authorizations,
+            access,
             events,
             page_tokens,
             shutdown,
@@ -64,8 +73,8 @@ impl ConnectorApi {
         if !connector_type.info().auth_method.uses_credentials() {
             return Err(Error::OAuthAuthorizationRequired(connector_type));
         }
-        let (fields, arm) = credentials(self.connectors.catalogue(), connector_type, given)?;
-        self.connectors
+        let (fields, arm) = credentials(self.lifecycle.catalogue(), connector_type, given)?;
+        self.lifecycle
             .parse_credentials(connector_type, &fields)?
             .map_err(|errors| credential_violations(arm, errors))
     }
@@ -88,12 +97,12 @@ impl ConnectorService for ConnectorApi {
         &self,
         _request: Request<pb::ListConnectorTypesRequest>,
     ) -> Reply<pb::ListConnectorTypesResponse> {
-        let connectors = &self.connectors;
+        let lifecycle = &self.lifecycle;
         Ok(Response::new(pb::ListConnectorTypesResponse {
-            connector_types: connectors
+            connector_types: lifecycle
                 .catalogue()
                 .iter()
-                .map(|id| conversions::connector_type(id, connectors.is_configured(id)))
+                .map(|id| conversions::connector_type(id, lifecycle.is_configured(id)))
                 .collect(),
         }))
     }
@@ -103,9 +112,9 @@ impl ConnectorService for ConnectorApi {
         request: Request<pb::GetConnectorTypeRequest>,
     ) -> Reply<pb::ConnectorType> {
         let id = connector_type_id("name", &request.get_ref().name)?;
-        let connector_type = (self.connectors.catalogue().parse(id))
+        let connector_type = (self.lifecycle.catalogue().parse(id))
             .ok_or_else(|| Error::ConnectorTypeNotFound(id.to_owned()))?;
-        let configured = self.connectors.is_configured(connector_type);
+        let configured = self.lifecycle.is_configured(connector_type);
         Ok(Response::new(conversions::connector_type(
             connector_type,
             configured,
@@ -117,9 +126,9 @@ impl ConnectorService for ConnectorApi {
         request: Request<pb::ResolveConnectorTypeRequest>,
     ) -> Reply<pb::ResolveConnectorTypeResponse> {
         let service = conversions::microsoft_service(request.get_ref().microsoft_service)?;
-        let connector_type = (self.connectors.catalogue().serving(service))
+        let connector_type = (self.lifecycle.catalogue().serving(service))
             .ok_or_else(|| Error::Internal(format!("no connector type serves {service:?}")))?;
-        let configured = self.connectors.is_configured(connector_type);
+        let configured = self.lifecycle.is_configured(connector_type);
         Ok(Response::new(pb::ResolveConnectorTypeResponse {
             connector_type: Some(conversions::connector_type(connector_type, configured)),
         }))
@@ -137,7 +146,7 @@ impl ConnectorService for ConnectorApi {
             .connector
             .ok_or_else(|| Error::invalid("connector", "is required"))?;
         let connector_type = parse_connector_type(
-            self.connectors.catalogue(),
+            self.lifecycle.catalogue(),
             "connector.connector_type",
             &connector.connector_type,
         )?;
@@ -146,7 +155,7 @@ impl ConnectorService for ConnectorApi {
         let labels = labels("connector.labels", connector.labels)?;
         let credentials = self.credentials(connector_type, request.credentials)?;
         let created = self
-            .connectors
+            .lifecycle
             .create(
                 account,
                 connector_type,
@@ -172,7 +181,7 @@ impl ConnectorService for ConnectorApi {
         let account = parse_account("parent", &request.parent)?;
         caller.authorize_parent(&account)?;
         let connector_type = parse_connector_type(
-            self.connectors.catalogue(),
+            self.lifecycle.catalogue(),
             "connector_type",
             &request.connector_type,
         )?;
@@ -189,7 +198,7 @@ impl ConnectorService for ConnectorApi {
             orchestrator_completes: request.orchestrator_completes,
         };
         let started = self
-            .connectors
+            .authorizations
             .start_authorization(account, connector_type, display_name, return_to)
             .await?;
         Ok(Response::new(pb::StartAuthorizationResponse {
@@ -211,7 +220,7 @@ impl ConnectorService for ConnectorApi {
             orchestrator_completes: request.orchestrator_completes,
         };
         let started = self
-            .connectors
+            .authorizations
             .start_reauthorization(&name, return_to)
             .await?;
         Ok(Response::new(pb::StartReauthorizationResponse {
@@ -231,7 +240,7 @@ impl ConnectorService for ConnectorApi {
         }
         let non_empty = |value: String| (!value.is_empty()).then_some(value);
         let completion = self
-            .connectors
+            .authorizations
             .complete_authorization(
                 Callback {
                     state: request.state,
@@ -260,7 +269,7 @@ impl ConnectorService for ConnectorApi {
         let caller = caller(&request, Capability::Read)?;
         let name = parse_connector("name", &request.get_ref().name)?;
         caller.authorize_connector(&name)?;
-        Ok(Response::new(self.connectors.get(&name).await?.into()))
+        Ok(Response::new(self.lifecycle.get(&name).await?.into()))
     }
 
     async fn list_connectors(
@@ -272,7 +281,7 @@ impl ConnectorService for ConnectorApi {
         let account = parse_account("parent", &request.parent)?;
         caller.authorize_parent(&account)?;
         let page_size = page_size(request.page_size)?;
-        let list_filter = filter::parse(self.connectors.catalogue(), &request.filter)?;
+        let list_filter = filter::parse(self.lifecycle.catalogue(), &request.filter)?;
         let after = if request.page_token.is_empty() {
             None
         } else {
@@ -284,7 +293,7 @@ impl ConnectorService for ConnectorApi {
             })?)
         };
         let page = self
-            .connectors
+            .lifecycle
             .list(&account, list_filter, after.as_ref(), page_size)
             .await?;
         Ok(Response::new(pb::ListConnectorsResponse {
@@ -316,7 +325,7 @@ impl ConnectorService for ConnectorApi {
         caller.authorize_connector(&name)?;
         let update = conversions::connector_update(connector, request.update_mask)?;
         Ok(Response::new(
-            self.connectors.update(&name, update).await?.into(),
+            self.lifecycle.update(&name, update).await?.into(),
         ))
     }
 
@@ -328,9 +337,9 @@ impl ConnectorService for ConnectorApi {
         let request = request.into_inner();
         let name = parse_connector("name", &request.name)?;
         caller.authorize_connector(&name)?;
-        let current = self.connectors.get(&name).await?;
+        let current = self.lifecycle.get(&name).await?;
         let credentials = self.credentials(current.connector_type, request.credentials)?;
-        let reauthorized = self.connectors.reauthorize(&name, credentials).await?;
+        let reauthorized = self.lifecycle.reauthorize(&name, credentials).await?;
         audit::changed("connector_reauthorized", &caller.key_id, &name.to_string());
         Ok(Response::new(reauthorized.into()))
     }
@@ -344,7 +353,7 @@ impl ConnectorService for ConnectorApi {
         let name = parse_connector("name", &request.name)?;
         caller.authorize_connector(&name)?;
         let expected_revision = conversions::expected_revision("etag", &request.etag)?;
-        self.connectors.delete(&name, expected_revision).await?;
+        self.lifecycle.delete(&name, expected_revision).await?;
         audit::changed("connector_deleted", &caller.key_id, &name.to_string());
         Ok(Response::new(pb::DeleteConnectorResponse {}))
     }
@@ -356,7 +365,7 @@ impl ConnectorService for ConnectorApi {
         let caller = caller(&request, Capability::Manage)?;
         let account = parse_account("name", &request.get_ref().name)?;
         caller.authorize_parent(&account)?;
-        let deleted = self.connectors.delete_account(&account).await?;
+        let deleted = self.lifecycle.delete_account(&account).await?;
         audit::changed(
             "account_deleted",
             &caller.key_id,
@@ -374,7 +383,7 @@ impl ConnectorService for ConnectorApi {
         let caller = caller(&request, Capability::Tokens)?;
         let name = parse_connector("name", &request.get_ref().name)?;
         caller.authorize_connector(&name)?;
-        let token = self.connectors.access_token(&name).await?;
+        let token = self.access.access_token(&name).await?;
         let response = pb::GetAccessTokenResponse::from(token);
         audit::credential_issued(
             &caller.key_id,
@@ -396,7 +405,7 @@ impl ConnectorService for ConnectorApi {
         let caller = caller(&request, Capability::Reveal)?;
         let name = parse_connector("name", &request.get_ref().name)?;
         caller.authorize_connector(&name)?;
-        let fields = self.connectors.reveal_credentials(&name).await?;
+        let fields = self.access.reveal_credentials(&name).await?;
         let names: Vec<&str> = fields.iter().map(|(field, _)| *field).collect();
         audit::credentials_revealed(&caller.key_id, &name.to_string(), &names.join(","));
         Ok(Response::new(pb::RevealConnectorCredentialsResponse {
@@ -480,7 +489,7 @@ impl ConnectorService for ConnectorApi {
         let bytes = u64::try_from(request.bytes_transferred)
             .map_err(|_| Error::invalid("bytes_transferred", "must be zero or more"))?;
         Ok(Response::new(
-            self.connectors.record_transfer(&name, bytes).await?.into(),
+            self.access.record_transfer(&name, bytes).await?.into(),
         ))
     }
 }

@@ -35,7 +35,7 @@ pub use refusal::Refusal;
 
 use crate::{
     access::ApiKey,
-    domain::{Availability, Connectors, Events},
+    domain::{Access, Authorizations, Availability, Events, Health, Lifecycle},
 };
 
 /// Errors that stop the server.
@@ -54,7 +54,14 @@ pub enum Error {
 
 /// What the server needs to serve.
 pub(crate) struct Serving {
-    pub(crate) connectors: Connectors,
+    /// Create, list, update, reauthorize, delete.
+    pub(crate) lifecycle: Lifecycle,
+    /// OAuth 2.0 linking (the gRPC methods and the browser callback).
+    pub(crate) authorizations: Authorizations,
+    /// Handing out access and recording transfers.
+    pub(crate) access: Access,
+    /// The database check behind the health service.
+    pub(crate) health: Health,
     /// The event log (listing and watching).
     pub(crate) events: Events,
     pub(crate) page_tokens: PageTokens,
@@ -92,7 +99,7 @@ pub(crate) async fn serve(
         .await;
     let health_watch = tokio::spawn(watch_health(
         health,
-        serving.connectors.clone(),
+        serving.health,
         serving.metrics.clone(),
         serving.health_check_interval,
     ));
@@ -104,7 +111,7 @@ pub(crate) async fn serve(
             // google.rpc error details, so grpcurl and buf can decode ErrorInfo and friends.
             .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
     };
-    let callback_connectors = serving.connectors.clone();
+    let callback_authorizations = serving.authorizations.clone();
     // Long-lived event watches end when the server shuts down, so shutdown never waits on them.
     let (stop_watches, watches_stopped) = tokio::sync::watch::channel(false);
     let mut shutdown_started = watches_stopped.clone();
@@ -126,7 +133,9 @@ pub(crate) async fn serve(
     )
     .await;
     let api = ConnectorServiceServer::new(ConnectorApi::new(
-        serving.connectors,
+        serving.lifecycle,
+        serving.authorizations,
+        serving.access,
         serving.events,
         serving.page_tokens,
         watches_stopped,
@@ -152,7 +161,7 @@ pub(crate) async fn serve(
 
     // gRPC, gRPC-Web, the OAuth 2.0 callback and the console share the port: HTTP/1.1
     // requests reach the callback and the console, gRPC-Web ones the services.
-    let mut pages = callback::router(callback_connectors);
+    let mut pages = callback::router(callback_authorizations);
     pages = pages.merge(if serving.console {
         console::router()
     } else {
@@ -254,7 +263,7 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 /// SERVING again once it passes.
 async fn watch_health(
     health: tonic_health::server::HealthReporter,
-    connectors: Connectors,
+    checks: Health,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     interval: Duration,
 ) {
@@ -262,9 +271,7 @@ async fn watch_health(
     let mut serving = true;
     loop {
         ticker.tick().await;
-        let checked = connectors
-            .health(interval.max(Duration::from_secs(1)))
-            .await;
+        let checked = checks.check(interval.max(Duration::from_secs(1))).await;
         metrics.set_database_up(checked.database == Availability::Up);
         let up = checked.serving();
         if up != serving {

@@ -1,20 +1,15 @@
-//! [`Connectors`]: the domain service the transport calls, and the core every responsibility
-//! shares: loading and writing a connector under its revision, sealing and opening its
-//! secrets, and the registry of credential providers. What it does is split by responsibility:
-//! `lifecycle` (create, list, update, reauthorize, delete, sweep), `access` (tokens, revealed
-//! passwords, transfer reports), `oauth` (linking and refreshing), `credential_checks`,
-//! `revocation` (queuing, and handing the outbox worker its service) and `health`. None of them
-//! imports another; each imports this module. The event log is read by a service of its own,
-//! `events::Events`, and the revocation outbox is worked by `revocation::Revocations`.
+//! [`Records`]: the core every domain service shares. It loads and writes a connector under
+//! its revision, links a new one, renews and deauthorizes one, and seals and opens its secrets;
+//! it owns what that needs (the store, the keys, the clock, the catalogue rows are parsed
+//! with, the observer told of deauthorizations, the revocation worker's wake-up and the
+//! inactivity period) and nothing a single service alone needs.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::observer::{Observer, Unobserved};
+use super::observer::Observer;
 use super::rows::{already_exists, from_row, secret_context, to_row};
-use super::settings::{KeyChecks, Lifecycle, OAuthSettings, RefreshLocks};
-use super::token_cache::TokenCache;
 use super::{
     connector_type::{Catalogue, ConnectorTypeId},
     error::{Error, Result},
@@ -27,116 +22,32 @@ use crate::{
     clock::Clock,
     crypto::{Sealed, Sealer},
     persistence::{self, ConnectorRow, EventKind, Store},
-    providers::credentials::{CredentialProvider, Identity, Parsed, Secrets},
+    providers::credentials::{Identity, Parsed, Secrets},
 };
-
-/// The providers of the connector types that link with credentials, by type (built at
-/// start-up; see `lib.rs`).
-pub type CredentialProviders =
-    std::collections::BTreeMap<ConnectorTypeId, Arc<dyn CredentialProvider>>;
 
 /// How often a read-modify-write is retried when a concurrent writer got in between.
 const WRITE_ATTEMPTS: usize = 5;
 
-/// The connector operations.
+/// The connector records and their secrets, shared (cloned) by the services.
 #[derive(Debug, Clone)]
-pub struct Connectors {
-    /// The connector types this build has.
+pub(super) struct Records {
+    /// The connector types this build has (rows are parsed with it).
     pub(super) catalogue: Arc<Catalogue>,
     pub(super) store: Store,
     pub(super) sealer: Arc<Sealer>,
-    pub(super) credential_providers: Arc<CredentialProviders>,
-    pub(super) oauth: OAuthSettings,
-    pub(super) refresh_locks: RefreshLocks,
-    /// Credentials handed out recently (see `token_cache`).
-    pub(super) token_cache: TokenCache,
-    pub(super) inactivity_period: chrono::Duration,
     pub(super) clock: Arc<dyn Clock>,
-    pub(super) revocation: super::RevocationSettings,
-    pub(super) revocation_wakeup: Arc<tokio::sync::Notify>,
-    pub(super) credential_check_interval: chrono::Duration,
-    pub(super) key_checks: KeyChecks,
     /// Where what happens is reported (metrics, in the server).
     pub(super) observer: Arc<dyn Observer>,
+    /// Notified when this process queues revocations (see `revocation`).
+    pub(super) revocation_wakeup: Arc<tokio::sync::Notify>,
+    pub(super) inactivity_period: chrono::Duration,
 }
 
-impl Connectors {
-    /// Assembles the domain service.
-    pub fn new(
-        store: Store,
-        sealer: Arc<Sealer>,
-        catalogue: Catalogue,
-        credential_providers: CredentialProviders,
-        oauth: OAuthSettings,
-        lifecycle: Lifecycle,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        // Tokens of the types whose provider can revoke go to the revocation outbox.
-        let revocable_types = oauth
-            .providers
-            .iter()
-            .filter(|(_, provider)| provider.revokes())
-            .map(|(connector_type, _)| connector_type.as_str().to_owned());
-        let store = store.with_revocable_types(revocable_types);
-        Self {
-            catalogue: Arc::new(catalogue),
-            store,
-            sealer,
-            credential_providers: Arc::new(credential_providers),
-            oauth,
-            refresh_locks: RefreshLocks::default(),
-            token_cache: Default::default(),
-            inactivity_period: lifecycle.inactivity_period,
-            clock,
-            revocation: lifecycle.revocation,
-            revocation_wakeup: Arc::default(),
-            credential_check_interval: lifecycle.credential_check_interval,
-            key_checks: Default::default(),
-            observer: Arc::new(Unobserved),
-        }
-    }
-
-    /// The connector types this build has.
-    pub fn catalogue(&self) -> &Catalogue {
-        &self.catalogue
-    }
-
-    /// Whether connectors of `connector_type` can be linked on this server: it has a provider
-    /// (an OAuth 2.0 type needs an app registration).
-    pub fn is_configured(&self, connector_type: ConnectorTypeId) -> bool {
-        self.credential_providers.contains_key(&connector_type)
-            || self.oauth.providers.contains_key(&connector_type)
-    }
-
-    /// Reports what it does (deauthorizations, sweeps, revocation tries) to `observer`.
-    #[must_use]
-    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
-        self.observer = observer;
-        self
-    }
-
-    /// Checks credentials whose fields do not name their account; the account the service
-    /// names.
-    pub(super) async fn identity_checked(
-        &self,
-        provider: &dyn CredentialProvider,
-        credentials: &Parsed,
-    ) -> Result<Identity> {
-        provider
-            .check(None, &credentials.secrets, self.clock.now())
-            .await?
-            .ok_or_else(|| Error::Internal("a credential provider named no account".into()))
-    }
-
-    /// The provider of a type that links with credentials; OAuth 2.0 types have none.
-    pub(super) fn credential_provider(
-        &self,
-        connector_type: ConnectorTypeId,
-    ) -> Result<&dyn CredentialProvider> {
-        self.credential_providers
-            .get(&connector_type)
-            .map(|provider| provider.as_ref())
-            .ok_or(Error::OAuthAuthorizationRequired(connector_type))
+impl Records {
+    /// Lets the outbox worker know that revocations were just queued, so the first try does
+    /// not wait for its next poll.
+    pub(super) fn revocations_queued(&self) {
+        self.revocation_wakeup.notify_one();
     }
 
     /// A connector linked at `now`: a new id, authorized, at revision 1, its inactivity period
@@ -217,7 +128,7 @@ impl Connectors {
     ///
     /// Served from the store's row cache: this process's own changes are seen at once, other
     /// processes' within the cache's time to live (`row_cache_ttl_ms`).
-    pub async fn get(&self, name: &ConnectorName) -> Result<Connector> {
+    pub(super) async fn get(&self, name: &ConnectorName) -> Result<Connector> {
         let now = self.clock.now();
         let row = self
             .store
