@@ -252,6 +252,13 @@ pub(crate) fn connector_type_json(connector_type: &pb::ConnectorType) -> Value {
             .collect::<Vec<_>>(),
         "services": connector_type.services,
         "description": connector_type.description,
+        "configured": connector_type.configured,
+        "identity_provider": connector_type.identity_provider,
+        "deletion": connector_type.deletion.as_ref().map(|deletion| json!({
+            "revokes_access": deletion.revokes_access,
+            "access": deletion.access,
+            "check": deletion.check,
+        })),
         "credential_fields": connector_type
             .credential_fields
             .iter()
@@ -260,6 +267,7 @@ pub(crate) fn connector_type_json(connector_type: &pb::ConnectorType) -> Value {
                 "display_name": field.display_name,
                 "secret": field.secret,
                 "required": field.required,
+                "identifies_account": field.identifies_account,
             }))
             .collect::<Vec<_>>(),
     })

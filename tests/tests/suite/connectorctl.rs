@@ -204,6 +204,26 @@ async fn types_and_resolve_name_the_connector_types() {
         names.contains(&"connectorTypes/onedrive-consumer"),
         "{names:?}"
     );
+    // What the catalogue says about a type reaches scripts too.
+    let azure = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "connectorTypes/azure-blob-storage")
+        .expect("azure is listed");
+    assert_eq!(azure["configured"], true, "{azure}");
+    assert_eq!(azure["deletion"]["revokes_access"], false, "{azure}");
+    assert!(
+        azure["deletion"]["check"]
+            .as_str()
+            .unwrap()
+            .contains("Rotate"),
+        "{azure}"
+    );
+    assert_eq!(
+        azure["credential_fields"][0]["identifies_account"], true,
+        "{azure}"
+    );
 
     let resolved = ctl.ok(&["resolve", "SharePoint Online"]).await;
     assert!(resolved.contains("office-365"), "{resolved}");
